@@ -1,0 +1,253 @@
+//! Identifiers. Each type can only hold a valid value; parsing is the only way in from outside.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// A string that is not a valid identifier of the named kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {reason}")]
+pub struct InvalidId {
+    pub kind: &'static str,
+    pub reason: &'static str,
+}
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn new() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            pub const fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::try_parse(s)
+                    .map(Self)
+                    .map_err(|_| InvalidId { kind: $kind, reason: "must be a UUID" })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A model, as the platform's upload pipeline names it.
+    ModelId, "model id"
+);
+uuid_id!(
+    /// An inference endpoint.
+    EndpointId, "endpoint id"
+);
+uuid_id!(
+    /// A user of an account.
+    UserId, "user id"
+);
+uuid_id!(
+    /// A customer account; features are enabled per account.
+    AccountId, "account id"
+);
+uuid_id!(
+    /// An API key's public id (never the secret).
+    ApiKeyId, "api key id"
+);
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, InvalidId> {
+                let check: fn(&str) -> Result<(), &'static str> = $check;
+                check(s)
+                    .map(|()| Self(s.to_owned()))
+                    .map_err(|reason| InvalidId { kind: $kind, reason })
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(deserializer)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A project's external id: `proj_` followed by 6 to 32 ASCII letters or digits.
+    ProjectId,
+    "project id",
+    |s| {
+        let rest = s.strip_prefix("proj_").ok_or("must start with proj_")?;
+        if !(6..=32).contains(&rest.len()) {
+            return Err("must have 6 to 32 characters after proj_");
+        }
+        if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err("may only contain letters and digits after proj_");
+        }
+        Ok(())
+    }
+);
+
+string_id!(
+    /// A project's slug, the middle part of its API keys: 1 to 40 lowercase letters, digits and
+    /// inner hyphens (no underscore, so a key splits unambiguously).
+    ProjectSlug,
+    "project slug",
+    |s| hyphenated_slug(s, 40)
+);
+
+string_id!(
+    /// An endpoint's slug, unique in its project:
+    /// `^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`.
+    EndpointSlug,
+    "endpoint slug",
+    |s| hyphenated_slug(s, 63)
+);
+
+impl ProjectId {
+    /// A fresh random project id (`proj_` + 12 letters and digits).
+    pub fn generate() -> Self {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let bytes = Uuid::new_v4().into_bytes();
+        let rest: String = bytes[..12]
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+            .collect();
+        Self(format!("proj_{rest}"))
+    }
+}
+
+fn hyphenated_slug(s: &str, max: usize) -> Result<(), &'static str> {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() || bytes.len() > max {
+        return Err(if max == 40 {
+            "must have 1 to 40 characters"
+        } else {
+            "must have 1 to 63 characters"
+        });
+    }
+    let inner_ok = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+    let edge_ok = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !bytes.iter().all(inner_ok) {
+        return Err("may only contain lowercase letters, digits and hyphens");
+    }
+    if !edge_ok(&bytes[0]) || !edge_ok(&bytes[bytes.len() - 1]) {
+        return Err("must start and end with a lowercase letter or digit");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_ids() {
+        assert!(ProjectId::parse("proj_ABC123").is_ok());
+        assert!(ProjectId::parse(&format!("proj_{}", "a".repeat(32))).is_ok());
+        for bad in [
+            "proj_ABC12",
+            "ABC123",
+            "proj_ABC-123",
+            "proj_",
+            "proj_ABC123é",
+        ] {
+            assert!(ProjectId::parse(bad).is_err(), "{bad} accepted");
+        }
+        assert!(ProjectId::parse(&format!("proj_{}", "a".repeat(33))).is_err());
+        assert!(ProjectId::parse(ProjectId::generate().as_str()).is_ok());
+    }
+
+    #[test]
+    fn endpoint_slugs() {
+        for good in ["a", "my-endpoint", "a1", &"a".repeat(63)] {
+            assert!(EndpointSlug::parse(good).is_ok(), "{good} refused");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a b", &"a".repeat(64)] {
+            assert!(EndpointSlug::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn project_slugs_have_no_underscore() {
+        assert!(ProjectSlug::parse("myproject").is_ok());
+        assert!(ProjectSlug::parse("my_project").is_err());
+        assert!(ProjectSlug::parse(&"a".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn uuid_ids_parse_and_display() {
+        let id: ModelId = "550e8400-e29b-41d4-a716-446655440000".parse().unwrap();
+        assert_eq!(id.to_string(), "550e8400-e29b-41d4-a716-446655440000");
+        assert!("not-a-uuid".parse::<ModelId>().is_err());
+    }
+}

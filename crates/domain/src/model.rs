@@ -1,0 +1,149 @@
+//! Closed sets of values: model statuses, project roles, account features, share actions.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A string that names no member of a closed set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}; expected one of: {expected}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+macro_rules! closed_set {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(UnknownValue {
+                        kind: $kind,
+                        value: s.to_owned(),
+                        expected: [$($text),+].join(", "),
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+closed_set!(
+    /// Where a model is in the platform's upload pipeline.
+    ModelStatus, "model status", {
+        Uploading => "uploading",
+        Validating => "validating",
+        Ready => "ready",
+        Active => "active",
+        Failed => "failed",
+        Archived => "archived",
+    }
+);
+
+closed_set!(
+    /// A user's role in a project. Ordered: `Viewer < Member < Admin`.
+    Role, "role", {
+        Viewer => "viewer",
+        Member => "member",
+        Admin => "admin",
+    }
+);
+
+closed_set!(
+    /// A feature switched on per account.
+    Feature, "feature", {
+        ModelSharing => "model_sharing",
+    }
+);
+
+closed_set!(
+    /// What a share event records.
+    ShareAction, "share action", {
+        Share => "share",
+        Unshare => "unshare",
+    }
+);
+
+impl PartialOrd for Feature {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Feature {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Role {
+    fn rank(self) -> u8 {
+        match self {
+            Self::Viewer => 0,
+            Self::Member => 1,
+            Self::Admin => 2,
+        }
+    }
+}
+
+impl PartialOrd for Role {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Role {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank().cmp(&other.rank())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::Admin > Role::Member);
+        assert!(Role::Member > Role::Viewer);
+        assert!(Role::Admin >= Role::Admin);
+    }
+
+    #[test]
+    fn parse_round_trips_and_names_the_choices() {
+        for status in ModelStatus::ALL {
+            assert_eq!(status.as_str().parse::<ModelStatus>().unwrap(), *status);
+        }
+        let err = "owner".parse::<Role>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown role \"owner\"; expected one of: viewer, member, admin"
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Opening the database: URL, pools, SQLite pragmas.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use migration::MigratorTrait;
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous as SqlxSynchronous,
+};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbErr, RuntimeErr, Statement};
+
+use crate::Store;
+use crate::error::{StorageError, classify};
+
+/// What the service's configuration says about the database.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    /// `sqlite://path/file.db?mode=rwc` or `postgres://user:pass@host:port/db`.
+    pub url: String,
+    /// Reader pool size (SQLite) or the whole pool (PostgreSQL).
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long to wait for a new connection to open.
+    pub connect_timeout: Duration,
+    /// How long a query waits for a free pool connection before the request answers 503.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout`; none on SQLite.
+    pub statement_timeout: Duration,
+    /// SQLite: how long a write waits for the file lock held by another process.
+    pub sqlite_busy_timeout: Duration,
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite's `PRAGMA synchronous` in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    Off,
+    Normal,
+    Full,
+    Extra,
+}
+
+impl SqliteSynchronous {
+    fn to_sqlx(self) -> SqlxSynchronous {
+        match self {
+            Self::Off => SqlxSynchronous::Off,
+            Self::Normal => SqlxSynchronous::Normal,
+            Self::Full => SqlxSynchronous::Full,
+            Self::Extra => SqlxSynchronous::Extra,
+        }
+    }
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Creates the directory a SQLite file lives in (`data/` of `sqlite://data/modelshare.db`).
+fn create_sqlite_parent_dir(url: &str) -> Result<(), StorageError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| {
+        tracing::debug!(error = %e, "unparseable sqlite url");
+        StorageError::Invalid("database url is not a valid sqlite url")
+    })?;
+    let file = options.get_filename();
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(());
+    }
+    if let Some(parent) = file.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.exists()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StorageError::Unavailable(DbErr::Conn(RuntimeErr::Internal(format!(
+                "cannot create the database directory: {e}"
+            ))))
+        })?;
+    }
+    Ok(())
+}
+
+fn sqlite_options(settings: &DbSettings, max: u32, min: u32) -> ConnectOptions {
+    let busy = settings.sqlite_busy_timeout;
+    let synchronous = settings.sqlite_synchronous.to_sqlx();
+    let mut opts = ConnectOptions::new(settings.url.clone());
+    opts.max_connections(max.max(1))
+        .min_connections(min.min(max.max(1)))
+        .connect_timeout(settings.connect_timeout)
+        .acquire_timeout(settings.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(busy)
+                .foreign_keys(true)
+                .synchronous(synchronous)
+        });
+    opts
+}
+
+impl Store {
+    /// Opens the database `settings.url` names. Nothing is migrated; see [`Store::migrate`].
+    pub async fn connect(settings: &DbSettings) -> Result<Store, StorageError> {
+        let url = settings.url.as_str();
+        if url.starts_with("sqlite:") {
+            create_sqlite_parent_dir(url)?;
+            // The writer opens (and creates) the file first, so that WAL is on before readers.
+            let writer = Database::connect(sqlite_options(settings, 1, 1))
+                .await
+                .map_err(classify)?;
+            let reader = Database::connect(sqlite_options(
+                settings,
+                settings.max_connections,
+                settings.min_connections,
+            ))
+            .await
+            .map_err(classify)?;
+            Ok(Store {
+                reader,
+                writer,
+                backend: Backend::Sqlite,
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let mut opts = ConnectOptions::new(settings.url.clone());
+            opts.max_connections(settings.max_connections.max(1))
+                .min_connections(
+                    settings
+                        .min_connections
+                        .min(settings.max_connections.max(1)),
+                )
+                .connect_timeout(settings.connect_timeout)
+                .acquire_timeout(settings.acquire_timeout)
+                .sqlx_logging(false);
+            if !settings.statement_timeout.is_zero() {
+                opts.statement_timeout(settings.statement_timeout);
+            }
+            let pool = Database::connect(opts).await.map_err(classify)?;
+            Ok(Store {
+                reader: pool.clone(),
+                writer: pool,
+                backend: Backend::Postgres,
+            })
+        } else {
+            Err(StorageError::Invalid(
+                "database url must start with sqlite: or postgres:",
+            ))
+        }
+    }
+
+    /// Applies every pending migration (through the writer).
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        migration::Migrator::up(&self.writer, None)
+            .await
+            .map_err(classify)
+    }
+
+    /// A trivial query on the reader pool, for readiness probes.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        let backend = self.reader.get_database_backend();
+        self.reader
+            .query_one_raw(Statement::from_string(backend, "SELECT 1"))
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(self) -> Result<(), StorageError> {
+        let reader = self.reader.close_by_ref().await;
+        let writer = match self.backend {
+            Backend::Sqlite => self.writer.close_by_ref().await,
+            Backend::Postgres => Ok(()),
+        };
+        reader.and(writer).map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pragma(db: &sea_orm::DatabaseConnection, name: &str) -> String {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!("PRAGMA {name}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0)
+            .map(|n| n.to_string())
+            .or_else(|_| row.try_get_by_index::<String>(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_pools_have_the_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("deeper").join("t.db");
+        let settings = DbSettings {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            max_connections: 3,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_millis(1234),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        };
+        let store = Store::connect(&settings).await.unwrap();
+        assert!(path.exists());
+        for db in [&store.writer, &store.reader] {
+            assert_eq!(pragma(db, "journal_mode").await, "wal");
+            assert_eq!(pragma(db, "foreign_keys").await, "1");
+            assert_eq!(pragma(db, "busy_timeout").await, "1234");
+            // FULL = 2
+            assert_eq!(pragma(db, "synchronous").await, "2");
+        }
+        store.ping().await.unwrap();
+        store.close().await.unwrap();
+    }
+}

@@ -1,0 +1,27 @@
+//! Persistence for modelshare: sea-orm entities (in [`entities`], never exported to the wire),
+//! connection setup for SQLite and PostgreSQL, and repositories that speak domain types.
+//!
+//! One [`Store`] works on both databases. On SQLite it holds two pools on one WAL file: a single
+//! writer connection that every write goes through (SQLite allows one writer at a time; funnelling
+//! them avoids busy-waiting), and a reader pool for everything else. On PostgreSQL both handles are
+//! the same pool.
+
+mod connect;
+mod entities;
+mod error;
+mod records;
+mod repo;
+
+pub use connect::{Backend, DbSettings, SqliteSynchronous};
+pub use error::StorageError;
+pub use records::*;
+
+use sea_orm::DatabaseConnection;
+
+/// The database, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    reader: DatabaseConnection,
+    writer: DatabaseConnection,
+    backend: Backend,
+}

@@ -1,0 +1,190 @@
+//! The records repositories return: plain domain types, never sea-orm entities.
+
+use std::collections::BTreeSet;
+
+use domain::{
+    AccountId, ApiKeyId, EndpointId, EndpointSlug, Feature, ModelId, ModelStatus, ProjectId,
+    ProjectSlug, Role, ShareAction, Timestamp, UserId,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub features: BTreeSet<FeatureName>,
+    pub created_at: Timestamp,
+}
+
+/// A feature as stored; [`Feature`] is the known subset. Kept as a newtype so that the set is
+/// ordered and unknown rows written by a newer version do not break reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FeatureName(pub String);
+
+impl Account {
+    pub fn has_feature(&self, feature: Feature) -> bool {
+        self.features.iter().any(|f| f.0 == feature.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: ProjectId,
+    pub account_id: AccountId,
+    pub slug: ProjectSlug,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    pub id: ProjectId,
+    pub account_id: AccountId,
+    pub slug: ProjectSlug,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub account_id: AccountId,
+    pub email: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub project_id: ProjectId,
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub id: ApiKeyId,
+    pub project_id: ProjectId,
+    pub user_id: UserId,
+    /// SHA-256 of the whole key string.
+    pub hash: [u8; 32],
+    /// What the key starts with, safe to show (`xero_myproject_AbCd`).
+    pub display_prefix: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub project_id: ProjectId,
+    pub user_id: UserId,
+    pub hash: [u8; 32],
+    pub display_prefix: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// Everything authentication needs about a key, read in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLookup {
+    pub key: ApiKeyRecord,
+    pub project: Project,
+    pub account: Account,
+    /// The key owner's role in the key's project, `None` when the membership was removed.
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    pub id: ModelId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub description: String,
+    pub status: ModelStatus,
+    pub architecture: Option<String>,
+    pub parameter_count: Option<i64>,
+    pub context_length: Option<i64>,
+    pub license: Option<String>,
+    pub tags: Vec<String>,
+    pub shared: bool,
+    pub shared_at: Option<Timestamp>,
+    pub unshared_at: Option<Timestamp>,
+    /// Bumped by every write; the compare-and-set token of share/unshare.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewModel {
+    pub id: ModelId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub description: String,
+    pub status: ModelStatus,
+    pub architecture: Option<String>,
+    pub parameter_count: Option<i64>,
+    pub context_length: Option<i64>,
+    pub license: Option<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub project_id: ProjectId,
+    pub slug: EndpointSlug,
+    pub model_id: ModelId,
+    pub status: String,
+    pub created_at: Timestamp,
+}
+
+/// One row of a model's share history; `id` grows monotonically across all models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareEvent {
+    pub id: i64,
+    pub model_id: ModelId,
+    pub project_id: ProjectId,
+    pub action: ShareAction,
+    pub actor_user_id: Option<UserId>,
+    pub api_key_id: Option<ApiKeyId>,
+    pub request_id: String,
+    pub at: Timestamp,
+}
+
+/// A share or unshare to write, guarded by the version the caller read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub model_id: ModelId,
+    pub expected_version: i64,
+    pub action: ShareAction,
+    pub at: Timestamp,
+    pub actor_user_id: Option<UserId>,
+    pub api_key_id: Option<ApiKeyId>,
+    pub request_id: String,
+}
+
+// Returned once per share/unshare, never stored in bulk: boxing `Applied` would only cost an
+// allocation and clutter every match.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionOutcome {
+    /// The state change and its event were committed together.
+    Applied { model: Model, event: ShareEvent },
+    /// Someone else changed the model since `expected_version` was read; nothing was written.
+    Stale,
+}
+
+/// A shared model as the public catalog shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogRow {
+    pub model: Model,
+    pub owner_name: String,
+    pub endpoint_count: i64,
+}
+
+/// Keyset pagination: at most `limit` items after `after`, plus whether more exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}

@@ -1,0 +1,146 @@
+//! Inference endpoints bound to models.
+
+use domain::{EndpointId, EndpointSlug, ModelId, ProjectId, Timestamp, now};
+use sea_orm::sea_query::Condition;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::{page, project_id, to_dt, to_ts};
+use crate::Store;
+use crate::entities::{endpoints, models};
+use crate::error::{StorageError, Violation, classify, corrupt, violation};
+use crate::records::{Endpoint, Page};
+
+fn endpoint_record(row: endpoints::Model) -> Result<Endpoint, StorageError> {
+    Ok(Endpoint {
+        id: EndpointId::from_uuid(row.id),
+        project_id: project_id(&row.project_id)?,
+        slug: EndpointSlug::parse(&row.slug)
+            .map_err(|e| corrupt(format!("stored endpoint slug {:?}: {e}", row.slug)))?,
+        model_id: ModelId::from_uuid(row.model_id),
+        status: row.status,
+        created_at: to_ts(row.created_at),
+    })
+}
+
+impl Store {
+    /// Creates an active endpoint named `slug` in the project, serving `model_id`.
+    pub async fn create_endpoint(
+        &self,
+        project_id: &ProjectId,
+        slug: &EndpointSlug,
+        model_id: ModelId,
+    ) -> Result<Endpoint, StorageError> {
+        let row = endpoints::Model {
+            id: EndpointId::new().as_uuid(),
+            project_id: project_id.as_str().to_owned(),
+            slug: slug.as_str().to_owned(),
+            model_id: model_id.as_uuid(),
+            status: "active".to_owned(),
+            created_at: to_dt(now()),
+        };
+        let result = endpoints::Entity::insert(endpoints::ActiveModel {
+            id: Set(row.id),
+            project_id: Set(row.project_id.clone()),
+            slug: Set(row.slug.clone()),
+            model_id: Set(row.model_id),
+            status: Set(row.status.clone()),
+            created_at: Set(row.created_at),
+        })
+        .exec_without_returning(&self.writer)
+        .await;
+        if let Err(e) = result {
+            return Err(match violation(&e) {
+                Some(Violation::Unique(_)) => StorageError::Conflict("endpoint slug"),
+                Some(Violation::ForeignKey(_)) => {
+                    let model = models::Entity::find_by_id(model_id.as_uuid())
+                        .one(&self.reader)
+                        .await
+                        .map_err(classify)?;
+                    if model.is_none() {
+                        StorageError::NotFound("model")
+                    } else {
+                        StorageError::NotFound("project")
+                    }
+                }
+                None => classify(e),
+            });
+        }
+        endpoint_record(row)
+    }
+
+    /// The project's endpoints, newest first (`created_at DESC, id DESC`), after the cursor.
+    pub async fn list_endpoints(
+        &self,
+        project_id: &ProjectId,
+        after: Option<(Timestamp, EndpointId)>,
+        limit: u64,
+    ) -> Result<Page<Endpoint>, StorageError> {
+        let mut query =
+            endpoints::Entity::find().filter(endpoints::Column::ProjectId.eq(project_id.as_str()));
+        if let Some((at, id)) = after {
+            let at = to_dt(at);
+            query = query.filter(
+                Condition::any()
+                    .add(endpoints::Column::CreatedAt.lt(at))
+                    .add(
+                        Condition::all()
+                            .add(endpoints::Column::CreatedAt.eq(at))
+                            .add(endpoints::Column::Id.lt(id.as_uuid())),
+                    ),
+            );
+        }
+        let rows = query
+            .order_by_desc(endpoints::Column::CreatedAt)
+            .order_by_desc(endpoints::Column::Id)
+            .limit(limit.saturating_add(1))
+            .all(&self.reader)
+            .await
+            .map_err(classify)?;
+        let items = rows
+            .into_iter()
+            .map(endpoint_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(items, limit))
+    }
+
+    pub async fn get_endpoint(
+        &self,
+        project_id: &ProjectId,
+        id: EndpointId,
+    ) -> Result<Option<Endpoint>, StorageError> {
+        endpoints::Entity::find_by_id(id.as_uuid())
+            .filter(endpoints::Column::ProjectId.eq(project_id.as_str()))
+            .one(&self.reader)
+            .await
+            .map_err(classify)?
+            .map(endpoint_record)
+            .transpose()
+    }
+
+    /// Deletes the endpoint; `false` when the project has no such endpoint.
+    pub async fn delete_endpoint(
+        &self,
+        project_id: &ProjectId,
+        id: EndpointId,
+    ) -> Result<bool, StorageError> {
+        let result = endpoints::Entity::delete_many()
+            .filter(endpoints::Column::Id.eq(id.as_uuid()))
+            .filter(endpoints::Column::ProjectId.eq(project_id.as_str()))
+            .exec(&self.writer)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    pub async fn count_endpoints_for_model(&self, model_id: ModelId) -> Result<i64, StorageError> {
+        let n = endpoints::Entity::find()
+            .filter(endpoints::Column::ModelId.eq(model_id.as_uuid()))
+            .count(&self.reader)
+            .await
+            .map_err(classify)?;
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}

@@ -1,0 +1,153 @@
+//! Repositories: inherent `async` methods on [`Store`](crate::Store) that speak domain types.
+//! Writes go through the writer (one connection on SQLite), reads through the reader pool.
+
+mod accounts;
+mod catalog;
+mod endpoints;
+mod keys;
+mod models;
+mod sharing;
+
+use chrono::{DateTime, Utc};
+use domain::{AccountId, ProjectId, Timestamp};
+use sea_orm::sea_query::{Alias, Expr, SelectStatement};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, EntityTrait, IdenStatic, Iterable, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+
+use crate::Store;
+use crate::entities::{account_features, accounts as account_rows, models as model_rows, projects};
+use crate::error::{StorageError, classify, corrupt};
+use crate::records::{Account, FeatureName, Model, Page, Project};
+
+pub(crate) fn to_ts(at: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_datetime(at)
+}
+
+pub(crate) fn to_dt(at: Timestamp) -> DateTime<Utc> {
+    at.as_datetime()
+}
+
+pub(crate) fn project_id(raw: &str) -> Result<ProjectId, StorageError> {
+    ProjectId::parse(raw).map_err(|e| corrupt(format!("stored project id {raw:?}: {e}")))
+}
+
+/// Cuts a `limit + 1` fetch down to a page.
+pub(crate) fn page<T>(mut items: Vec<T>, limit: u64) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let has_more = items.len() > limit;
+    items.truncate(limit);
+    Page { items, has_more }
+}
+
+/// Adds every column of `E` to `select`, aliased `{prefix}{column}`, so that
+/// `E::Model::from_query_result(row, prefix)` can read it back from a join.
+pub(crate) fn select_prefixed<E: EntityTrait + Default>(
+    select: &mut SelectStatement,
+    table: &str,
+    prefix: &str,
+) {
+    for column in E::Column::iter() {
+        select.expr_as(
+            Expr::col((Alias::new(table), Alias::new(column.as_str()))),
+            Alias::new(format!("{prefix}{}", column.as_str())),
+        );
+    }
+}
+
+pub(crate) fn project_record(row: projects::Model) -> Result<Project, StorageError> {
+    Ok(Project {
+        id: project_id(&row.id)?,
+        account_id: AccountId::from_uuid(row.account_id),
+        slug: domain::ProjectSlug::parse(&row.slug)
+            .map_err(|e| corrupt(format!("stored project slug {:?}: {e}", row.slug)))?,
+        name: row.name,
+        created_at: to_ts(row.created_at),
+    })
+}
+
+pub(crate) fn account_record(
+    row: account_rows::Model,
+    features: Vec<account_features::Model>,
+) -> Account {
+    Account {
+        id: AccountId::from_uuid(row.id),
+        name: row.name,
+        features: features
+            .into_iter()
+            .map(|f| FeatureName(f.feature))
+            .collect(),
+        created_at: to_ts(row.created_at),
+    }
+}
+
+pub(crate) fn model_record(row: model_rows::Model) -> Result<Model, StorageError> {
+    let tags: Vec<String> = serde_json::from_str(&row.tags)
+        .map_err(|e| corrupt(format!("stored tags of model {}: {e}", row.id)))?;
+    Ok(Model {
+        id: domain::ModelId::from_uuid(row.id),
+        project_id: project_id(&row.project_id)?,
+        name: row.name,
+        description: row.description,
+        status: row
+            .status
+            .parse()
+            .map_err(|e| corrupt(format!("stored status of model {}: {e}", row.id)))?,
+        architecture: row.architecture,
+        parameter_count: row.parameter_count,
+        context_length: row.context_length,
+        license: row.license,
+        tags,
+        shared: row.shared,
+        shared_at: row.shared_at.map(to_ts),
+        unshared_at: row.unshared_at.map(to_ts),
+        version: row.version,
+        created_at: to_ts(row.created_at),
+        updated_at: to_ts(row.updated_at),
+    })
+}
+
+impl Store {
+    /// A transaction on the writer. On SQLite it is `BEGIN IMMEDIATE`: it takes the file's write
+    /// lock up front (waiting up to the busy timeout if another process holds it), so a
+    /// read-then-write inside it can never fail to upgrade its lock halfway.
+    pub(crate) async fn write_tx(&self) -> Result<DatabaseTransaction, StorageError> {
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        };
+        self.writer
+            .begin_with_options(options)
+            .await
+            .map_err(classify)
+    }
+}
+
+/// Commits, sorting the error.
+pub(crate) async fn commit(tx: DatabaseTransaction) -> Result<(), StorageError> {
+    tx.commit().await.map_err(classify)
+}
+
+/// Reads the account and its features through `db` (two queries).
+pub(crate) async fn load_account<C: ConnectionTrait>(
+    db: &C,
+    id: AccountId,
+) -> Result<Option<Account>, StorageError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let Some(row) = account_rows::Entity::find_by_id(id.as_uuid())
+        .one(db)
+        .await
+        .map_err(classify)?
+    else {
+        return Ok(None);
+    };
+    let features = account_features::Entity::find()
+        .filter(account_features::Column::AccountId.eq(id.as_uuid()))
+        .order_by_asc(account_features::Column::Feature)
+        .all(db)
+        .await
+        .map_err(classify)?;
+    Ok(Some(account_record(row, features)))
+}

@@ -1,0 +1,16 @@
+//! The modelshare database schema as sea-orm migrations. One schema for SQLite and PostgreSQL,
+//! written with sea-query builders only.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_initial;
+
+/// Every migration of the service, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_initial::Migration)]
+    }
+}
