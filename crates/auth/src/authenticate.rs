@@ -1,0 +1,106 @@
+//! Turning an `Authorization` header into a [`Principal`].
+
+use std::time::Duration;
+
+use domain::{Feature, Timestamp, now};
+use storage::{KeyLookup, StorageError, Store};
+
+use crate::keys::parse_key;
+use crate::principal::Principal;
+
+/// How stale `last_used_at` may get before a request refreshes it; keeps the hot path read-only.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization` header.
+    #[error("no Authorization header")]
+    Missing,
+    /// Malformed, unknown, revoked or expired key; or its owner left the project.
+    #[error("invalid API key")]
+    Invalid,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Verifies keys against the store.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Store,
+    prefix: String,
+}
+
+impl Authenticator {
+    pub fn new(store: Store, prefix: impl Into<String>) -> Self {
+        Self {
+            store,
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Authenticates the value of an `Authorization` header (`Bearer <key>`).
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Invalid)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Invalid);
+        }
+        let parsed = parse_key(&self.prefix, token.trim()).ok_or(AuthError::Invalid)?;
+        let found = self
+            .store
+            .find_key_by_hash(parsed.hash())
+            .await?
+            .ok_or(AuthError::Invalid)?;
+        if !parsed.matches(&found.key.hash) {
+            return Err(AuthError::Invalid);
+        }
+        let at = now();
+        let principal = usable(&found, at).ok_or(AuthError::Invalid)?;
+        self.touch_if_stale(&found, at);
+        Ok(principal)
+    }
+
+    fn touch_if_stale(&self, found: &KeyLookup, at: Timestamp) {
+        let stale = found.key.last_used_at.is_none_or(|last| {
+            (at.as_datetime() - last.as_datetime())
+                .to_std()
+                .is_ok_and(|age| age >= TOUCH_INTERVAL)
+        });
+        if stale {
+            let store = self.store.clone();
+            let id = found.key.id;
+            tokio::spawn(async move {
+                if let Err(err) = store.touch_api_key(id, at).await {
+                    tracing::debug!(error = %err, "could not record key use");
+                }
+            });
+        }
+    }
+}
+
+/// The principal a looked-up key stands for, if the key may be used at `at`.
+fn usable(found: &KeyLookup, at: Timestamp) -> Option<Principal> {
+    if found.key.revoked_at.is_some() || found.key.expires_at.is_some_and(|exp| exp <= at) {
+        return None;
+    }
+    let role = found.role?;
+    let features = Feature::ALL
+        .iter()
+        .copied()
+        .filter(|f| found.account.has_feature(*f))
+        .collect();
+    Some(Principal {
+        user_id: found.key.user_id,
+        api_key_id: found.key.id,
+        project_id: found.project.id.clone(),
+        project_slug: found.project.slug.clone(),
+        project_name: found.project.name.clone(),
+        account_id: found.project.account_id,
+        role,
+        features,
+    })
+}

@@ -1,0 +1,359 @@
+//! The built-in policies. Each is one type, one `check`, and one line in [`register_all`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::{ErrorCode, Feature, ModelStatus, Role, ShareAction};
+
+use crate::policy::{
+    Denial, Policy, PolicyConfigError, PolicyContext, PolicyParams, PolicyRegistry, Verdict,
+};
+
+pub(crate) fn register_all(registry: &mut PolicyRegistry) {
+    registry
+        .register("account_feature", |p| {
+            Ok(Arc::new(AccountFeature::from_params(p)?))
+        })
+        .register("project_role", |p| {
+            Ok(Arc::new(ProjectRole::from_params(p)?))
+        })
+        .register("model_status", |p| {
+            Ok(Arc::new(ModelStatusAllowed::from_params(p)?))
+        })
+        .register("currently_shared", |p| {
+            Params::new("currently_shared", p).finish()?;
+            Ok(Arc::new(CurrentlyShared))
+        })
+        .register("max_shared_models", |p| {
+            Ok(Arc::new(MaxSharedModels::from_params(p)?))
+        })
+        .register("require_license", |p| {
+            Ok(Arc::new(RequireLicense::from_params(p)?))
+        });
+}
+
+/// Reads a policy's parameter table; refuses keys nobody asked for.
+pub struct Params<'a> {
+    policy: &'static str,
+    table: &'a PolicyParams,
+    used: BTreeSet<&'static str>,
+}
+
+impl<'a> Params<'a> {
+    pub fn new(policy: &'static str, table: &'a PolicyParams) -> Self {
+        Self {
+            policy,
+            table,
+            used: BTreeSet::new(),
+        }
+    }
+
+    fn bad(&self, param: &str, message: impl Into<String>) -> PolicyConfigError {
+        PolicyConfigError::bad_param(self.policy, param, message)
+    }
+
+    pub fn string(&mut self, key: &'static str) -> Result<Option<String>, PolicyConfigError> {
+        self.used.insert(key);
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.bad(key, "must be a string")),
+        }
+    }
+
+    pub fn strings(&mut self, key: &'static str) -> Result<Option<Vec<String>>, PolicyConfigError> {
+        self.used.insert(key);
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    _ => Err(self.bad(key, "must be a list of strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(self.bad(key, "must be a list of strings")),
+        }
+    }
+
+    pub fn integer(&mut self, key: &'static str) -> Result<Option<i64>, PolicyConfigError> {
+        self.used.insert(key);
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(n)) => Ok(Some(*n)),
+            Some(_) => Err(self.bad(key, "must be an integer")),
+        }
+    }
+
+    /// Fails on any key that was not read.
+    pub fn finish(self) -> Result<(), PolicyConfigError> {
+        match self.table.keys().find(|k| !self.used.contains(k.as_str())) {
+            None => Ok(()),
+            Some(extra) => {
+                let known: Vec<_> = self.used.iter().copied().collect();
+                Err(self.bad(
+                    extra,
+                    format!(
+                        "unknown parameter; {} takes: {}",
+                        self.policy,
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// The account must have a feature (default `model_sharing`). Parameter: `feature`.
+pub struct AccountFeature {
+    feature: Feature,
+}
+
+impl AccountFeature {
+    fn from_params(table: &PolicyParams) -> Result<Self, PolicyConfigError> {
+        let mut p = Params::new("account_feature", table);
+        let feature = match p.string("feature")? {
+            None => Feature::ModelSharing,
+            Some(s) => s.parse().map_err(|e: domain::UnknownValue| {
+                PolicyConfigError::bad_param("account_feature", "feature", e.to_string())
+            })?,
+        };
+        p.finish()?;
+        Ok(Self { feature })
+    }
+}
+
+#[async_trait]
+impl Policy for AccountFeature {
+    fn needs_model(&self) -> bool {
+        false
+    }
+
+    async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
+        if ctx.principal.has_feature(self.feature) {
+            return Ok(());
+        }
+        Err(Denial::new(
+            ErrorCode::FeatureNotEnabled,
+            "Model sharing is not enabled on your account. Contact support to enable it.",
+        )
+        .into())
+    }
+}
+
+/// The caller's role in the project must be at least `min_role` (default `admin`).
+pub struct ProjectRole {
+    min_role: Role,
+}
+
+impl ProjectRole {
+    fn from_params(table: &PolicyParams) -> Result<Self, PolicyConfigError> {
+        let mut p = Params::new("project_role", table);
+        let min_role = match p.string("min_role")? {
+            None => Role::Admin,
+            Some(s) => s.parse().map_err(|e: domain::UnknownValue| {
+                PolicyConfigError::bad_param("project_role", "min_role", e.to_string())
+            })?,
+        };
+        p.finish()?;
+        Ok(Self { min_role })
+    }
+}
+
+#[async_trait]
+impl Policy for ProjectRole {
+    fn needs_model(&self) -> bool {
+        false
+    }
+
+    async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
+        if ctx.principal.role >= self.min_role {
+            return Ok(());
+        }
+        Err(Denial::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "This action needs the {} role in the project; your role is {}.",
+                self.min_role, ctx.principal.role
+            ),
+        )
+        .into())
+    }
+}
+
+/// The model's status must be one of `allowed` (default `active`, `ready`).
+pub struct ModelStatusAllowed {
+    allowed: Vec<ModelStatus>,
+}
+
+impl ModelStatusAllowed {
+    fn from_params(table: &PolicyParams) -> Result<Self, PolicyConfigError> {
+        let mut p = Params::new("model_status", table);
+        let allowed = match p.strings("allowed")? {
+            None => vec![ModelStatus::Active, ModelStatus::Ready],
+            Some(list) if list.is_empty() => {
+                return Err(PolicyConfigError::bad_param(
+                    "model_status",
+                    "allowed",
+                    "must not be empty",
+                ));
+            }
+            Some(list) => list
+                .iter()
+                .map(|s| {
+                    s.parse().map_err(|e: domain::UnknownValue| {
+                        PolicyConfigError::bad_param("model_status", "allowed", e.to_string())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        p.finish()?;
+        Ok(Self { allowed })
+    }
+}
+
+#[async_trait]
+impl Policy for ModelStatusAllowed {
+    fn needs_model(&self) -> bool {
+        true
+    }
+
+    async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
+        let model = ctx.model()?;
+        if self.allowed.contains(&model.status) {
+            return Ok(());
+        }
+        let allowed: Vec<&str> = self.allowed.iter().map(|s| s.as_str()).collect();
+        Err(Denial::new(
+            ErrorCode::InvalidModelStatus,
+            format!(
+                "The model's status is {}; it must be {} to be shared.",
+                model.status,
+                allowed.join(" or ")
+            ),
+        )
+        .into())
+    }
+}
+
+/// Unshare only what is shared: 409 `model_not_shared` otherwise. No parameters.
+pub struct CurrentlyShared;
+
+#[async_trait]
+impl Policy for CurrentlyShared {
+    fn needs_model(&self) -> bool {
+        true
+    }
+
+    async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
+        if ctx.model()?.shared {
+            return Ok(());
+        }
+        Err(Denial::new(ErrorCode::ModelNotShared, "The model is not shared.").into())
+    }
+}
+
+/// At most `limit` shared models per account (403 `shared_model_limit_reached`). Re-sharing a
+/// model that is already shared is always allowed.
+pub struct MaxSharedModels {
+    limit: u64,
+}
+
+impl MaxSharedModels {
+    fn from_params(table: &PolicyParams) -> Result<Self, PolicyConfigError> {
+        let mut p = Params::new("max_shared_models", table);
+        let limit = match p.integer("limit")? {
+            None => 100,
+            Some(n) => u64::try_from(n).map_err(|_| {
+                PolicyConfigError::bad_param("max_shared_models", "limit", "must be 0 or more")
+            })?,
+        };
+        p.finish()?;
+        Ok(Self { limit })
+    }
+}
+
+#[async_trait]
+impl Policy for MaxSharedModels {
+    fn needs_model(&self) -> bool {
+        true
+    }
+
+    async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
+        if ctx.action != ShareAction::Share || ctx.model()?.shared {
+            return Ok(());
+        }
+        let shared = ctx
+            .store
+            .count_shared_models_in_account(ctx.principal.account_id)
+            .await?;
+        if shared < self.limit {
+            return Ok(());
+        }
+        Err(Denial::custom(
+            403,
+            "shared_model_limit_reached",
+            format!(
+                "Your account already shares {shared} models, the most it may share ({}). Unshare one first.",
+                self.limit
+            ),
+        )
+        .into())
+    }
+}
+
+/// Only models whose license is in `allowed` may be shared (400 `license_not_allowed`).
+pub struct RequireLicense {
+    allowed: Vec<String>,
+}
+
+impl RequireLicense {
+    fn from_params(table: &PolicyParams) -> Result<Self, PolicyConfigError> {
+        let mut p = Params::new("require_license", table);
+        let allowed = p.strings("allowed")?.unwrap_or_default();
+        if allowed.is_empty() {
+            return Err(PolicyConfigError::bad_param(
+                "require_license",
+                "allowed",
+                "must list at least one license",
+            ));
+        }
+        p.finish()?;
+        Ok(Self {
+            allowed: allowed.iter().map(|l| l.to_ascii_lowercase()).collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl Policy for RequireLicense {
+    fn needs_model(&self) -> bool {
+        true
+    }
+
+    async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
+        let model = ctx.model()?;
+        let ok = model
+            .license
+            .as_deref()
+            .is_some_and(|l| self.allowed.contains(&l.to_ascii_lowercase()));
+        if ok {
+            return Ok(());
+        }
+        Err(Denial::custom(
+            400,
+            "license_not_allowed",
+            format!(
+                "Only models with one of these licenses may be shared: {}.",
+                self.allowed.join(", ")
+            ),
+        )
+        .into())
+    }
+}

@@ -1,0 +1,328 @@
+//! Plugin policies: named checks that guard share and unshare.
+//!
+//! A [`Policy`] gets the action, the [`Principal`] and (when it asks for it) the model's fresh
+//! state, and allows or denies with an API error code, HTTP status and message. A
+//! [`PolicyRegistry`] maps names to factories that build a policy from its config table; the
+//! chains (`policies.share`, `policies.unshare`) name policies in the order they run.
+//!
+//! The model is loaded before the chain runs but its absence is reported lazily: the first
+//! policy that needs the model answers `model_not_found` if there is none, so a caller without
+//! the role learns `permission_denied`, not whether the model exists. If no policy needs the
+//! model, a missing one is reported after the whole chain.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::{ErrorCode, ErrorType, ShareAction};
+use storage::{Model, StorageError, Store};
+
+use crate::principal::Principal;
+
+/// What a policy sees.
+pub struct PolicyContext<'a> {
+    pub action: ShareAction,
+    pub principal: &'a Principal,
+    /// The model in the caller's project, freshly read. `Some` whenever [`Policy::needs_model`]
+    /// is true for the policy being asked.
+    pub model: Option<&'a Model>,
+    /// For policies that must look something up (quotas).
+    pub store: &'a Store,
+}
+
+impl PolicyContext<'_> {
+    /// The model; only call from a policy whose `needs_model` is true.
+    pub fn model(&self) -> Result<&Model, Verdict> {
+        self.model
+            .ok_or_else(|| Verdict::Deny(Denial::model_not_found()))
+    }
+}
+
+/// Why a request was refused: what the client is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub status: u16,
+    pub code: Cow<'static, str>,
+    pub kind: ErrorType,
+    pub message: Cow<'static, str>,
+}
+
+impl Denial {
+    /// A denial with one of the contract's codes.
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status: code.status(),
+            code: Cow::Borrowed(code.as_str()),
+            kind: code.error_type(),
+            message: message.into(),
+        }
+    }
+
+    /// A denial with an operator-defined code; status must be 400 or 403.
+    pub fn custom(
+        status: u16,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let (status, kind) = match status {
+            400 => (400, ErrorType::InvalidRequestError),
+            _ => (403, ErrorType::PermissionError),
+        };
+        Self {
+            status,
+            code: code.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn model_not_found() -> Self {
+        Self::new(
+            ErrorCode::ModelNotFound,
+            "The specified model does not exist or you do not have access to it.",
+        )
+    }
+}
+
+/// A policy's answer when it does not allow: a denial, or a failure to decide.
+#[derive(Debug)]
+pub enum Verdict {
+    Deny(Denial),
+    Failed(StorageError),
+}
+
+impl From<Denial> for Verdict {
+    fn from(denial: Denial) -> Self {
+        Self::Deny(denial)
+    }
+}
+
+impl From<StorageError> for Verdict {
+    fn from(err: StorageError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+/// A named check in a share or unshare chain.
+#[async_trait]
+pub trait Policy: Send + Sync {
+    /// Whether the check looks at the model (then the model must exist before it runs).
+    fn needs_model(&self) -> bool;
+
+    async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict>;
+}
+
+/// A policy's parameters as written in `[policies.NAME]`.
+pub type PolicyParams = toml::Table;
+
+/// A bad chain or parameter; start-up stops with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyConfigError {
+    #[error("policies.{chain}: unknown policy {name:?}; known policies: {known}")]
+    UnknownPolicy {
+        chain: &'static str,
+        name: String,
+        known: String,
+    },
+    #[error("policies.{policy}: unknown policy {policy:?} has parameters; known policies: {known}")]
+    UnknownTable { policy: String, known: String },
+    #[error("policies.{policy}.{param}: {message}")]
+    BadParam {
+        policy: String,
+        param: String,
+        message: String,
+    },
+}
+
+impl PolicyConfigError {
+    pub fn bad_param(policy: &str, param: &str, message: impl Into<String>) -> Self {
+        Self::BadParam {
+            policy: policy.to_owned(),
+            param: param.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+type Factory =
+    Box<dyn Fn(&PolicyParams) -> Result<Arc<dyn Policy>, PolicyConfigError> + Send + Sync>;
+
+/// Names → factories. Start from [`PolicyRegistry::with_builtins`] and [`register`] your own.
+///
+/// [`register`]: PolicyRegistry::register
+pub struct PolicyRegistry {
+    factories: BTreeMap<String, Factory>,
+}
+
+impl fmt::Debug for PolicyRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.factories.keys()).finish()
+    }
+}
+
+/// What the configuration says: the two chains and each policy's parameter table.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyConfig {
+    pub share: Vec<String>,
+    pub unshare: Vec<String>,
+    pub params: BTreeMap<String, PolicyParams>,
+}
+
+impl PolicyRegistry {
+    /// An empty registry.
+    pub fn empty() -> Self {
+        Self {
+            factories: BTreeMap::new(),
+        }
+    }
+
+    /// The built-in policies: `account_feature`, `project_role`, `model_status`,
+    /// `currently_shared`, `max_shared_models`, `require_license`.
+    pub fn with_builtins() -> Self {
+        let mut registry = Self::empty();
+        crate::builtin::register_all(&mut registry);
+        registry
+    }
+
+    /// Adds (or replaces) a policy under `name`.
+    pub fn register<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&PolicyParams) -> Result<Arc<dyn Policy>, PolicyConfigError> + Send + Sync + 'static,
+    {
+        self.factories.insert(name.to_owned(), Box::new(factory));
+        self
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.factories.keys().map(String::as_str)
+    }
+
+    fn known(&self) -> String {
+        self.names().collect::<Vec<_>>().join(", ")
+    }
+
+    /// Builds both chains; every parameter table must belong to a known policy and be valid,
+    /// whether or not a chain uses it.
+    pub fn build(&self, config: &PolicyConfig) -> Result<PolicyChains, PolicyConfigError> {
+        let empty = PolicyParams::new();
+        let mut built: BTreeMap<&str, Arc<dyn Policy>> = BTreeMap::new();
+        for (name, params) in &config.params {
+            let factory =
+                self.factories
+                    .get(name)
+                    .ok_or_else(|| PolicyConfigError::UnknownTable {
+                        policy: name.clone(),
+                        known: self.known(),
+                    })?;
+            built.insert(name, factory(params)?);
+        }
+        let chain = |chain: &'static str, names: &[String]| {
+            names
+                .iter()
+                .map(|name| {
+                    if let Some(policy) = built.get(name.as_str()) {
+                        return Ok(NamedPolicy {
+                            name: name.clone(),
+                            policy: Arc::clone(policy),
+                        });
+                    }
+                    let factory = self.factories.get(name).ok_or_else(|| {
+                        PolicyConfigError::UnknownPolicy {
+                            chain,
+                            name: name.clone(),
+                            known: self.known(),
+                        }
+                    })?;
+                    Ok(NamedPolicy {
+                        name: name.clone(),
+                        policy: factory(&empty)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, PolicyConfigError>>()
+        };
+        Ok(PolicyChains {
+            share: chain("share", &config.share)?,
+            unshare: chain("unshare", &config.unshare)?,
+        })
+    }
+}
+
+#[derive(Clone)]
+struct NamedPolicy {
+    name: String,
+    policy: Arc<dyn Policy>,
+}
+
+/// The configured share and unshare chains, ready to run.
+#[derive(Clone)]
+pub struct PolicyChains {
+    share: Vec<NamedPolicy>,
+    unshare: Vec<NamedPolicy>,
+}
+
+impl fmt::Debug for PolicyChains {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyChains")
+            .field("share", &self.names(ShareAction::Share))
+            .field("unshare", &self.names(ShareAction::Unshare))
+            .finish()
+    }
+}
+
+/// A chain's refusal, with the name of the policy that refused (for metrics and logs).
+#[derive(Debug)]
+pub struct Refusal {
+    pub policy: String,
+    pub verdict: Verdict,
+}
+
+impl PolicyChains {
+    pub fn names(&self, action: ShareAction) -> Vec<&str> {
+        self.chain(action).iter().map(|p| p.name.as_str()).collect()
+    }
+
+    fn chain(&self, action: ShareAction) -> &[NamedPolicy] {
+        match action {
+            ShareAction::Share => &self.share,
+            ShareAction::Unshare => &self.unshare,
+        }
+    }
+
+    /// Runs the chain in order; the first refusal answers. `model` is the model if it exists in
+    /// the caller's project.
+    pub async fn evaluate(
+        &self,
+        action: ShareAction,
+        principal: &Principal,
+        model: Option<&Model>,
+        store: &Store,
+    ) -> Result<(), Refusal> {
+        let ctx = PolicyContext {
+            action,
+            principal,
+            model,
+            store,
+        };
+        for named in self.chain(action) {
+            if named.policy.needs_model() && model.is_none() {
+                return Err(Refusal {
+                    policy: "model_exists".to_owned(),
+                    verdict: Verdict::Deny(Denial::model_not_found()),
+                });
+            }
+            named.policy.check(&ctx).await.map_err(|verdict| Refusal {
+                policy: named.name.clone(),
+                verdict,
+            })?;
+        }
+        if model.is_none() {
+            return Err(Refusal {
+                policy: "model_exists".to_owned(),
+                verdict: Verdict::Deny(Denial::model_not_found()),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! [`Catalog`]: the handle callers use. It hides the actors and maps mailbox errors.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use actix::{Actor, Addr, Arbiter, ArbiterHandle, MailboxError};
+use auth::{Denial, PolicyChains, Principal, Refusal, Verdict};
+use domain::{ModelId, ShareAction, Timestamp};
+use storage::{Model, StorageError, Store};
+
+use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem};
+use crate::model_actor::{Apply, ModelActor};
+use crate::public::{PublicCatalog, Update};
+use crate::registry::Registry;
+
+#[derive(Debug, Clone)]
+pub struct CatalogSettings {
+    /// A model actor with no work for this long is stopped.
+    pub idle_timeout: Duration,
+}
+
+/// The state of a model after a share or unshare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transitioned {
+    pub model_id: ModelId,
+    pub shared: bool,
+    pub shared_at: Option<Timestamp>,
+    pub unshared_at: Option<Timestamp>,
+    /// False when nothing was written (sharing a model that was already shared).
+    pub changed: bool,
+}
+
+impl Transitioned {
+    pub(crate) fn changed(model: &Model) -> Self {
+        Self {
+            changed: true,
+            ..Self::unchanged(model)
+        }
+    }
+
+    pub(crate) fn unchanged(model: &Model) -> Self {
+        Self {
+            model_id: model.id,
+            shared: model.shared,
+            shared_at: model.shared_at,
+            unshared_at: model.unshared_at,
+            changed: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    /// A policy refused; `policy` names it.
+    #[error("denied by {policy}: {}", denial.code)]
+    Denied { policy: String, denial: Denial },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Other instances kept changing the model; nothing was written.
+    #[error("the model kept changing; try again")]
+    Contended,
+    /// The service is shutting down.
+    #[error("the catalog is stopping")]
+    Stopped,
+}
+
+/// The catalog: share/unshare through per-model actors, and reads of the public catalog.
+#[derive(Clone)]
+pub struct Catalog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The thread all catalog actors run on, apart from the HTTP workers.
+    arbiter: ArbiterHandle,
+    store: Store,
+    chains: Arc<PolicyChains>,
+    registry: Arc<Registry>,
+    public: Addr<PublicCatalog>,
+    index: Arc<RwLock<CatalogIndex>>,
+    live: Arc<AtomicUsize>,
+    stale_writes: Arc<AtomicU64>,
+    overlaps: Arc<AtomicU64>,
+}
+
+impl Catalog {
+    /// Loads the public catalog from the database and starts its actor and the idle sweeper.
+    /// Must be called inside a running actix system.
+    pub async fn start(
+        store: Store,
+        chains: PolicyChains,
+        settings: CatalogSettings,
+    ) -> Result<Self, StorageError> {
+        let mut index = CatalogIndex::default();
+        for row in store.list_catalog().await? {
+            index.upsert(CatalogItem::from_row(row));
+        }
+        tracing::info!(shared_models = index.len(), "public catalog loaded");
+        let index = Arc::new(RwLock::new(index));
+        let arbiter = Arbiter::new().handle();
+        let public = {
+            let index = Arc::clone(&index);
+            PublicCatalog::start_in_arbiter(&arbiter, move |_| PublicCatalog { index })
+        };
+        let registry = Registry::new(settings.idle_timeout);
+        spawn_sweeper(&arbiter, &registry, settings.idle_timeout);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                arbiter,
+                store,
+                chains: Arc::new(chains),
+                registry,
+                public,
+                index,
+                live: Arc::new(AtomicUsize::new(0)),
+                stale_writes: Arc::new(AtomicU64::new(0)),
+                overlaps: Arc::new(AtomicU64::new(0)),
+            }),
+        })
+    }
+
+    /// Shares a model of the principal's project.
+    #[tracing::instrument(skip_all, fields(model_id = %model_id))]
+    pub async fn share(
+        &self,
+        model_id: ModelId,
+        principal: &Principal,
+        request_id: &str,
+    ) -> Result<Transitioned, ShareError> {
+        self.apply(model_id, ShareAction::Share, principal, request_id)
+            .await
+    }
+
+    /// Withdraws a model of the principal's project from the public catalog.
+    #[tracing::instrument(skip_all, fields(model_id = %model_id))]
+    pub async fn unshare(
+        &self,
+        model_id: ModelId,
+        principal: &Principal,
+        request_id: &str,
+    ) -> Result<Transitioned, ShareError> {
+        self.apply(model_id, ShareAction::Unshare, principal, request_id)
+            .await
+    }
+
+    async fn apply(
+        &self,
+        model_id: ModelId,
+        action: ShareAction,
+        principal: &Principal,
+        request_id: &str,
+    ) -> Result<Transitioned, ShareError> {
+        let lease = self
+            .inner
+            .registry
+            .lease(model_id, || self.start_actor(model_id));
+        let message = Apply {
+            action,
+            principal: principal.clone(),
+            request_id: request_id.to_owned(),
+        };
+        match lease.addr.send(message).await {
+            Ok(result) => result,
+            Err(MailboxError::Closed | MailboxError::Timeout) => Err(ShareError::Stopped),
+        }
+    }
+
+    /// The answer for a model id that cannot exist (not a UUID): the policy chain runs without a
+    /// model, so the checks before the model's (feature, role) still answer first.
+    pub async fn refuse_unknown_model(
+        &self,
+        action: ShareAction,
+        principal: &Principal,
+    ) -> ShareError {
+        match self
+            .inner
+            .chains
+            .evaluate(action, principal, None, &self.inner.store)
+            .await
+        {
+            Err(refusal) => refusal_error(refusal),
+            Ok(()) => ShareError::Denied {
+                policy: "model_exists".into(),
+                denial: Denial::model_not_found(),
+            },
+        }
+    }
+
+    fn start_actor(&self, id: ModelId) -> Addr<ModelActor> {
+        let actor = ModelActor {
+            id,
+            store: self.inner.store.clone(),
+            chains: Arc::clone(&self.inner.chains),
+            public: self.inner.public.clone(),
+            live: Arc::clone(&self.inner.live),
+            stale_writes: Arc::clone(&self.inner.stale_writes),
+            overlaps: Arc::clone(&self.inner.overlaps),
+            busy: false,
+        };
+        ModelActor::start_in_arbiter(&self.inner.arbiter, move |_| actor)
+    }
+
+    /// A page of the public catalog, from memory.
+    pub fn browse(&self, query: &BrowseQuery) -> BrowsePage {
+        self.read().browse(query)
+    }
+
+    /// One shared model, from memory.
+    pub fn get(&self, id: ModelId) -> Option<Arc<CatalogItem>> {
+        self.read().get(id)
+    }
+
+    /// How many models the public catalog holds.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ids of every shared model (for checks and tests).
+    pub fn shared_ids(&self) -> Vec<ModelId> {
+        self.read().ids().collect()
+    }
+
+    /// Tells the catalog an endpoint was bound to (`+1`) or removed from (`-1`) a model.
+    pub async fn endpoints_changed(&self, model_id: ModelId, delta: i64) {
+        let update = Update::Endpoints { model_id, delta };
+        if self.inner.public.send(update).await.is_err() {
+            tracing::error!(%model_id, "public catalog actor is gone");
+        }
+    }
+
+    /// Model actors the registry holds.
+    pub fn registered_actors(&self) -> usize {
+        self.inner.registry.len()
+    }
+
+    /// Model actors alive (started and not yet stopped).
+    pub fn live_actors(&self) -> usize {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Transitions whose compare-and-set found the model changed since it was read. Inside one
+    /// process the model's actor makes this impossible; only other instances cause it.
+    pub fn stale_writes(&self) -> u64 {
+        self.inner.stale_writes.load(Ordering::Relaxed)
+    }
+
+    /// Share/unshare messages that began while another of the same model's was running. The
+    /// per-model actor guarantees 0; tests assert it.
+    pub fn overlapping_transitions(&self) -> u64 {
+        self.inner.overlaps.load(Ordering::Relaxed)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogIndex> {
+        self.inner
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub(crate) fn refusal_error(refusal: Refusal) -> ShareError {
+    match refusal.verdict {
+        Verdict::Deny(denial) => ShareError::Denied {
+            policy: refusal.policy,
+            denial,
+        },
+        Verdict::Failed(err) => ShareError::Storage(err),
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.arbiter.stop();
+    }
+}
+
+/// Drops idle actors a few times per idle period; ends when the catalog is dropped.
+fn spawn_sweeper(arbiter: &ArbiterHandle, registry: &Arc<Registry>, idle_timeout: Duration) {
+    let weak = Arc::downgrade(registry);
+    let every = (idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    arbiter.spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(registry) = weak.upgrade() else {
+                break;
+            };
+            let dropped = registry.sweep();
+            if dropped > 0 {
+                tracing::debug!(dropped, "idle model actors released");
+            }
+        }
+    });
+}

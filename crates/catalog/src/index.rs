@@ -1,0 +1,397 @@
+//! The in-memory public catalog: items by id, plus one ordered index per sort.
+//!
+//! A sort key is unique (it ends with the model id), and a page starts strictly after the key
+//! of the previous page's last item. Items added or removed between two pages therefore never
+//! shift the window: every item present throughout is returned exactly once.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use domain::{ModelId, ProjectId, Timestamp};
+use storage::CatalogRow;
+use uuid::Uuid;
+
+/// A shared model as the public sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogItem {
+    pub model_id: ModelId,
+    pub name: String,
+    pub description: String,
+    pub architecture: Option<String>,
+    pub parameter_count: Option<i64>,
+    pub context_length: Option<i64>,
+    pub license: Option<String>,
+    pub tags: Vec<String>,
+    pub owner_project_id: ProjectId,
+    pub owner_name: String,
+    pub shared_at: Timestamp,
+    pub endpoint_count: i64,
+    /// Lowercased name and description, for `q`.
+    search_text: String,
+}
+
+impl CatalogItem {
+    pub fn from_row(row: CatalogRow) -> Self {
+        let m = row.model;
+        Self {
+            search_text: format!("{}\n{}", m.name, m.description).to_lowercase(),
+            model_id: m.id,
+            name: m.name,
+            description: m.description,
+            architecture: m.architecture,
+            parameter_count: m.parameter_count,
+            context_length: m.context_length,
+            license: m.license,
+            tags: m.tags,
+            owner_project_id: m.project_id,
+            owner_name: row.owner_name,
+            shared_at: m.shared_at.unwrap_or(m.updated_at),
+            endpoint_count: row.endpoint_count,
+        }
+    }
+
+    fn key(&self, sort: Sort) -> SortKey {
+        let id = self.model_id.as_uuid();
+        match sort {
+            Sort::SharedAt => SortKey::SharedAt(self.shared_at.as_datetime().timestamp(), id),
+            Sort::Name => SortKey::Name(self.name.to_lowercase(), id),
+            Sort::Endpoints => SortKey::Endpoints(self.endpoint_count, id),
+        }
+    }
+}
+
+/// The order of a catalog listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Newest share first (the default).
+    #[default]
+    SharedAt,
+    /// By name, case-insensitive, A to Z.
+    Name,
+    /// Most endpoints first.
+    Endpoints,
+}
+
+/// Where an item sits in one sort; a page's cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortKey {
+    SharedAt(i64, Uuid),
+    Name(String, Uuid),
+    Endpoints(i64, Uuid),
+}
+
+impl SortKey {
+    pub fn sort(&self) -> Sort {
+        match self {
+            Self::SharedAt(..) => Sort::SharedAt,
+            Self::Name(..) => Sort::Name,
+            Self::Endpoints(..) => Sort::Endpoints,
+        }
+    }
+}
+
+/// Filters of `GET /v1/catalog/models`; all given ones must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Case-insensitive substring of name or description (already lowercased).
+    pub q: Option<String>,
+    pub architecture: Option<String>,
+    pub license: Option<String>,
+    pub tag: Option<String>,
+    pub min_parameters: Option<i64>,
+    pub max_parameters: Option<i64>,
+    pub min_context_length: Option<i64>,
+}
+
+impl Filter {
+    fn matches(&self, item: &CatalogItem) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref()
+                .is_none_or(|w| have.as_ref().is_some_and(|h| h.eq_ignore_ascii_case(w)))
+        };
+        self.q
+            .as_ref()
+            .is_none_or(|q| item.search_text.contains(q.as_str()))
+            && eq(&self.architecture, &item.architecture)
+            && eq(&self.license, &item.license)
+            && self
+                .tag
+                .as_ref()
+                .is_none_or(|t| item.tags.iter().any(|have| have.eq_ignore_ascii_case(t)))
+            && self
+                .min_parameters
+                .is_none_or(|min| item.parameter_count.is_some_and(|p| p >= min))
+            && self
+                .max_parameters
+                .is_none_or(|max| item.parameter_count.is_some_and(|p| p <= max))
+            && self
+                .min_context_length
+                .is_none_or(|min| item.context_length.is_some_and(|c| c >= min))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowseQuery {
+    pub filter: Filter,
+    pub sort: Sort,
+    /// The previous page's cursor; its sort must equal `sort`.
+    pub after: Option<SortKey>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrowsePage {
+    pub items: Vec<Arc<CatalogItem>>,
+    /// The key of the last item when more items follow.
+    pub next: Option<SortKey>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CatalogIndex {
+    items: HashMap<ModelId, Arc<CatalogItem>>,
+    by_shared_at: BTreeSet<(Reverse<i64>, Uuid)>,
+    by_name: BTreeSet<(String, Uuid)>,
+    by_endpoints: BTreeSet<(Reverse<i64>, Uuid)>,
+}
+
+impl CatalogIndex {
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn get(&self, id: ModelId) -> Option<Arc<CatalogItem>> {
+        self.items.get(&id).cloned()
+    }
+
+    pub(crate) fn upsert(&mut self, item: CatalogItem) {
+        self.remove(item.model_id);
+        let id = item.model_id.as_uuid();
+        self.by_shared_at
+            .insert((Reverse(item.shared_at.as_datetime().timestamp()), id));
+        self.by_name.insert((item.name.to_lowercase(), id));
+        self.by_endpoints.insert((Reverse(item.endpoint_count), id));
+        self.items.insert(item.model_id, Arc::new(item));
+    }
+
+    pub(crate) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
+        let old = self.items.remove(&id)?;
+        let uuid = id.as_uuid();
+        self.by_shared_at
+            .remove(&(Reverse(old.shared_at.as_datetime().timestamp()), uuid));
+        self.by_name.remove(&(old.name.to_lowercase(), uuid));
+        self.by_endpoints
+            .remove(&(Reverse(old.endpoint_count), uuid));
+        Some(old)
+    }
+
+    pub(crate) fn adjust_endpoints(&mut self, id: ModelId, delta: i64) {
+        if let Some(item) = self.items.get(&id) {
+            let mut item = CatalogItem::clone(item);
+            item.endpoint_count = (item.endpoint_count + delta).max(0);
+            self.upsert(item);
+        }
+    }
+
+    pub(crate) fn ids(&self) -> impl Iterator<Item = ModelId> + '_ {
+        self.items.keys().copied()
+    }
+
+    pub(crate) fn browse(&self, query: &BrowseQuery) -> BrowsePage {
+        let limit = query.limit.max(1);
+        let mut items = Vec::with_capacity(limit.min(128));
+        let mut has_more = false;
+        let mut take = |uuid: &Uuid| {
+            let Some(item) = self.items.get(&ModelId::from_uuid(*uuid)) else {
+                return true;
+            };
+            if !query.filter.matches(item) {
+                return true;
+            }
+            if items.len() == limit {
+                has_more = true;
+                return false;
+            }
+            items.push(Arc::clone(item));
+            true
+        };
+        match (query.sort, &query.after) {
+            (Sort::SharedAt, after) => {
+                let start = match after {
+                    Some(SortKey::SharedAt(secs, id)) => Bound::Excluded((Reverse(*secs), *id)),
+                    _ => Bound::Unbounded,
+                };
+                for (_, id) in self.by_shared_at.range((start, Bound::Unbounded)) {
+                    if !take(id) {
+                        break;
+                    }
+                }
+            }
+            (Sort::Name, after) => {
+                let start = match after {
+                    Some(SortKey::Name(name, id)) => Bound::Excluded((name.clone(), *id)),
+                    _ => Bound::Unbounded,
+                };
+                for (_, id) in self.by_name.range((start, Bound::Unbounded)) {
+                    if !take(id) {
+                        break;
+                    }
+                }
+            }
+            (Sort::Endpoints, after) => {
+                let start = match after {
+                    Some(SortKey::Endpoints(count, id)) => Bound::Excluded((Reverse(*count), *id)),
+                    _ => Bound::Unbounded,
+                };
+                for (_, id) in self.by_endpoints.range((start, Bound::Unbounded)) {
+                    if !take(id) {
+                        break;
+                    }
+                }
+            }
+        }
+        let next = if has_more {
+            items.last().map(|last| last.key(query.sort))
+        } else {
+            None
+        };
+        BrowsePage { items, next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::ModelStatus;
+
+    fn item(name: &str, secs: i64, endpoints: i64) -> CatalogItem {
+        let at = Timestamp::from(chrono::DateTime::from_timestamp(secs, 0).unwrap());
+        CatalogItem::from_row(CatalogRow {
+            model: storage::Model {
+                id: ModelId::new(),
+                project_id: "proj_ABC123".parse().unwrap(),
+                name: name.into(),
+                description: format!("{name} description"),
+                status: ModelStatus::Ready,
+                architecture: Some("llama".into()),
+                parameter_count: Some(secs),
+                context_length: Some(4096),
+                license: Some("mit".into()),
+                tags: vec!["chat".into()],
+                shared: true,
+                shared_at: Some(at),
+                unshared_at: None,
+                version: 1,
+                created_at: at,
+                updated_at: at,
+            },
+            owner_name: "Owner".into(),
+            endpoint_count: endpoints,
+        })
+    }
+
+    fn page_all(index: &CatalogIndex, sort: Sort, limit: usize) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut after = None;
+        loop {
+            let page = index.browse(&BrowseQuery {
+                filter: Filter::default(),
+                sort,
+                after,
+                limit,
+            });
+            names.extend(page.items.iter().map(|i| i.name.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return names,
+            }
+        }
+    }
+
+    #[test]
+    fn each_sort_orders_and_pages_without_repeats() {
+        let mut index = CatalogIndex::default();
+        index.upsert(item("b", 10, 5));
+        index.upsert(item("A", 30, 1));
+        index.upsert(item("c", 20, 9));
+        assert_eq!(page_all(&index, Sort::SharedAt, 1), ["A", "c", "b"]);
+        assert_eq!(page_all(&index, Sort::Name, 2), ["A", "b", "c"]);
+        assert_eq!(page_all(&index, Sort::Endpoints, 1), ["c", "b", "A"]);
+    }
+
+    #[test]
+    fn removal_between_pages_skips_nothing_else() {
+        let mut index = CatalogIndex::default();
+        let items: Vec<_> = (0..10)
+            .map(|i| item(&format!("m{i}"), 100 - i, 0))
+            .collect();
+        for i in &items {
+            index.upsert(i.clone());
+        }
+        let first = index.browse(&BrowseQuery {
+            filter: Filter::default(),
+            sort: Sort::SharedAt,
+            after: None,
+            limit: 3,
+        });
+        index.remove(items[1].model_id);
+        index.remove(items[3].model_id);
+        index.upsert(item("new", 1000, 0));
+        let rest = index.browse(&BrowseQuery {
+            filter: Filter::default(),
+            sort: Sort::SharedAt,
+            after: first.next,
+            limit: 100,
+        });
+        let names: Vec<_> = rest.items.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["m4", "m5", "m6", "m7", "m8", "m9"]);
+    }
+
+    #[test]
+    fn filters_combine() {
+        let mut index = CatalogIndex::default();
+        index.upsert(item("Llama Chat", 10, 0));
+        index.upsert(item("Other", 20, 0));
+        let filter = Filter {
+            q: Some("llama".into()),
+            min_parameters: Some(5),
+            max_parameters: Some(15),
+            ..Filter::default()
+        };
+        let page = index.browse(&BrowseQuery {
+            filter,
+            sort: Sort::SharedAt,
+            after: None,
+            limit: 10,
+        });
+        assert_eq!(page.items.len(), 1);
+        let filter = Filter {
+            tag: Some("CHAT".into()),
+            license: Some("MIT".into()),
+            ..Filter::default()
+        };
+        let page = index.browse(&BrowseQuery {
+            filter,
+            sort: Sort::SharedAt,
+            after: None,
+            limit: 10,
+        });
+        assert_eq!(page.items.len(), 2);
+        let filter = Filter {
+            min_context_length: Some(8192),
+            ..Filter::default()
+        };
+        assert!(
+            index
+                .browse(&BrowseQuery {
+                    filter,
+                    sort: Sort::Name,
+                    after: None,
+                    limit: 10
+                })
+                .items
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! The actors behind share and unshare, and the public catalog.
+//!
+//! # Who owns what, and why races cannot happen
+//!
+//! * **One actor per model** ([`model_actor`]). Every share or unshare of model M is a message to
+//!   M's actor, which handles one message at a time *to completion*: it reads M fresh, runs the
+//!   policy chain on that state, writes the state change and its share event in one transaction
+//!   (a compare-and-set on M's `version`), updates the public catalog, and only then replies. The
+//!   handler returns an `AtomicResponse`, so the actor's mailbox stays closed while the handler
+//!   awaits the database: two transitions of M can never interleave inside this process. Across
+//!   processes the compare-and-set decides: a write that finds M changed writes nothing, and the
+//!   actor starts over from the new state.
+//! * **The registry** ([`registry`]) creates model actors lazily and hands out leases. An actor
+//!   whose model has seen no lease for `idle_timeout` is dropped from the registry; with its last
+//!   address gone, actix stops it, so memory stays bounded however many models are touched. An
+//!   actor with a lease out is never dropped, so there is never a second actor for one model.
+//! * **The public catalog** ([`public`]) is an in-memory index of shared models, loaded at
+//!   start-up. Its actor is the only writer; model actors send it each transition and wait for
+//!   it to be applied before they reply, so a client that got 200 sees the change in its next
+//!   catalog read. Readers take a shared read lock on the index and never queue behind writers'
+//!   mailboxes.
+//!
+//! Callers use the [`Catalog`] handle; actix types never leave this crate.
+
+mod handle;
+mod index;
+mod model_actor;
+mod public;
+mod registry;
+
+pub use handle::{Catalog, CatalogSettings, ShareError, Transitioned};
+pub use index::{BrowsePage, BrowseQuery, CatalogItem, Filter, Sort, SortKey};
