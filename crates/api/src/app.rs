@@ -1,0 +1,195 @@
+//! The one build path for `main` and the tests: [`Application::build`] connects the database,
+//! migrates it, binds the listener (port 0 works) and assembles the actix-web server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, error, web};
+use auth::{Authenticator, PolicyConfigError, PolicyRegistry};
+use catalog::{Catalog, CatalogSettings};
+use storage::Store;
+
+use crate::error::{ApiError, RetryAfter, envelope_fallback};
+use crate::routes;
+use crate::settings::{ApiSettings, Settings, SettingsError};
+use crate::telemetry::request_context;
+
+/// What handlers share. Cheap to clone; passed by value, never global.
+pub struct AppState {
+    pub store: Store,
+    pub authenticator: Authenticator,
+    pub catalog: Catalog,
+    pub api: ApiSettings,
+    /// Whether catalog reads need no key.
+    pub public_browse: bool,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("database: {0}")]
+    Storage(#[from] storage::StorageError),
+    #[error("configuration: {0}")]
+    Policy(#[from] PolicyConfigError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+    catalog: Catalog,
+}
+
+impl Application {
+    /// Builds the service with the built-in policies.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, PolicyRegistry::with_builtins()).await
+    }
+
+    /// Builds the service with a policy registry of your own (built-ins plus yours).
+    pub async fn build_with(
+        settings: Settings,
+        policies: PolicyRegistry,
+    ) -> Result<Self, StartupError> {
+        let chains = policies.build(&settings.policy_config()?)?;
+        let store = Store::connect(&settings.db_settings()?).await?;
+        store.migrate().await?;
+        let catalog = Catalog::start(
+            store.clone(),
+            chains,
+            CatalogSettings {
+                idle_timeout: std::time::Duration::from_millis(settings.actors.idle_timeout_ms),
+            },
+        )
+        .await?;
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?
+            .port();
+        let state = web::Data::new(AppState {
+            authenticator: Authenticator::new(store.clone(), settings.auth.key_prefix.clone()),
+            store: store.clone(),
+            catalog: catalog.clone(),
+            api: settings.api.clone(),
+            public_browse: settings.catalog.public_browse,
+        });
+        let retry_after = web::Data::new(RetryAfter(settings.database.retry_after_secs));
+        let body_limit = settings.server.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(retry_after.clone())
+                .configure(|cfg| configure_extractors(cfg, body_limit))
+                .wrap(from_fn(envelope_fallback))
+                .wrap(from_fn(request_context))
+                .configure(routes::health::configure)
+                .configure(routes::models::configure)
+                .configure(routes::sharing::configure)
+                .configure(routes::endpoints::configure)
+                .configure(routes::catalog::configure)
+                .default_service(web::to(route_not_found))
+        })
+        .shutdown_timeout(settings.server.shutdown_grace_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                address: format!("port {port}"),
+                source,
+            })?
+            .run();
+        tracing::info!(port, backend = ?store.backend(), "listening");
+        Ok(Self {
+            port,
+            server,
+            store,
+            catalog,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database the service uses (tests seed through it).
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// The catalog handle (tests inspect the actor registry and the in-memory catalog).
+    pub fn catalog(&self) -> Catalog {
+        self.catalog.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests and closes the database.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Err(err) = self.store.close().await {
+            tracing::warn!(error = %err, "closing the database failed");
+        }
+        result
+    }
+}
+
+/// Routes actix's extractor errors (bad JSON, bad query, bad path, body too large) into the
+/// envelope.
+fn configure_extractors(cfg: &mut web::ServiceConfig, body_limit: usize) {
+    cfg.app_data(web::PayloadConfig::new(body_limit))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(body_limit)
+                .error_handler(|err, _req| json_error(&err).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _req| ApiError::invalid("query", err.to_string()).into()),
+        )
+        .app_data(web::PathConfig::default().error_handler(|_err, _req| {
+            ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND).into()
+        }));
+}
+
+fn json_error(err: &error::JsonPayloadError) -> ApiError {
+    use error::JsonPayloadError as E;
+    match err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+            ApiError::from_status(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        E::ContentType => {
+            ApiError::from_status(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        }
+        E::Deserialize(de) => {
+            let message = if de.is_data() {
+                format!("The JSON body has a bad field: {de}.")
+            } else {
+                format!("The body is not valid JSON: {de}.")
+            };
+            ApiError::invalid("body", message)
+        }
+        _ => ApiError::invalid("body", "The request body could not be read."),
+    }
+}
+
+async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    tracing::debug!(path = req.path(), "no route");
+    Err(ApiError::from_status(
+        actix_web::http::StatusCode::NOT_FOUND,
+    ))
+}

@@ -1,0 +1,16 @@
+//! The modelshare HTTP service: routes, DTOs, the error envelope, configuration, telemetry and
+//! the operator CLI. `main` and the integration tests build the service the same way, through
+//! [`Application::build`].
+
+pub mod app;
+pub mod cli;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod pagination;
+pub mod routes;
+pub mod settings;
+pub mod telemetry;
+
+pub use app::{Application, StartupError};
+pub use settings::Settings;

@@ -1,0 +1,224 @@
+//! Query strings of list routes: strict parameters (unknown ones are refused), `limit`, and
+//! opaque cursors.
+//!
+//! A cursor names the last item of the previous page by its sort key, so the next page starts
+//! strictly after it: items added or removed between pages never shift the window.
+
+use std::collections::BTreeMap;
+
+use domain::Timestamp;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::settings::ApiSettings;
+
+/// Parsed query parameters, each given at most once, all of them known to the route.
+#[derive(Debug, Default)]
+pub struct QueryParams(BTreeMap<String, String>);
+
+impl QueryParams {
+    pub fn parse(query: &str, allowed: &[&str]) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded_pairs(query)?;
+        let mut map = BTreeMap::new();
+        for (key, value) in pairs {
+            if !allowed.contains(&key.as_str()) {
+                let message = format!(
+                    "Unknown query parameter `{key}`. This route accepts: {}.",
+                    if allowed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        allowed.join(", ")
+                    }
+                );
+                return Err(ApiError::invalid(key, message));
+            }
+            if map.contains_key(&key) {
+                let message = format!("Query parameter `{key}` is given more than once.");
+                return Err(ApiError::invalid(key, message));
+            }
+            map.insert(key, value);
+        }
+        Ok(Self(map))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// `limit`: 1 to `max_page_size`, default `default_page_size`.
+    pub fn limit(&self, api: &ApiSettings) -> Result<u64, ApiError> {
+        let Some(raw) = self.get("limit") else {
+            return Ok(api.default_page_size);
+        };
+        match raw.parse::<u64>() {
+            Ok(n) if (1..=api.max_page_size).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid(
+                "limit",
+                format!(
+                    "`limit` must be an integer from 1 to {}.",
+                    api.max_page_size
+                ),
+            )),
+        }
+    }
+
+    /// A non-negative integer parameter.
+    pub fn integer(&self, key: &'static str) -> Result<Option<i64>, ApiError> {
+        self.get(key)
+            .map(|raw| {
+                raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ApiError::invalid(key, format!("`{key}` must be a non-negative integer."))
+                })
+            })
+            .transpose()
+    }
+}
+
+fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(|q| q.into_inner())
+        .map_err(|_| ApiError::invalid("query", "The query string is malformed."))
+}
+
+/// The sort key of the last item of a page, sealed into an opaque string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// Lists ordered by creation time then id.
+    Created(Timestamp, Uuid),
+    /// Lists ordered by a monotonic row id.
+    Seq(i64),
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let plain = match self {
+            Self::Created(at, id) => format!("c:{}:{}", at.as_datetime().timestamp(), id.simple()),
+            Self::Seq(n) => format!("s:{n}"),
+        };
+        hex::encode(plain)
+    }
+
+    /// Decodes `after`; anything this server did not produce is a 400 naming `after`.
+    pub fn decode(raw: &str) -> Result<Self, ApiError> {
+        Self::try_decode(raw).ok_or_else(bad_cursor)
+    }
+
+    fn try_decode(raw: &str) -> Option<Self> {
+        let plain = String::from_utf8(hex::decode(raw).ok()?).ok()?;
+        let mut parts = plain.split(':');
+        let cursor = match (parts.next()?, parts.next()?, parts.next()) {
+            ("c", secs, Some(id)) => {
+                let at = chrono::DateTime::from_timestamp(secs.parse().ok()?, 0)?;
+                Self::Created(Timestamp::from(at), Uuid::try_parse(id).ok()?)
+            }
+            ("s", n, None) => Self::Seq(n.parse().ok().filter(|n: &i64| *n > 0)?),
+            _ => return None,
+        };
+        parts.next().is_none().then_some(cursor)
+    }
+
+    pub fn created(raw: Option<&str>) -> Result<Option<(Timestamp, Uuid)>, ApiError> {
+        match raw.map(Self::decode).transpose()? {
+            None => Ok(None),
+            Some(Self::Created(at, id)) => Ok(Some((at, id))),
+            Some(_) => Err(bad_cursor()),
+        }
+    }
+
+    pub fn seq(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+        match raw.map(Self::decode).transpose()? {
+            None => Ok(None),
+            Some(Self::Seq(n)) => Ok(Some(n)),
+            Some(_) => Err(bad_cursor()),
+        }
+    }
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::invalid(
+        "after",
+        "`after` is not a valid cursor. Pass the `nextCursor` of the previous page.",
+    )
+}
+
+/// `{"object": "list", "data": [...], "hasMore": bool, "nextCursor": string|null}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct List<T> {
+    pub object: &'static str,
+    pub data: Vec<T>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> List<T> {
+    /// A page; `cursor_of` gives the cursor of an item, used for the last one when more follow.
+    pub fn page<S>(
+        items: Vec<S>,
+        has_more: bool,
+        cursor_of: impl Fn(&S) -> Cursor,
+        to_dto: impl Fn(S) -> T,
+    ) -> Self {
+        let next_cursor = if has_more {
+            items.last().map(|last| cursor_of(last).encode())
+        } else {
+            None
+        };
+        Self {
+            object: "list",
+            data: items.into_iter().map(to_dto).collect(),
+            has_more,
+            next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let at = Timestamp::from(chrono::DateTime::from_timestamp(1_768_473_000, 0).unwrap());
+        let id = Uuid::new_v4();
+        for c in [Cursor::Created(at, id), Cursor::Seq(42)] {
+            assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn forged_cursors_are_refused_with_param() {
+        for bad in [
+            "",
+            "zz",
+            "abc",
+            &hex::encode("c:1"),
+            &hex::encode("s:-1"),
+            &hex::encode("s:1:2"),
+            &hex::encode("x:1"),
+        ] {
+            let err = Cursor::decode(bad).unwrap_err();
+            assert_eq!(err.param.as_deref(), Some("after"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_repeated_parameters_are_refused() {
+        assert_eq!(
+            QueryParams::parse("limit=1&foo=2", &["limit"])
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("foo")
+        );
+        assert_eq!(
+            QueryParams::parse("limit=1&limit=2", &["limit"])
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("limit")
+        );
+        assert!(QueryParams::parse("limit=1", &["limit"]).is_ok());
+    }
+}

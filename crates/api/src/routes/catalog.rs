@@ -1,0 +1,254 @@
+//! The public catalog: shared models of every tenant, read from memory.
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use catalog::{BrowseQuery, CatalogItem, Filter, Sort, SortKey};
+use domain::{ModelId, ProjectId, Timestamp};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::pagination::{List, QueryParams};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/catalog/models").route(web::get().to(list_catalog)))
+        .service(
+            web::resource("/v1/catalog/models/{modelId}").route(web::get().to(get_catalog_model)),
+        );
+}
+
+const PARAMS: &[&str] = &[
+    "limit",
+    "after",
+    "q",
+    "architecture",
+    "license",
+    "tag",
+    "minParameters",
+    "maxParameters",
+    "minContextLength",
+    "sort",
+];
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogModelDto {
+    pub model_id: ModelId,
+    pub name: String,
+    pub description: String,
+    pub architecture: Option<String>,
+    pub parameter_count: Option<i64>,
+    pub context_length: Option<i64>,
+    pub license: Option<String>,
+    pub tags: Vec<String>,
+    pub owner: OwnerDto,
+    pub shared_at: Timestamp,
+    pub endpoint_count: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerDto {
+    pub project_id: ProjectId,
+    pub name: String,
+}
+
+impl From<&CatalogItem> for CatalogModelDto {
+    fn from(item: &CatalogItem) -> Self {
+        Self {
+            model_id: item.model_id,
+            name: item.name.clone(),
+            description: item.description.clone(),
+            architecture: item.architecture.clone(),
+            parameter_count: item.parameter_count,
+            context_length: item.context_length,
+            license: item.license.clone(),
+            tags: item.tags.clone(),
+            owner: OwnerDto {
+                project_id: item.owner_project_id.clone(),
+                name: item.owner_name.clone(),
+            },
+            shared_at: item.shared_at,
+            endpoint_count: item.endpoint_count,
+        }
+    }
+}
+
+/// Anonymous reads are allowed when `catalog.public_browse` is on; a key that is sent is
+/// always checked, so a bad one is a 401 rather than silently ignored.
+async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let header = match req.headers().get(AUTHORIZATION) {
+        None if state.public_browse => return Ok(()),
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::from(auth::AuthError::Invalid))?,
+        ),
+    };
+    state.authenticator.authenticate(header).await?;
+    Ok(())
+}
+
+/// `GET /v1/catalog/models`.
+async fn list_catalog(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state).await?;
+    let params = QueryParams::parse(req.query_string(), PARAMS)?;
+    let query = browse_query(&params, &state)?;
+    let page = state.catalog.browse(&query);
+    let has_more = page.next.is_some();
+    let list = List {
+        object: "list",
+        data: page
+            .items
+            .iter()
+            .map(|i| CatalogModelDto::from(i.as_ref()))
+            .collect(),
+        has_more,
+        next_cursor: page.next.as_ref().map(encode_cursor),
+    };
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// `GET /v1/catalog/models/{modelId}`: 404 unless the model is shared now.
+async fn get_catalog_model(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state).await?;
+    QueryParams::parse(req.query_string(), &[])?;
+    let id = super::model_id(&path)?;
+    let item = state
+        .catalog
+        .get(id)
+        .ok_or_else(ApiError::model_not_found)?;
+    Ok(HttpResponse::Ok().json(CatalogModelDto::from(item.as_ref())))
+}
+
+fn browse_query(params: &QueryParams, state: &AppState) -> Result<BrowseQuery, ApiError> {
+    let text = |key: &'static str| -> Result<Option<String>, ApiError> {
+        match params.get(key).map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) if v.len() > 200 => Err(ApiError::invalid(
+                key,
+                format!("`{key}` is longer than 200 characters."),
+            )),
+            Some(v) => Ok(Some(v.to_owned())),
+        }
+    };
+    let number = |key: &'static str| -> Result<Option<i64>, ApiError> {
+        match params.get(key).map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(_) => params.integer(key),
+        }
+    };
+    let sort = match params.get("sort") {
+        None | Some("" | "sharedAt") => Sort::SharedAt,
+        Some("name") => Sort::Name,
+        Some("endpoints") => Sort::Endpoints,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "sort",
+                "`sort` must be one of sharedAt, name, endpoints.",
+            ));
+        }
+    };
+    let filter = Filter {
+        q: text("q")?.map(|q| q.to_lowercase()),
+        architecture: text("architecture")?,
+        license: text("license")?,
+        tag: text("tag")?,
+        min_parameters: number("minParameters")?,
+        max_parameters: number("maxParameters")?,
+        min_context_length: number("minContextLength")?,
+    };
+    if let (Some(min), Some(max)) = (filter.min_parameters, filter.max_parameters)
+        && min > max
+    {
+        return Err(ApiError::invalid(
+            "maxParameters",
+            "`maxParameters` must not be less than `minParameters`.",
+        ));
+    }
+    let after = params.get("after").map(decode_cursor).transpose()?;
+    if after.as_ref().is_some_and(|key| key.sort() != sort) {
+        return Err(ApiError::invalid(
+            "after",
+            "`after` belongs to a listing with another `sort`; keep `sort` the same while paging.",
+        ));
+    }
+    let limit = params.limit(&state.api)?;
+    Ok(BrowseQuery {
+        filter,
+        sort,
+        after,
+        limit: usize::try_from(limit).unwrap_or(usize::MAX),
+    })
+}
+
+fn encode_cursor(key: &SortKey) -> String {
+    let plain = match key {
+        SortKey::SharedAt(secs, id) => format!("t:{secs}:{}", id.simple()),
+        SortKey::Name(name, id) => format!("n:{}:{}", hex::encode(name), id.simple()),
+        SortKey::Endpoints(count, id) => format!("e:{count}:{}", id.simple()),
+    };
+    hex::encode(plain)
+}
+
+fn decode_cursor(raw: &str) -> Result<SortKey, ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "after",
+            "`after` is not a valid cursor. Pass the `nextCursor` of the previous page.",
+        )
+    };
+    let plain = hex::decode(raw)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let parts: Vec<&str> = plain.split(':').collect();
+    let [kind, value, id] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let id = uuid::Uuid::try_parse(id).map_err(|_| bad())?;
+    match *kind {
+        "t" => value
+            .parse()
+            .map(|secs| SortKey::SharedAt(secs, id))
+            .map_err(|_| bad()),
+        "e" => value
+            .parse()
+            .map(|n| SortKey::Endpoints(n, id))
+            .map_err(|_| bad()),
+        "n" => hex::decode(value)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|name| SortKey::Name(name, id))
+            .ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_for_every_sort() {
+        let id = uuid::Uuid::new_v4();
+        for key in [
+            SortKey::SharedAt(1_768_473_000, id),
+            SortKey::Name("llama: 3 (8b)".into(), id),
+            SortKey::Endpoints(7, id),
+        ] {
+            assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
+        }
+        assert!(decode_cursor("nothex").is_err());
+        assert!(decode_cursor(&hex::encode("t:1")).is_err());
+        assert!(decode_cursor(&hex::encode("x:1:00000000000000000000000000000000")).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! Inference endpoints bound to a model: the project's own or one in the public catalog.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{EndpointId, EndpointSlug, ErrorCode, ModelId, ModelStatus, Role, Timestamp};
+use serde::{Deserialize, Serialize};
+use storage::StorageError;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::extract::ProjectCaller;
+use crate::pagination::{Cursor, List, QueryParams};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/{projectId}/v1/endpoints")
+            .route(web::post().to(create_endpoint))
+            .route(web::get().to(list_endpoints)),
+    )
+    .service(
+        web::resource("/{projectId}/v1/endpoints/{endpointId}")
+            .route(web::get().to(get_endpoint))
+            .route(web::delete().to(delete_endpoint)),
+    );
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateEndpoint {
+    slug: String,
+    model_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointDto {
+    pub id: EndpointId,
+    pub slug: EndpointSlug,
+    pub model_id: ModelId,
+    pub status: String,
+    pub created_at: Timestamp,
+}
+
+impl From<storage::Endpoint> for EndpointDto {
+    fn from(e: storage::Endpoint) -> Self {
+        Self {
+            id: e.id,
+            slug: e.slug,
+            model_id: e.model_id,
+            status: e.status,
+            created_at: e.created_at,
+        }
+    }
+}
+
+fn require_member(caller: &ProjectCaller) -> Result<(), ApiError> {
+    if caller.0.role >= Role::Member {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::PermissionDenied,
+        format!(
+            "This action needs the member role in the project; your role is {}.",
+            caller.0.role
+        ),
+    ))
+}
+
+fn endpoint_not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::EndpointNotFound,
+        "No such endpoint in this project.",
+    )
+}
+
+/// `POST /{projectId}/v1/endpoints` `{"slug", "modelId"}`: member or above.
+async fn create_endpoint(
+    caller: ProjectCaller,
+    body: web::Json<CreateEndpoint>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_member(&caller)?;
+    let slug = EndpointSlug::parse(&body.slug).map_err(|e| {
+        ApiError::invalid(
+            "slug",
+            format!(
+                "`slug` {}; it must match ^[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?$.",
+                e.reason
+            ),
+        )
+    })?;
+    let model_id: ModelId = body
+        .model_id
+        .parse()
+        .map_err(|_| ApiError::invalid("modelId", "`modelId` must be a UUID."))?;
+    tracing::Span::current().record("model_id", body.model_id.as_str());
+    let project = &caller.0.project_id;
+    let own_usable = state.store.get_model(model_id).await?.is_some_and(|m| {
+        &m.project_id == project && matches!(m.status, ModelStatus::Ready | ModelStatus::Active)
+    });
+    let in_catalog = state.catalog.get(model_id).is_some();
+    if !own_usable && !in_catalog {
+        return Err(ApiError::model_not_found());
+    }
+    let endpoint = match state.store.create_endpoint(project, &slug, model_id).await {
+        Ok(endpoint) => endpoint,
+        Err(StorageError::Conflict(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::SlugTaken,
+                format!("The slug {slug} is already used by an endpoint of this project."),
+            )
+            .with_param("slug"));
+        }
+        Err(StorageError::NotFound(_)) => return Err(ApiError::model_not_found()),
+        Err(err) => return Err(err.into()),
+    };
+    state.catalog.endpoints_changed(model_id, 1).await;
+    let location = format!("/{project}/v1/endpoints/{}", endpoint.id);
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, location))
+        .json(EndpointDto::from(endpoint)))
+}
+
+/// `GET /{projectId}/v1/endpoints`: newest first, any role.
+async fn list_endpoints(
+    caller: ProjectCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = QueryParams::parse(req.query_string(), &["limit", "after"])?;
+    let limit = params.limit(&state.api)?;
+    let after = Cursor::created(params.get("after"))?.map(|(at, id)| (at, id.into()));
+    let page = state
+        .store
+        .list_endpoints(&caller.0.project_id, after, limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(List::page(
+        page.items,
+        page.has_more,
+        |e| Cursor::Created(e.created_at, e.id.as_uuid()),
+        EndpointDto::from,
+    )))
+}
+
+/// `GET /{projectId}/v1/endpoints/{endpointId}`: any role.
+async fn get_endpoint(
+    caller: ProjectCaller,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    QueryParams::parse(req.query_string(), &[])?;
+    let id: EndpointId = path.1.parse().map_err(|_| endpoint_not_found())?;
+    let endpoint = state
+        .store
+        .get_endpoint(&caller.0.project_id, id)
+        .await?
+        .ok_or_else(endpoint_not_found)?;
+    Ok(HttpResponse::Ok().json(EndpointDto::from(endpoint)))
+}
+
+/// `DELETE /{projectId}/v1/endpoints/{endpointId}`: member or above; 204.
+async fn delete_endpoint(
+    caller: ProjectCaller,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_member(&caller)?;
+    let id: EndpointId = path.1.parse().map_err(|_| endpoint_not_found())?;
+    let project = &caller.0.project_id;
+    let endpoint = state
+        .store
+        .get_endpoint(project, id)
+        .await?
+        .ok_or_else(endpoint_not_found)?;
+    if !state.store.delete_endpoint(project, id).await? {
+        return Err(endpoint_not_found());
+    }
+    state.catalog.endpoints_changed(endpoint.model_id, -1).await;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,117 @@
+//! Logs and request ids.
+//!
+//! [`request_context`] gives every request an id (a valid incoming `x-request-id`, else a new
+//! UUID), opens a span carrying it so every log line of the request names it, logs one line when
+//! the request ends, and returns the id in the `x-request-id` response header.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use std::future::{Ready, ready};
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::{LogFormat, LogSettings};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Installs the global log subscriber. Call once, from `main`.
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::builder()
+        .parse(&settings.level)
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second call (tests that build several apps) keeps the first subscriber.
+    let _ = match settings.format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// The id of the request being served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// Accepts an incoming id if it is 1 to 128 characters of `[A-Za-z0-9._:-]`.
+    fn from_header(value: &HeaderValue) -> Option<Self> {
+        let text = value.to_str().ok()?;
+        let ok = (1..=128).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        ok.then(|| Self(text.to_owned()))
+    }
+}
+
+impl FromRequest for RequestId {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let id = req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+        ready(Ok(id))
+    }
+}
+
+/// Middleware: request id, span, one log line per request, `x-request-id` on the response.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(RequestId::from_header)
+        .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+    req.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id.0,
+        method = %req.method(),
+        path = %req.path(),
+        route = tracing::field::Empty,
+        project_id = tracing::field::Empty,
+        model_id = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let _entered = span.enter();
+    match result {
+        Ok(mut res) => {
+            if let Some(route) = res.request().match_pattern() {
+                span.record("route", route);
+            }
+            let status = res.status().as_u16();
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if status >= 500 {
+                tracing::error!(status, latency_ms, "request finished");
+            } else {
+                tracing::info!(status, latency_ms, "request finished");
+            }
+            if let Ok(value) = HeaderValue::from_str(&id.0) {
+                res.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            Ok(res)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "request failed");
+            Err(err)
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The integration suite: one test binary that builds the real service the way `main` does,
+//! binds port 0 on a fresh database per test, and talks to it over HTTP (and to the `modelshare`
+//! binary through its command line).
+
+// A test crate: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod catalog;
+mod cli;
+mod config;
+mod endpoints;
+mod envelope;
+mod health;
+mod isolation;
+mod models;
+mod policies;
+mod race;
+mod seed;
+mod sharing;
