@@ -129,6 +129,7 @@ impl Store {
                 reader,
                 writer,
                 backend: Backend::Sqlite,
+                url: url.into(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let mut opts = ConnectOptions::new(settings.url.clone());
@@ -149,6 +150,7 @@ impl Store {
                 reader: pool.clone(),
                 writer: pool,
                 backend: Backend::Postgres,
+                url: url.into(),
             })
         } else {
             Err(StorageError::Invalid(

@@ -9,11 +9,13 @@
 mod connect;
 mod entities;
 mod error;
+mod listen;
 mod records;
 mod repo;
 
 pub use connect::{Backend, DbSettings, SqliteSynchronous};
 pub use error::StorageError;
+pub use listen::ShareEventListener;
 pub use records::*;
 
 use sea_orm::DatabaseConnection;
@@ -24,4 +26,6 @@ pub struct Store {
     reader: DatabaseConnection,
     writer: DatabaseConnection,
     backend: Backend,
+    /// Kept for connections outside the pools (PostgreSQL `LISTEN`); never logged.
+    url: std::sync::Arc<str>,
 }

@@ -3,8 +3,8 @@
 use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 
 use super::{commit, model_record, page, project_id, to_dt, to_ts};
@@ -78,6 +78,12 @@ impl Store {
         .insert(&tx)
         .await
         .map_err(classify)?;
+        if self.backend == crate::Backend::Postgres {
+            // Delivered when (and only if) the transaction commits: wakes other instances' tailers.
+            tx.execute_unprepared(crate::listen::NOTIFY_SHARE_EVENTS)
+                .await
+                .map_err(classify)?;
+        }
         commit(tx).await?;
         Ok(TransitionOutcome::Applied {
             model: model_record(row)?,
