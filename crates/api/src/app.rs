@@ -2,6 +2,7 @@
 //! migrates it, binds the listener (port 0 works) and assembles the actix-web server.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -68,7 +69,8 @@ impl Application {
             store.clone(),
             chains,
             CatalogSettings {
-                idle_timeout: std::time::Duration::from_millis(settings.actors.idle_timeout_ms),
+                idle_timeout: Duration::from_millis(settings.actors.idle_timeout_ms),
+                poll_interval: Duration::from_millis(settings.catalog.poll_interval_ms),
             },
         )
         .await?;

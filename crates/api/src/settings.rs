@@ -40,6 +40,7 @@ pub struct ActorSettings {
 #[serde(deny_unknown_fields)]
 pub struct CatalogSettings {
     pub public_browse: bool,
+    pub poll_interval_ms: u64,
 }
 
 /// `[policies]`: the two chains, and one parameter table per policy (`[policies.NAME]`).
@@ -255,6 +256,9 @@ impl Settings {
                 "api.default_page_size",
                 "must be between 1 and api.max_page_size",
             ));
+        }
+        if self.catalog.poll_interval_ms == 0 {
+            return Err(invalid("catalog.poll_interval_ms", "must be at least 1"));
         }
         if self.actors.idle_timeout_ms == 0 {
             return Err(invalid("actors.idle_timeout_ms", "must be at least 1"));

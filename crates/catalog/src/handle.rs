@@ -13,11 +13,14 @@ use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem};
 use crate::model_actor::{Apply, ModelActor};
 use crate::public::{PublicCatalog, Update};
 use crate::registry::Registry;
+use crate::tail::{self, Lag, LocalEvents, Tailer};
 
 #[derive(Debug, Clone)]
 pub struct CatalogSettings {
     /// A model actor with no work for this long is stopped.
     pub idle_timeout: Duration,
+    /// How often the outbox is read when no notification arrives (always, on SQLite).
+    pub poll_interval: Duration,
 }
 
 /// The state of a model after a share or unshare.
@@ -82,6 +85,8 @@ struct Inner {
     live: Arc<AtomicUsize>,
     stale_writes: Arc<AtomicU64>,
     overlaps: Arc<AtomicU64>,
+    local_events: Arc<LocalEvents>,
+    lag: Arc<Lag>,
 }
 
 impl Catalog {
@@ -92,9 +97,11 @@ impl Catalog {
         chains: PolicyChains,
         settings: CatalogSettings,
     ) -> Result<Self, StorageError> {
+        // Events after this id are re-applied by the tailer; applying one twice is harmless.
+        let start_id = store.max_share_event_id().await?;
         let mut index = CatalogIndex::default();
         for row in store.list_catalog().await? {
-            index.upsert(CatalogItem::from_row(row));
+            index.apply(row);
         }
         tracing::info!(shared_models = index.len(), "public catalog loaded");
         let index = Arc::new(RwLock::new(index));
@@ -105,6 +112,18 @@ impl Catalog {
         };
         let registry = Registry::new(settings.idle_timeout);
         spawn_sweeper(&arbiter, &registry, settings.idle_timeout);
+        let local_events = Arc::new(LocalEvents::default());
+        let lag = Arc::new(Lag::default());
+        arbiter.spawn(tail::run(
+            Tailer {
+                store: store.clone(),
+                public: public.clone(),
+                local_events: Arc::clone(&local_events),
+                lag: Arc::clone(&lag),
+                poll_interval: settings.poll_interval,
+            },
+            start_id,
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 arbiter,
@@ -116,6 +135,8 @@ impl Catalog {
                 live: Arc::new(AtomicUsize::new(0)),
                 stale_writes: Arc::new(AtomicU64::new(0)),
                 overlaps: Arc::new(AtomicU64::new(0)),
+                local_events,
+                lag,
             }),
         })
     }
@@ -197,6 +218,7 @@ impl Catalog {
             stale_writes: Arc::clone(&self.inner.stale_writes),
             overlaps: Arc::clone(&self.inner.overlaps),
             busy: false,
+            local_events: Arc::clone(&self.inner.local_events),
         };
         ModelActor::start_in_arbiter(&self.inner.arbiter, move |_| actor)
     }
@@ -253,6 +275,12 @@ impl Catalog {
     /// per-model actor guarantees 0; tests assert it.
     pub fn overlapping_transitions(&self) -> u64 {
         self.inner.overlaps.load(Ordering::Relaxed)
+    }
+
+    /// Seconds between the newest outbox event applied from another instance and the moment
+    /// it was applied (0 before any).
+    pub fn convergence_lag_secs(&self) -> f64 {
+        self.inner.lag.last_secs()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogIndex> {

@@ -151,6 +151,9 @@ pub struct BrowsePage {
 #[derive(Debug, Default)]
 pub(crate) struct CatalogIndex {
     items: HashMap<ModelId, Arc<CatalogItem>>,
+    /// The newest model version applied, per model that was ever in the catalog: updates that
+    /// arrive late (an outbox read overtaken by a local transition) are ignored.
+    versions: HashMap<ModelId, i64>,
     by_shared_at: BTreeSet<(Reverse<i64>, Uuid)>,
     by_name: BTreeSet<(String, Uuid)>,
     by_endpoints: BTreeSet<(Reverse<i64>, Uuid)>,
@@ -163,6 +166,27 @@ impl CatalogIndex {
 
     pub(crate) fn get(&self, id: ModelId) -> Option<Arc<CatalogItem>> {
         self.items.get(&id).cloned()
+    }
+
+    /// Applies the state of a model as read from the database: in the catalog if shared, out
+    /// if not. Returns false (and changes nothing) when a newer version was already applied.
+    pub(crate) fn apply(&mut self, row: CatalogRow) -> bool {
+        let id = row.model.id;
+        let version = row.model.version;
+        if self
+            .versions
+            .get(&id)
+            .is_some_and(|known| *known >= version)
+        {
+            return false;
+        }
+        if row.model.shared {
+            self.versions.insert(id, version);
+            self.upsert(CatalogItem::from_row(row));
+        } else if self.remove(id).is_some() || self.versions.contains_key(&id) {
+            self.versions.insert(id, version);
+        }
+        true
     }
 
     pub(crate) fn upsert(&mut self, item: CatalogItem) {
@@ -346,6 +370,43 @@ mod tests {
         });
         let names: Vec<_> = rest.items.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["m4", "m5", "m6", "m7", "m8", "m9"]);
+    }
+
+    #[test]
+    fn late_updates_never_undo_newer_ones() {
+        let mut index = CatalogIndex::default();
+        let shared = item("m", 10, 0);
+        let mut row = CatalogRow {
+            model: storage::Model {
+                id: shared.model_id,
+                project_id: "proj_ABC123".parse().unwrap(),
+                name: "m".into(),
+                description: String::new(),
+                status: ModelStatus::Ready,
+                architecture: None,
+                parameter_count: None,
+                context_length: None,
+                license: None,
+                tags: vec![],
+                shared: true,
+                shared_at: Some(shared.shared_at),
+                unshared_at: None,
+                version: 1,
+                created_at: shared.shared_at,
+                updated_at: shared.shared_at,
+            },
+            owner_name: "o".into(),
+            endpoint_count: 0,
+        };
+        assert!(index.apply(row.clone()));
+        let mut unshared = row.clone();
+        unshared.model.shared = false;
+        unshared.model.version = 2;
+        assert!(index.apply(unshared));
+        assert!(index.get(shared.model_id).is_none());
+        row.model.version = 1;
+        assert!(!index.apply(row), "a stale share must not come back");
+        assert!(index.get(shared.model_id).is_none());
     }
 
     #[test]

@@ -19,6 +19,11 @@
 //!   it to be applied before they reply, so a client that got 200 sees the change in its next
 //!   catalog read. Readers take a shared read lock on the index and never queue behind writers'
 //!   mailboxes.
+//! * **Other instances** ([`tail`]) write to the same database. The share-events table is the
+//!   outbox: a tailer reads it from the last id applied (woken by PostgreSQL `NOTIFY`, else every
+//!   poll interval), re-reads each changed model and hands its state to the catalog actor. Every
+//!   update carries the model's version and the index ignores anything older than what it has,
+//!   so a late outbox read never undoes a newer local transition.
 //!
 //! Callers use the [`Catalog`] handle; actix types never leave this crate.
 
@@ -27,6 +32,7 @@ mod index;
 mod model_actor;
 mod public;
 mod registry;
+mod tail;
 
 pub use handle::{Catalog, CatalogSettings, ShareError, Transitioned};
 pub use index::{BrowsePage, BrowseQuery, CatalogItem, Filter, Sort, SortKey};

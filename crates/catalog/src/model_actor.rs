@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::handle::{ShareError, Transitioned, refusal_error};
 use crate::public::{PublicCatalog, Update};
+use crate::tail::LocalEvents;
 
 /// How often a transition is retried when another instance changed the model in between.
 const MAX_ATTEMPTS: usize = 16;
@@ -28,6 +29,8 @@ pub(crate) struct ModelActor {
     pub(crate) overlaps: Arc<AtomicU64>,
     /// A transition of this model is running.
     pub(crate) busy: bool,
+    /// Events this process wrote (and already applied); the outbox tailer skips them.
+    pub(crate) local_events: Arc<LocalEvents>,
 }
 
 impl Actor for ModelActor {
@@ -72,6 +75,7 @@ impl Handler<Apply> for ModelActor {
             Arc::clone(&self.chains),
             self.public.clone(),
             Arc::clone(&self.stale_writes),
+            Arc::clone(&self.local_events),
             msg,
         )
         .instrument(span);
@@ -88,6 +92,7 @@ async fn apply(
     chains: Arc<PolicyChains>,
     public: Addr<PublicCatalog>,
     stale_writes: Arc<AtomicU64>,
+    local_events: Arc<LocalEvents>,
     msg: Apply,
 ) -> Result<Transitioned, ShareError> {
     let principal = &msg.principal;
@@ -127,6 +132,7 @@ async fn apply(
             .await?;
         match outcome {
             TransitionOutcome::Applied { model, event } => {
+                local_events.insert(event.id);
                 publish(&store, &public, &model, &principal.project_name).await;
                 tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
                 return Ok(Transitioned::changed(&model));
@@ -143,24 +149,23 @@ async fn apply(
 
 /// Applies a committed transition to the public catalog before the caller is answered.
 async fn publish(store: &Store, public: &Addr<PublicCatalog>, model: &Model, owner_name: &str) {
-    let update = if model.shared {
-        // The count is read after the commit; an endpoint change racing with it is corrected by
-        // the endpoint's own update.
-        let endpoint_count = match store.count_endpoints_for_model(model.id).await {
-            Ok(n) => n,
-            Err(err) => {
+    let endpoint_count = if model.shared {
+        // Read after the commit; an endpoint change racing with it corrects it with its own update.
+        store
+            .count_endpoints_for_model(model.id)
+            .await
+            .unwrap_or_else(|err| {
                 tracing::warn!(error = %err, "endpoint count unavailable; catalog shows 0");
                 0
-            }
-        };
-        Update::Upsert(Box::new(CatalogRow {
-            model: model.clone(),
-            owner_name: owner_name.to_owned(),
-            endpoint_count,
-        }))
+            })
     } else {
-        Update::Remove(model.id)
+        0
     };
+    let update = Update::Apply(Box::new(CatalogRow {
+        model: model.clone(),
+        owner_name: owner_name.to_owned(),
+        endpoint_count,
+    }));
     if public.send(update).await.is_err() {
         tracing::error!(model_id = %model.id, "public catalog actor is gone");
     }

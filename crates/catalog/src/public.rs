@@ -6,7 +6,7 @@ use actix::{Actor, Context, Handler, Message};
 use domain::ModelId;
 use storage::CatalogRow;
 
-use crate::index::{CatalogIndex, CatalogItem};
+use crate::index::CatalogIndex;
 
 pub(crate) struct PublicCatalog {
     pub(crate) index: Arc<RwLock<CatalogIndex>>,
@@ -18,9 +18,12 @@ impl Actor for PublicCatalog {
 
 /// A change to apply.
 pub(crate) enum Update {
-    Upsert(Box<CatalogRow>),
-    Remove(ModelId),
-    Endpoints { model_id: ModelId, delta: i64 },
+    /// A model's state as read from the database (after a local transition, or from the outbox).
+    Apply(Box<CatalogRow>),
+    Endpoints {
+        model_id: ModelId,
+        delta: i64,
+    },
 }
 
 impl Message for Update {
@@ -33,9 +36,8 @@ impl Handler<Update> for PublicCatalog {
     fn handle(&mut self, update: Update, _ctx: &mut Self::Context) {
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
         match update {
-            Update::Upsert(row) => index.upsert(CatalogItem::from_row(*row)),
-            Update::Remove(id) => {
-                index.remove(id);
+            Update::Apply(row) => {
+                index.apply(*row);
             }
             Update::Endpoints { model_id, delta } => index.adjust_endpoints(model_id, delta),
         }
