@@ -21,10 +21,10 @@ demo:
 test:
     cargo test --workspace
 
-# The test suite with the PostgreSQL variants on (starts the local cluster if it is down).
+# The integration suite on PostgreSQL, one database per test (starts the local cluster if it is down).
 test-postgres:
     pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
-    MODELSHARE_TEST_POSTGRES_URL={{pg_url}} cargo test --workspace
+    MODELSHARE_TEST_POSTGRES_URL={{pg_url}} MODELSHARE_TEST_BACKEND=postgres cargo test --workspace
 
 # Format check and clippy with warnings as errors.
 lint:

@@ -5,36 +5,31 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use serde_json::Value;
-use tempfile::TempDir;
 
+use crate::db::TestDb;
 use crate::helpers::spawn_app_with;
 
 /// A scratch folder with its own database; commands run against it.
 pub struct Cli {
-    dir: TempDir,
+    db: TestDb,
 }
 
 impl Cli {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Self { db: TestDb::new() }
     }
 
     pub fn db_url(&self) -> String {
-        format!(
-            "sqlite://{}?mode=rwc",
-            self.dir.path().join("cli.db").display()
-        )
+        self.db.url.clone()
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.db.dir()
     }
 
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"));
-        cmd.current_dir(self.dir.path())
+        cmd.current_dir(self.db.dir())
             .env("MODELSHARE__DATABASE__URL", self.db_url())
             .env_remove("MODELSHARE_ENV")
             .arg("--config")

@@ -1,5 +1,6 @@
 //! Typed helpers so a test reads like the user story it checks.
 
+use crate::db::TestDb;
 use api::Application;
 use api::settings::{DEFAULT_TOML, Settings};
 use auth::PolicyRegistry;
@@ -9,7 +10,6 @@ use domain::{
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use storage::{NewApiKey, NewModel, NewProject, Store};
-use tempfile::TempDir;
 
 /// A running service on its own database.
 pub struct TestApp {
@@ -18,18 +18,15 @@ pub struct TestApp {
     pub catalog: catalog::Catalog,
     pub client: reqwest::Client,
     pub settings: Settings,
-    _data: TempDir,
+    _data: Option<TestDb>,
 }
 
-/// Settings for a test: the shipped defaults, a fresh SQLite file, port 0.
-pub fn test_settings(data: &TempDir) -> Settings {
+/// Settings for a test: the shipped defaults, the given database, port 0.
+pub fn test_settings(db: &TestDb) -> Settings {
     let mut settings = Settings::from_toml_str(DEFAULT_TOML).expect("default settings");
     settings.server.port = 0;
     settings.server.workers = 2;
-    settings.database.url = api::settings::Secret::new(format!(
-        "sqlite://{}?mode=rwc",
-        data.path().join("modelshare.db").display()
-    ));
+    settings.database.url = api::settings::Secret::new(db.url.clone());
     settings
 }
 
@@ -45,8 +42,19 @@ pub async fn spawn_app_with_policies(
     adjust: impl FnOnce(&mut Settings),
     policies: PolicyRegistry,
 ) -> TestApp {
-    let data = tempfile::tempdir().expect("temp dir");
-    let mut settings = test_settings(&data);
+    let data = TestDb::new();
+    let mut app = spawn_on(&data, adjust, policies).await;
+    app._data = Some(data);
+    app
+}
+
+/// Another instance on an existing database (the caller keeps the database alive).
+pub async fn spawn_on(
+    db: &TestDb,
+    adjust: impl FnOnce(&mut Settings),
+    policies: PolicyRegistry,
+) -> TestApp {
+    let mut settings = test_settings(db);
     adjust(&mut settings);
     let app = Application::build_with(settings.clone(), policies)
         .await
@@ -61,7 +69,33 @@ pub async fn spawn_app_with_policies(
         catalog,
         client: reqwest::Client::new(),
         settings,
-        _data: data,
+        _data: None,
+    }
+}
+
+/// A store on the test database, outside any app.
+pub async fn connect_store(db: &TestDb) -> Store {
+    let settings = test_settings(db).db_settings().expect("db settings");
+    Store::connect(&settings).await.expect("connect")
+}
+
+impl TestApp {
+    /// The same app's handles, without ownership of its database.
+    pub fn detached(&self) -> TestApp {
+        TestApp {
+            base: self.base.clone(),
+            store: self.store.clone(),
+            catalog: self.catalog.clone(),
+            client: self.client.clone(),
+            settings: self.settings.clone(),
+            _data: None,
+        }
+    }
+
+    /// The same handles, talking HTTP to another base URL (another instance).
+    pub fn at(mut self, base: String) -> TestApp {
+        self.base = base;
+        self
     }
 }
 

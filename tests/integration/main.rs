@@ -5,6 +5,7 @@
 // A test crate: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod db;
 mod helpers;
 
 mod auth;
@@ -13,7 +14,9 @@ mod cli;
 mod config;
 mod endpoints;
 mod envelope;
+mod faults;
 mod health;
+mod instances;
 mod isolation;
 mod models;
 mod policies;

@@ -166,7 +166,7 @@ async fn a_custom_policy_is_one_type_and_one_registry_line() {
 }
 
 async fn start_up_error(local: &'static str) -> String {
-    let data = tempfile::tempdir().unwrap();
+    let data = crate::db::TestDb::new();
     let mut settings = test_settings(&data);
     with_overlay(local)(&mut settings);
     match Application::build(settings).await {

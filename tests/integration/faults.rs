@@ -1,0 +1,472 @@
+//! Database faults: the connection to PostgreSQL is cut under load (through a proxy the test
+//! controls), and an instance is killed with SIGKILL under load. Nothing acknowledged is lost,
+//! nothing is half-written, no request hangs or answers 500, and service resumes unaided.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auth::PolicyRegistry;
+use domain::{ModelId, ModelStatus, ShareAction};
+use reqwest::StatusCode;
+use storage::Store;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+use crate::db::{TestDb, postgres_url};
+use crate::helpers::{Tenant, TestApp, connect_store, spawn_on};
+
+/// A TCP proxy in front of PostgreSQL that the test can cut and restore.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let (up2, links2) = (Arc::clone(&up), Arc::clone(&links));
+        actix_rt::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = actix_rt::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                links2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self { addr, up, links }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `host:port` and database name of a PostgreSQL URL.
+fn pg_parts(url: &str) -> (String, String) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let (hostport, db) = rest.split_once('/').unwrap_or((rest, "postgres"));
+    let db = db.split('?').next().unwrap_or(db);
+    let hostport = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:5432")
+    };
+    (hostport, db.to_owned())
+}
+
+fn require_postgres() -> Option<String> {
+    let url = postgres_url();
+    if url.is_none() {
+        eprintln!(
+            "skipped: set MODELSHARE_TEST_POSTGRES_URL to run the PostgreSQL fault tests (CI does)"
+        );
+    }
+    url
+}
+
+/// What one client saw: each acknowledged transition's request id, per model.
+#[derive(Default)]
+struct Seen {
+    acknowledged: Vec<(ModelId, ShareAction, String)>,
+    statuses: BTreeMap<u16, usize>,
+    slowest: Duration,
+    missing_retry_after: usize,
+}
+
+/// One client per model: toggles its own model until `stop`, learning the state again (GET)
+/// after any failure, so that every 200 is a real transition.
+async fn drive(
+    app: Arc<TestApp>,
+    t: Tenant,
+    model: ModelId,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let mut shared = false;
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let action = if shared {
+            ShareAction::Unshare
+        } else {
+            ShareAction::Share
+        };
+        let request_id = format!("{model}-{n}");
+        let started = Instant::now();
+        let response = app
+            .client
+            .post(app.url(&format!("/{}/v1/models/{model}/{action}", t.project)))
+            .bearer_auth(&t.key)
+            .header("x-request-id", &request_id)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        let took = started.elapsed();
+        let status = match response {
+            Ok(r) => {
+                if r.status() == StatusCode::SERVICE_UNAVAILABLE
+                    && !r.headers().contains_key("retry-after")
+                {
+                    seen.lock().unwrap().missing_retry_after += 1;
+                }
+                r.status().as_u16()
+            }
+            Err(_) => 0,
+        };
+        {
+            let mut seen = seen.lock().unwrap();
+            *seen.statuses.entry(status).or_default() += 1;
+            seen.slowest = seen.slowest.max(took);
+            if status == 200 {
+                seen.acknowledged.push((model, action, request_id));
+            }
+        }
+        if status == 200 {
+            shared = !shared;
+            continue;
+        }
+        // The outcome is unknown (the commit may have happened before the cut): ask.
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let response = app
+                .client
+                .get(app.url(&format!("/{}/v1/models/{model}", t.project)))
+                .bearer_auth(&t.key)
+                .send()
+                .await;
+            if let Ok(response) = response
+                && response.status() == StatusCode::OK
+            {
+                shared = response.json::<serde_json::Value>().await.unwrap()["shared"] == true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Every acknowledged transition has its event; per model, events alternate and the state
+/// equals the last event.
+async fn assert_nothing_lost(
+    store: &Store,
+    models: &[ModelId],
+    acknowledged: &[(ModelId, ShareAction, String)],
+) -> usize {
+    let mut events_by_request = HashMap::new();
+    let mut total = 0;
+    for model in models {
+        let events = store
+            .list_share_events(*model, None, 100_000)
+            .await
+            .unwrap()
+            .items;
+        total += events.len();
+        for (i, event) in events.iter().rev().enumerate() {
+            let expected = if i % 2 == 0 {
+                ShareAction::Share
+            } else {
+                ShareAction::Unshare
+            };
+            assert_eq!(
+                event.action, expected,
+                "model {model}: event {i} breaks the alternation"
+            );
+        }
+        let state = store.get_model(*model).await.unwrap().unwrap();
+        assert_eq!(
+            state.shared,
+            events
+                .first()
+                .is_some_and(|e| e.action == ShareAction::Share),
+            "model {model}: state and events disagree"
+        );
+        for event in events {
+            events_by_request.insert(event.request_id.clone(), (event.model_id, event.action));
+        }
+    }
+    for (model, action, request_id) in acknowledged {
+        assert_eq!(
+            events_by_request.get(request_id),
+            Some(&(*model, *action)),
+            "acknowledged {action} {request_id} has no event"
+        );
+    }
+    total
+}
+
+#[actix_rt::test]
+async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
+    let Some(admin) = require_postgres() else {
+        return;
+    };
+    let db = TestDb::postgres(&admin);
+    let (upstream, name) = pg_parts(&db.url);
+    let proxy = Proxy::start(upstream).await;
+    let proxied = TestDb::alias(&format!("postgres://postgres@{}/{name}", proxy.addr));
+    let app = Arc::new(
+        spawn_on(
+            &proxied,
+            |s| {
+                s.database.acquire_timeout_ms = 1000;
+                s.database.connect_timeout_ms = 1000;
+                s.database.statement_timeout_ms = 2000;
+                s.database.retry_after_secs = 2;
+            },
+            PolicyRegistry::with_builtins(),
+        )
+        .await,
+    );
+    let t = app.tenant().await;
+    let mut models = vec![t.model];
+    for i in 0..7 {
+        models.push(
+            app.model_in(&t.project, &format!("m{i}"), ModelStatus::Ready)
+                .await,
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let clients: Vec<_> = models
+        .iter()
+        .map(|m| {
+            actix_rt::spawn(drive(
+                Arc::clone(&app),
+                t.clone(),
+                *m,
+                Arc::clone(&stop),
+                Arc::clone(&seen),
+            ))
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before_cut = seen.lock().unwrap().acknowledged.len();
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(
+        ready.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "readyz during the outage"
+    );
+    assert_eq!(ready.headers()["retry-after"], "2");
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "service_unavailable");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let during = seen
+        .lock()
+        .unwrap()
+        .statuses
+        .get(&503)
+        .copied()
+        .unwrap_or(0);
+    let acknowledged_during = seen.lock().unwrap().acknowledged.len();
+    proxy.restore();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert_eq!(
+        app.get("/readyz", None).await.status(),
+        StatusCode::OK,
+        "readyz after the outage"
+    );
+
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let after = seen.acknowledged.len() - acknowledged_during;
+    println!(
+        "outage: statuses {:?}, slowest answer {:.0} ms, acknowledged before the cut {before_cut}, after it {after}",
+        seen.statuses,
+        seen.slowest.as_secs_f64() * 1000.0
+    );
+    assert!(before_cut > 0, "no load before the cut");
+    assert!(during > 0, "the outage produced no 503");
+    assert!(after > 0, "the service did not recover");
+    assert!(
+        seen.statuses.keys().all(|s| *s == 200 || *s == 503),
+        "unexpected statuses {:?}",
+        seen.statuses
+    );
+    assert_eq!(seen.missing_retry_after, 0, "a 503 without Retry-After");
+    assert!(
+        seen.slowest < Duration::from_secs(5),
+        "a request hung for {:?}",
+        seen.slowest
+    );
+
+    // Check through a direct connection (not the proxy).
+    let direct = connect_store(&db).await;
+    let events = assert_nothing_lost(&direct, &models, &seen.acknowledged).await;
+    println!(
+        "outage: {events} events, every one of {} acknowledged transitions present",
+        seen.acknowledged.len()
+    );
+    // The catalog caught up with what was committed.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let truth: std::collections::BTreeSet<_> = direct
+            .list_catalog()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.model.id)
+            .collect();
+        let mine: std::collections::BTreeSet<_> = app.catalog.shared_ids().into_iter().collect();
+        if truth == mine {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "catalog {mine:?} != db {truth:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A `modelshare serve` process on `db`; returns it and its base URL once it answers.
+async fn start_instance(db: &TestDb) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"))
+        .current_dir(db.dir())
+        .env("MODELSHARE__DATABASE__URL", &db.url)
+        .env("MODELSHARE__SERVER__PORT", port.to_string())
+        .env("MODELSHARE__LOG__LEVEL", "warn")
+        .args([
+            "--config",
+            crate::cli::config_dir().to_str().unwrap(),
+            "serve",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("the instance never became ready");
+}
+
+#[actix_rt::test]
+async fn a_killed_instance_loses_nothing_it_acknowledged() {
+    let db = TestDb::new();
+    // The harness app only seeds data and reads the database afterwards.
+    let seeder = Arc::new(spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await);
+    let t = seeder.tenant().await;
+    let mut models = vec![t.model];
+    for i in 0..7 {
+        models.push(
+            seeder
+                .model_in(&t.project, &format!("m{i}"), ModelStatus::Ready)
+                .await,
+        );
+    }
+    let (mut child, base) = start_instance(&db).await;
+    let target = Arc::new(seeder.detached().at(base));
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let clients: Vec<_> = models
+        .iter()
+        .map(|m| {
+            actix_rt::spawn(drive(
+                Arc::clone(&target),
+                t.clone(),
+                *m,
+                Arc::clone(&stop),
+                Arc::clone(&seen),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let acknowledged_before_kill = seen.lock().unwrap().acknowledged.len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.abort();
+    }
+    let (mut restarted, base) = start_instance(&db).await;
+    let events = {
+        let seen = std::mem::take(&mut *seen.lock().unwrap());
+        assert!(acknowledged_before_kill > 0, "no load before the kill");
+        assert_eq!(
+            seen.acknowledged.len(),
+            acknowledged_before_kill,
+            "a dead instance acknowledged something"
+        );
+        assert_nothing_lost(&seeder.store, &models, &seen.acknowledged).await
+    };
+    // The restarted instance's catalog equals the database.
+    let truth: std::collections::BTreeSet<String> = seeder
+        .store
+        .list_catalog()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.model.id.to_string())
+        .collect();
+    let listed: serde_json::Value = reqwest::get(format!("{base}/v1/catalog/models?limit=100"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: std::collections::BTreeSet<String> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["modelId"].as_str().unwrap().to_owned())
+        .collect();
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+    assert_eq!(listed, truth);
+    println!(
+        "kill -9 ({}): {acknowledged_before_kill} transitions acknowledged before SIGKILL, all {events} events consistent after restart",
+        if db.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
+}
