@@ -19,6 +19,7 @@ mod health;
 mod instances;
 mod isolation;
 mod models;
+mod ops;
 mod policies;
 mod race;
 mod seed;

@@ -4,14 +4,17 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, error, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, error, web};
 use auth::{Authenticator, PolicyConfigError, PolicyRegistry};
 use catalog::{Catalog, CatalogSettings};
 use storage::Store;
 
 use crate::error::{ApiError, RetryAfter, envelope_fallback};
+use crate::ratelimit::RateLimits;
 use crate::routes;
 use crate::settings::{ApiSettings, Settings, SettingsError};
 use crate::telemetry::request_context;
@@ -24,6 +27,7 @@ pub struct AppState {
     pub api: ApiSettings,
     /// Whether catalog reads need no key.
     pub public_browse: bool,
+    pub rate_limits: RateLimits,
 }
 
 /// Why the service could not start.
@@ -89,24 +93,27 @@ impl Application {
             catalog: catalog.clone(),
             api: settings.api.clone(),
             public_browse: settings.catalog.public_browse,
+            rate_limits: RateLimits::new(&settings.rate_limit),
         });
+        crate::metrics::handle();
+        let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
+            settings.server.request_timeout_ms,
+        )));
         let retry_after = web::Data::new(RetryAfter(settings.database.retry_after_secs));
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(retry_after.clone())
+                .app_data(timeout.clone())
                 .configure(|cfg| configure_extractors(cfg, body_limit))
                 .wrap(from_fn(envelope_fallback))
                 .wrap(from_fn(request_context))
-                .configure(routes::health::configure)
-                .configure(routes::models::configure)
-                .configure(routes::sharing::configure)
-                .configure(routes::endpoints::configure)
-                .configure(routes::catalog::configure)
+                .configure(routes::configure)
                 .default_service(web::to(route_not_found))
         })
-        .shutdown_timeout(settings.server.shutdown_grace_secs);
+        .shutdown_timeout(settings.server.shutdown_grace_secs)
+        .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -194,4 +201,28 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::from_status(
         actix_web::http::StatusCode::NOT_FOUND,
     ))
+}
+
+/// The longest a request may run, in app data.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTimeout(pub Duration);
+
+/// Middleware: a request still running after [`RequestTimeout`] is answered 408. Wraps each
+/// resource (after routing; the request may be cloned only once its path is matched).
+pub(crate) async fn request_timeout(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let limit = req
+        .app_data::<web::Data<RequestTimeout>>()
+        .map_or(Duration::from_secs(30), |t| t.0);
+    let http_req = req.request().clone();
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
+        Err(_) => {
+            tracing::warn!(timeout_ms = limit.as_millis(), "request timed out");
+            let error = ApiError::from_status(actix_web::http::StatusCode::REQUEST_TIMEOUT);
+            Ok(ServiceResponse::new(http_req, error.error_response()))
+        }
+    }
 }

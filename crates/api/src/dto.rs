@@ -2,14 +2,18 @@
 
 use domain::{ApiKeyId, ModelId, Timestamp, UserId};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The owner's view of a model.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelDto {
+    #[schema(value_type = String, format = Uuid)]
     pub id: ModelId,
     pub name: String,
     pub description: String,
+    /// uploading, validating, ready, active, failed or archived.
+    #[schema(value_type = String, example = "ready")]
     pub status: &'static str,
     pub architecture: Option<String>,
     pub parameter_count: Option<i64>,
@@ -17,9 +21,14 @@ pub struct ModelDto {
     pub license: Option<String>,
     pub tags: Vec<String>,
     pub shared: bool,
+    /// When the model was last shared (kept after an unshare).
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub shared_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub unshared_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
     pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
     pub updated_at: Timestamp,
 }
 
@@ -45,14 +54,20 @@ impl From<storage::Model> for ModelDto {
 }
 
 /// One row of a model's share history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ShareEventDto {
+    /// Grows monotonically across all models.
     pub id: i64,
+    /// share or unshare.
+    #[schema(value_type = String, example = "share")]
     pub action: &'static str,
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub actor_user_id: Option<UserId>,
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub api_key_id: Option<ApiKeyId>,
     pub request_id: String,
+    #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
     pub at: Timestamp,
 }
 
@@ -67,4 +82,35 @@ impl From<storage::ShareEvent> for ShareEventDto {
             at: e.at,
         }
     }
+}
+
+/// `200` of a share.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedDto {
+    #[schema(value_type = String, format = Uuid)]
+    pub model_id: ModelId,
+    /// Always true.
+    pub shared: bool,
+    #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
+    pub shared_at: Timestamp,
+}
+
+/// `200` of an unshare.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnsharedDto {
+    #[schema(value_type = String, format = Uuid)]
+    pub model_id: ModelId,
+    /// Always false.
+    pub shared: bool,
+    #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
+    pub unshared_at: Timestamp,
+}
+
+/// `{"status": "ok"}` and the like.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusDto {
+    #[schema(example = "ok")]
+    pub status: &'static str,
 }

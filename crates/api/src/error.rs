@@ -130,18 +130,27 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
+/// Every error response: `{"error": {"message", "type", "code", "param"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope<'a> {
+    pub error: ErrorBody<'a>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    message: &'a str,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// A sentence for people; never internals.
+    #[schema(value_type = String, example = "User does not have admin role in the project.")]
+    pub message: &'a str,
+    /// The code's family.
     #[serde(rename = "type")]
-    kind: &'a str,
-    code: &'a str,
-    param: Option<&'a str>,
+    #[schema(value_type = String, example = "permission_error")]
+    pub kind: &'a str,
+    /// The stable slug clients branch on.
+    #[schema(value_type = String, example = "permission_denied")]
+    pub code: &'a str,
+    /// The offending field or parameter, if any.
+    #[schema(value_type = Option<String>)]
+    pub param: Option<&'a str>,
 }
 
 /// Marks a response whose body is already the envelope.
@@ -161,8 +170,8 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        let mut response = builder.json(Envelope {
-            error: Body {
+        let mut response = builder.json(ErrorEnvelope {
+            error: ErrorBody {
                 message: &self.message,
                 kind: self.kind.as_str(),
                 code: &self.code,

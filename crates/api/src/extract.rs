@@ -30,6 +30,7 @@ impl FromRequest for ProjectCaller {
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::internal)?;
             let principal = state.authenticator.authenticate(header?.as_deref()).await?;
+            state.rate_limits.check_key(principal.api_key_id)?;
             let same_project = path_project
                 .as_deref()
                 .and_then(|p| ProjectId::parse(p).ok())

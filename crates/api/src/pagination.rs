@@ -143,12 +143,15 @@ fn bad_cursor() -> ApiError {
 }
 
 /// `{"object": "list", "data": [...], "hasMore": bool, "nextCursor": string|null}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct List<T> {
+    /// Always `list`.
+    #[schema(value_type = String, example = "list")]
     pub object: &'static str,
     pub data: Vec<T>,
     pub has_more: bool,
+    /// Pass as `after` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 

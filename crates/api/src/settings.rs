@@ -25,9 +25,20 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
+    pub rate_limit: RateLimitSettings,
     pub actors: ActorSettings,
     pub catalog: CatalogSettings,
     pub policies: PolicySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub per_key_per_second: u32,
+    pub per_key_burst: u32,
+    pub anonymous_per_ip_per_second: u32,
+    pub anonymous_per_ip_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +71,7 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
     pub shutdown_grace_secs: u64,
     pub public_base_url: String,
 }
@@ -256,6 +268,29 @@ impl Settings {
                 "api.default_page_size",
                 "must be between 1 and api.max_page_size",
             ));
+        }
+        if self.server.request_timeout_ms == 0 {
+            return Err(invalid("server.request_timeout_ms", "must be at least 1"));
+        }
+        let limits = &self.rate_limit;
+        for (key, value) in [
+            ("rate_limit.per_key_per_second", limits.per_key_per_second),
+            ("rate_limit.per_key_burst", limits.per_key_burst),
+            (
+                "rate_limit.anonymous_per_ip_per_second",
+                limits.anonymous_per_ip_per_second,
+            ),
+            (
+                "rate_limit.anonymous_per_ip_burst",
+                limits.anonymous_per_ip_burst,
+            ),
+        ] {
+            if limits.enabled && value == 0 {
+                return Err(invalid(
+                    key,
+                    "must be at least 1 (or set rate_limit.enabled = false)",
+                ));
+            }
         }
         if self.catalog.poll_interval_ms == 0 {
             return Err(invalid("catalog.poll_interval_ms", "must be at least 1"));

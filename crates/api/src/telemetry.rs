@@ -98,7 +98,19 @@ pub async fn request_context(
                 span.record("route", route);
             }
             let status = res.status().as_u16();
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = started.elapsed().as_secs_f64();
+            let latency_ms = elapsed * 1000.0;
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned());
+            let labels = [
+                ("method", res.request().method().as_str().to_owned()),
+                ("route", route),
+                ("status", status.to_string()),
+            ];
+            metrics::counter!("http_requests_total", &labels).increment(1);
+            metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed);
             if status >= 500 {
                 tracing::error!(status, latency_ms, "request finished");
             } else {

@@ -12,11 +12,13 @@ mod error;
 mod listen;
 mod records;
 mod repo;
+mod stats;
 
 pub use connect::{Backend, DbSettings, SqliteSynchronous};
 pub use error::StorageError;
 pub use listen::ShareEventListener;
 pub use records::*;
+pub use stats::PoolStats;
 
 use sea_orm::DatabaseConnection;
 

@@ -7,15 +7,8 @@ use domain::{ModelId, ProjectId, Timestamp};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::pagination::{List, QueryParams};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/catalog/models").route(web::get().to(list_catalog)))
-        .service(
-            web::resource("/v1/catalog/models/{modelId}").route(web::get().to(get_catalog_model)),
-        );
-}
 
 const PARAMS: &[&str] = &[
     "limit",
@@ -30,9 +23,11 @@ const PARAMS: &[&str] = &[
     "sort",
 ];
 
-#[derive(Debug, Serialize)]
+/// A shared model as the public catalog shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogModelDto {
+    #[schema(value_type = String, format = Uuid)]
     pub model_id: ModelId,
     pub name: String,
     pub description: String,
@@ -42,13 +37,16 @@ pub struct CatalogModelDto {
     pub license: Option<String>,
     pub tags: Vec<String>,
     pub owner: OwnerDto,
+    #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
     pub shared_at: Timestamp,
     pub endpoint_count: i64,
 }
 
-#[derive(Debug, Serialize)]
+/// The project that shares the model.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnerDto {
+    #[schema(value_type = String, example = "proj_ABC123")]
     pub project_id: ProjectId,
     pub name: String,
 }
@@ -78,7 +76,12 @@ impl From<&CatalogItem> for CatalogModelDto {
 /// always checked, so a bad one is a 401 rather than silently ignored.
 async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let header = match req.headers().get(AUTHORIZATION) {
-        None if state.public_browse => return Ok(()),
+        None if state.public_browse => {
+            return match req.peer_addr() {
+                Some(peer) => state.rate_limits.check_ip(peer.ip()),
+                None => Ok(()),
+            };
+        }
         None => None,
         Some(value) => Some(
             value
@@ -86,12 +89,25 @@ async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> 
                 .map_err(|_| ApiError::from(auth::AuthError::Invalid))?,
         ),
     };
-    state.authenticator.authenticate(header).await?;
-    Ok(())
+    let principal = state.authenticator.authenticate(header).await?;
+    state.rate_limits.check_key(principal.api_key_id)
 }
 
 /// `GET /v1/catalog/models`.
-async fn list_catalog(
+#[utoipa::path(get, path = "/v1/catalog/models", tag = "catalog",
+    security((), ("bearer" = [])),
+    params(("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 20)", minimum = 1, maximum = 100), ("after" = Option<String>, Query, description = "The `nextCursor` of the previous page"),
+        ("q" = Option<String>, Query, description = "Case-insensitive substring of name or description"),
+        ("architecture" = Option<String>, Query, description = "Exact architecture, case-insensitive"),
+        ("license" = Option<String>, Query, description = "Exact license, case-insensitive"),
+        ("tag" = Option<String>, Query, description = "A tag the model has, case-insensitive"),
+        ("minParameters" = Option<i64>, Query, description = "At least this many parameters", minimum = 0),
+        ("maxParameters" = Option<i64>, Query, description = "At most this many parameters", minimum = 0),
+        ("minContextLength" = Option<i64>, Query, description = "At least this context length", minimum = 0),
+        ("sort" = Option<String>, Query, description = "sharedAt (default, newest first), name, or endpoints (most first)")),
+    responses((status = 200, description = "Shared models", body = List<CatalogModelDto>),
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn list_catalog(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -114,7 +130,13 @@ async fn list_catalog(
 }
 
 /// `GET /v1/catalog/models/{modelId}`: 404 unless the model is shared now.
-async fn get_catalog_model(
+#[utoipa::path(get, path = "/v1/catalog/models/{modelId}", tag = "catalog",
+    security((), ("bearer" = [])),
+    params(("modelId" = String, Path, description = "Model id (UUID)", example = "550e8400-e29b-41d4-a716-446655440000")),
+    responses((status = 200, description = "The shared model", body = CatalogModelDto),
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope),
+        (status = 404, description = "`model_not_found`: no such model, or not shared now", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn get_catalog_model(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,

@@ -7,37 +7,39 @@ use serde::{Deserialize, Serialize};
 use storage::StorageError;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::ProjectCaller;
 use crate::pagination::{Cursor, List, QueryParams};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/{projectId}/v1/endpoints")
-            .route(web::post().to(create_endpoint))
-            .route(web::get().to(list_endpoints)),
-    )
-    .service(
-        web::resource("/{projectId}/v1/endpoints/{endpointId}")
-            .route(web::get().to(get_endpoint))
-            .route(web::delete().to(delete_endpoint)),
-    );
-}
-
-#[derive(Debug, Deserialize)]
+/// The body of `POST /{projectId}/v1/endpoints`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateEndpoint {
+pub struct CreateEndpoint {
+    /// `^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`, unique in the project.
+    #[schema(
+        example = "my-endpoint",
+        pattern = "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+    )]
     slug: String,
+    /// A model of the project (ready or active) or of the public catalog.
+    #[schema(format = Uuid)]
     model_id: String,
 }
 
-#[derive(Debug, Serialize)]
+/// An inference endpoint.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointDto {
+    #[schema(value_type = String, format = Uuid)]
     pub id: EndpointId,
+    #[schema(value_type = String, example = "my-endpoint")]
     pub slug: EndpointSlug,
+    #[schema(value_type = String, format = Uuid)]
     pub model_id: ModelId,
+    /// Always `active`: endpoints outlive their model's unsharing.
+    #[schema(example = "active")]
     pub status: String,
+    #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
     pub created_at: Timestamp,
 }
 
@@ -74,7 +76,19 @@ fn endpoint_not_found() -> ApiError {
 }
 
 /// `POST /{projectId}/v1/endpoints` `{"slug", "modelId"}`: member or above.
-async fn create_endpoint(
+#[utoipa::path(post, path = "/{projectId}/v1/endpoints", tag = "endpoints", security(("bearer" = [])),
+    params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123")),
+    request_body = CreateEndpoint,
+    responses((status = 201, description = "Created; `Location` names it", body = EndpointDto),
+        (status = 400, description = "Bad JSON, bad `slug` or `modelId` (`invalid_request`, `param` names it)", body = ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
+        (status = 403, description = "`permission_denied`: role below member", body = ErrorEnvelope),
+        (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope),
+        (status = 409, description = "`slug_taken`", body = ErrorEnvelope),
+        (status = 413, description = "Body over the limit", body = ErrorEnvelope),
+        (status = 415, description = "Body is not JSON", body = ErrorEnvelope),
+        (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn create_endpoint(
     caller: ProjectCaller,
     body: web::Json<CreateEndpoint>,
     state: web::Data<AppState>,
@@ -122,7 +136,11 @@ async fn create_endpoint(
 }
 
 /// `GET /{projectId}/v1/endpoints`: newest first, any role.
-async fn list_endpoints(
+#[utoipa::path(get, path = "/{projectId}/v1/endpoints", tag = "endpoints", security(("bearer" = [])),
+    params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 20)", minimum = 1, maximum = 100), ("after" = Option<String>, Query, description = "The `nextCursor` of the previous page")),
+    responses((status = 200, description = "The project's endpoints, newest first", body = List<EndpointDto>),
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "No such project, or not the key's project (`project_not_found`)", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn list_endpoints(
     caller: ProjectCaller,
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -143,7 +161,11 @@ async fn list_endpoints(
 }
 
 /// `GET /{projectId}/v1/endpoints/{endpointId}`: any role.
-async fn get_endpoint(
+#[utoipa::path(get, path = "/{projectId}/v1/endpoints/{endpointId}", tag = "endpoints", security(("bearer" = [])),
+    params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("endpointId" = String, Path, description = "Endpoint id (UUID)")),
+    responses((status = 200, description = "The endpoint", body = EndpointDto),
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "`project_not_found` or `endpoint_not_found`", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn get_endpoint(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,
     req: HttpRequest,
@@ -160,7 +182,12 @@ async fn get_endpoint(
 }
 
 /// `DELETE /{projectId}/v1/endpoints/{endpointId}`: member or above; 204.
-async fn delete_endpoint(
+#[utoipa::path(delete, path = "/{projectId}/v1/endpoints/{endpointId}", tag = "endpoints", security(("bearer" = [])),
+    params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("endpointId" = String, Path, description = "Endpoint id (UUID)")),
+    responses((status = 204, description = "Deleted"),
+        (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 403, description = "`permission_denied`: role below member", body = ErrorEnvelope),
+        (status = 404, description = "`project_not_found` or `endpoint_not_found`", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn delete_endpoint(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,

@@ -1,21 +1,20 @@
 //! `GET /healthz` (the process runs) and `GET /readyz` (the database answers).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::dto::StatusDto;
+use crate::error::{ApiError, ErrorEnvelope};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
-        .service(web::resource("/readyz").route(web::get().to(readyz)));
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process runs", body = StatusDto)))]
+pub(crate) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(StatusDto { status: "ok" })
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "The database answers", body = StatusDto), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+    Ok(HttpResponse::Ok().json(StatusDto { status: "ready" }))
 }

@@ -6,50 +6,62 @@
 use actix_web::{HttpResponse, web};
 use catalog::{ShareError, Transitioned};
 use domain::ShareAction;
-use serde_json::json;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::dto::{SharedDto, UnsharedDto};
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::ProjectCaller;
 use crate::telemetry::RequestId;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/{projectId}/v1/models/{modelId}/share").route(web::post().to(share)),
-    )
-    .service(
-        web::resource("/{projectId}/v1/models/{modelId}/unshare").route(web::post().to(unshare)),
-    );
-}
-
 /// `POST /{projectId}/v1/models/{modelId}/share`: any body or none.
-async fn share(
+#[utoipa::path(post, path = "/{projectId}/v1/models/{modelId}/share", tag = "sharing", security(("bearer" = [])),
+    params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("modelId" = String, Path, description = "Model id (UUID)", example = "550e8400-e29b-41d4-a716-446655440000")),
+    request_body(content = Option<String>, description = "Any body or none; it is ignored", content_type = "application/json"),
+    responses((status = 200, description = "Shared (or already shared: the original `sharedAt`)", body = SharedDto),
+        (status = 400, description = "`invalid_model_status`, or a policy's own 400 code", body = ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
+        (status = 403, description = "`feature_not_enabled`, `permission_denied`, or a policy's own 403 code", body = ErrorEnvelope),
+        (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope),
+        (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn share(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,
     request_id: RequestId,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let done = transition(ShareAction::Share, &caller, &path.1, &request_id, &state).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "modelId": done.model_id,
-        "shared": true,
-        "sharedAt": done.shared_at,
-    })))
+    let shared_at = done.shared_at.ok_or_else(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(SharedDto {
+        model_id: done.model_id,
+        shared: true,
+        shared_at,
+    }))
 }
 
 /// `POST /{projectId}/v1/models/{modelId}/unshare`: any body or none.
-async fn unshare(
+#[utoipa::path(post, path = "/{projectId}/v1/models/{modelId}/unshare", tag = "sharing", security(("bearer" = [])),
+    params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("modelId" = String, Path, description = "Model id (UUID)", example = "550e8400-e29b-41d4-a716-446655440000")),
+    request_body(content = Option<String>, description = "Any body or none; it is ignored", content_type = "application/json"),
+    responses((status = 200, description = "Unshared", body = UnsharedDto),
+        (status = 400, description = "A policy's own 400 code", body = ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
+        (status = 403, description = "`permission_denied`, or a policy's own 403 code", body = ErrorEnvelope),
+        (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope),
+        (status = 409, description = "`model_not_shared`", body = ErrorEnvelope),
+        (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+pub(crate) async fn unshare(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,
     request_id: RequestId,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let done = transition(ShareAction::Unshare, &caller, &path.1, &request_id, &state).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "modelId": done.model_id,
-        "shared": false,
-        "unsharedAt": done.unshared_at,
-    })))
+    let unshared_at = done.unshared_at.ok_or_else(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(UnsharedDto {
+        model_id: done.model_id,
+        shared: false,
+        unshared_at,
+    }))
 }
 
 async fn transition(
@@ -79,6 +91,23 @@ async fn transition(
         // Not a UUID: no model has this id, but the checks before the model's still come first.
         Err(_) => Err(state.catalog.refuse_unknown_model(action, principal).await),
     };
+    match &result {
+        Ok(done) => {
+            let outcome = if done.changed { "applied" } else { "unchanged" };
+            metrics::counter!("modelshare_transitions_total", "action" => action.as_str(), "outcome" => outcome)
+                .increment(1);
+        }
+        Err(ShareError::Denied { policy, denial }) => {
+            metrics::counter!(
+                "modelshare_denials_total",
+                "action" => action.as_str(),
+                "policy" => policy.clone(),
+                "code" => denial.code.to_string()
+            )
+            .increment(1);
+        }
+        Err(_) => {}
+    }
     result.map_err(ApiError::from)
 }
 

@@ -1,0 +1,61 @@
+//! Prometheus metrics through the `metrics` facade.
+//!
+//! Counters and histograms are recorded where things happen (requests in
+//! [`crate::telemetry`], transitions and denials in the sharing routes); gauges that describe
+//! state (live actors, catalog size, pool use, convergence lag) are read at scrape time.
+//! The recorder is process-wide, as the `metrics` facade is; it is installed once.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::app::AppState;
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_25, 0.0005, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process's recorder; `None` if another recorder was installed first.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => Some(handle),
+                Err(err) => {
+                    tracing::warn!(error = %err, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The text of `GET /metrics`.
+pub fn render(state: &AppState) -> String {
+    let Some(handle) = handle() else {
+        return String::new();
+    };
+    metrics::gauge!("modelshare_model_actors").set(state.catalog.live_actors() as f64);
+    metrics::gauge!("modelshare_catalog_models").set(state.catalog.len() as f64);
+    metrics::gauge!("modelshare_catalog_convergence_lag_seconds")
+        .set(state.catalog.convergence_lag_secs());
+    metrics::gauge!("modelshare_transition_conflicts").set(state.catalog.stale_writes() as f64);
+    for pool in state.store.pool_stats() {
+        let in_use = pool.open.saturating_sub(pool.idle);
+        metrics::gauge!("modelshare_db_pool_connections", "pool" => pool.name, "state" => "in_use")
+            .set(f64::from(in_use));
+        metrics::gauge!("modelshare_db_pool_connections", "pool" => pool.name, "state" => "idle")
+            .set(f64::from(pool.idle));
+        metrics::gauge!("modelshare_db_pool_max_connections", "pool" => pool.name)
+            .set(f64::from(pool.max));
+    }
+    handle.run_upkeep();
+    handle.render()
+}

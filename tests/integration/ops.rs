@@ -1,0 +1,385 @@
+//! Operability: the OpenAPI document and docs page, metrics, rate limits, the request timeout,
+//! logs that carry the request's context and never a key, and graceful shutdown.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use auth::{Policy, PolicyContext, PolicyRegistry, Verdict};
+use reqwest::StatusCode;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+use serde_json::Value;
+
+use crate::cli::config_dir;
+use crate::db::TestDb;
+use crate::helpers::{
+    assert_error, connect_store, spawn_app, spawn_app_with, spawn_app_with_policies,
+};
+
+#[actix_rt::test]
+async fn the_openapi_document_covers_exactly_the_registered_routes() {
+    let app = spawn_app().await;
+    let response = app.get("/openapi.json", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let registered: BTreeSet<(String, String)> = api::routes::table()
+        .into_iter()
+        .map(|r| (r.method.to_string(), r.path.to_owned()))
+        .collect();
+    assert_eq!(registered, documented, "routes and spec differ");
+
+    // Every documented error response uses the envelope schema.
+    let mut error_responses = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/ErrorEnvelope", "{status}");
+                    error_responses += 1;
+                }
+            }
+        }
+    }
+    assert!(error_responses > 50);
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[actix_rt::test]
+async fn the_docs_page_is_served_from_the_binary() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(response.headers()["location"], "/docs/");
+    let page = app.get("/docs/", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.to_lowercase().contains("swagger"), "{html}");
+    let config = app
+        .get("/docs/swagger-initializer.js", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(config.contains("/openapi.json"), "{config}");
+}
+
+#[actix_rt::test]
+async fn metrics_describe_requests_transitions_denials_and_state() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    app.shared(&t, t.model).await;
+    let viewer = app.member(&t, domain::Role::Viewer).await;
+    let denied = app.unshare(&t.project, &t.model.to_string(), &viewer).await;
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    let response = app.get("/metrics", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for needle in [
+        "http_requests_total{method=\"POST\",route=\"/{projectId}/v1/models/{modelId}/share\",status=\"200\"}",
+        "http_request_duration_seconds_bucket{method=\"POST\",route=\"/{projectId}/v1/models/{modelId}/share\",status=\"200\",le=\"0.005\"}",
+        "modelshare_transitions_total{action=\"share\",outcome=\"applied\"}",
+        "modelshare_denials_total{action=\"unshare\",policy=\"project_role\",code=\"permission_denied\"}",
+        "modelshare_model_actors ",
+        "modelshare_catalog_models ",
+        "modelshare_catalog_convergence_lag_seconds ",
+        "modelshare_db_pool_connections{pool=\"reader\",state=\"in_use\"}",
+        "modelshare_db_pool_max_connections{pool=\"writer\"} 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
+
+#[actix_rt::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.per_key_per_second = 1;
+        s.rate_limit.per_key_burst = 3;
+        s.rate_limit.anonymous_per_ip_per_second = 1;
+        s.rate_limit.anonymous_per_ip_burst = 2;
+    })
+    .await;
+    let t = app.tenant().await;
+    let other = app.tenant().await;
+    let statuses = async |key: &str, project: &domain::ProjectId| {
+        let mut last = None;
+        for _ in 0..4 {
+            last = Some(app.list_models(project, "", key).await);
+        }
+        last.unwrap()
+    };
+    let limited = statuses(&t.key, &t.project).await;
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let error = assert_error(
+        limited,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_exceeded",
+    )
+    .await;
+    assert_eq!(error["type"], "rate_limit_error");
+    // Another key has its own budget.
+    assert_eq!(
+        app.list_models(&other.project, "", &other.key)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Anonymous catalog reads are limited per address.
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(app.catalog("").await);
+    }
+    assert_error(
+        last.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_exceeded",
+    )
+    .await;
+    // With a key, catalog reads count against the key instead.
+    assert_eq!(
+        app.get("/v1/catalog/models", Some(&other.key))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+struct Slow;
+
+#[async_trait]
+impl Policy for Slow {
+    fn needs_model(&self) -> bool {
+        false
+    }
+
+    async fn check(&self, _ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(())
+    }
+}
+
+#[actix_rt::test]
+async fn a_request_over_the_timeout_is_408_in_the_envelope() {
+    let mut registry = PolicyRegistry::with_builtins();
+    registry.register("slow", |_| Ok(Arc::new(Slow)));
+    let app = spawn_app_with_policies(
+        |s| {
+            s.server.request_timeout_ms = 300;
+            s.policies.share.insert(0, "slow".into());
+        },
+        registry,
+    )
+    .await;
+    let t = app.tenant().await;
+    let started = Instant::now();
+    let response = app.share(&t.project, &t.model.to_string(), &t.key).await;
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_error(response, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
+}
+
+/// A `modelshare serve` process with its stderr in a file.
+struct Served {
+    child: std::process::Child,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+async fn serve(db: &TestDb, env: &[(&str, &str)]) -> Served {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = db.dir().join(format!("serve-{port}.log"));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"));
+    command
+        .current_dir(db.dir())
+        .env("MODELSHARE__DATABASE__URL", &db.url)
+        .env("MODELSHARE__SERVER__PORT", port.to_string())
+        .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
+        .args(["--config", config_dir().to_str().unwrap(), "serve"])
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return Served { child, base, log };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("the server never answered");
+}
+
+fn sigterm(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[actix_rt::test]
+async fn json_logs_carry_the_request_context_and_never_a_key() {
+    let db = TestDb::new();
+    let store_app = crate::helpers::spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
+    let t = store_app.tenant().await;
+    let mut served = serve(
+        &db,
+        &[
+            ("MODELSHARE__LOG__FORMAT", "json"),
+            ("MODELSHARE__LOG__LEVEL", "debug"),
+        ],
+    )
+    .await;
+    let app = store_app.detached().at(served.base.clone());
+    let response = app
+        .client
+        .post(app.url(&format!("/{}/v1/models/{}/share", t.project, t.model)))
+        .bearer_auth(&t.key)
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let forged = format!("{}X", t.key);
+    assert_eq!(
+        app.list_models(&t.project, "", &forged).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_model(&t.project, "nope", &t.key).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    sigterm(&served.child);
+    assert!(served.child.wait().unwrap().success());
+
+    let mut logs = String::new();
+    std::fs::File::open(&served.log)
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let secret = t.key.rsplit('_').next().unwrap();
+    assert!(!logs.contains(secret), "the key's secret is in the logs");
+    let finished: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "request finished")
+        .collect();
+    let share = finished
+        .iter()
+        .find(|l| l["span"]["request_id"] == "trace-me-123")
+        .unwrap_or_else(|| panic!("no line for the request in\n{logs}"));
+    assert_eq!(share["status"], 200);
+    assert!(share["latency_ms"].as_f64().is_some());
+    assert_eq!(
+        share["span"]["route"],
+        "/{projectId}/v1/models/{modelId}/share"
+    );
+    assert_eq!(share["span"]["project_id"], t.project.as_str());
+    assert_eq!(share["span"]["model_id"], t.model.to_string());
+    // The actor's own line for that transition names the same request.
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("transition committed") && l.contains("trace-me-123")),
+        "{logs}"
+    );
+}
+
+#[actix_rt::test]
+async fn sigterm_lets_an_in_flight_share_finish_then_exits_zero() {
+    let db = TestDb::sqlite();
+    let store = connect_store(&db).await;
+    store.migrate().await.unwrap();
+    let seeding = crate::helpers::spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
+    let t = seeding.tenant().await;
+    let mut served = serve(&db, &[("MODELSHARE__SERVER__SHUTDOWN_GRACE_SECS", "10")]).await;
+
+    // Hold SQLite's write lock so the share waits inside the server.
+    let mut options = ConnectOptions::new(db.url.clone());
+    options.max_connections(1).min_connections(1);
+    let locker = Database::connect(options).await.unwrap();
+    locker.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+    let url = format!("{}/{}/v1/models/{}/share", served.base, t.project, t.model);
+    let key = t.key.clone();
+    let in_flight = actix_rt::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(key)
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sigterm(&served.child);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "exited before the in-flight share finished"
+    );
+    let port = served
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting"
+    );
+    locker.execute_unprepared("ROLLBACK").await.unwrap();
+
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight share was answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not exit after the grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    let events = store.list_share_events(t.model, None, 10).await.unwrap();
+    assert_eq!(events.items.len(), 1, "the share committed");
+}
