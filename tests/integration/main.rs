@@ -9,6 +9,7 @@ mod db;
 mod helpers;
 
 mod auth;
+mod browser;
 mod catalog;
 mod cli;
 mod config;

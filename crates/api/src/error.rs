@@ -225,7 +225,13 @@ pub async fn envelope_fallback(
         .map(|r| r.0);
     let res = next.call(req).await?;
     let status = res.status();
-    let wrapped = res.response().extensions().get::<Enveloped>().is_some();
+    // Ours already carry the envelope; a handler that chose its own body (an HTML page) keeps it.
+    let wrapped = res.response().extensions().get::<Enveloped>().is_some()
+        || res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|ct| ct.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/html"));
     let mut res = if (status.is_client_error() || status.is_server_error()) && !wrapped {
         let (req, old) = res.into_parts();
         let mut new = ApiError::from_status(status).error_response();

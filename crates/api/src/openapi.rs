@@ -21,6 +21,7 @@ use crate::routes;
         routes::ops::metrics,
         routes::ops::openapi_json,
         routes::ops::docs_redirect,
+        routes::page::catalog_page,
         routes::catalog::list_catalog,
         routes::catalog::get_catalog_model,
         routes::models::list_models,

@@ -119,7 +119,11 @@ impl Cursor {
     }
 
     pub fn created(raw: Option<&str>) -> Result<Option<(Timestamp, Uuid)>, ApiError> {
-        match raw.map(Self::decode).transpose()? {
+        match raw
+            .filter(|r| !r.is_empty())
+            .map(Self::decode)
+            .transpose()?
+        {
             None => Ok(None),
             Some(Self::Created(at, id)) => Ok(Some((at, id))),
             Some(_) => Err(bad_cursor()),
@@ -127,7 +131,11 @@ impl Cursor {
     }
 
     pub fn seq(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
-        match raw.map(Self::decode).transpose()? {
+        match raw
+            .filter(|r| !r.is_empty())
+            .map(Self::decode)
+            .transpose()?
+        {
             None => Ok(None),
             Some(Self::Seq(n)) => Ok(Some(n)),
             Some(_) => Err(bad_cursor()),

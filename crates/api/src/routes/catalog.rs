@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::pagination::{List, QueryParams};
 
-const PARAMS: &[&str] = &[
+pub(crate) const PARAMS: &[&str] = &[
     "limit",
     "after",
     "q",
@@ -72,6 +72,18 @@ impl From<&CatalogItem> for CatalogModelDto {
     }
 }
 
+/// The orders of a catalog listing (documentation of the `sort` parameter).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) enum SortParam {
+    #[schema(rename = "sharedAt")]
+    SharedAt,
+    #[schema(rename = "name")]
+    Name,
+    #[schema(rename = "endpoints")]
+    Endpoints,
+}
+
 /// Anonymous reads are allowed when `catalog.public_browse` is on; a key that is sent is
 /// always checked, so a bad one is a 401 rather than silently ignored.
 async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
@@ -104,7 +116,7 @@ async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> 
         ("minParameters" = Option<i64>, Query, description = "At least this many parameters", minimum = 0),
         ("maxParameters" = Option<i64>, Query, description = "At most this many parameters", minimum = 0),
         ("minContextLength" = Option<i64>, Query, description = "At least this context length", minimum = 0),
-        ("sort" = Option<String>, Query, description = "sharedAt (default, newest first), name, or endpoints (most first)")),
+        ("sort" = Option<SortParam>, Query, description = "sharedAt (default, newest first), name, or endpoints (most first)")),
     responses((status = 200, description = "Shared models", body = List<CatalogModelDto>),
         (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope)))]
 pub(crate) async fn list_catalog(
@@ -151,7 +163,10 @@ pub(crate) async fn get_catalog_model(
     Ok(HttpResponse::Ok().json(CatalogModelDto::from(item.as_ref())))
 }
 
-fn browse_query(params: &QueryParams, state: &AppState) -> Result<BrowseQuery, ApiError> {
+pub(crate) fn browse_query(
+    params: &QueryParams,
+    state: &AppState,
+) -> Result<BrowseQuery, ApiError> {
     let text = |key: &'static str| -> Result<Option<String>, ApiError> {
         match params.get(key).map(str::trim) {
             None | Some("") => Ok(None),
@@ -162,12 +177,7 @@ fn browse_query(params: &QueryParams, state: &AppState) -> Result<BrowseQuery, A
             Some(v) => Ok(Some(v.to_owned())),
         }
     };
-    let number = |key: &'static str| -> Result<Option<i64>, ApiError> {
-        match params.get(key).map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(_) => params.integer(key),
-        }
-    };
+    let number = |key: &'static str| params.integer(key);
     let sort = match params.get("sort") {
         None | Some("" | "sharedAt") => Sort::SharedAt,
         Some("name") => Sort::Name,
@@ -196,7 +206,12 @@ fn browse_query(params: &QueryParams, state: &AppState) -> Result<BrowseQuery, A
             "`maxParameters` must not be less than `minParameters`.",
         ));
     }
-    let after = params.get("after").map(decode_cursor).transpose()?;
+    // An empty `after` is the first page, like an empty filter is no filter.
+    let after = params
+        .get("after")
+        .filter(|a| !a.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
     if after.as_ref().is_some_and(|key| key.sort() != sort) {
         return Err(ApiError::invalid(
             "after",
@@ -212,7 +227,7 @@ fn browse_query(params: &QueryParams, state: &AppState) -> Result<BrowseQuery, A
     })
 }
 
-fn encode_cursor(key: &SortKey) -> String {
+pub(crate) fn encode_cursor(key: &SortKey) -> String {
     let plain = match key {
         SortKey::SharedAt(secs, id) => format!("t:{secs}:{}", id.simple()),
         SortKey::Name(name, id) => format!("n:{}:{}", hex::encode(name), id.simple()),

@@ -6,6 +6,7 @@ pub mod endpoints;
 pub mod health;
 pub mod models;
 pub mod ops;
+pub mod page;
 pub mod sharing;
 
 use actix_web::http::Method;
@@ -41,6 +42,9 @@ pub fn table() -> Vec<RouteDef> {
             web::get().to(ops::openapi_json)
         }),
         def(Method::GET, "/docs", || web::get().to(ops::docs_redirect)),
+        def(Method::GET, "/catalog", || {
+            web::get().to(page::catalog_page)
+        }),
         def(Method::GET, "/v1/catalog/models", || {
             web::get().to(catalog::list_catalog)
         }),

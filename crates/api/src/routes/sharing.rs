@@ -13,10 +13,9 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::ProjectCaller;
 use crate::telemetry::RequestId;
 
-/// `POST /{projectId}/v1/models/{modelId}/share`: any body or none.
+/// `POST /{projectId}/v1/models/{modelId}/share`: any body or none (it is not read).
 #[utoipa::path(post, path = "/{projectId}/v1/models/{modelId}/share", tag = "sharing", security(("bearer" = [])),
     params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("modelId" = String, Path, description = "Model id (UUID)", example = "550e8400-e29b-41d4-a716-446655440000")),
-    request_body(content = Option<String>, description = "Any body or none; it is ignored", content_type = "application/json"),
     responses((status = 200, description = "Shared (or already shared: the original `sharedAt`)", body = SharedDto),
         (status = 400, description = "`invalid_model_status`, or a policy's own 400 code", body = ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
@@ -41,7 +40,6 @@ pub(crate) async fn share(
 /// `POST /{projectId}/v1/models/{modelId}/unshare`: any body or none.
 #[utoipa::path(post, path = "/{projectId}/v1/models/{modelId}/unshare", tag = "sharing", security(("bearer" = [])),
     params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("modelId" = String, Path, description = "Model id (UUID)", example = "550e8400-e29b-41d4-a716-446655440000")),
-    request_body(content = Option<String>, description = "Any body or none; it is ignored", content_type = "application/json"),
     responses((status = 200, description = "Unshared", body = UnsharedDto),
         (status = 400, description = "A policy's own 400 code", body = ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
