@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
 use crate::db::{TestDb, postgres_url};
-use crate::helpers::{Tenant, TestApp, connect_store, spawn_on};
+use crate::helpers::{Tenant, TestApp, connect_store, consistent_history, serve_binary, spawn_on};
 
 /// A TCP proxy in front of PostgreSQL that the test can cut and restore.
 struct Proxy {
@@ -180,31 +180,8 @@ async fn assert_nothing_lost(
     let mut events_by_request = HashMap::new();
     let mut total = 0;
     for model in models {
-        let events = store
-            .list_share_events(*model, None, 100_000)
-            .await
-            .unwrap()
-            .items;
+        let events = consistent_history(store, *model).await;
         total += events.len();
-        for (i, event) in events.iter().rev().enumerate() {
-            let expected = if i % 2 == 0 {
-                ShareAction::Share
-            } else {
-                ShareAction::Unshare
-            };
-            assert_eq!(
-                event.action, expected,
-                "model {model}: event {i} breaks the alternation"
-            );
-        }
-        let state = store.get_model(*model).await.unwrap().unwrap();
-        assert_eq!(
-            state.shared,
-            events
-                .first()
-                .is_some_and(|e| e.action == ShareAction::Share),
-            "model {model}: state and events disagree"
-        );
         for event in events {
             events_by_request.insert(event.request_id.clone(), (event.model_id, event.action));
         }
@@ -349,45 +326,6 @@ async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
     }
 }
 
-/// A `modelshare serve` process on `db`; returns it and its base URL once it answers.
-async fn start_instance(db: &TestDb) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"))
-        .current_dir(db.dir())
-        .env("MODELSHARE__DATABASE__URL", &db.url)
-        .env("MODELSHARE__SERVER__PORT", port.to_string())
-        .env("MODELSHARE__LOG__LEVEL", "warn")
-        .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
-        .args([
-            "--config",
-            crate::cli::config_dir().to_str().unwrap(),
-            "serve",
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return (child, base);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.kill().ok();
-    child.wait().ok();
-    panic!("the instance never became ready");
-}
-
 #[actix_rt::test]
 async fn a_killed_instance_loses_nothing_it_acknowledged() {
     let db = TestDb::new();
@@ -402,7 +340,8 @@ async fn a_killed_instance_loses_nothing_it_acknowledged() {
                 .await,
         );
     }
-    let (mut child, base) = start_instance(&db).await;
+    let served = serve_binary(&db, &[("MODELSHARE__LOG__LEVEL", "warn")]).await;
+    let (mut child, base) = (served.child, served.base);
     let target = Arc::new(seeder.detached().at(base));
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -427,7 +366,8 @@ async fn a_killed_instance_loses_nothing_it_acknowledged() {
     for client in clients {
         client.abort();
     }
-    let (mut restarted, base) = start_instance(&db).await;
+    let served = serve_binary(&db, &[("MODELSHARE__LOG__LEVEL", "warn")]).await;
+    let (mut restarted, base) = (served.child, served.base);
     let events = {
         let seen = std::mem::take(&mut *seen.lock().unwrap());
         assert!(acknowledged_before_kill > 0, "no load before the kill");

@@ -5,7 +5,8 @@ use api::Application;
 use api::settings::{DEFAULT_TOML, Settings};
 use auth::PolicyRegistry;
 use domain::{
-    AccountId, ApiKeyId, Feature, ModelId, ModelStatus, ProjectId, ProjectSlug, Role, UserId,
+    AccountId, ApiKeyId, Feature, ModelId, ModelStatus, ProjectId, ProjectSlug, Role, ShareAction,
+    UserId,
 };
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
@@ -387,4 +388,83 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         "{body}"
     );
     error
+}
+
+/// A `modelshare serve` process (the real binary) with its stderr in a file.
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    pub log: std::path::PathBuf,
+}
+
+/// Starts `modelshare serve` on `db` with extra environment, and waits until it is ready.
+pub async fn serve_binary(db: &TestDb, env: &[(&str, &str)]) -> Served {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let log = db.dir().join(format!("serve-{port}.log"));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"));
+    command
+        .current_dir(db.dir())
+        .env("MODELSHARE__DATABASE__URL", &db.url)
+        .env("MODELSHARE__SERVER__PORT", port.to_string())
+        .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
+        .args([
+            "--config",
+            crate::cli::config_dir().to_str().expect("utf-8 path"),
+            "serve",
+        ])
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("modelshare starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return Served { child, base, log };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("modelshare serve never became ready");
+}
+
+/// A model's share events (newest first), after checking the history is consistent: events
+/// alternate share, unshare, share, … from the first, and the model's state is the last one.
+pub async fn consistent_history(store: &Store, model: ModelId) -> Vec<storage::ShareEvent> {
+    let events = store
+        .list_share_events(model, None, 1_000_000)
+        .await
+        .expect("events")
+        .items;
+    for (i, event) in events.iter().rev().enumerate() {
+        let expected = if i % 2 == 0 {
+            ShareAction::Share
+        } else {
+            ShareAction::Unshare
+        };
+        assert_eq!(
+            event.action, expected,
+            "model {model}: event {i} breaks the alternation"
+        );
+    }
+    let state = store
+        .get_model(model)
+        .await
+        .expect("model")
+        .expect("model exists");
+    let last_is_share = events
+        .first()
+        .is_some_and(|e| e.action == ShareAction::Share);
+    assert_eq!(
+        state.shared, last_is_share,
+        "model {model}: state and last event disagree"
+    );
+    events
 }

@@ -12,10 +12,9 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::Value;
 
-use crate::cli::config_dir;
 use crate::db::TestDb;
 use crate::helpers::{
-    assert_error, connect_store, spawn_app, spawn_app_with, spawn_app_with_policies,
+    assert_error, connect_store, serve_binary, spawn_app, spawn_app_with, spawn_app_with_policies,
 };
 
 #[actix_rt::test]
@@ -206,47 +205,6 @@ async fn a_request_over_the_timeout_is_408_in_the_envelope() {
     assert_error(response, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
 }
 
-/// A `modelshare serve` process with its stderr in a file.
-struct Served {
-    child: std::process::Child,
-    base: String,
-    log: std::path::PathBuf,
-}
-
-async fn serve(db: &TestDb, env: &[(&str, &str)]) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = db.dir().join(format!("serve-{port}.log"));
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"));
-    command
-        .current_dir(db.dir())
-        .env("MODELSHARE__DATABASE__URL", &db.url)
-        .env("MODELSHARE__SERVER__PORT", port.to_string())
-        .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
-        .args(["--config", config_dir().to_str().unwrap(), "serve"])
-        .stderr(std::fs::File::create(&log).unwrap());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/healthz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return Served { child, base, log };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.kill().ok();
-    child.wait().ok();
-    panic!("the server never answered");
-}
-
 fn sigterm(child: &std::process::Child) {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -260,7 +218,7 @@ async fn json_logs_carry_the_request_context_and_never_a_key() {
     let db = TestDb::new();
     let store_app = crate::helpers::spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
     let t = store_app.tenant().await;
-    let mut served = serve(
+    let mut served = serve_binary(
         &db,
         &[
             ("MODELSHARE__LOG__FORMAT", "json"),
@@ -329,7 +287,7 @@ async fn sigterm_lets_an_in_flight_share_finish_then_exits_zero() {
     store.migrate().await.unwrap();
     let seeding = crate::helpers::spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
     let t = seeding.tenant().await;
-    let mut served = serve(&db, &[("MODELSHARE__SERVER__SHUTDOWN_GRACE_SECS", "10")]).await;
+    let mut served = serve_binary(&db, &[("MODELSHARE__SERVER__SHUTDOWN_GRACE_SECS", "10")]).await;
 
     // Hold SQLite's write lock so the share waits inside the server.
     let mut options = ConnectOptions::new(db.url.clone());

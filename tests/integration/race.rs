@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use domain::ShareAction;
 use reqwest::StatusCode;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{consistent_history, spawn_app, spawn_app_with};
 
 #[actix_rt::test]
 async fn four_hundred_concurrent_shares_and_unshares_of_one_model_stay_consistent() {
@@ -58,21 +58,8 @@ async fn four_hundred_concurrent_shares_and_unshares_of_one_model_stay_consisten
     }
     assert_eq!(share_ok + unshare_ok + unshare_conflict, CALLS);
 
-    let events = app
-        .store
-        .list_share_events(t.model, None, 10_000)
-        .await
-        .unwrap()
-        .items;
-    let oldest_first: Vec<_> = events.iter().rev().collect();
-    for (i, event) in oldest_first.iter().enumerate() {
-        let expected = if i % 2 == 0 {
-            ShareAction::Share
-        } else {
-            ShareAction::Unshare
-        };
-        assert_eq!(event.action, expected, "event {i} breaks the alternation");
-    }
+    // Events alternate share/unshare and the final state equals the last event.
+    let events = consistent_history(&app.store, t.model).await;
     let unshare_events = events
         .iter()
         .filter(|e| e.action == ShareAction::Unshare)
@@ -83,12 +70,6 @@ async fn four_hundred_concurrent_shares_and_unshares_of_one_model_stay_consisten
     );
 
     let model_row = app.store.get_model(t.model).await.unwrap().unwrap();
-    let last = oldest_first.last().map(|e| e.action);
-    assert_eq!(
-        model_row.shared,
-        last == Some(ShareAction::Share),
-        "final state = last event"
-    );
     assert_eq!(
         app.catalog.get(t.model).is_some(),
         model_row.shared,
@@ -119,7 +100,7 @@ async fn four_hundred_concurrent_shares_and_unshares_of_one_model_stay_consisten
 
 #[actix_rt::test]
 async fn idle_model_actors_are_stopped() {
-    let app = spawn_app_with(|s| s.actors.idle_timeout_ms = 200).await;
+    let app = spawn_app_with(|s| s.actors.idle_timeout_ms = 2000).await;
     let t = app.tenant().await;
     let mut models = vec![t.model];
     for i in 0..4 {
@@ -134,7 +115,7 @@ async fn idle_model_actors_are_stopped() {
     assert_eq!(app.catalog.registered_actors(), models.len());
     assert_eq!(app.catalog.live_actors(), models.len());
 
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while (app.catalog.registered_actors() > 0 || app.catalog.live_actors() > 0)
         && Instant::now() < deadline
     {
