@@ -290,6 +290,7 @@ async fn browsing_can_require_a_key() {
 
 #[actix_rt::test]
 async fn cursors_are_stable_while_other_models_come_and_go() {
+    let _heavy = crate::helpers::exclusive().await;
     let app = Arc::new(spawn_app().await);
     let t = app.tenant().await;
     let mut stable = HashSet::new();

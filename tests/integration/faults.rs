@@ -198,6 +198,7 @@ async fn assert_nothing_lost(
 
 #[actix_rt::test]
 async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
+    let _heavy = crate::helpers::exclusive().await;
     let Some(admin) = require_postgres() else {
         return;
     };
@@ -328,6 +329,7 @@ async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
 
 #[actix_rt::test]
 async fn a_killed_instance_loses_nothing_it_acknowledged() {
+    let _heavy = crate::helpers::exclusive().await;
     let db = TestDb::new();
     // The harness app only seeds data and reads the database afterwards.
     let seeder = Arc::new(spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await);

@@ -29,6 +29,10 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.server.workers = 2;
     // Load tests fire thousands of calls with one key; the rate-limit tests turn it back on.
     settings.rate_limit.enabled = false;
+    // On a loaded 2-core machine a debug build is slow: wait for the database rather than
+    // answer 503. The outage tests set their own short timeouts.
+    settings.database.acquire_timeout_ms = 30_000;
+    settings.database.sqlite_busy_timeout_ms = 30_000;
     settings.database.url = api::settings::Secret::new(db.url.clone());
     settings
 }
@@ -467,4 +471,11 @@ pub async fn consistent_history(store: &Store, model: ModelId) -> Vec<storage::S
         "model {model}: state and last event disagree"
     );
     events
+}
+
+/// Tests that load the machine (hundreds of concurrent calls) or measure time run one at a
+/// time, so that one's load does not distort another's measurement.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
 }

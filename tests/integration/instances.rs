@@ -53,6 +53,7 @@ async fn converged(a: &TestApp, b: &TestApp, within: Duration) -> Duration {
 
 #[actix_rt::test]
 async fn six_hundred_concurrent_calls_on_one_model_over_two_instances() {
+    let _heavy = crate::helpers::exclusive().await;
     let db = TestDb::new();
     let (a, b) = two_instances(&db).await;
     let t = a.tenant().await;
@@ -128,6 +129,7 @@ async fn six_hundred_concurrent_calls_on_one_model_over_two_instances() {
 
 #[actix_rt::test]
 async fn another_instance_sees_a_transition_within_a_second() {
+    let _heavy = crate::helpers::exclusive().await;
     let db = TestDb::new();
     let (a, b) = two_instances(&db).await;
     let t = a.tenant().await;
@@ -171,6 +173,7 @@ async fn another_instance_sees_a_transition_within_a_second() {
 
 #[actix_rt::test]
 async fn ten_thousand_transitions_over_a_hundred_models_leave_every_catalog_equal_to_the_db() {
+    let _heavy = crate::helpers::exclusive().await;
     let db = TestDb::new();
     let (a, b) = two_instances(&db).await;
     let t = a.tenant().await;

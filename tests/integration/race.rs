@@ -9,6 +9,7 @@ use crate::helpers::{consistent_history, spawn_app, spawn_app_with};
 
 #[actix_rt::test]
 async fn four_hundred_concurrent_shares_and_unshares_of_one_model_stay_consistent() {
+    let _heavy = crate::helpers::exclusive().await;
     let app = spawn_app().await;
     let t = app.tenant().await;
     let model = t.model.to_string();
