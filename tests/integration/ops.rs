@@ -105,9 +105,19 @@ async fn metrics_describe_requests_transitions_denials_and_state() {
         "modelshare_model_actors ",
         "modelshare_catalog_models ",
         "modelshare_catalog_convergence_lag_seconds ",
-        "modelshare_db_pool_connections{pool=\"reader\",state=\"in_use\"}",
-        "modelshare_db_pool_max_connections{pool=\"writer\"} 1",
     ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    // SQLite has a reader pool and a one-connection writer; PostgreSQL one shared pool.
+    let pools: &[&str] = if crate::db::postgres_pass() {
+        &["modelshare_db_pool_connections{pool=\"shared\",state=\"in_use\"}"]
+    } else {
+        &[
+            "modelshare_db_pool_connections{pool=\"reader\",state=\"in_use\"}",
+            "modelshare_db_pool_max_connections{pool=\"writer\"} 1",
+        ]
+    };
+    for needle in pools {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }
