@@ -5,7 +5,7 @@
 //! shift the window: every item present throughout is returned exactly once.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -154,9 +154,11 @@ pub(crate) struct CatalogIndex {
     /// The newest model version applied, per model that was ever in the catalog: updates that
     /// arrive late (an outbox read overtaken by a local transition) are ignored.
     versions: HashMap<ModelId, i64>,
-    by_shared_at: BTreeSet<(Reverse<i64>, Uuid)>,
-    by_name: BTreeSet<(String, Uuid)>,
-    by_endpoints: BTreeSet<(Reverse<i64>, Uuid)>,
+    // Each order holds the items themselves (not just ids), so a page walks one tree and never
+    // looks an id up in `items` per candidate: filtered scans stay cheap.
+    by_shared_at: BTreeMap<(Reverse<i64>, Uuid), Arc<CatalogItem>>,
+    by_name: BTreeMap<(String, Uuid), Arc<CatalogItem>>,
+    by_endpoints: BTreeMap<(Reverse<i64>, Uuid), Arc<CatalogItem>>,
 }
 
 impl CatalogIndex {
@@ -192,11 +194,16 @@ impl CatalogIndex {
     pub(crate) fn upsert(&mut self, item: CatalogItem) {
         self.remove(item.model_id);
         let id = item.model_id.as_uuid();
-        self.by_shared_at
-            .insert((Reverse(item.shared_at.as_datetime().timestamp()), id));
-        self.by_name.insert((item.name.to_lowercase(), id));
-        self.by_endpoints.insert((Reverse(item.endpoint_count), id));
-        self.items.insert(item.model_id, Arc::new(item));
+        let item = Arc::new(item);
+        self.by_shared_at.insert(
+            (Reverse(item.shared_at.as_datetime().timestamp()), id),
+            Arc::clone(&item),
+        );
+        self.by_name
+            .insert((item.name.to_lowercase(), id), Arc::clone(&item));
+        self.by_endpoints
+            .insert((Reverse(item.endpoint_count), id), Arc::clone(&item));
+        self.items.insert(item.model_id, item);
     }
 
     pub(crate) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
@@ -226,10 +233,7 @@ impl CatalogIndex {
         let limit = query.limit.max(1);
         let mut items = Vec::with_capacity(limit.min(128));
         let mut has_more = false;
-        let mut take = |uuid: &Uuid| {
-            let Some(item) = self.items.get(&ModelId::from_uuid(*uuid)) else {
-                return true;
-            };
+        let mut take = |item: &Arc<CatalogItem>| {
             if !query.filter.matches(item) {
                 return true;
             }
@@ -246,8 +250,12 @@ impl CatalogIndex {
                     Some(SortKey::SharedAt(secs, id)) => Bound::Excluded((Reverse(*secs), *id)),
                     _ => Bound::Unbounded,
                 };
-                for (_, id) in self.by_shared_at.range((start, Bound::Unbounded)) {
-                    if !take(id) {
+                for item in self
+                    .by_shared_at
+                    .range((start, Bound::Unbounded))
+                    .map(|(_, v)| v)
+                {
+                    if !take(item) {
                         break;
                     }
                 }
@@ -257,8 +265,12 @@ impl CatalogIndex {
                     Some(SortKey::Name(name, id)) => Bound::Excluded((name.clone(), *id)),
                     _ => Bound::Unbounded,
                 };
-                for (_, id) in self.by_name.range((start, Bound::Unbounded)) {
-                    if !take(id) {
+                for item in self
+                    .by_name
+                    .range((start, Bound::Unbounded))
+                    .map(|(_, v)| v)
+                {
+                    if !take(item) {
                         break;
                     }
                 }
@@ -268,8 +280,12 @@ impl CatalogIndex {
                     Some(SortKey::Endpoints(count, id)) => Bound::Excluded((Reverse(*count), *id)),
                     _ => Bound::Unbounded,
                 };
-                for (_, id) in self.by_endpoints.range((start, Bound::Unbounded)) {
-                    if !take(id) {
+                for item in self
+                    .by_endpoints
+                    .range((start, Bound::Unbounded))
+                    .map(|(_, v)| v)
+                {
+                    if !take(item) {
                         break;
                     }
                 }

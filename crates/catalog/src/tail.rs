@@ -147,6 +147,22 @@ async fn listen(store: Store, tx: mpsc::Sender<()>) {
     }
 }
 
+/// Where the next read starts: just before the oldest id in the lookback window that has not
+/// been seen yet (an insert that was still in flight, or rolled back), or at the newest id when
+/// the window has no gap. Reading the whole window every time would fetch up to [`LOOKBACK`]
+/// rows per wake-up (on PostgreSQL, one wake-up per transition) only to skip them all.
+fn read_from(newest: i64, applied: &BTreeSet<i64>) -> i64 {
+    let floor = newest.saturating_sub(LOOKBACK).max(0);
+    let mut expect = floor + 1;
+    for id in applied.range(floor + 1..=newest) {
+        if *id != expect {
+            break;
+        }
+        expect += 1;
+    }
+    if expect <= newest { expect - 1 } else { newest }
+}
+
 impl Tailer {
     /// Applies every event not yet applied; on error nothing is marked applied.
     async fn catch_up(
@@ -155,7 +171,7 @@ impl Tailer {
         applied: &mut BTreeSet<i64>,
     ) -> Result<(), StorageError> {
         loop {
-            let from = newest.saturating_sub(LOOKBACK).max(0);
+            let from = read_from(*newest, applied);
             let events = self.store.share_events_after(from, BATCH).await?;
             let mut models = Vec::new();
             let mut seen = HashSet::new();

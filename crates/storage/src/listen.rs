@@ -8,8 +8,7 @@ use sea_orm::{DbErr, RuntimeErr};
 
 use crate::{Backend, StorageError, Store};
 
-const CHANNEL: &str = "modelshare_share_events";
-pub(crate) const NOTIFY_SHARE_EVENTS: &str = "NOTIFY modelshare_share_events";
+pub(crate) const CHANNEL: &str = "modelshare_share_events";
 
 /// A dedicated connection listening for new share events.
 pub struct ShareEventListener {

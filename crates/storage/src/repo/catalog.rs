@@ -2,7 +2,7 @@
 
 use domain::ModelId;
 use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Query, SelectStatement,
+    Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
 };
 use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult};
 
@@ -14,8 +14,15 @@ use crate::records::CatalogRow;
 
 enum Scope {
     AllShared,
+    /// Shared models with an id above the given one (all when `None`), by id, at most `LOAD_PAGE`.
+    SharedAfter(Option<uuid::Uuid>),
     One(ModelId),
 }
+
+/// Rows per statement when loading the whole catalog on PostgreSQL: keyset pages by id keep every statement
+/// short (well under PostgreSQL's `statement_timeout` with a million shared models) and the
+/// decoded rows of one page at a time in memory.
+const LOAD_PAGE: u64 = 20_000;
 
 /// `models ⋈ projects ⟕ (endpoint counts per model)`: one query, no N+1. The counts are
 /// aggregated once in a derived table (restricted to the one model for a single row).
@@ -62,6 +69,15 @@ fn catalog_query(scope: &Scope) -> SelectStatement {
         Scope::AllShared => {
             select.and_where(Expr::col((models::Entity, models::Column::Shared)).eq(true));
         }
+        Scope::SharedAfter(after) => {
+            select.and_where(Expr::col((models::Entity, models::Column::Shared)).eq(true));
+            if let Some(after) = after {
+                select.and_where(Expr::col((models::Entity, models::Column::Id)).gt(*after));
+            }
+            select
+                .order_by((models::Entity, models::Column::Id), Order::Asc)
+                .limit(LOAD_PAGE);
+        }
         Scope::One(id) => {
             select.and_where(Expr::col((models::Entity, models::Column::Id)).eq(id.as_uuid()));
         }
@@ -81,13 +97,36 @@ fn catalog_row(row: &QueryResult) -> Result<CatalogRow, StorageError> {
 impl Store {
     /// Every shared model, in no particular order.
     pub async fn list_catalog(&self) -> Result<Vec<CatalogRow>, StorageError> {
-        self.reader
-            .query_all(&catalog_query(&Scope::AllShared))
-            .await
-            .map_err(classify)?
-            .iter()
-            .map(catalog_row)
-            .collect()
+        if self.backend == crate::Backend::Sqlite {
+            // No statement timeout on SQLite, and keyset pages there would each scan and sort
+            // the shared models (the planner picks the `shared` index): one statement.
+            return self
+                .reader
+                .query_all(&catalog_query(&Scope::AllShared))
+                .await
+                .map_err(classify)?
+                .iter()
+                .map(catalog_row)
+                .collect();
+        }
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .reader
+                .query_all(&catalog_query(&Scope::SharedAfter(after)))
+                .await
+                .map_err(classify)?;
+            for row in &page {
+                rows.push(catalog_row(row)?);
+            }
+            match rows.last() {
+                Some(last) if page.len() as u64 == LOAD_PAGE => {
+                    after = Some(last.model.id.as_uuid());
+                }
+                _ => return Ok(rows),
+            }
+        }
     }
 
     /// One model, shared or not, as the catalog would show it.

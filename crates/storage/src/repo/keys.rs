@@ -98,8 +98,9 @@ impl Store {
         key_record(row)
     }
 
-    /// Everything authentication needs about the key with this hash, in two queries: the key
-    /// joined with its project, account and the owner's membership, then the account's features.
+    /// Everything authentication needs about the key with this hash, in one query: the key
+    /// joined with its project, account, the owner's membership and the account's features (one
+    /// row per feature; one row with no feature when the account has none).
     /// Revoked and expired keys are returned too; the caller decides.
     pub async fn find_key_by_hash(
         &self,
@@ -140,20 +141,39 @@ impl Store {
                             .equals((api_keys::Entity, api_keys::Column::UserId)),
                     ),
             )
-            .and_where(Expr::col((api_keys::Entity, api_keys::Column::KeyHash)).eq(hash.to_vec()))
-            .limit(1);
-        let Some(row) = self.reader.query_one(&select).await.map_err(classify)? else {
+            .expr_as(
+                Expr::col((account_features::Entity, account_features::Column::Feature)),
+                Alias::new("f_feature"),
+            )
+            .join(
+                JoinType::LeftJoin,
+                account_features::Entity,
+                Expr::col((
+                    account_features::Entity,
+                    account_features::Column::AccountId,
+                ))
+                .equals((accounts::Entity, accounts::Column::Id)),
+            )
+            .and_where(Expr::col((api_keys::Entity, api_keys::Column::KeyHash)).eq(hash.to_vec()));
+        // The hash is unique: every row is the same key, one per feature of its account.
+        let rows = self.reader.query_all(&select).await.map_err(classify)?;
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let key = api_keys::Model::from_query_result(&row, "k_").map_err(classify)?;
-        let project = projects::Model::from_query_result(&row, "p_").map_err(classify)?;
-        let account = accounts::Model::from_query_result(&row, "a_").map_err(classify)?;
+        let key = api_keys::Model::from_query_result(row, "k_").map_err(classify)?;
+        let project = projects::Model::from_query_result(row, "p_").map_err(classify)?;
+        let account = accounts::Model::from_query_result(row, "a_").map_err(classify)?;
         let role: Option<String> = row.try_get("", "m_role").map_err(classify)?;
-        let features = account_features::Entity::find()
-            .filter(account_features::Column::AccountId.eq(account.id))
-            .all(&self.reader)
-            .await
-            .map_err(classify)?;
+        let mut features = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let feature: Option<String> = r.try_get("", "f_feature").map_err(classify)?;
+            if let Some(feature) = feature {
+                features.push(account_features::Model {
+                    account_id: account.id,
+                    feature,
+                });
+            }
+        }
         Ok(Some(KeyLookup {
             key: key_record(key)?,
             project: project_record(project)?,
