@@ -1,0 +1,237 @@
+//! The processes under load: the release `modelshare` server and the baseline HTTP server
+//! (this binary's hidden `baseline-server` command), each a child process whose memory is read
+//! from `/proc/<pid>/status`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::process::{Child, Command};
+
+use crate::load::{Req, once};
+
+/// A free loopback port (bound, then released for the child to take).
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `VmRSS` and `VmHWM` (peak) of a process, in bytes.
+pub fn memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// A child process under test; killed when dropped.
+pub struct Process {
+    child: Child,
+    pub pid: u32,
+    pub addr: SocketAddr,
+    /// Highest `VmRSS` seen by the sampler since the last [`Process::reset_peak`].
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Process {
+    fn watch(child: Child, addr: SocketAddr) -> Result<Self> {
+        let pid = child.id().context("child exited at once")?;
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let peak = Arc::clone(&peak);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match memory(pid) {
+                        Some((rss, _)) => {
+                            peak.fetch_max(rss, Ordering::Relaxed);
+                        }
+                        None => break,
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+        }
+        Ok(Self {
+            child,
+            pid,
+            addr,
+            peak,
+            stop,
+        })
+    }
+
+    pub fn rss(&self) -> u64 {
+        memory(self.pid).map(|(rss, _)| rss).unwrap_or(0)
+    }
+
+    /// The larger of the sampled peak and the kernel's high-water mark.
+    pub fn peak_rss(&self) -> u64 {
+        let hwm = memory(self.pid).map(|(_, hwm)| hwm).unwrap_or(0);
+        hwm.max(self.peak.load(Ordering::Relaxed))
+    }
+
+    /// Peak `VmRSS` sampled since the last reset (not the lifetime high-water mark).
+    pub fn sampled_peak(&self) -> u64 {
+        self.peak
+            .load(Ordering::Relaxed)
+            .max(memory(self.pid).map(|(rss, _)| rss).unwrap_or(0))
+    }
+
+    pub fn reset_peak(&self) {
+        self.peak.store(self.rss(), Ordering::Relaxed);
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Where to find and how to configure the release server.
+#[derive(Clone)]
+pub struct ServerSpec {
+    pub bin: PathBuf,
+    /// The server's working directory (a temp dir: no `config/local.toml` gets in).
+    pub workdir: PathBuf,
+    pub database_url: String,
+    pub idle_timeout_ms: Option<u64>,
+}
+
+impl ServerSpec {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.current_dir(&self.workdir)
+            .env("MODELSHARE__DATABASE__URL", &self.database_url)
+            .env("MODELSHARE__LOG__LEVEL", "warn")
+            // One client on one IP with one key measures the service, not the rate limiter
+            // (which would answer 429 above its per-key / per-IP rate).
+            .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(ms) = self.idle_timeout_ms {
+            cmd.env("MODELSHARE__ACTORS__IDLE_TIMEOUT_MS", ms.to_string());
+        }
+        cmd
+    }
+
+    /// Runs a CLI command (`migrate`, `--json demo`, …) and returns its stdout.
+    pub async fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = self
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .await
+            .with_context(|| format!("running {}", self.bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "modelshare {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Starts `modelshare serve` and waits for `GET /readyz` to answer 200. Returns the process
+    /// and the time from spawn to ready.
+    pub async fn serve(&self) -> Result<(Process, Duration)> {
+        let port = free_port()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let started = Instant::now();
+        let child = self
+            .command()
+            .arg("serve")
+            .env("MODELSHARE__SERVER__PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))?;
+        let process = Process::watch(child, addr)?;
+        let ready = wait_ready(addr, "/readyz", Duration::from_secs(120)).await?;
+        Ok((process, ready.saturating_duration_since(started)))
+    }
+}
+
+async fn wait_ready(addr: SocketAddr, path: &str, limit: Duration) -> Result<Instant> {
+    let deadline = Instant::now() + limit;
+    let req = Req {
+        post: false,
+        path: path.into(),
+        auth: None,
+    };
+    loop {
+        if let Ok((200, _)) = once(addr, &req).await {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            bail!("{addr}{path} not ready after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Starts this binary's baseline server serving `body` for every GET.
+pub async fn baseline(body_file: &Path, workers: usize) -> Result<Process> {
+    let port = free_port()?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let child = Command::new(std::env::current_exe()?)
+        .arg("baseline-server")
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--body")
+        .arg(body_file)
+        .arg("--workers")
+        .arg(workers.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let process = Process::watch(child, addr)?;
+    wait_ready(addr, "/readyz", Duration::from_secs(30)).await?;
+    Ok(process)
+}
+
+/// The baseline: the least an actix-web server can do for a catalog page, i.e. answer with a
+/// pre-serialized JSON body of the same size, on the same number of workers.
+pub fn run_baseline_server(port: u16, body: PathBuf, workers: usize) -> Result<()> {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let bytes = web::Bytes::from(std::fs::read(&body)?);
+    actix_web::rt::System::new().block_on(async move {
+        HttpServer::new(move || {
+            let bytes = bytes.clone();
+            App::new().default_service(web::to(move || {
+                let bytes = bytes.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(bytes)
+                }
+            }))
+        })
+        .workers(workers)
+        .bind(("127.0.0.1", port))?
+        .run()
+        .await
+    })?;
+    Ok(())
+}
