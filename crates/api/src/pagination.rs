@@ -63,6 +63,15 @@ impl QueryParams {
         }
     }
 
+    /// `limit` and `after` of a list ordered by creation time (the only parameters it takes).
+    pub fn created_window(
+        query: &str,
+        api: &ApiSettings,
+    ) -> Result<(u64, Option<(Timestamp, Uuid)>), ApiError> {
+        let params = Self::parse(query, &["limit", "after"])?;
+        Ok((params.limit(api)?, Cursor::created(params.get("after"))?))
+    }
+
     /// A non-negative integer parameter.
     pub fn integer(&self, key: &'static str) -> Result<Option<i64>, ApiError> {
         self.get(key)

@@ -244,51 +244,45 @@ impl CatalogIndex {
             items.push(Arc::clone(item));
             true
         };
-        match (query.sort, &query.after) {
-            (Sort::SharedAt, after) => {
-                let start = match after {
+        // One ordered walk, starting strictly after the cursor's key in the order of `sort`.
+        let ordered: Box<dyn Iterator<Item = &Arc<CatalogItem>> + '_> = match query.sort {
+            Sort::SharedAt => {
+                let start = match &query.after {
                     Some(SortKey::SharedAt(secs, id)) => Bound::Excluded((Reverse(*secs), *id)),
                     _ => Bound::Unbounded,
                 };
-                for item in self
-                    .by_shared_at
-                    .range((start, Bound::Unbounded))
-                    .map(|(_, v)| v)
-                {
-                    if !take(item) {
-                        break;
-                    }
-                }
+                Box::new(
+                    self.by_shared_at
+                        .range((start, Bound::Unbounded))
+                        .map(|(_, v)| v),
+                )
             }
-            (Sort::Name, after) => {
-                let start = match after {
+            Sort::Name => {
+                let start = match &query.after {
                     Some(SortKey::Name(name, id)) => Bound::Excluded((name.clone(), *id)),
                     _ => Bound::Unbounded,
                 };
-                for item in self
-                    .by_name
-                    .range((start, Bound::Unbounded))
-                    .map(|(_, v)| v)
-                {
-                    if !take(item) {
-                        break;
-                    }
-                }
+                Box::new(
+                    self.by_name
+                        .range((start, Bound::Unbounded))
+                        .map(|(_, v)| v),
+                )
             }
-            (Sort::Endpoints, after) => {
-                let start = match after {
+            Sort::Endpoints => {
+                let start = match &query.after {
                     Some(SortKey::Endpoints(count, id)) => Bound::Excluded((Reverse(*count), *id)),
                     _ => Bound::Unbounded,
                 };
-                for item in self
-                    .by_endpoints
-                    .range((start, Bound::Unbounded))
-                    .map(|(_, v)| v)
-                {
-                    if !take(item) {
-                        break;
-                    }
-                }
+                Box::new(
+                    self.by_endpoints
+                        .range((start, Bound::Unbounded))
+                        .map(|(_, v)| v),
+                )
+            }
+        };
+        for item in ordered {
+            if !take(item) {
+                break;
             }
         }
         let next = if has_more {

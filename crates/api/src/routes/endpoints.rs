@@ -145,9 +145,8 @@ pub(crate) async fn list_endpoints(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = QueryParams::parse(req.query_string(), &["limit", "after"])?;
-    let limit = params.limit(&state.api)?;
-    let after = Cursor::created(params.get("after"))?.map(|(at, id)| (at, id.into()));
+    let (limit, after) = QueryParams::created_window(req.query_string(), &state.api)?;
+    let after = after.map(|(at, id)| (at, id.into()));
     let page = state
         .store
         .list_endpoints(&caller.0.project_id, after, limit)
