@@ -27,7 +27,10 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 )
                 .ok()?;
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    spawn_upkeep(handle.clone());
+                    Some(handle)
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "metrics recorder not installed");
                     None
@@ -36,6 +39,25 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         })
         .as_ref()
 }
+
+/// Histogram samples wait in a buffer until upkeep folds them into the buckets; without it
+/// the buffer of an unscraped service would grow with every request. A plain thread: the
+/// recorder outlives any one actix worker or runtime.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "metrics upkeep thread not started");
+    }
+}
+
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The text of `GET /metrics`.
 pub fn render(state: &AppState) -> String {

@@ -9,7 +9,7 @@ use auth::{Denial, PolicyChains, Principal, Refusal, Verdict};
 use domain::{ModelId, ShareAction, Timestamp};
 use storage::{Model, StorageError, Store};
 
-use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem};
+use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader};
 use crate::model_actor::{Apply, ModelActor};
 use crate::public::{PublicCatalog, Update};
 use crate::registry::Registry;
@@ -99,11 +99,18 @@ impl Catalog {
     ) -> Result<Self, StorageError> {
         // Events after this id are re-applied by the tailer; applying one twice is harmless.
         let start_id = store.max_share_event_id().await?;
-        let mut index = CatalogIndex::default();
-        for row in store.list_catalog().await? {
-            index.apply(row);
-        }
-        tracing::info!(shared_models = index.len(), "public catalog loaded");
+        let started = std::time::Instant::now();
+        let mut loader = Loader::default();
+        store.load_catalog(|row| loader.push(row)).await?;
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let read_ms = millis(started.elapsed());
+        let index = loader.finish();
+        tracing::info!(
+            shared_models = index.len(),
+            read_ms,
+            total_ms = millis(started.elapsed()),
+            "public catalog loaded"
+        );
         let index = Arc::new(RwLock::new(index));
         let arbiter = Arbiter::new().handle();
         let public = {
@@ -218,6 +225,7 @@ impl Catalog {
             stale_writes: Arc::clone(&self.inner.stale_writes),
             overlaps: Arc::clone(&self.inner.overlaps),
             busy: false,
+            remembered: None,
             local_events: Arc::clone(&self.inner.local_events),
         };
         ModelActor::start_in_arbiter(&self.inner.arbiter, move |_| actor)
@@ -266,7 +274,9 @@ impl Catalog {
     }
 
     /// Transitions whose compare-and-set found the model changed since it was read. Inside one
-    /// process the model's actor makes this impossible; only other instances cause it.
+    /// process the model's actor makes this impossible; only other instances cause it. (A
+    /// model state the actor remembered from its last message and found outdated is not
+    /// counted: that costs a read, as if it had not been remembered.)
     pub fn stale_writes(&self) -> u64 {
         self.inner.stale_writes.load(Ordering::Relaxed)
     }

@@ -29,6 +29,8 @@ pub(crate) struct ModelActor {
     pub(crate) overlaps: Arc<AtomicU64>,
     /// A transition of this model is running.
     pub(crate) busy: bool,
+    /// The model as this actor last wrote or read it; see [`apply`].
+    pub(crate) remembered: Option<Model>,
     /// Events this process wrote (and already applied); the outbox tailer skips them.
     pub(crate) local_events: Arc<LocalEvents>,
 }
@@ -70,97 +72,140 @@ impl Handler<Apply> for ModelActor {
         let span =
             tracing::info_span!("transition", request_id = %msg.request_id, model_id = %self.id);
         let work = apply(
-            self.id,
-            self.store.clone(),
-            Arc::clone(&self.chains),
-            self.public.clone(),
-            Arc::clone(&self.stale_writes),
-            Arc::clone(&self.local_events),
+            Transaction {
+                id: self.id,
+                store: self.store.clone(),
+                chains: Arc::clone(&self.chains),
+                public: self.public.clone(),
+                stale_writes: Arc::clone(&self.stale_writes),
+                local_events: Arc::clone(&self.local_events),
+            },
             msg,
+            self.remembered.take(),
         )
         .instrument(span);
-        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, actor, _| {
-            actor.busy = false;
-            result
-        })))
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |(result, remembered), actor, _| {
+                actor.busy = false;
+                actor.remembered = remembered;
+                result
+            },
+        )))
     }
 }
 
-async fn apply(
+/// What one transition works with.
+struct Transaction {
     id: ModelId,
     store: Store,
     chains: Arc<PolicyChains>,
     public: Addr<PublicCatalog>,
     stale_writes: Arc<AtomicU64>,
     local_events: Arc<LocalEvents>,
+}
+
+/// Runs one share or unshare to completion. Returns the result and the model's state as now
+/// known (`None` when unknown), which the actor keeps for its next message.
+///
+/// A remembered state saves the read of the model, but only a write is ever decided on it:
+/// the write's compare-and-set (`expected_version`) proves it current, and every change of a
+/// model bumps its version, so a stale memory costs one failed write and a fresh read. A
+/// denial, a 404 or a no-op is always decided on a fresh read.
+async fn apply(
+    tx: Transaction,
     msg: Apply,
-) -> Result<Transitioned, ShareError> {
+    mut remembered: Option<Model>,
+) -> (Result<Transitioned, ShareError>, Option<Model>) {
     let principal = &msg.principal;
-    for _ in 0..MAX_ATTEMPTS {
-        let model = store
-            .get_model(id)
-            .await?
-            .filter(|m| m.project_id == principal.project_id);
-        chains
-            .evaluate(msg.action, principal, model.as_ref(), &store)
-            .await
-            .map_err(refusal_error)?;
-        let Some(model) = model else {
-            return Err(not_found());
+    let mut writes = 0;
+    loop {
+        let (model, fresh) = match remembered.take() {
+            Some(model) => (Some(model), false),
+            None => match tx.store.get_model(tx.id).await {
+                Ok(model) => (model, true),
+                Err(err) => return (Err(err.into()), None),
+            },
         };
-        match (msg.action, model.shared) {
+        let visible = model
+            .as_ref()
+            .filter(|m| m.project_id == principal.project_id);
+        let checked = tx
+            .chains
+            .evaluate(msg.action, principal, visible, &tx.store)
+            .await;
+        let would_write = checked.is_ok()
+            && visible.is_some_and(|m| m.shared != (msg.action == ShareAction::Share));
+        if !would_write && !fresh {
+            // Decide anything but a write on what the database says now.
+            continue;
+        }
+        if let Err(refusal) = checked {
+            return (Err(refusal_error(refusal)), model);
+        }
+        let Some(current) = visible else {
+            return (Err(not_found()), model);
+        };
+        match (msg.action, current.shared) {
             // Idempotent share: the original sharedAt, no new event.
-            (ShareAction::Share, true) => return Ok(Transitioned::unchanged(&model)),
+            (ShareAction::Share, true) => {
+                let unchanged = Transitioned::unchanged(current);
+                return (Ok(unchanged), model);
+            }
             (ShareAction::Unshare, false) => {
-                return Err(ShareError::Denied {
+                let refused = ShareError::Denied {
                     policy: "currently_shared".into(),
                     denial: Denial::new(ErrorCode::ModelNotShared, "The model is not shared."),
-                });
+                };
+                return (Err(refused), model);
             }
             _ => {}
         }
-        let outcome = store
+        if writes == MAX_ATTEMPTS {
+            return (Err(ShareError::Contended), None);
+        }
+        writes += 1;
+        let outcome = tx
+            .store
             .apply_transition(Transition {
-                model_id: id,
-                expected_version: model.version,
+                model_id: tx.id,
+                expected_version: current.version,
                 action: msg.action,
                 at: now(),
                 actor_user_id: Some(principal.user_id),
                 api_key_id: Some(principal.api_key_id),
                 request_id: msg.request_id.clone(),
             })
-            .await?;
+            .await;
         match outcome {
-            TransitionOutcome::Applied { model, event } => {
-                local_events.insert(event.id);
-                publish(&store, &public, &model, &principal.project_name).await;
+            Err(err) => return (Err(err.into()), None),
+            Ok(TransitionOutcome::Applied {
+                model,
+                event,
+                endpoint_count,
+            }) => {
+                tx.local_events.insert(event.id);
+                publish(&tx.public, &model, &principal.project_name, endpoint_count).await;
                 tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
-                return Ok(Transitioned::changed(&model));
+                return (Ok(Transitioned::changed(&model)), Some(model));
             }
-            // Another instance wrote first: start over from what it wrote.
-            TransitionOutcome::Stale => {
-                stale_writes.fetch_add(1, Ordering::Relaxed);
-                continue;
+            // The model changed since it was read or remembered (another instance wrote
+            // first, or the memory was old): start over from a fresh read.
+            Ok(TransitionOutcome::Stale) => {
+                if fresh {
+                    tx.stale_writes.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
-    Err(ShareError::Contended)
 }
 
 /// Applies a committed transition to the public catalog before the caller is answered.
-async fn publish(store: &Store, public: &Addr<PublicCatalog>, model: &Model, owner_name: &str) {
-    let endpoint_count = if model.shared {
-        // Read after the commit; an endpoint change racing with it corrects it with its own update.
-        store
-            .count_endpoints_for_model(model.id)
-            .await
-            .unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "endpoint count unavailable; catalog shows 0");
-                0
-            })
-    } else {
-        0
-    };
+async fn publish(
+    public: &Addr<PublicCatalog>,
+    model: &Model,
+    owner_name: &str,
+    endpoint_count: i64,
+) {
     let update = Update::Apply(Box::new(CatalogRow {
         model: model.clone(),
         owner_name: owner_name.to_owned(),

@@ -67,6 +67,11 @@ impl Registry {
         let before = entries.len();
         let idle = self.idle_timeout;
         entries.retain(|_, e| e.leases > 0 || e.last_used.elapsed() < idle);
+        // A burst over many models leaves a table sized for the burst; give it back once most
+        // of it is empty, so memory returns to what the live actors need.
+        if entries.capacity() > 4 * entries.len().max(256) {
+            entries.shrink_to_fit();
+        }
         before - entries.len()
     }
 

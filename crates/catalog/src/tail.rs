@@ -21,6 +21,10 @@ use crate::public::{PublicCatalog, Update};
 const LOOKBACK: i64 = 512;
 /// Events read per query.
 const BATCH: u64 = 5000;
+/// After a notification, how long to wait for more before reading: under load one read then
+/// covers many transitions (on PostgreSQL every transition notifies) instead of one each, for
+/// at most this much more convergence lag.
+const GATHER: Duration = Duration::from_millis(10);
 /// Wait before opening a new listener after the last one failed.
 const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 
@@ -80,6 +84,10 @@ pub(crate) async fn run(tailer: Tailer, start_id: i64) {
                         if woken.is_none() {
                             // No listening on this database (SQLite): poll only.
                             wake_ups = None;
+                        } else {
+                            tokio::time::sleep(GATHER).await;
+                            // Wake-ups that arrived meanwhile are covered by this read.
+                            while rx.try_recv().is_ok() {}
                         }
                     }
                     () = tokio::time::sleep(tailer.poll_interval) => {}

@@ -168,8 +168,14 @@ pub struct Transition {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransitionOutcome {
-    /// The state change and its event were committed together.
-    Applied { model: Model, event: ShareEvent },
+    /// The state change and its event were committed together. `endpoint_count` is the
+    /// model's endpoints as the transition saw them when it shared the model (0 on unshare),
+    /// for the catalog entry.
+    Applied {
+        model: Model,
+        event: ShareEvent,
+        endpoint_count: i64,
+    },
     /// Someone else changed the model since `expected_version` was read; nothing was written.
     Stale,
 }

@@ -458,6 +458,7 @@ async fn scenario(store: Store) {
     let TransitionOutcome::Applied {
         model: shared,
         event: e1,
+        endpoint_count: 0,
     } = store
         .apply_transition(share(1, ShareAction::Share, ts(1_900_000_000)))
         .await
@@ -504,6 +505,7 @@ async fn scenario(store: Store) {
     let TransitionOutcome::Applied {
         model: unshared,
         event: e2,
+        endpoint_count: 0,
     } = store
         .apply_transition(share(2, ShareAction::Unshare, ts(1_900_000_002)))
         .await
@@ -595,6 +597,25 @@ async fn scenario(store: Store) {
         .await
         .unwrap();
     assert_eq!(store.count_endpoints_for_model(model.id).await.unwrap(), 2);
+    // A share reports the endpoints the model has (for its catalog entry); an unshare 0.
+    let version = store.get_model(model.id).await.unwrap().unwrap().version;
+    for (expected_version, action, endpoints) in [
+        (version, ShareAction::Unshare, 0),
+        (version + 1, ShareAction::Share, 2),
+    ] {
+        let outcome = store
+            .apply_transition(Transition {
+                expected_version,
+                action,
+                ..share(0, action, ts(1_900_000_010))
+            })
+            .await
+            .unwrap();
+        let TransitionOutcome::Applied { endpoint_count, .. } = outcome else {
+            panic!("{action:?} should apply");
+        };
+        assert_eq!(endpoint_count, endpoints, "{action:?}");
+    }
     assert_eq!(
         store.get_endpoint(&pid, ep.id).await.unwrap(),
         Some(ep.clone())

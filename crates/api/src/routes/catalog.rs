@@ -1,6 +1,8 @@
 //! The public catalog: shared models of every tenant, read from memory.
 
-use actix_web::http::header::AUTHORIZATION;
+use std::sync::Arc;
+
+use actix_web::http::header::{AUTHORIZATION, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use catalog::{BrowseQuery, CatalogItem, Filter, Sort, SortKey};
 use domain::{ModelId, ProjectId, Timestamp};
@@ -127,18 +129,52 @@ pub(crate) async fn list_catalog(
     let params = QueryParams::parse(req.query_string(), PARAMS)?;
     let query = browse_query(&params, &state)?;
     let page = state.catalog.browse(&query);
-    let has_more = page.next.is_some();
-    let list = List {
-        object: "list",
-        data: page
-            .items
-            .iter()
-            .map(|i| CatalogModelDto::from(i.as_ref()))
-            .collect(),
-        has_more,
-        next_cursor: page.next.as_ref().map(encode_cursor),
-    };
-    Ok(HttpResponse::Ok().json(list))
+    let body = list_json(&page.items, page.next.as_ref().map(encode_cursor));
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body))
+}
+
+/// An item's JSON, rendered once per item and then reused by every page that shows it.
+fn item_json(item: &CatalogItem) -> &str {
+    item.rendered(|item| {
+        serde_json::to_string(&CatalogModelDto::from(item)).unwrap_or_else(|err| {
+            // Serializing strings and integers cannot fail; keep the page valid regardless.
+            tracing::error!(error = %err, model_id = %item.model_id, "catalog item not serializable");
+            "null".to_owned()
+        })
+    })
+}
+
+/// A page as [`List`] of [`CatalogModelDto`] would serialize, built from the items' kept JSON.
+fn list_json(items: &[Arc<CatalogItem>], next_cursor: Option<String>) -> String {
+    let rendered: Vec<&str> = items.iter().map(|item| item_json(item)).collect();
+    let mut body = String::with_capacity(rendered.iter().map(|r| r.len() + 1).sum::<usize>() + 96);
+    body.push_str(r#"{"object":"list","data":["#);
+    for (i, item) in rendered.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push_str(r#"],"hasMore":"#);
+    body.push_str(if next_cursor.is_some() {
+        "true"
+    } else {
+        "false"
+    });
+    body.push_str(r#","nextCursor":"#);
+    match next_cursor {
+        // A cursor is hex: nothing to escape.
+        Some(cursor) => {
+            body.push('"');
+            body.push_str(&cursor);
+            body.push('"');
+        }
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    body
 }
 
 /// `GET /v1/catalog/models/{modelId}`: 404 unless the model is shared now.
@@ -160,7 +196,9 @@ pub(crate) async fn get_catalog_model(
         .catalog
         .get(id)
         .ok_or_else(ApiError::model_not_found)?;
-    Ok(HttpResponse::Ok().json(CatalogModelDto::from(item.as_ref())))
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(item_json(&item).to_owned()))
 }
 
 pub(crate) fn browse_query(
@@ -273,6 +311,72 @@ fn decode_cursor(raw: &str) -> Result<SortKey, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn items() -> Vec<Arc<CatalogItem>> {
+        let mut row = storage::CatalogRow {
+            model: storage::Model {
+                id: ModelId::new(),
+                project_id: "proj_ABC123".parse().unwrap(),
+                name: "Llama \"quoted\" \u{e9}".into(),
+                description: "line\nbreak".into(),
+                status: domain::ModelStatus::Ready,
+                architecture: Some("llama".into()),
+                parameter_count: Some(8_000_000_000),
+                context_length: None,
+                license: None,
+                tags: vec!["chat".into(), "</script>".into()],
+                shared: true,
+                shared_at: Some(domain::now()),
+                unshared_at: None,
+                version: 1,
+                created_at: domain::now(),
+                updated_at: domain::now(),
+            },
+            owner_name: "Owner".into(),
+            endpoint_count: 3,
+        };
+        let first = Arc::new(CatalogItem::from_row(row.clone()));
+        row.model.id = ModelId::new();
+        row.model.name = "second".into();
+        vec![first, Arc::new(CatalogItem::from_row(row))]
+    }
+
+    fn serialized(items: &[Arc<CatalogItem>], next_cursor: Option<String>) -> serde_json::Value {
+        serde_json::to_value(List {
+            object: "list",
+            data: items
+                .iter()
+                .map(|i| CatalogModelDto::from(i.as_ref()))
+                .collect(),
+            has_more: next_cursor.is_some(),
+            next_cursor,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn concatenated_pages_are_what_the_list_type_serializes() {
+        let items = items();
+        let cursor = Some(encode_cursor(&SortKey::Name(
+            "second".into(),
+            uuid::Uuid::nil(),
+        )));
+        for (page, next) in [
+            (&items[..], None),
+            (&items[..], cursor.clone()),
+            (&items[..1], cursor),
+            (&items[..0], None),
+        ] {
+            let built = list_json(page, next.clone());
+            let parsed: serde_json::Value = serde_json::from_str(&built).unwrap();
+            assert_eq!(parsed, serialized(page, next));
+            // The kept JSON is reused, and a second build is byte-identical.
+            assert_eq!(
+                list_json(page, parsed["nextCursor"].as_str().map(str::to_owned)),
+                built
+            );
+        }
+    }
 
     #[test]
     fn cursors_round_trip_for_every_sort() {

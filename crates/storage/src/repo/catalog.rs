@@ -1,41 +1,150 @@
 //! The public catalog: shared models with their owner's name and endpoint count.
 
-use domain::ModelId;
+use chrono::{DateTime, Utc};
+use domain::{ModelId, ProjectId};
+use futures_util::TryStreamExt;
 use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
+    Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Query, SelectStatement,
 };
-use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult};
+use sea_orm::sqlx::{self, ColumnIndex, Decode, Row, Type};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryResult, RuntimeErr};
 
-use super::{model_record, select_prefixed};
+use super::{model_record, select_prefixed, to_ts};
 use crate::Store;
 use crate::entities::{endpoints, models, projects};
-use crate::error::{StorageError, classify};
-use crate::records::CatalogRow;
+use crate::error::{StorageError, classify, corrupt};
+use crate::records::{CatalogRow, Model};
 
-enum Scope {
-    AllShared,
-    /// Shared models with an id above the given one (all when `None`), by id, at most `LOAD_PAGE`.
-    SharedAfter(Option<uuid::Uuid>),
-    One(ModelId),
+/// The columns of a catalog row, in the order [`decode_row`] reads them (a macro, so that the
+/// statements stay literals).
+macro_rules! load_columns {
+    () => {
+        "m.id, m.project_id, m.name, m.description, m.status, m.architecture, \
+         m.parameter_count, m.context_length, m.license, m.tags, m.shared, m.shared_at, \
+         m.unshared_at, m.version, m.created_at, m.updated_at, p.name"
+    };
 }
 
-/// Rows per statement when loading the whole catalog on PostgreSQL: keyset pages by id keep every statement
-/// short (well under PostgreSQL's `statement_timeout` with a million shared models) and the
-/// decoded rows of one page at a time in memory.
-const LOAD_PAGE: u64 = 20_000;
+/// SQLite: chunks of up to `?2` shared models after rowid `?1`, each chunk one row: the last
+/// rowid, the count, and the models as one JSON array of arrays ([`SqliteLoadRow`]). The driver
+/// hands every row and every value from its worker thread to ours separately; one value per
+/// chunk makes loading a million models several times faster than one row per model.
+const LOAD_SQLITE_CHUNK: &str = "SELECT max(rid), count(*), json_group_array(json(j)) FROM ( \
+     SELECT m.rowid AS rid, json_array(lower(hex(m.id)), m.project_id, m.name, m.description, \
+     m.status, m.architecture, m.parameter_count, m.context_length, m.license, json(m.tags), \
+     m.shared, unixepoch(m.shared_at), unixepoch(m.unshared_at), m.version, \
+     unixepoch(m.created_at), unixepoch(m.updated_at), p.name, \
+     (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id)) AS j \
+     FROM models m JOIN projects p ON p.id = m.project_id \
+     WHERE m.shared AND m.rowid > ?1 ORDER BY m.rowid LIMIT ?2)";
 
-/// `models ⋈ projects ⟕ (endpoint counts per model)`: one query, no N+1. The counts are
-/// aggregated once in a derived table (restricted to the one model for a single row).
-fn catalog_query(scope: &Scope) -> SelectStatement {
+const LOAD_SQLITE_CHUNK_SIZE: i64 = 4096;
+
+/// Rows per statement when loading the whole catalog on PostgreSQL: keyset pages by id keep
+/// every statement short (well under PostgreSQL's `statement_timeout` with a million shared
+/// models, however slowly the rows are consumed).
+const LOAD_POSTGRES_PAGE_SIZE: i64 = 20_000;
+
+/// One model of a [`LOAD_SQLITE_CHUNK`] chunk, in its column order; times in Unix seconds.
+#[derive(serde::Deserialize)]
+struct SqliteLoadRow(
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Vec<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+);
+
+impl SqliteLoadRow {
+    fn into_row(self) -> Result<CatalogRow, StorageError> {
+        let Self(
+            id,
+            project_id,
+            name,
+            description,
+            status,
+            architecture,
+            parameter_count,
+            context_length,
+            license,
+            tags,
+            shared,
+            shared_at,
+            unshared_at,
+            version,
+            created_at,
+            updated_at,
+            owner_name,
+            endpoint_count,
+        ) = self;
+        let id = uuid::Uuid::try_parse(&id)
+            .map_err(|e| corrupt(format!("stored model id {id:?}: {e}")))?;
+        let time = |secs: i64| {
+            DateTime::from_timestamp(secs, 0)
+                .map(to_ts)
+                .ok_or_else(|| corrupt(format!("stored time of model {id}: {secs}")))
+        };
+        let model = Model {
+            id: ModelId::from_uuid(id),
+            project_id: ProjectId::parse(&project_id)
+                .map_err(|e| corrupt(format!("stored project id {project_id:?}: {e}")))?,
+            name,
+            description,
+            status: status
+                .parse()
+                .map_err(|e| corrupt(format!("stored status of model {id}: {e}")))?,
+            architecture,
+            parameter_count,
+            context_length,
+            license,
+            tags,
+            shared: shared != 0,
+            shared_at: shared_at.map(time).transpose()?,
+            unshared_at: unshared_at.map(time).transpose()?,
+            version,
+            created_at: time(created_at)?,
+            updated_at: time(updated_at)?,
+        };
+        Ok(CatalogRow {
+            model,
+            owner_name,
+            endpoint_count,
+        })
+    }
+}
+
+/// PostgreSQL: keyset pages by id; each page counts its models' endpoints through the
+/// `endpoints.model_id` index.
+const LOAD_POSTGRES_PAGE: &str = concat!(
+    "SELECT ",
+    load_columns!(),
+    ", (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id) \
+     FROM models m JOIN projects p ON p.id = m.project_id \
+     WHERE m.shared AND m.id > $1 ORDER BY m.id LIMIT $2"
+);
+
+/// `models ⋈ projects` with the endpoint count of one model (`id` = the model's id).
+fn one_model_query(id: ModelId) -> SelectStatement {
     let mut counts = Query::select();
     counts
         .column(endpoints::Column::ModelId)
         .expr_as(Func::count(Expr::col(Asterisk)), Alias::new("n"))
         .from(endpoints::Entity)
+        .and_where(Expr::col(endpoints::Column::ModelId).eq(id.as_uuid()))
         .group_by_col(endpoints::Column::ModelId);
-    if let Scope::One(id) = scope {
-        counts.and_where(Expr::col(endpoints::Column::ModelId).eq(id.as_uuid()));
-    }
 
     let mut select = Query::select();
     select_prefixed::<models::Entity>(&mut select, "models", "m_");
@@ -65,23 +174,7 @@ fn catalog_query(scope: &Scope) -> SelectStatement {
             Expr::col((Alias::new("ec"), endpoints::Column::ModelId))
                 .equals((models::Entity, models::Column::Id)),
         );
-    match scope {
-        Scope::AllShared => {
-            select.and_where(Expr::col((models::Entity, models::Column::Shared)).eq(true));
-        }
-        Scope::SharedAfter(after) => {
-            select.and_where(Expr::col((models::Entity, models::Column::Shared)).eq(true));
-            if let Some(after) = after {
-                select.and_where(Expr::col((models::Entity, models::Column::Id)).gt(*after));
-            }
-            select
-                .order_by((models::Entity, models::Column::Id), Order::Asc)
-                .limit(LOAD_PAGE);
-        }
-        Scope::One(id) => {
-            select.and_where(Expr::col((models::Entity, models::Column::Id)).eq(id.as_uuid()));
-        }
-    }
+    select.and_where(Expr::col((models::Entity, models::Column::Id)).eq(id.as_uuid()));
     select
 }
 
@@ -94,37 +187,157 @@ fn catalog_row(row: &QueryResult) -> Result<CatalogRow, StorageError> {
     })
 }
 
+/// A catalog row from the columns of `load_columns!` followed by the endpoint count, by
+/// position (the start-up load decodes every shared model; looking columns up by name per row
+/// was most of its time).
+fn decode_row<R>(row: &R) -> Result<CatalogRow, sqlx::Error>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> uuid::Uuid: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let bad = |what: String| sqlx::Error::Decode(what.into());
+    let id: uuid::Uuid = row.try_get(0)?;
+    let project_id: String = row.try_get(1)?;
+    let status: String = row.try_get(4)?;
+    let tags: String = row.try_get(9)?;
+    let model = Model {
+        id: ModelId::from_uuid(id),
+        project_id: ProjectId::parse(&project_id)
+            .map_err(|e| bad(format!("stored project id {project_id:?}: {e}")))?,
+        name: row.try_get(2)?,
+        description: row.try_get(3)?,
+        status: status
+            .parse()
+            .map_err(|e| bad(format!("stored status of model {id}: {e}")))?,
+        architecture: row.try_get(5)?,
+        parameter_count: row.try_get(6)?,
+        context_length: row.try_get(7)?,
+        license: row.try_get(8)?,
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| bad(format!("stored tags of model {id}: {e}")))?,
+        shared: row.try_get(10)?,
+        shared_at: row.try_get::<Option<DateTime<Utc>>, _>(11)?.map(to_ts),
+        unshared_at: row.try_get::<Option<DateTime<Utc>>, _>(12)?.map(to_ts),
+        version: row.try_get(13)?,
+        created_at: to_ts(row.try_get(14)?),
+        updated_at: to_ts(row.try_get(15)?),
+    };
+    Ok(CatalogRow {
+        model,
+        owner_name: row.try_get(16)?,
+        endpoint_count: row.try_get(17)?,
+    })
+}
+
+/// One [`LOAD_SQLITE_CHUNK`] row: the last rowid (none when empty), the count, the JSON.
+async fn sqlite_chunk(
+    conn: &mut sqlx::SqliteConnection,
+    after: i64,
+    chunk: i64,
+) -> Result<(Option<i64>, i64, String), StorageError> {
+    sqlx::query_as(LOAD_SQLITE_CHUNK)
+        .bind(after)
+        .bind(chunk)
+        .fetch_one(conn)
+        .await
+        .map_err(sqlx_error)
+}
+
+fn sqlx_error(err: sqlx::Error) -> StorageError {
+    match err {
+        sqlx::Error::Decode(what) => corrupt(what),
+        err => classify(DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(
+            err,
+        )))),
+    }
+}
+
 impl Store {
     /// Every shared model, in no particular order.
     pub async fn list_catalog(&self) -> Result<Vec<CatalogRow>, StorageError> {
-        if self.backend == crate::Backend::Sqlite {
-            // No statement timeout on SQLite, and keyset pages there would each scan and sort
-            // the shared models (the planner picks the `shared` index): one statement.
-            return self
-                .reader
-                .query_all(&catalog_query(&Scope::AllShared))
-                .await
-                .map_err(classify)?
-                .iter()
-                .map(catalog_row)
-                .collect();
-        }
         let mut rows = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .reader
-                .query_all(&catalog_query(&Scope::SharedAfter(after)))
-                .await
-                .map_err(classify)?;
-            for row in &page {
-                rows.push(catalog_row(row)?);
-            }
-            match rows.last() {
-                Some(last) if page.len() as u64 == LOAD_PAGE => {
-                    after = Some(last.model.id.as_uuid());
+        self.load_catalog(|row| rows.push(row)).await?;
+        Ok(rows)
+    }
+
+    /// Streams every shared model into `each`, in no particular order, without holding more
+    /// than a row at a time: a catalog of a million models loads in seconds and in the memory
+    /// of the index alone. Returns how many rows there were.
+    pub async fn load_catalog(&self, each: impl FnMut(CatalogRow)) -> Result<u64, StorageError> {
+        let chunk = match self.backend {
+            crate::Backend::Sqlite => LOAD_SQLITE_CHUNK_SIZE,
+            crate::Backend::Postgres => LOAD_POSTGRES_PAGE_SIZE,
+        };
+        self.load_catalog_in_chunks(chunk, each).await
+    }
+
+    /// [`Store::load_catalog`] with `chunk` models per statement.
+    async fn load_catalog_in_chunks(
+        &self,
+        chunk: i64,
+        mut each: impl FnMut(CatalogRow),
+    ) -> Result<u64, StorageError> {
+        let mut loaded = 0;
+        match self.backend {
+            crate::Backend::Sqlite => {
+                let mut conn = self
+                    .reader
+                    .get_sqlite_connection_pool()
+                    .acquire()
+                    .await
+                    .map_err(sqlx_error)?;
+                let mut current = sqlite_chunk(&mut conn, i64::MIN, chunk).await?;
+                loop {
+                    let (last, count, json) = current;
+                    let mut decode = || -> Result<(), StorageError> {
+                        let rows: Vec<SqliteLoadRow> = serde_json::from_str(&json)
+                            .map_err(|e| corrupt(format!("catalog chunk: {e}")))?;
+                        for row in rows {
+                            each(row.into_row()?);
+                            loaded += 1;
+                        }
+                        Ok(())
+                    };
+                    let Some(last) = last.filter(|_| count == chunk) else {
+                        decode()?;
+                        return Ok(loaded);
+                    };
+                    // The next chunk's statement is sent first and runs on the driver's
+                    // thread while this one is decoded here.
+                    let (next, decoded) =
+                        futures_util::future::join(sqlite_chunk(&mut conn, last, chunk), async {
+                            decode()
+                        })
+                        .await;
+                    decoded?;
+                    current = next?;
                 }
-                _ => return Ok(rows),
+            }
+            crate::Backend::Postgres => {
+                let pool = self.reader.get_postgres_connection_pool();
+                let mut after = uuid::Uuid::nil();
+                loop {
+                    let mut in_page = 0;
+                    let mut rows = sqlx::query(LOAD_POSTGRES_PAGE)
+                        .bind(after)
+                        .bind(chunk)
+                        .fetch(pool);
+                    while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
+                        let row = decode_row(&row).map_err(sqlx_error)?;
+                        after = row.model.id.as_uuid();
+                        each(row);
+                        in_page += 1;
+                    }
+                    loaded += in_page;
+                    if in_page < chunk.unsigned_abs() {
+                        return Ok(loaded);
+                    }
+                }
             }
         }
     }
@@ -132,11 +345,102 @@ impl Store {
     /// One model, shared or not, as the catalog would show it.
     pub async fn get_catalog_row(&self, id: ModelId) -> Result<Option<CatalogRow>, StorageError> {
         self.reader
-            .query_one(&catalog_query(&Scope::One(id)))
+            .query_one(&one_model_query(id))
             .await
             .map_err(classify)?
             .as_ref()
             .map(catalog_row)
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use domain::{ModelStatus, ProjectSlug, ShareAction};
+
+    use super::*;
+    use crate::{DbSettings, NewModel, NewProject, SqliteSynchronous, Transition};
+
+    /// Chunk boundaries: every shared model once, none of the others, whatever the chunk size.
+    #[tokio::test]
+    async fn loads_every_shared_model_once_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DbSettings {
+            url: format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display()),
+            max_connections: 2,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSynchronous::Normal,
+        })
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let account = store.create_account("Acme", &[]).await.unwrap();
+        let project = store
+            .create_project(NewProject {
+                id: ProjectId::parse("proj_LOAD01").unwrap(),
+                account_id: account.id,
+                slug: ProjectSlug::parse("load").unwrap(),
+                name: "Loader".into(),
+            })
+            .await
+            .unwrap();
+        let mut shared = BTreeSet::new();
+        for i in 0..7 {
+            let model = store
+                .create_model(NewModel {
+                    id: ModelId::new(),
+                    project_id: project.id.clone(),
+                    name: format!("m{i}"),
+                    description: "d".into(),
+                    status: ModelStatus::Ready,
+                    architecture: None,
+                    parameter_count: Some(i),
+                    context_length: None,
+                    license: None,
+                    tags: vec![format!("t{i}")],
+                })
+                .await
+                .unwrap();
+            if i % 3 != 1 {
+                store
+                    .apply_transition(Transition {
+                        model_id: model.id,
+                        expected_version: model.version,
+                        action: ShareAction::Share,
+                        at: domain::now(),
+                        actor_user_id: None,
+                        api_key_id: None,
+                        request_id: format!("r{i}"),
+                    })
+                    .await
+                    .unwrap();
+                shared.insert(model.id);
+            }
+        }
+        assert_eq!(shared.len(), 5);
+        for chunk in [1, 2, 4, 5, 100] {
+            let mut rows = Vec::new();
+            let loaded = store
+                .load_catalog_in_chunks(chunk, |row| rows.push(row))
+                .await
+                .unwrap();
+            assert_eq!(loaded, 5, "chunk {chunk}");
+            let ids: BTreeSet<ModelId> = rows.iter().map(|r| r.model.id).collect();
+            assert_eq!(ids, shared, "chunk {chunk}");
+            for row in rows {
+                // Decoded exactly as the one-model query decodes it.
+                let one = store.get_catalog_row(row.model.id).await.unwrap().unwrap();
+                assert_eq!(row, one);
+            }
+        }
     }
 }

@@ -30,21 +30,23 @@ fn event_record(row: share_events::Model) -> Result<ShareEvent, StorageError> {
 
 impl Store {
     /// Shares or unshares a model if it is still at `expected_version` and in the opposite
-    /// state, writing the share event in the same transaction.
+    /// state, writing the share event in the same transaction, and counts the model's endpoints
+    /// when it shares it (the catalog shows the count).
     ///
     /// On SQLite the transaction is `BEGIN IMMEDIATE` on the one writer connection, then
-    /// `UPDATE … RETURNING` (the compare-and-set, which also reads the new row back) and
-    /// `INSERT … RETURNING id`, then `COMMIT`: four statements. On PostgreSQL the whole
+    /// `UPDATE … RETURNING` (the compare-and-set, which also reads the new row back),
+    /// `INSERT … RETURNING id` and, on share, the count, then `COMMIT`. On PostgreSQL the whole
     /// transition is one statement (data-modifying CTEs: the conditional `UPDATE`, the event
     /// `INSERT` fed by its result, and `pg_notify` for other instances' tailers, all atomic and
-    /// delivered on commit), so one round trip instead of six.
+    /// delivered on commit; the count in the final `SELECT`), so one round trip instead of
+    /// seven.
     pub async fn apply_transition(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
         let sharing = t.action == ShareAction::Share;
         let at = to_dt(t.at);
         let time_column = if sharing { "shared_at" } else { "unshared_at" };
         let user = t.actor_user_id.map(|u| u.as_uuid());
         let key = t.api_key_id.map(|k| k.as_uuid());
-        let (row, event_id) = match self.backend {
+        let (row, event_id, endpoint_count) = match self.backend {
             crate::Backend::Postgres => {
                 let sql = format!(
                     "WITH m AS (UPDATE models SET shared = $1, version = version + 1, \
@@ -54,7 +56,9 @@ impl Store {
                      (model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
                      SELECT m.id, m.project_id, $6, $7, $8, $9, $2 FROM m RETURNING id), \
                      n AS (SELECT pg_notify('{channel}', '') FROM e) \
-                     SELECT m.*, e.id AS event_id FROM m, e, n",
+                     SELECT m.*, e.id AS event_id, CASE WHEN $1 THEN \
+                     (SELECT COUNT(*) FROM endpoints WHERE model_id = m.id) ELSE 0 END \
+                     AS endpoint_count FROM m, e, n",
                     channel = crate::listen::CHANNEL,
                 );
                 let statement = Statement::from_sql_and_values(
@@ -82,7 +86,8 @@ impl Store {
                 };
                 let row = models::Model::from_query_result(&found, "").map_err(classify)?;
                 let event_id: i64 = found.try_get("", "event_id").map_err(classify)?;
-                (row, event_id)
+                let endpoint_count: i64 = found.try_get("", "endpoint_count").map_err(classify)?;
+                (row, event_id, endpoint_count)
             }
             crate::Backend::Sqlite => {
                 let tx = self.write_tx().await?;
@@ -127,8 +132,24 @@ impl Store {
                     .map_err(classify)?
                     .ok_or(StorageError::NotFound("share event"))?;
                 let event_id: i64 = inserted.try_get("", "id").map_err(classify)?;
+                let endpoint_count = if sharing {
+                    let count = Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        "SELECT COUNT(*) AS n FROM endpoints WHERE model_id = ?",
+                        [row.id.into()],
+                    );
+                    tx.query_one_raw(count)
+                        .await
+                        .map_err(classify)?
+                        .map(|r| r.try_get::<i64>("", "n"))
+                        .transpose()
+                        .map_err(classify)?
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
                 commit(tx).await?;
-                (row, event_id)
+                (row, event_id, endpoint_count)
             }
         };
         let event = share_events::Model {
@@ -144,6 +165,7 @@ impl Store {
         Ok(TransitionOutcome::Applied {
             model: model_record(row)?,
             event: event_record(event)?,
+            endpoint_count,
         })
     }
 
