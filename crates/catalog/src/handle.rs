@@ -13,7 +13,7 @@ use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader};
 use crate::model_actor::{Apply, ModelActor};
 use crate::public::{PublicCatalog, Update};
 use crate::registry::Registry;
-use crate::tail::{self, Lag, LocalEvents, Tailer};
+use crate::tail::{self, Announcer, Lag, LocalEvents, Tailer};
 
 #[derive(Debug, Clone)]
 pub struct CatalogSettings {
@@ -86,6 +86,7 @@ struct Inner {
     stale_writes: Arc<AtomicU64>,
     overlaps: Arc<AtomicU64>,
     local_events: Arc<LocalEvents>,
+    announcer: Arc<Announcer>,
     lag: Arc<Lag>,
 }
 
@@ -131,6 +132,10 @@ impl Catalog {
             },
             start_id,
         ));
+        let announcer = Arc::new(Announcer::default());
+        if store.backend() == storage::Backend::Postgres {
+            arbiter.spawn(tail::announce(store.clone(), Arc::clone(&announcer)));
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 arbiter,
@@ -143,6 +148,7 @@ impl Catalog {
                 stale_writes: Arc::new(AtomicU64::new(0)),
                 overlaps: Arc::new(AtomicU64::new(0)),
                 local_events,
+                announcer,
                 lag,
             }),
         })
@@ -227,6 +233,7 @@ impl Catalog {
             busy: false,
             remembered: None,
             local_events: Arc::clone(&self.inner.local_events),
+            announcer: Arc::clone(&self.inner.announcer),
         };
         ModelActor::start_in_arbiter(&self.inner.arbiter, move |_| actor)
     }

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::handle::{ShareError, Transitioned, refusal_error};
 use crate::public::{PublicCatalog, Update};
-use crate::tail::LocalEvents;
+use crate::tail::{Announcer, LocalEvents};
 
 /// How often a transition is retried when another instance changed the model in between.
 const MAX_ATTEMPTS: usize = 16;
@@ -33,6 +33,7 @@ pub(crate) struct ModelActor {
     pub(crate) remembered: Option<Model>,
     /// Events this process wrote (and already applied); the outbox tailer skips them.
     pub(crate) local_events: Arc<LocalEvents>,
+    pub(crate) announcer: Arc<Announcer>,
 }
 
 impl Actor for ModelActor {
@@ -79,6 +80,7 @@ impl Handler<Apply> for ModelActor {
                 public: self.public.clone(),
                 stale_writes: Arc::clone(&self.stale_writes),
                 local_events: Arc::clone(&self.local_events),
+                announcer: Arc::clone(&self.announcer),
             },
             msg,
             self.remembered.take(),
@@ -102,6 +104,7 @@ struct Transaction {
     public: Addr<PublicCatalog>,
     stale_writes: Arc<AtomicU64>,
     local_events: Arc<LocalEvents>,
+    announcer: Arc<Announcer>,
 }
 
 /// Runs one share or unshare to completion. Returns the result and the model's state as now
@@ -185,6 +188,7 @@ async fn apply(
             }) => {
                 tx.local_events.insert(event.id);
                 publish(&tx.public, &model, &principal.project_name, endpoint_count).await;
+                tx.announcer.poke();
                 tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
                 return (Ok(Transitioned::changed(&model)), Some(model));
             }

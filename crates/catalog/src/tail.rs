@@ -53,6 +53,32 @@ impl LocalEvents {
     }
 }
 
+/// Tells other instances' tailers that transitions were committed here: at most one
+/// notification per [`GATHER`], for however many transitions committed meanwhile (on
+/// PostgreSQL a `NOTIFY` per transition would serialize their commits; see
+/// `Store::apply_transition`).
+#[derive(Debug, Default)]
+pub(crate) struct Announcer(tokio::sync::Notify);
+
+impl Announcer {
+    /// A transition committed; announce it soon.
+    pub(crate) fn poke(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Sends the announcements; runs until the catalog's arbiter stops.
+pub(crate) async fn announce(store: Store, announcer: Arc<Announcer>) {
+    loop {
+        announcer.0.notified().await;
+        if let Err(err) = store.announce_share_events().await {
+            // Other instances still poll the outbox.
+            tracing::debug!(error = %err, "share events not announced");
+        }
+        tokio::time::sleep(GATHER).await;
+    }
+}
+
 /// The age of the newest outbox event when it was applied here, in microseconds.
 #[derive(Debug, Default)]
 pub(crate) struct Lag(AtomicU64);

@@ -1,10 +1,11 @@
 //! Waking up when another instance writes a share event (PostgreSQL `LISTEN/NOTIFY`).
 //!
 //! The share-events table is the outbox every instance tails; a notification only says "look
-//! now", so a lost one costs at most one polling interval.
+//! now", so a lost one costs at most one polling interval. Notifications are sent after
+//! transitions commit ([`Store::announce_share_events`]), one for any number of transitions.
 
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{ConnectionTrait, DbErr, RuntimeErr};
 
 use crate::{Backend, StorageError, Store};
 
@@ -28,6 +29,21 @@ impl ShareEventListener {
 }
 
 impl Store {
+    /// Wakes every instance's outbox tailer (PostgreSQL `NOTIFY`; nothing on SQLite, where
+    /// tailers poll). Its own statement, outside any transition: see
+    /// [`Store::apply_transition`].
+    pub async fn announce_share_events(&self) -> Result<(), StorageError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let sql = format!("SELECT pg_notify('{CHANNEL}', '')");
+        self.writer
+            .execute_unprepared(&sql)
+            .await
+            .map(|_| ())
+            .map_err(crate::error::classify)
+    }
+
     /// A listener on PostgreSQL; `None` on SQLite (which only polls).
     pub async fn share_event_listener(&self) -> Result<Option<ShareEventListener>, StorageError> {
         if self.backend != Backend::Postgres {

@@ -36,10 +36,12 @@ impl Store {
     /// On SQLite the transaction is `BEGIN IMMEDIATE` on the one writer connection, then
     /// `UPDATE … RETURNING` (the compare-and-set, which also reads the new row back),
     /// `INSERT … RETURNING id` and, on share, the count, then `COMMIT`. On PostgreSQL the whole
-    /// transition is one statement (data-modifying CTEs: the conditional `UPDATE`, the event
-    /// `INSERT` fed by its result, and `pg_notify` for other instances' tailers, all atomic and
-    /// delivered on commit; the count in the final `SELECT`), so one round trip instead of
-    /// seven.
+    /// transition is one statement (data-modifying CTEs: the conditional `UPDATE` and the event
+    /// `INSERT` fed by its result, atomic; the count in the final `SELECT`), so one round trip
+    /// instead of six. Other instances are told with [`Store::announce_share_events`], not
+    /// from inside the transaction: a `NOTIFY` holds a database-wide lock until its
+    /// transaction's commit is flushed, which would make every transition wait for the
+    /// previous one's disk flush.
     pub async fn apply_transition(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
         let sharing = t.action == ShareAction::Share;
         let at = to_dt(t.at);
@@ -54,12 +56,10 @@ impl Store {
                      WHERE id = $3 AND version = $4 AND shared = $5 RETURNING *), \
                      e AS (INSERT INTO share_events \
                      (model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
-                     SELECT m.id, m.project_id, $6, $7, $8, $9, $2 FROM m RETURNING id), \
-                     n AS (SELECT pg_notify('{channel}', '') FROM e) \
+                     SELECT m.id, m.project_id, $6, $7, $8, $9, $2 FROM m RETURNING id) \
                      SELECT m.*, e.id AS event_id, CASE WHEN $1 THEN \
                      (SELECT COUNT(*) FROM endpoints WHERE model_id = m.id) ELSE 0 END \
-                     AS endpoint_count FROM m, e, n",
-                    channel = crate::listen::CHANNEL,
+                     AS endpoint_count FROM m, e",
                 );
                 let statement = Statement::from_sql_and_values(
                     DbBackend::Postgres,
