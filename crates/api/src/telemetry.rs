@@ -69,6 +69,55 @@ impl FromRequest for RequestId {
     }
 }
 
+/// The request metrics of one route, method and status.
+type RequestMetrics = (metrics::Counter, metrics::Histogram);
+
+thread_local! {
+    /// Each worker's handles by (route, method, status): after the first request of a kind, a
+    /// request's metrics cost one small lookup instead of building and hashing two label sets.
+    static REQUEST_METRICS: std::cell::RefCell<std::collections::HashMap<(String, &'static str, u16), RequestMetrics>> =
+        std::cell::RefCell::default();
+}
+
+fn record_request(route: String, method: &'static str, status: u16, elapsed: f64) {
+    REQUEST_METRICS.with_borrow_mut(|handles| {
+        let (requests, duration) =
+            handles
+                .entry((route, method, status))
+                .or_insert_with_key(|(route, method, status)| {
+                    let labels = [
+                        ("method", (*method).to_owned()),
+                        ("route", route.clone()),
+                        ("status", status.to_string()),
+                    ];
+                    (
+                        metrics::counter!("http_requests_total", &labels),
+                        metrics::histogram!("http_request_duration_seconds", &labels),
+                    )
+                });
+        requests.increment(1);
+        duration.record(elapsed);
+    });
+}
+
+/// The method as a metric label: the standard ones by name, anything else `other` (clients
+/// choose methods; labels must not grow without bound).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 /// Middleware: request id, span, one log line per request, `x-request-id` on the response.
 pub async fn request_context(
     req: ServiceRequest,
@@ -94,23 +143,19 @@ pub async fn request_context(
     let _entered = span.enter();
     match result {
         Ok(mut res) => {
-            if let Some(route) = res.request().match_pattern() {
-                span.record("route", route);
+            let route = res.request().match_pattern();
+            if let Some(route) = &route {
+                span.record("route", route.as_str());
             }
             let status = res.status().as_u16();
             let elapsed = started.elapsed().as_secs_f64();
             let latency_ms = elapsed * 1000.0;
-            let route = res
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".to_owned());
-            let labels = [
-                ("method", res.request().method().as_str().to_owned()),
-                ("route", route),
-                ("status", status.to_string()),
-            ];
-            metrics::counter!("http_requests_total", &labels).increment(1);
-            metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed);
+            record_request(
+                route.unwrap_or_else(|| "unmatched".to_owned()),
+                method_label(res.request().method()),
+                status,
+                elapsed,
+            );
             if status >= 500 {
                 tracing::error!(status, latency_ms, "request finished");
             } else {

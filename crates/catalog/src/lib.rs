@@ -3,9 +3,12 @@
 //! # Who owns what, and why races cannot happen
 //!
 //! * **One actor per model** ([`model_actor`]). Every share or unshare of model M is a message to
-//!   M's actor, which handles one message at a time *to completion*: it reads M fresh, runs the
-//!   policy chain on that state, writes the state change and its share event in one transaction
-//!   (a compare-and-set on M's `version`), updates the public catalog, and only then replies. The
+//!   M's actor, which handles one message at a time *to completion*: it reads M (or uses the
+//!   state it wrote last, when that leads to a write), runs the policy chain on that state,
+//!   writes the state change and its share event in one transaction (a compare-and-set on M's
+//!   `version`), updates the public catalog, and only then replies. A denial, a 404 or a no-op is
+//!   always decided on a fresh read; a write on a remembered state that turned out old writes
+//!   nothing and starts over from a fresh read. The
 //!   handler returns an `AtomicResponse`, so the actor's mailbox stays closed while the handler
 //!   awaits the database: two transitions of M can never interleave inside this process. Across
 //!   processes the compare-and-set decides: a write that finds M changed writes nothing, and the
@@ -20,8 +23,8 @@
 //!   catalog read. Readers take a shared read lock on the index and never queue behind writers'
 //!   mailboxes.
 //! * **Other instances** ([`tail`]) write to the same database. The share-events table is the
-//!   outbox: a tailer reads it from the last id applied (woken by PostgreSQL `NOTIFY`, else every
-//!   poll interval), re-reads each changed model and hands its state to the catalog actor. Every
+//!   outbox: a tailer reads it from the last id applied (woken by PostgreSQL `NOTIFY`, which
+//!   each instance sends after its commits, else every poll interval), re-reads each changed model and hands its state to the catalog actor. Every
 //!   update carries the model's version and the index ignores anything older than what it has,
 //!   so a late outbox read never undoes a newer local transition.
 //!
