@@ -8,6 +8,8 @@ mod keys;
 mod models;
 mod sharing;
 
+pub(crate) use sharing::GroupCommit;
+
 use chrono::{DateTime, Utc};
 use domain::{AccountId, ProjectId, Timestamp};
 use sea_orm::sea_query::{Alias, Expr, SelectStatement};
@@ -113,19 +115,23 @@ impl Store {
     /// lock up front (waiting up to the busy timeout if another process holds it), so a
     /// read-then-write inside it can never fail to upgrade its lock halfway.
     pub(crate) async fn write_tx(&self) -> Result<DatabaseTransaction, StorageError> {
-        let options = TransactionOptions {
-            isolation_level: None,
-            access_mode: None,
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        };
-        self.writer
-            .begin_with_options(options)
-            .await
-            .map_err(classify)
+        write_tx_on(&self.writer).await
     }
 }
 
 /// Commits, sorting the error.
+/// [`Store::write_tx`] on a given writer connection.
+pub(crate) async fn write_tx_on(
+    writer: &sea_orm::DatabaseConnection,
+) -> Result<DatabaseTransaction, StorageError> {
+    let options = TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    };
+    writer.begin_with_options(options).await.map_err(classify)
+}
+
 pub(crate) async fn commit(tx: DatabaseTransaction) -> Result<(), StorageError> {
     tx.commit().await.map_err(classify)
 }

@@ -6,7 +6,10 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, RelationTrait, Statement,
 };
 
-use super::{commit, model_record, page, project_id, to_dt, to_ts};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
 use crate::Store;
 use crate::entities::{models, projects, share_events};
 use crate::error::{StorageError, classify, corrupt};
@@ -35,7 +38,8 @@ impl Store {
     ///
     /// On SQLite the transaction is `BEGIN IMMEDIATE` on the one writer connection, then
     /// `UPDATE … RETURNING` (the compare-and-set, which also reads the new row back),
-    /// `INSERT … RETURNING id` and, on share, the count, then `COMMIT`. On PostgreSQL the whole
+    /// `INSERT … RETURNING id` and, on share, the count, then `COMMIT`, shared with the other
+    /// transitions queued meanwhile ([`GroupCommit`]). On PostgreSQL the whole
     /// transition is one statement (data-modifying CTEs: the conditional `UPDATE` and the event
     /// `INSERT` fed by its result, atomic; the count in the final `SELECT`), so one round trip
     /// instead of six. Other instances are told with [`Store::announce_share_events`], not
@@ -43,130 +47,52 @@ impl Store {
     /// transaction's commit is flushed, which would make every transition wait for the
     /// previous one's disk flush.
     pub async fn apply_transition(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
+        if self.backend == crate::Backend::Sqlite {
+            return match &self.group_commit {
+                Some(group) => group.submit(t).await,
+                None => apply_alone(&self.writer, t).await,
+            };
+        }
         let sharing = t.action == ShareAction::Share;
-        let at = to_dt(t.at);
         let time_column = if sharing { "shared_at" } else { "unshared_at" };
-        let user = t.actor_user_id.map(|u| u.as_uuid());
-        let key = t.api_key_id.map(|k| k.as_uuid());
-        let (row, event_id, endpoint_count) = match self.backend {
-            crate::Backend::Postgres => {
-                let sql = format!(
-                    "WITH m AS (UPDATE models SET shared = $1, version = version + 1, \
-                     updated_at = $2, {time_column} = $2 \
-                     WHERE id = $3 AND version = $4 AND shared = $5 RETURNING *), \
-                     e AS (INSERT INTO share_events \
-                     (model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
-                     SELECT m.id, m.project_id, $6, $7, $8, $9, $2 FROM m RETURNING id) \
-                     SELECT m.*, e.id AS event_id, CASE WHEN $1 THEN \
-                     (SELECT COUNT(*) FROM endpoints WHERE model_id = m.id) ELSE 0 END \
-                     AS endpoint_count FROM m, e",
-                );
-                let statement = Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    sql,
-                    [
-                        sharing.into(),
-                        at.into(),
-                        t.model_id.as_uuid().into(),
-                        t.expected_version.into(),
-                        (!sharing).into(),
-                        t.action.as_str().into(),
-                        user.into(),
-                        key.into(),
-                        t.request_id.clone().into(),
-                    ],
-                );
-                let Some(found) = self
-                    .writer
-                    .query_one_raw(statement)
-                    .await
-                    .map_err(classify)?
-                else {
-                    return Ok(TransitionOutcome::Stale);
-                };
-                let row = models::Model::from_query_result(&found, "").map_err(classify)?;
-                let event_id: i64 = found.try_get("", "event_id").map_err(classify)?;
-                let endpoint_count: i64 = found.try_get("", "endpoint_count").map_err(classify)?;
-                (row, event_id, endpoint_count)
-            }
-            crate::Backend::Sqlite => {
-                let tx = self.write_tx().await?;
-                let update = Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    format!(
-                        "UPDATE models SET shared = ?, version = version + 1, updated_at = ?, \
-                         {time_column} = ? WHERE id = ? AND version = ? AND shared = ? RETURNING *"
-                    ),
-                    [
-                        sharing.into(),
-                        at.into(),
-                        at.into(),
-                        t.model_id.as_uuid().into(),
-                        t.expected_version.into(),
-                        (!sharing).into(),
-                    ],
-                );
-                let Some(found) = tx.query_one_raw(update).await.map_err(classify)? else {
-                    tx.rollback().await.map_err(classify)?;
-                    return Ok(TransitionOutcome::Stale);
-                };
-                let row = models::Model::from_query_result(&found, "").map_err(classify)?;
-                let insert = Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    "INSERT INTO share_events \
-                     (model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    [
-                        row.id.into(),
-                        row.project_id.clone().into(),
-                        t.action.as_str().into(),
-                        user.into(),
-                        key.into(),
-                        t.request_id.clone().into(),
-                        at.into(),
-                    ],
-                );
-                let inserted = tx
-                    .query_one_raw(insert)
-                    .await
-                    .map_err(classify)?
-                    .ok_or(StorageError::NotFound("share event"))?;
-                let event_id: i64 = inserted.try_get("", "id").map_err(classify)?;
-                let endpoint_count = if sharing {
-                    let count = Statement::from_sql_and_values(
-                        DbBackend::Sqlite,
-                        "SELECT COUNT(*) AS n FROM endpoints WHERE model_id = ?",
-                        [row.id.into()],
-                    );
-                    tx.query_one_raw(count)
-                        .await
-                        .map_err(classify)?
-                        .map(|r| r.try_get::<i64>("", "n"))
-                        .transpose()
-                        .map_err(classify)?
-                        .unwrap_or(0)
-                } else {
-                    0
-                };
-                commit(tx).await?;
-                (row, event_id, endpoint_count)
-            }
+        let sql = format!(
+            "WITH m AS (UPDATE models SET shared = $1, version = version + 1, \
+             updated_at = $2, {time_column} = $2 \
+             WHERE id = $3 AND version = $4 AND shared = $5 RETURNING *), \
+             e AS (INSERT INTO share_events \
+             (model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
+             SELECT m.id, m.project_id, $6, $7, $8, $9, $2 FROM m RETURNING id) \
+             SELECT m.*, e.id AS event_id, CASE WHEN $1 THEN \
+             (SELECT COUNT(*) FROM endpoints WHERE model_id = m.id) ELSE 0 END \
+             AS endpoint_count FROM m, e",
+        );
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [
+                sharing.into(),
+                to_dt(t.at).into(),
+                t.model_id.as_uuid().into(),
+                t.expected_version.into(),
+                (!sharing).into(),
+                t.action.as_str().into(),
+                t.actor_user_id.map(|u| u.as_uuid()).into(),
+                t.api_key_id.map(|k| k.as_uuid()).into(),
+                t.request_id.clone().into(),
+            ],
+        );
+        let Some(found) = self
+            .writer
+            .query_one_raw(statement)
+            .await
+            .map_err(classify)?
+        else {
+            return Ok(TransitionOutcome::Stale);
         };
-        let event = share_events::Model {
-            id: event_id,
-            model_id: row.id,
-            project_id: row.project_id.clone(),
-            action: t.action.as_str().to_owned(),
-            actor_user_id: user,
-            api_key_id: key,
-            request_id: t.request_id,
-            at,
-        };
-        Ok(TransitionOutcome::Applied {
-            model: model_record(row)?,
-            event: event_record(event)?,
-            endpoint_count,
-        })
+        let row = models::Model::from_query_result(&found, "").map_err(classify)?;
+        let event_id: i64 = found.try_get("", "event_id").map_err(classify)?;
+        let endpoint_count: i64 = found.try_get("", "endpoint_count").map_err(classify)?;
+        outcome(t, row, event_id, endpoint_count)
     }
 
     /// A model's share history, newest first (`id DESC`), before the cursor `after`.
@@ -240,4 +166,219 @@ impl Store {
             .await
             .map_err(classify)
     }
+}
+
+/// A committed transition as the caller sees it.
+fn outcome(
+    t: Transition,
+    row: models::Model,
+    event_id: i64,
+    endpoint_count: i64,
+) -> Result<TransitionOutcome, StorageError> {
+    let at = to_dt(t.at);
+    let event = share_events::Model {
+        id: event_id,
+        model_id: row.id,
+        project_id: row.project_id.clone(),
+        action: t.action.as_str().to_owned(),
+        actor_user_id: t.actor_user_id.map(|u| u.as_uuid()),
+        api_key_id: t.api_key_id.map(|k| k.as_uuid()),
+        request_id: t.request_id,
+        at,
+    };
+    Ok(TransitionOutcome::Applied {
+        model: model_record(row)?,
+        event: event_record(event)?,
+        endpoint_count,
+    })
+}
+
+/// One SQLite transition inside `tx`: the compare-and-set `UPDATE … RETURNING`, the event
+/// `INSERT … RETURNING id` and, on share, the endpoint count. `None` when the model was not at
+/// `expected_version` in the opposite state (nothing written).
+async fn sqlite_transition(
+    tx: &DatabaseTransaction,
+    t: &Transition,
+) -> Result<Option<(models::Model, i64, i64)>, StorageError> {
+    let sharing = t.action == ShareAction::Share;
+    let at = to_dt(t.at);
+    let time_column = if sharing { "shared_at" } else { "unshared_at" };
+    let update = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "UPDATE models SET shared = ?, version = version + 1, updated_at = ?, \
+             {time_column} = ? WHERE id = ? AND version = ? AND shared = ? RETURNING *"
+        ),
+        [
+            sharing.into(),
+            at.into(),
+            at.into(),
+            t.model_id.as_uuid().into(),
+            t.expected_version.into(),
+            (!sharing).into(),
+        ],
+    );
+    let Some(found) = tx.query_one_raw(update).await.map_err(classify)? else {
+        return Ok(None);
+    };
+    let row = models::Model::from_query_result(&found, "").map_err(classify)?;
+    let insert = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "INSERT INTO share_events \
+         (model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [
+            row.id.into(),
+            row.project_id.clone().into(),
+            t.action.as_str().into(),
+            t.actor_user_id.map(|u| u.as_uuid()).into(),
+            t.api_key_id.map(|k| k.as_uuid()).into(),
+            t.request_id.clone().into(),
+            at.into(),
+        ],
+    );
+    let inserted = tx
+        .query_one_raw(insert)
+        .await
+        .map_err(classify)?
+        .ok_or(StorageError::NotFound("share event"))?;
+    let event_id: i64 = inserted.try_get("", "id").map_err(classify)?;
+    let endpoint_count = if sharing {
+        let count = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT COUNT(*) AS n FROM endpoints WHERE model_id = ?",
+            [row.id.into()],
+        );
+        tx.query_one_raw(count)
+            .await
+            .map_err(classify)?
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()
+            .map_err(classify)?
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    Ok(Some((row, event_id, endpoint_count)))
+}
+
+/// One SQLite transition in a transaction of its own.
+async fn apply_alone(
+    writer: &DatabaseConnection,
+    t: Transition,
+) -> Result<TransitionOutcome, StorageError> {
+    let tx = write_tx_on(writer).await?;
+    match sqlite_transition(&tx, &t).await {
+        Ok(Some((row, event_id, endpoint_count))) => {
+            commit(tx).await?;
+            outcome(t, row, event_id, endpoint_count)
+        }
+        Ok(None) => {
+            tx.rollback().await.map_err(classify)?;
+            Ok(TransitionOutcome::Stale)
+        }
+        Err(err) => {
+            // The transaction is dropped unfinished, which rolls it back.
+            Err(err)
+        }
+    }
+}
+
+/// Most transitions one group commit takes.
+const MAX_GROUP: usize = 256;
+
+type Job = (
+    Transition,
+    oneshot::Sender<Result<TransitionOutcome, StorageError>>,
+);
+
+/// Group commit of SQLite transitions. Every transition must reach the disk before it is
+/// answered (`synchronous = full`), and one writer commits at a time, so one transaction per
+/// transition makes each wait for the flushes of all queued before it. Instead a thread of its
+/// own takes every transition queued while the previous commit was flushing and writes them in
+/// one transaction: one flush for the lot. Each keeps its own compare-and-set (one that finds
+/// its model changed writes nothing and is answered [`TransitionOutcome::Stale`]); if anything
+/// else fails, the group is rolled back and each transition is retried alone, so an error
+/// reaches only the transition it belongs to. Nothing is answered before its commit.
+#[derive(Clone)]
+pub(crate) struct GroupCommit {
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the committing thread on `writer`; it ends when every handle is dropped.
+    pub(crate) fn start(writer: DatabaseConnection) -> Result<Self, StorageError> {
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+        std::thread::Builder::new()
+            .name("sqlite-group-commit".into())
+            .spawn(move || runtime.block_on(run_groups(writer, jobs)))
+            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+        Ok(Self { queue })
+    }
+
+    async fn submit(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
+        let stopped = || StorageError::Unavailable(DbErr::Custom("the writer has stopped".into()));
+        let (reply, answer) = oneshot::channel();
+        self.queue.send((t, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run_groups(writer: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if group.len() > 1 {
+            match commit_group(&writer, &group).await {
+                Ok(written) => {
+                    for ((t, reply), written) in group.into_iter().zip(written) {
+                        let answer = match written {
+                            Some((row, event_id, count)) => outcome(t, row, event_id, count),
+                            None => Ok(TransitionOutcome::Stale),
+                        };
+                        // A caller that went away has nothing to hear; its write stands.
+                        let _ = reply.send(answer);
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, size = group.len(), "group commit failed; one by one");
+                }
+            }
+        }
+        for (t, reply) in group {
+            let _ = reply.send(apply_alone(&writer, t).await);
+        }
+    }
+}
+
+/// Every transition of `group` in one transaction; nothing is written on error.
+async fn commit_group(
+    writer: &DatabaseConnection,
+    group: &[Job],
+) -> Result<Vec<Option<(models::Model, i64, i64)>>, StorageError> {
+    let tx = write_tx_on(writer).await?;
+    let mut written = Vec::with_capacity(group.len());
+    for (t, _) in group {
+        match sqlite_transition(&tx, t).await {
+            Ok(w) => written.push(w),
+            Err(err) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::debug!(error = %rollback, "rollback failed");
+                }
+                return Err(err);
+            }
+        }
+    }
+    commit(tx).await?;
+    Ok(written)
 }
