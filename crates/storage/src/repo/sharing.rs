@@ -7,6 +7,9 @@ use sea_orm::{
 };
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
@@ -303,21 +306,31 @@ type Job = (
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
     queue: mpsc::UnboundedSender<Job>,
+    /// The most transitions committed together so far (read by tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    largest: Arc<AtomicUsize>,
 }
 
 impl GroupCommit {
     /// Starts the committing thread on `writer`; it ends when every handle is dropped.
     pub(crate) fn start(writer: DatabaseConnection) -> Result<Self, StorageError> {
         let (queue, jobs) = mpsc::unbounded_channel();
+        let largest = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&largest);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
         std::thread::Builder::new()
             .name("sqlite-group-commit".into())
-            .spawn(move || runtime.block_on(run_groups(writer, jobs)))
+            .spawn(move || runtime.block_on(run_groups(writer, jobs, seen)))
             .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
-        Ok(Self { queue })
+        Ok(Self { queue, largest })
+    }
+
+    #[cfg(test)]
+    fn largest(&self) -> usize {
+        self.largest.load(Ordering::Relaxed)
     }
 
     async fn submit(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
@@ -328,7 +341,11 @@ impl GroupCommit {
     }
 }
 
-async fn run_groups(writer: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn run_groups(
+    writer: DatabaseConnection,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    largest: Arc<AtomicUsize>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -340,6 +357,7 @@ async fn run_groups(writer: DatabaseConnection, mut jobs: mpsc::UnboundedReceive
         if group.len() > 1 {
             match commit_group(&writer, &group).await {
                 Ok(written) => {
+                    largest.fetch_max(written.len(), Ordering::Relaxed);
                     for ((t, reply), written) in group.into_iter().zip(written) {
                         let answer = match written {
                             Some((row, event_id, count)) => outcome(t, row, event_id, count),
@@ -381,4 +399,109 @@ async fn commit_group(
     }
     commit(tx).await?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use domain::{ModelStatus, ProjectId, ProjectSlug};
+
+    use super::*;
+    use crate::{DbSettings, NewModel, NewProject, SqliteSynchronous};
+
+    /// Concurrent transitions share commits; each keeps its own compare-and-set and event.
+    #[tokio::test]
+    async fn grouped_transitions_keep_their_own_compare_and_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DbSettings {
+            url: format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display()),
+            max_connections: 2,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        })
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let account = store.create_account("Acme", &[]).await.unwrap();
+        let project = store
+            .create_project(NewProject {
+                id: ProjectId::parse("proj_GROUP1").unwrap(),
+                account_id: account.id,
+                slug: ProjectSlug::parse("group").unwrap(),
+                name: "Group".into(),
+            })
+            .await
+            .unwrap();
+        let mut models = Vec::new();
+        for i in 0..40 {
+            let model = store
+                .create_model(NewModel {
+                    id: ModelId::new(),
+                    project_id: project.id.clone(),
+                    name: format!("m{i}"),
+                    description: String::new(),
+                    status: ModelStatus::Ready,
+                    architecture: None,
+                    parameter_count: None,
+                    context_length: None,
+                    license: None,
+                    tags: vec![],
+                })
+                .await
+                .unwrap();
+            models.push(model);
+        }
+        // Every other transition names a version the model is not at: it must write nothing,
+        // whatever group it lands in, and the others must all commit.
+        let calls = models.iter().enumerate().map(|(i, model)| {
+            let store = store.clone();
+            let t = Transition {
+                model_id: model.id,
+                expected_version: model.version + i64::from(i % 2 == 1),
+                action: ShareAction::Share,
+                at: domain::now(),
+                actor_user_id: None,
+                api_key_id: None,
+                request_id: format!("r{i}"),
+            };
+            tokio::spawn(async move { store.apply_transition(t).await })
+        });
+        let outcomes = futures_util::future::join_all(calls).await;
+        for (i, (model, outcome)) in models.iter().zip(outcomes).enumerate() {
+            let outcome = outcome.unwrap().unwrap();
+            let events = store.list_share_events(model.id, None, 10).await.unwrap();
+            let now = store.get_model(model.id).await.unwrap().unwrap();
+            if i % 2 == 1 {
+                assert_eq!(outcome, TransitionOutcome::Stale, "model {i}");
+                assert!(events.items.is_empty(), "model {i}");
+                assert!(!now.shared);
+            } else {
+                let TransitionOutcome::Applied {
+                    model: after,
+                    event,
+                    ..
+                } = outcome
+                else {
+                    panic!("model {i}: {outcome:?}");
+                };
+                assert!(after.shared && now.shared);
+                assert_eq!(after.version, model.version + 1);
+                assert_eq!(events.items.len(), 1, "model {i}");
+                assert_eq!(events.items[0].id, event.id);
+                assert_eq!(event.request_id, format!("r{i}"));
+            }
+        }
+        let group = store.group_commit.as_ref().unwrap().largest();
+        assert!(
+            group > 1,
+            "the transitions were never committed together ({group})"
+        );
+    }
 }
