@@ -1,22 +1,23 @@
 //! The public catalog: shared models with their owner's name and endpoint count.
 
-use chrono::{DateTime, Utc};
-use domain::{ModelId, ProjectId};
+use chrono::DateTime;
+use domain::ModelId;
 use futures_util::TryStreamExt;
 use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Query, SelectStatement,
 };
-use sea_orm::sqlx::{self, ColumnIndex, Decode, Row, Type};
+use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::sqlx::{self, Row};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryResult, RuntimeErr};
 
-use super::{model_record, select_prefixed, to_ts};
+use super::{model_record, select_prefixed};
 use crate::Store;
 use crate::entities::{endpoints, models, projects};
 use crate::error::{StorageError, classify, corrupt};
-use crate::records::{CatalogRow, Model};
+use crate::records::CatalogRow;
 
-/// The columns of a catalog row, in the order [`decode_row`] reads them (a macro, so that the
-/// statements stay literals).
+/// The columns of a catalog row, in the order [`decode_pg_row`] reads them (a macro, so that
+/// the statement stays a literal).
 macro_rules! load_columns {
     () => {
         "m.id, m.project_id, m.name, m.description, m.status, m.architecture, \
@@ -26,12 +27,13 @@ macro_rules! load_columns {
 }
 
 /// SQLite: chunks of up to `?2` shared models after rowid `?1`, each chunk one row: the last
-/// rowid, the count, and the models as one JSON array of arrays ([`SqliteLoadRow`]). The driver
+/// rowid, the count, and the models as one JSON array of arrays ([`SqliteLoadRow`], the
+/// columns of `load_columns!` with times in Unix seconds, then the endpoint count). The driver
 /// hands every row and every value from its worker thread to ours separately; one value per
 /// chunk makes loading a million models several times faster than one row per model.
 const LOAD_SQLITE_CHUNK: &str = "SELECT max(rid), count(*), json_group_array(json(j)) FROM ( \
      SELECT m.rowid AS rid, json_array(lower(hex(m.id)), m.project_id, m.name, m.description, \
-     m.status, m.architecture, m.parameter_count, m.context_length, m.license, json(m.tags), \
+     m.status, m.architecture, m.parameter_count, m.context_length, m.license, m.tags, \
      m.shared, unixepoch(m.shared_at), unixepoch(m.unshared_at), m.version, \
      unixepoch(m.created_at), unixepoch(m.updated_at), p.name, \
      (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id)) AS j \
@@ -45,7 +47,7 @@ const LOAD_SQLITE_CHUNK_SIZE: i64 = 4096;
 /// models, however slowly the rows are consumed).
 const LOAD_POSTGRES_PAGE_SIZE: i64 = 20_000;
 
-/// One model of a [`LOAD_SQLITE_CHUNK`] chunk, in its column order; times in Unix seconds.
+/// One model of a [`LOAD_SQLITE_CHUNK`] chunk, in its column order.
 #[derive(serde::Deserialize)]
 struct SqliteLoadRow(
     String,
@@ -57,7 +59,7 @@ struct SqliteLoadRow(
     Option<i64>,
     Option<i64>,
     Option<String>,
-    Vec<String>,
+    String,
     i64,
     Option<i64>,
     Option<i64>,
@@ -94,18 +96,14 @@ impl SqliteLoadRow {
             .map_err(|e| corrupt(format!("stored model id {id:?}: {e}")))?;
         let time = |secs: i64| {
             DateTime::from_timestamp(secs, 0)
-                .map(to_ts)
                 .ok_or_else(|| corrupt(format!("stored time of model {id}: {secs}")))
         };
-        let model = Model {
-            id: ModelId::from_uuid(id),
-            project_id: ProjectId::parse(&project_id)
-                .map_err(|e| corrupt(format!("stored project id {project_id:?}: {e}")))?,
+        let row = models::Model {
+            id,
+            project_id,
             name,
             description,
-            status: status
-                .parse()
-                .map_err(|e| corrupt(format!("stored status of model {id}: {e}")))?,
+            status,
             architecture,
             parameter_count,
             context_length,
@@ -119,7 +117,7 @@ impl SqliteLoadRow {
             updated_at: time(updated_at)?,
         };
         Ok(CatalogRow {
-            model,
+            model: model_record(row)?,
             owner_name,
             endpoint_count,
         })
@@ -187,50 +185,35 @@ fn catalog_row(row: &QueryResult) -> Result<CatalogRow, StorageError> {
     })
 }
 
-/// A catalog row from the columns of `load_columns!` followed by the endpoint count, by
-/// position (the start-up load decodes every shared model; looking columns up by name per row
-/// was most of its time).
-fn decode_row<R>(row: &R) -> Result<CatalogRow, sqlx::Error>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    for<'r> uuid::Uuid: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let bad = |what: String| sqlx::Error::Decode(what.into());
-    let id: uuid::Uuid = row.try_get(0)?;
-    let project_id: String = row.try_get(1)?;
-    let status: String = row.try_get(4)?;
-    let tags: String = row.try_get(9)?;
-    let model = Model {
-        id: ModelId::from_uuid(id),
-        project_id: ProjectId::parse(&project_id)
-            .map_err(|e| bad(format!("stored project id {project_id:?}: {e}")))?,
-        name: row.try_get(2)?,
-        description: row.try_get(3)?,
-        status: status
-            .parse()
-            .map_err(|e| bad(format!("stored status of model {id}: {e}")))?,
-        architecture: row.try_get(5)?,
-        parameter_count: row.try_get(6)?,
-        context_length: row.try_get(7)?,
-        license: row.try_get(8)?,
-        tags: serde_json::from_str(&tags)
-            .map_err(|e| bad(format!("stored tags of model {id}: {e}")))?,
-        shared: row.try_get(10)?,
-        shared_at: row.try_get::<Option<DateTime<Utc>>, _>(11)?.map(to_ts),
-        unshared_at: row.try_get::<Option<DateTime<Utc>>, _>(12)?.map(to_ts),
-        version: row.try_get(13)?,
-        created_at: to_ts(row.try_get(14)?),
-        updated_at: to_ts(row.try_get(15)?),
+/// A catalog row from the columns of `load_columns!` and the endpoint count, by position (the
+/// start-up load decodes every shared model; looking columns up by name was most of its time).
+fn decode_pg_row(row: &PgRow) -> Result<CatalogRow, StorageError> {
+    let columns = || -> Result<(models::Model, String, i64), sqlx::Error> {
+        let model = models::Model {
+            id: row.try_get(0)?,
+            project_id: row.try_get(1)?,
+            name: row.try_get(2)?,
+            description: row.try_get(3)?,
+            status: row.try_get(4)?,
+            architecture: row.try_get(5)?,
+            parameter_count: row.try_get(6)?,
+            context_length: row.try_get(7)?,
+            license: row.try_get(8)?,
+            tags: row.try_get(9)?,
+            shared: row.try_get(10)?,
+            shared_at: row.try_get(11)?,
+            unshared_at: row.try_get(12)?,
+            version: row.try_get(13)?,
+            created_at: row.try_get(14)?,
+            updated_at: row.try_get(15)?,
+        };
+        Ok((model, row.try_get(16)?, row.try_get(17)?))
     };
+    let (model, owner_name, endpoint_count) = columns().map_err(sqlx_error)?;
     Ok(CatalogRow {
-        model,
-        owner_name: row.try_get(16)?,
-        endpoint_count: row.try_get(17)?,
+        model: model_record(model)?,
+        owner_name,
+        endpoint_count,
     })
 }
 
@@ -249,12 +232,9 @@ async fn sqlite_chunk(
 }
 
 fn sqlx_error(err: sqlx::Error) -> StorageError {
-    match err {
-        sqlx::Error::Decode(what) => corrupt(what),
-        err => classify(DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(
-            err,
-        )))),
-    }
+    classify(DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(
+        err,
+    ))))
 }
 
 impl Store {
@@ -328,7 +308,7 @@ impl Store {
                         .bind(chunk)
                         .fetch(pool);
                     while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
-                        let row = decode_row(&row).map_err(sqlx_error)?;
+                        let row = decode_pg_row(&row)?;
                         after = row.model.id.as_uuid();
                         each(row);
                         in_page += 1;
@@ -359,57 +339,21 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::collections::BTreeSet;
-    use std::time::Duration;
 
-    use domain::{ModelStatus, ProjectSlug, ShareAction};
+    use domain::ShareAction;
 
     use super::*;
-    use crate::{DbSettings, NewModel, NewProject, SqliteSynchronous, Transition};
+    use crate::Transition;
+    use crate::repo::testing::{model, store_with_project};
 
     /// Chunk boundaries: every shared model once, none of the others, whatever the chunk size.
     #[tokio::test]
     async fn loads_every_shared_model_once_across_chunks() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&DbSettings {
-            url: format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display()),
-            max_connections: 2,
-            min_connections: 0,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
-            sqlite_busy_timeout: Duration::from_secs(5),
-            sqlite_synchronous: SqliteSynchronous::Normal,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        let account = store.create_account("Acme", &[]).await.unwrap();
-        let project = store
-            .create_project(NewProject {
-                id: ProjectId::parse("proj_LOAD01").unwrap(),
-                account_id: account.id,
-                slug: ProjectSlug::parse("load").unwrap(),
-                name: "Loader".into(),
-            })
-            .await
-            .unwrap();
+        let (store, project) = store_with_project(&dir).await;
         let mut shared = BTreeSet::new();
         for i in 0..7 {
-            let model = store
-                .create_model(NewModel {
-                    id: ModelId::new(),
-                    project_id: project.id.clone(),
-                    name: format!("m{i}"),
-                    description: "d".into(),
-                    status: ModelStatus::Ready,
-                    architecture: None,
-                    parameter_count: Some(i),
-                    context_length: None,
-                    license: None,
-                    tags: vec![format!("t{i}")],
-                })
-                .await
-                .unwrap();
+            let model = model(&store, &project, i).await;
             if i % 3 != 1 {
                 store
                     .apply_transition(Transition {

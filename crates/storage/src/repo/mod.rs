@@ -157,3 +157,62 @@ pub(crate) async fn load_account<C: ConnectionTrait>(
         .map_err(classify)?;
     Ok(Some(account_record(row, features)))
 }
+
+/// What the storage unit tests set up: a fresh SQLite store with one project, and its models.
+#[cfg(test)]
+pub(crate) mod testing {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use domain::{ModelId, ModelStatus, ProjectId, ProjectSlug};
+
+    use crate::{DbSettings, Model, NewModel, NewProject, SqliteSynchronous, Store};
+
+    /// A migrated store in `dir` with the project `proj_TEST01`.
+    pub(crate) async fn store_with_project(dir: &tempfile::TempDir) -> (Store, ProjectId) {
+        let store = Store::connect(&DbSettings {
+            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+            max_connections: 2,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        })
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let account = store.create_account("Acme", &[]).await.unwrap();
+        let project = store
+            .create_project(NewProject {
+                id: ProjectId::parse("proj_TEST01").unwrap(),
+                account_id: account.id,
+                slug: ProjectSlug::parse("test").unwrap(),
+                name: "Test".into(),
+            })
+            .await
+            .unwrap();
+        (store, project.id)
+    }
+
+    /// A `ready` model named `m{i}` with `i` parameters and the tag `t{i}`.
+    pub(crate) async fn model(store: &Store, project: &ProjectId, i: i64) -> Model {
+        store
+            .create_model(NewModel {
+                id: ModelId::new(),
+                project_id: project.clone(),
+                name: format!("m{i}"),
+                description: "d".into(),
+                status: ModelStatus::Ready,
+                architecture: None,
+                parameter_count: Some(i),
+                context_length: None,
+                license: None,
+                tags: vec![format!("t{i}")],
+            })
+            .await
+            .unwrap()
+    }
+}

@@ -405,58 +405,17 @@ async fn commit_group(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::time::Duration;
-
-    use domain::{ModelStatus, ProjectId, ProjectSlug};
-
     use super::*;
-    use crate::{DbSettings, NewModel, NewProject, SqliteSynchronous};
+    use crate::repo::testing::{model, store_with_project};
 
     /// Concurrent transitions share commits; each keeps its own compare-and-set and event.
     #[tokio::test]
     async fn grouped_transitions_keep_their_own_compare_and_set() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&DbSettings {
-            url: format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display()),
-            max_connections: 2,
-            min_connections: 0,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
-            sqlite_busy_timeout: Duration::from_secs(5),
-            sqlite_synchronous: SqliteSynchronous::Full,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        let account = store.create_account("Acme", &[]).await.unwrap();
-        let project = store
-            .create_project(NewProject {
-                id: ProjectId::parse("proj_GROUP1").unwrap(),
-                account_id: account.id,
-                slug: ProjectSlug::parse("group").unwrap(),
-                name: "Group".into(),
-            })
-            .await
-            .unwrap();
+        let (store, project) = store_with_project(&dir).await;
         let mut models = Vec::new();
         for i in 0..40 {
-            let model = store
-                .create_model(NewModel {
-                    id: ModelId::new(),
-                    project_id: project.id.clone(),
-                    name: format!("m{i}"),
-                    description: String::new(),
-                    status: ModelStatus::Ready,
-                    architecture: None,
-                    parameter_count: None,
-                    context_length: None,
-                    license: None,
-                    tags: vec![],
-                })
-                .await
-                .unwrap();
-            models.push(model);
+            models.push(model(&store, &project, i).await);
         }
         // Every other transition names a version the model is not at: it must write nothing,
         // whatever group it lands in, and the others must all commit.
