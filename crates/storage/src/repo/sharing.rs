@@ -1,15 +1,14 @@
 //! Share/unshare transitions and the share-events outbox.
 
 use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Statement,
-};
-
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    RelationTrait, Statement,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
@@ -53,7 +52,7 @@ impl Store {
         if self.backend == crate::Backend::Sqlite {
             return match &self.group_commit {
                 Some(group) => group.submit(t).await,
-                None => apply_alone(&self.writer, t).await,
+                None => apply_one(&self.writer, t).await,
             };
         }
         let sharing = t.action == ShareAction::Share;
@@ -171,6 +170,9 @@ impl Store {
     }
 }
 
+/// What a SQLite transition wrote: the model's new row, the event id, the endpoint count.
+type Written = (models::Model, i64, i64);
+
 /// A committed transition as the caller sees it.
 fn outcome(
     t: Transition,
@@ -202,7 +204,7 @@ fn outcome(
 async fn sqlite_transition(
     tx: &DatabaseTransaction,
     t: &Transition,
-) -> Result<Option<(models::Model, i64, i64)>, StorageError> {
+) -> Result<Option<Written>, StorageError> {
     let sharing = t.action == ShareAction::Share;
     let at = to_dt(t.at);
     let time_column = if sharing { "shared_at" } else { "unshared_at" };
@@ -266,24 +268,19 @@ async fn sqlite_transition(
 }
 
 /// One SQLite transition in a transaction of its own.
-async fn apply_alone(
+async fn apply_one(
     writer: &DatabaseConnection,
     t: Transition,
 ) -> Result<TransitionOutcome, StorageError> {
-    let tx = write_tx_on(writer).await?;
-    match sqlite_transition(&tx, &t).await {
-        Ok(Some((row, event_id, endpoint_count))) => {
-            commit(tx).await?;
-            outcome(t, row, event_id, endpoint_count)
-        }
-        Ok(None) => {
-            tx.rollback().await.map_err(classify)?;
-            Ok(TransitionOutcome::Stale)
-        }
-        Err(err) => {
-            // The transaction is dropped unfinished, which rolls it back.
-            Err(err)
-        }
+    let written = commit_group(writer, [&t]).await?.pop().flatten();
+    answer(t, written)
+}
+
+/// The caller's answer for a committed transition: what it wrote, or stale if nothing.
+fn answer(t: Transition, written: Option<Written>) -> Result<TransitionOutcome, StorageError> {
+    match written {
+        Some((row, event_id, endpoint_count)) => outcome(t, row, event_id, endpoint_count),
+        None => Ok(TransitionOutcome::Stale),
     }
 }
 
@@ -355,16 +352,12 @@ async fn run_groups(
             }
         }
         if group.len() > 1 {
-            match commit_group(&writer, &group).await {
+            match commit_group(&writer, group.iter().map(|(t, _)| t)).await {
                 Ok(written) => {
                     largest.fetch_max(written.len(), Ordering::Relaxed);
                     for ((t, reply), written) in group.into_iter().zip(written) {
-                        let answer = match written {
-                            Some((row, event_id, count)) => outcome(t, row, event_id, count),
-                            None => Ok(TransitionOutcome::Stale),
-                        };
                         // A caller that went away has nothing to hear; its write stands.
-                        let _ = reply.send(answer);
+                        let _ = reply.send(answer(t, written));
                     }
                     continue;
                 }
@@ -374,19 +367,19 @@ async fn run_groups(
             }
         }
         for (t, reply) in group {
-            let _ = reply.send(apply_alone(&writer, t).await);
+            let _ = reply.send(apply_one(&writer, t).await);
         }
     }
 }
 
 /// Every transition of `group` in one transaction; nothing is written on error.
-async fn commit_group(
+async fn commit_group<'a>(
     writer: &DatabaseConnection,
-    group: &[Job],
-) -> Result<Vec<Option<(models::Model, i64, i64)>>, StorageError> {
+    group: impl IntoIterator<Item = &'a Transition>,
+) -> Result<Vec<Option<Written>>, StorageError> {
     let tx = write_tx_on(writer).await?;
-    let mut written = Vec::with_capacity(group.len());
-    for (t, _) in group {
+    let mut written = Vec::new();
+    for t in group {
         match sqlite_transition(&tx, t).await {
             Ok(w) => written.push(w),
             Err(err) => {
