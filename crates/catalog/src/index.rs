@@ -84,6 +84,22 @@ impl CatalogItem {
             .get_or_init(|| render(self).into_boxed_str())
     }
 
+    /// The item's key in each order of the index.
+    fn shared_at_key(&self) -> (Reverse<i64>, Uuid) {
+        (
+            Reverse(self.shared_at.as_datetime().timestamp()),
+            self.model_id.as_uuid(),
+        )
+    }
+
+    fn name_key(&self) -> (String, Uuid) {
+        (self.name.to_lowercase(), self.model_id.as_uuid())
+    }
+
+    fn endpoints_key(&self) -> (Reverse<i64>, Uuid) {
+        (Reverse(self.endpoint_count), self.model_id.as_uuid())
+    }
+
     fn key(&self, sort: Sort) -> SortKey {
         let id = self.model_id.as_uuid();
         match sort {
@@ -191,16 +207,11 @@ pub(crate) struct Loader {
 
 impl Loader {
     pub(crate) fn push(&mut self, row: CatalogRow) {
-        let id = row.model.id;
-        let version = row.model.version;
-        if self
-            .versions
-            .get(&id)
-            .is_some_and(|known| *known >= version)
-        {
+        if outdated(&self.versions, &row) {
             return;
         }
-        self.versions.insert(id, version);
+        let id = row.model.id;
+        self.versions.insert(id, row.model.version);
         if row.model.shared {
             self.items.insert(id, Arc::new(CatalogItem::from_row(row)));
         } else {
@@ -211,32 +222,19 @@ impl Loader {
     /// The three orders are built on three threads (sorting a million keys each).
     pub(crate) fn finish(self) -> CatalogIndex {
         let Self { items, versions } = self;
-        let order = |key: fn(&CatalogItem) -> i64| -> BTreeMap<(Reverse<i64>, Uuid), _> {
+        fn order<K: Ord>(
+            items: &HashMap<ModelId, Arc<CatalogItem>>,
+            key: fn(&CatalogItem) -> K,
+        ) -> BTreeMap<K, Arc<CatalogItem>> {
             items
                 .values()
-                .map(|item| {
-                    (
-                        (Reverse(key(item)), item.model_id.as_uuid()),
-                        Arc::clone(item),
-                    )
-                })
+                .map(|item| (key(item), Arc::clone(item)))
                 .collect()
-        };
-        let by_name = || -> BTreeMap<(String, Uuid), _> {
-            items
-                .values()
-                .map(|item| {
-                    (
-                        (item.name.to_lowercase(), item.model_id.as_uuid()),
-                        Arc::clone(item),
-                    )
-                })
-                .collect()
-        };
+        }
         let (by_shared_at, by_endpoints, by_name) = std::thread::scope(|scope| {
-            let shared_at = scope.spawn(|| order(|item| item.shared_at.as_datetime().timestamp()));
-            let endpoints = scope.spawn(|| order(|item| item.endpoint_count));
-            let name = by_name();
+            let shared_at = scope.spawn(|| order(&items, CatalogItem::shared_at_key));
+            let endpoints = scope.spawn(|| order(&items, CatalogItem::endpoints_key));
+            let name = order(&items, CatalogItem::name_key);
             // A panic on a builder thread is a bug; surface it here rather than hide it.
             let join = |handle: std::thread::ScopedJoinHandle<'_, _>| {
                 handle
@@ -253,6 +251,14 @@ impl Loader {
             by_endpoints,
         }
     }
+}
+
+/// Whether a version of the row's model at least as new was already applied (an outbox read
+/// overtaken by a local transition must not undo it).
+fn outdated(versions: &HashMap<ModelId, i64>, row: &CatalogRow) -> bool {
+    versions
+        .get(&row.model.id)
+        .is_some_and(|known| *known >= row.model.version)
 }
 
 #[derive(Debug, Default)]
@@ -288,15 +294,11 @@ impl CatalogIndex {
     /// Applies the state of a model as read from the database: in the catalog if shared, out
     /// if not. Returns false (and changes nothing) when a newer version was already applied.
     pub(crate) fn apply(&mut self, row: CatalogRow) -> bool {
-        let id = row.model.id;
-        let version = row.model.version;
-        if self
-            .versions
-            .get(&id)
-            .is_some_and(|known| *known >= version)
-        {
+        if outdated(&self.versions, &row) {
             return false;
         }
+        let id = row.model.id;
+        let version = row.model.version;
         if row.model.shared {
             self.versions.insert(id, version);
             self.upsert(CatalogItem::from_row(row));
@@ -308,27 +310,20 @@ impl CatalogIndex {
 
     pub(crate) fn upsert(&mut self, item: CatalogItem) {
         self.remove(item.model_id);
-        let id = item.model_id.as_uuid();
         let item = Arc::new(item);
-        self.by_shared_at.insert(
-            (Reverse(item.shared_at.as_datetime().timestamp()), id),
-            Arc::clone(&item),
-        );
-        self.by_name
-            .insert((item.name.to_lowercase(), id), Arc::clone(&item));
+        self.by_shared_at
+            .insert(item.shared_at_key(), Arc::clone(&item));
+        self.by_name.insert(item.name_key(), Arc::clone(&item));
         self.by_endpoints
-            .insert((Reverse(item.endpoint_count), id), Arc::clone(&item));
+            .insert(item.endpoints_key(), Arc::clone(&item));
         self.items.insert(item.model_id, item);
     }
 
     pub(crate) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
         let old = self.items.remove(&id)?;
-        let uuid = id.as_uuid();
-        self.by_shared_at
-            .remove(&(Reverse(old.shared_at.as_datetime().timestamp()), uuid));
-        self.by_name.remove(&(old.name.to_lowercase(), uuid));
-        self.by_endpoints
-            .remove(&(Reverse(old.endpoint_count), uuid));
+        self.by_shared_at.remove(&old.shared_at_key());
+        self.by_name.remove(&old.name_key());
+        self.by_endpoints.remove(&old.endpoints_key());
         Some(old)
     }
 
@@ -415,8 +410,13 @@ mod tests {
     use domain::ModelStatus;
 
     fn item(name: &str, secs: i64, endpoints: i64) -> CatalogItem {
+        CatalogItem::from_row(row(name, secs, endpoints))
+    }
+
+    /// A shared model at version 1, shared at `secs`.
+    fn row(name: &str, secs: i64, endpoints: i64) -> CatalogRow {
         let at = Timestamp::from(chrono::DateTime::from_timestamp(secs, 0).unwrap());
-        CatalogItem::from_row(CatalogRow {
+        CatalogRow {
             model: storage::Model {
                 id: ModelId::new(),
                 project_id: "proj_ABC123".parse().unwrap(),
@@ -437,7 +437,15 @@ mod tests {
             },
             owner_name: "Owner".into(),
             endpoint_count: endpoints,
-        })
+        }
+    }
+
+    /// `row` at another version and share state.
+    fn at(row: &CatalogRow, version: i64, shared: bool) -> CatalogRow {
+        let mut row = row.clone();
+        row.model.version = version;
+        row.model.shared = shared;
+        row
     }
 
     fn page_all(index: &CatalogIndex, sort: Sort, limit: usize) -> Vec<String> {
@@ -500,79 +508,29 @@ mod tests {
     #[test]
     fn late_updates_never_undo_newer_ones() {
         let mut index = CatalogIndex::default();
-        let shared = item("m", 10, 0);
-        let mut row = CatalogRow {
-            model: storage::Model {
-                id: shared.model_id,
-                project_id: "proj_ABC123".parse().unwrap(),
-                name: "m".into(),
-                description: String::new(),
-                status: ModelStatus::Ready,
-                architecture: None,
-                parameter_count: None,
-                context_length: None,
-                license: None,
-                tags: vec![],
-                shared: true,
-                shared_at: Some(shared.shared_at),
-                unshared_at: None,
-                version: 1,
-                created_at: shared.shared_at,
-                updated_at: shared.shared_at,
-            },
-            owner_name: "o".into(),
-            endpoint_count: 0,
-        };
-        assert!(index.apply(row.clone()));
-        let mut unshared = row.clone();
-        unshared.model.shared = false;
-        unshared.model.version = 2;
-        assert!(index.apply(unshared));
-        assert!(index.get(shared.model_id).is_none());
-        row.model.version = 1;
-        assert!(!index.apply(row), "a stale share must not come back");
-        assert!(index.get(shared.model_id).is_none());
-    }
-
-    fn row_of(item: &CatalogItem, version: i64, shared: bool) -> CatalogRow {
-        CatalogRow {
-            model: storage::Model {
-                id: item.model_id,
-                project_id: item.owner_project_id.clone(),
-                name: item.name.clone(),
-                description: item.description.clone(),
-                status: ModelStatus::Ready,
-                architecture: item.architecture.clone(),
-                parameter_count: item.parameter_count,
-                context_length: item.context_length,
-                license: item.license.clone(),
-                tags: item.tags.clone(),
-                shared,
-                shared_at: Some(item.shared_at),
-                unshared_at: None,
-                version,
-                created_at: item.shared_at,
-                updated_at: item.shared_at,
-            },
-            owner_name: item.owner_name.clone(),
-            endpoint_count: item.endpoint_count,
-        }
+        let shared = row("m", 10, 0);
+        let id = shared.model.id;
+        assert!(index.apply(shared.clone()));
+        assert!(index.apply(at(&shared, 2, false)));
+        assert!(index.get(id).is_none());
+        assert!(!index.apply(shared), "a stale share must not come back");
+        assert!(index.get(id).is_none());
     }
 
     #[test]
     fn a_bulk_load_equals_one_by_one_inserts() {
-        let items: Vec<CatalogItem> = (0..300)
-            .map(|i| item(&format!("M{}", (i * 7919) % 300), 1000 - (i % 17), i % 5))
+        let shared: Vec<CatalogRow> = (0..300)
+            .map(|i| row(&format!("M{}", (i * 7919) % 300), 1000 - (i % 17), i % 5))
             .collect();
         let mut one_by_one = CatalogIndex::default();
         let mut rows = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            one_by_one.apply(row_of(item, 1, true));
-            rows.push(row_of(item, 1, true));
+        for (i, row) in shared.iter().enumerate() {
+            one_by_one.apply(row.clone());
+            rows.push(row.clone());
             if i % 10 == 0 {
                 // A later version of the same model, unshared: it must leave the catalog.
-                one_by_one.apply(row_of(item, 2, false));
-                rows.push(row_of(item, 2, false));
+                one_by_one.apply(at(row, 2, false));
+                rows.push(at(row, 2, false));
             }
         }
         let bulk = CatalogIndex::from_rows(rows);
@@ -588,8 +546,8 @@ mod tests {
         }
         // Versions were kept: a stale share of an unshared model is still ignored.
         let mut bulk = bulk;
-        assert!(!bulk.apply(row_of(&items[0], 1, true)));
-        assert!(bulk.get(items[0].model_id).is_none());
+        assert!(!bulk.apply(shared[0].clone()));
+        assert!(bulk.get(shared[0].model.id).is_none());
     }
 
     #[test]
