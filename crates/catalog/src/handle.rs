@@ -10,7 +10,7 @@ use domain::{ModelId, ShareAction, Timestamp};
 use storage::{Model, StorageError, Store};
 
 use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader};
-use crate::model_actor::{Apply, ModelActor};
+use crate::model_actor::{ActorContext, Apply, ModelActor};
 use crate::public::{PublicCatalog, Update};
 use crate::registry::Registry;
 use crate::tail::{self, Announcer, Lag, LocalEvents, Tailer};
@@ -77,16 +77,9 @@ pub struct Catalog {
 struct Inner {
     /// The thread all catalog actors run on, apart from the HTTP workers.
     arbiter: ArbiterHandle,
-    store: Store,
-    chains: Arc<PolicyChains>,
     registry: Arc<Registry>,
-    public: Addr<PublicCatalog>,
     index: Arc<RwLock<CatalogIndex>>,
-    live: Arc<AtomicUsize>,
-    stale_writes: Arc<AtomicU64>,
-    overlaps: Arc<AtomicU64>,
-    local_events: Arc<LocalEvents>,
-    announcer: Arc<Announcer>,
+    actors: Arc<ActorContext>,
     lag: Arc<Lag>,
 }
 
@@ -139,16 +132,18 @@ impl Catalog {
         Ok(Self {
             inner: Arc::new(Inner {
                 arbiter,
-                store,
-                chains: Arc::new(chains),
                 registry,
-                public,
                 index,
-                live: Arc::new(AtomicUsize::new(0)),
-                stale_writes: Arc::new(AtomicU64::new(0)),
-                overlaps: Arc::new(AtomicU64::new(0)),
-                local_events,
-                announcer,
+                actors: Arc::new(ActorContext {
+                    store,
+                    chains,
+                    public,
+                    live: AtomicUsize::new(0),
+                    stale_writes: AtomicU64::new(0),
+                    overlaps: AtomicU64::new(0),
+                    local_events,
+                    announcer,
+                }),
                 lag,
             }),
         })
@@ -207,10 +202,10 @@ impl Catalog {
         action: ShareAction,
         principal: &Principal,
     ) -> ShareError {
-        match self
-            .inner
+        let actors = &self.inner.actors;
+        match actors
             .chains
-            .evaluate(action, principal, None, &self.inner.store)
+            .evaluate(action, principal, None, &actors.store)
             .await
         {
             Err(refusal) => refusal_error(refusal),
@@ -224,16 +219,9 @@ impl Catalog {
     fn start_actor(&self, id: ModelId) -> Addr<ModelActor> {
         let actor = ModelActor {
             id,
-            store: self.inner.store.clone(),
-            chains: Arc::clone(&self.inner.chains),
-            public: self.inner.public.clone(),
-            live: Arc::clone(&self.inner.live),
-            stale_writes: Arc::clone(&self.inner.stale_writes),
-            overlaps: Arc::clone(&self.inner.overlaps),
+            context: Arc::clone(&self.inner.actors),
             busy: false,
             remembered: None,
-            local_events: Arc::clone(&self.inner.local_events),
-            announcer: Arc::clone(&self.inner.announcer),
         };
         ModelActor::start_in_arbiter(&self.inner.arbiter, move |_| actor)
     }
@@ -265,7 +253,7 @@ impl Catalog {
     /// Tells the catalog an endpoint was bound to (`+1`) or removed from (`-1`) a model.
     pub async fn endpoints_changed(&self, model_id: ModelId, delta: i64) {
         let update = Update::Endpoints { model_id, delta };
-        if self.inner.public.send(update).await.is_err() {
+        if self.inner.actors.public.send(update).await.is_err() {
             tracing::error!(%model_id, "public catalog actor is gone");
         }
     }
@@ -277,7 +265,7 @@ impl Catalog {
 
     /// Model actors alive (started and not yet stopped).
     pub fn live_actors(&self) -> usize {
-        self.inner.live.load(Ordering::SeqCst)
+        self.inner.actors.live.load(Ordering::SeqCst)
     }
 
     /// Transitions whose compare-and-set found the model changed since it was read. Inside one
@@ -285,13 +273,13 @@ impl Catalog {
     /// model state the actor remembered from its last message and found outdated is not
     /// counted: that costs a read, as if it had not been remembered.)
     pub fn stale_writes(&self) -> u64 {
-        self.inner.stale_writes.load(Ordering::Relaxed)
+        self.inner.actors.stale_writes.load(Ordering::Relaxed)
     }
 
     /// Share/unshare messages that began while another of the same model's was running. The
     /// per-model actor guarantees 0; tests assert it.
     pub fn overlapping_transitions(&self) -> u64 {
-        self.inner.overlaps.load(Ordering::Relaxed)
+        self.inner.actors.overlaps.load(Ordering::Relaxed)
     }
 
     /// Seconds between the newest outbox event applied from another instance and the moment

@@ -16,35 +16,42 @@ use crate::tail::{Announcer, LocalEvents};
 /// How often a transition is retried when another instance changed the model in between.
 const MAX_ATTEMPTS: usize = 16;
 
+/// What every model actor works with: one per catalog, shared by all its actors.
+pub(crate) struct ActorContext {
+    pub(crate) store: Store,
+    pub(crate) chains: PolicyChains,
+    pub(crate) public: Addr<PublicCatalog>,
+    /// Model actors alive.
+    pub(crate) live: AtomicUsize,
+    /// Transitions that found the model changed under them (another process wrote first).
+    pub(crate) stale_writes: AtomicU64,
+    /// Messages that started while another of the same actor's was still running. The mailbox
+    /// is held by `AtomicResponse`, so this stays 0; it is counted to prove it, not to cope
+    /// with it.
+    pub(crate) overlaps: AtomicU64,
+    /// Events this process wrote (and already applied); the outbox tailer skips them.
+    pub(crate) local_events: Arc<LocalEvents>,
+    pub(crate) announcer: Arc<Announcer>,
+}
+
 pub(crate) struct ModelActor {
     pub(crate) id: ModelId,
-    pub(crate) store: Store,
-    pub(crate) chains: Arc<PolicyChains>,
-    pub(crate) public: Addr<PublicCatalog>,
-    pub(crate) live: Arc<AtomicUsize>,
-    /// Transitions that found the model changed under them (another process wrote first).
-    pub(crate) stale_writes: Arc<AtomicU64>,
-    /// Messages that started while another of this actor's was still running. The mailbox is
-    /// held by `AtomicResponse`, so this stays 0; it is counted to prove it, not to cope with it.
-    pub(crate) overlaps: Arc<AtomicU64>,
+    pub(crate) context: Arc<ActorContext>,
     /// A transition of this model is running.
     pub(crate) busy: bool,
     /// The model as this actor last wrote or read it; see [`apply`].
     pub(crate) remembered: Option<Model>,
-    /// Events this process wrote (and already applied); the outbox tailer skips them.
-    pub(crate) local_events: Arc<LocalEvents>,
-    pub(crate) announcer: Arc<Announcer>,
 }
 
 impl Actor for ModelActor {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Self::Context) {
-        self.live.fetch_add(1, Ordering::SeqCst);
+        self.context.live.fetch_add(1, Ordering::SeqCst);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.context.live.fetch_sub(1, Ordering::SeqCst);
         tracing::trace!(model_id = %self.id, "model actor stopped");
     }
 }
@@ -66,22 +73,15 @@ impl Handler<Apply> for ModelActor {
 
     fn handle(&mut self, msg: Apply, _ctx: &mut Self::Context) -> Self::Result {
         if self.busy {
-            self.overlaps.fetch_add(1, Ordering::Relaxed);
+            self.context.overlaps.fetch_add(1, Ordering::Relaxed);
             tracing::error!(model_id = %self.id, "transitions of one model overlapped");
         }
         self.busy = true;
         let span =
             tracing::info_span!("transition", request_id = %msg.request_id, model_id = %self.id);
         let work = apply(
-            Transaction {
-                id: self.id,
-                store: self.store.clone(),
-                chains: Arc::clone(&self.chains),
-                public: self.public.clone(),
-                stale_writes: Arc::clone(&self.stale_writes),
-                local_events: Arc::clone(&self.local_events),
-                announcer: Arc::clone(&self.announcer),
-            },
+            self.id,
+            Arc::clone(&self.context),
             msg,
             self.remembered.take(),
         )
@@ -96,17 +96,6 @@ impl Handler<Apply> for ModelActor {
     }
 }
 
-/// What one transition works with.
-struct Transaction {
-    id: ModelId,
-    store: Store,
-    chains: Arc<PolicyChains>,
-    public: Addr<PublicCatalog>,
-    stale_writes: Arc<AtomicU64>,
-    local_events: Arc<LocalEvents>,
-    announcer: Arc<Announcer>,
-}
-
 /// Runs one share or unshare to completion. Returns the result and the model's state as now
 /// known (`None` when unknown), which the actor keeps for its next message.
 ///
@@ -115,7 +104,8 @@ struct Transaction {
 /// model bumps its version, so a stale memory costs one failed write and a fresh read. A
 /// denial, a 404 or a no-op is always decided on a fresh read.
 async fn apply(
-    tx: Transaction,
+    id: ModelId,
+    cx: Arc<ActorContext>,
     msg: Apply,
     mut remembered: Option<Model>,
 ) -> (Result<Transitioned, ShareError>, Option<Model>) {
@@ -124,7 +114,7 @@ async fn apply(
     loop {
         let (model, fresh) = match remembered.take() {
             Some(model) => (Some(model), false),
-            None => match tx.store.get_model(tx.id).await {
+            None => match cx.store.get_model(id).await {
                 Ok(model) => (model, true),
                 Err(err) => return (Err(err.into()), None),
             },
@@ -132,9 +122,9 @@ async fn apply(
         let visible = model
             .as_ref()
             .filter(|m| m.project_id == principal.project_id);
-        let checked = tx
+        let checked = cx
             .chains
-            .evaluate(msg.action, principal, visible, &tx.store)
+            .evaluate(msg.action, principal, visible, &cx.store)
             .await;
         let would_write = checked.is_ok()
             && visible.is_some_and(|m| m.shared != (msg.action == ShareAction::Share));
@@ -167,10 +157,10 @@ async fn apply(
             return (Err(ShareError::Contended), None);
         }
         writes += 1;
-        let outcome = tx
+        let outcome = cx
             .store
             .apply_transition(Transition {
-                model_id: tx.id,
+                model_id: id,
                 expected_version: current.version,
                 action: msg.action,
                 at: now(),
@@ -186,9 +176,9 @@ async fn apply(
                 event,
                 endpoint_count,
             }) => {
-                tx.local_events.insert(event.id);
-                publish(&tx.public, &model, &principal.project_name, endpoint_count).await;
-                tx.announcer.poke();
+                cx.local_events.insert(event.id);
+                publish(&cx.public, &model, &principal.project_name, endpoint_count).await;
+                cx.announcer.poke();
                 tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
                 return (Ok(Transitioned::changed(&model)), Some(model));
             }
@@ -196,7 +186,7 @@ async fn apply(
             // first, or the memory was old): start over from a fresh read.
             Ok(TransitionOutcome::Stale) => {
                 if fresh {
-                    tx.stale_writes.fetch_add(1, Ordering::Relaxed);
+                    cx.stale_writes.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
