@@ -143,7 +143,7 @@ impl Store {
             ))
             .await
             .map_err(classify)?;
-            let group_commit = Some(crate::repo::GroupCommit::start(writer.clone())?);
+            let group_commit = crate::repo::GroupCommit::start(writer.clone(), Backend::Sqlite)?;
             Ok(Store {
                 reader,
                 writer,
@@ -166,11 +166,12 @@ impl Store {
                 opts.statement_timeout(settings.statement_timeout);
             }
             let pool = Database::connect(opts).await.map_err(classify)?;
+            let group_commit = crate::repo::GroupCommit::start(pool.clone(), Backend::Postgres)?;
             Ok(Store {
                 reader: pool.clone(),
                 writer: pool,
                 backend: Backend::Postgres,
-                group_commit: None,
+                group_commit,
                 url: url.into(),
             })
         } else {

@@ -28,8 +28,8 @@ pub struct Store {
     reader: DatabaseConnection,
     writer: DatabaseConnection,
     backend: Backend,
-    /// SQLite: the thread that commits share/unshare transitions in groups.
-    group_commit: Option<repo::GroupCommit>,
+    /// The thread that commits share/unshare transitions in groups.
+    group_commit: repo::GroupCommit,
     /// Kept for connections outside the pools (PostgreSQL `LISTEN`); never logged.
     url: std::sync::Arc<str>,
 }

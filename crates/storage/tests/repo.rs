@@ -710,8 +710,135 @@ async fn scenario(store: Store) {
         26
     );
 
+    grouped_transitions(&store, &pid).await;
+
     // Migrating again is a no-op.
     store.migrate().await.unwrap();
+}
+
+/// Concurrent transitions are committed in groups; each keeps its own compare-and-set and
+/// event, shares and unshares mix in one group, and a second transition of a model waits for
+/// the next group (it applies on top of the first).
+async fn grouped_transitions(store: &Store, project: &ProjectId) {
+    let mut models = Vec::new();
+    for i in 0..40 {
+        let model = store
+            .create_model(new_model(
+                project,
+                &format!("group-{i}"),
+                ModelStatus::Ready,
+            ))
+            .await
+            .unwrap();
+        models.push(model);
+    }
+    let transition = |model: ModelId, version: i64, action: ShareAction, tag: &str| Transition {
+        model_id: model,
+        expected_version: version,
+        action,
+        at: ts(1_950_000_000),
+        actor_user_id: None,
+        api_key_id: None,
+        request_id: format!("group-{tag}"),
+    };
+    // Every other share names a version the model is not at: it must write nothing, whatever
+    // group it lands in, and the others must all commit.
+    let shares = models.iter().enumerate().map(|(i, m)| {
+        let store = store.clone();
+        let t = transition(
+            m.id,
+            m.version + i64::from(i % 2 == 1),
+            ShareAction::Share,
+            &format!("{i}-share"),
+        );
+        tokio::spawn(async move { store.apply_transition(t).await })
+    });
+    let outcomes = futures_util::future::join_all(shares).await;
+    for (i, (m, outcome)) in models.iter().zip(outcomes).enumerate() {
+        let outcome = outcome.unwrap().unwrap();
+        let events = store.list_share_events(m.id, None, 10).await.unwrap();
+        let now = store.get_model(m.id).await.unwrap().unwrap();
+        if i % 2 == 1 {
+            assert_eq!(outcome, TransitionOutcome::Stale, "model {i}");
+            assert!(events.items.is_empty(), "model {i}");
+            assert!(!now.shared && now.version == m.version, "model {i}");
+            continue;
+        }
+        let TransitionOutcome::Applied {
+            model: after,
+            event,
+            endpoint_count: 0,
+        } = outcome
+        else {
+            panic!("model {i}: {outcome:?}");
+        };
+        assert!(after.shared, "model {i}");
+        assert_eq!(after.version, m.version + 1);
+        assert_eq!(after.shared_at, Some(ts(1_950_000_000)));
+        assert_eq!(Some(after), Some(now));
+        assert_eq!(events.items.len(), 1, "model {i}");
+        assert_eq!(events.items[0], event);
+        assert_eq!(event.action, ShareAction::Share);
+        assert_eq!(event.request_id, format!("group-{i}-share"));
+    }
+    // All queued at once, in this order: every model is unshared at the version it had; the
+    // shared ones are then shared again at the version the unshare leaves, in the same batch.
+    let mut batch = Vec::new();
+    for (i, m) in models.iter().enumerate() {
+        let shared = i % 2 == 0;
+        let version = m.version + i64::from(shared);
+        batch.push(store.apply_transition(transition(
+            m.id,
+            version,
+            ShareAction::Unshare,
+            &format!("{i}-unshare"),
+        )));
+        if shared {
+            batch.push(store.apply_transition(transition(
+                m.id,
+                version + 1,
+                ShareAction::Share,
+                &format!("{i}-again"),
+            )));
+        }
+    }
+    let mut outcomes = futures_util::future::join_all(batch).await.into_iter();
+    for (i, m) in models.iter().enumerate() {
+        let unshare = outcomes.next().unwrap().unwrap();
+        let events = store.list_share_events(m.id, None, 10).await.unwrap().items;
+        if i % 2 == 1 {
+            // Not shared: nothing to unshare.
+            assert_eq!(unshare, TransitionOutcome::Stale, "model {i}");
+            assert!(events.is_empty(), "model {i}");
+            continue;
+        }
+        let again = outcomes.next().unwrap().unwrap();
+        let TransitionOutcome::Applied {
+            model: unshared, ..
+        } = unshare
+        else {
+            panic!("model {i}: {unshare:?}");
+        };
+        let TransitionOutcome::Applied { model: shared, .. } = again else {
+            panic!("model {i}: {again:?}");
+        };
+        assert!(!unshared.shared && shared.shared, "model {i}");
+        assert_eq!(unshared.version, m.version + 2);
+        assert_eq!(shared.version, m.version + 3);
+        assert_eq!(unshared.unshared_at, Some(ts(1_950_000_000)));
+        assert_eq!(shared.unshared_at, Some(ts(1_950_000_000)));
+        assert_eq!(
+            events.iter().map(|e| e.action).collect::<Vec<_>>(),
+            [ShareAction::Share, ShareAction::Unshare, ShareAction::Share],
+            "model {i}: newest first"
+        );
+        assert_eq!(events[0].request_id, format!("group-{i}-again"));
+    }
+    let group = store.largest_transition_group();
+    assert!(
+        group > 1,
+        "the transitions were never committed together ({group})"
+    );
 }
 
 #[tokio::test]

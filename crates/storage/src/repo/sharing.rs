@@ -1,6 +1,7 @@
 //! Share/unshare transitions and the share-events outbox.
 
 use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,10 +13,10 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
-use crate::Store;
 use crate::entities::{models, projects, share_events};
 use crate::error::{StorageError, classify, corrupt};
 use crate::records::{Page, ShareEvent, Transition, TransitionOutcome};
+use crate::{Backend, Store};
 
 fn event_record(row: share_events::Model) -> Result<ShareEvent, StorageError> {
     Ok(ShareEvent {
@@ -38,63 +39,23 @@ impl Store {
     /// state, writing the share event in the same transaction, and counts the model's endpoints
     /// when it shares it (the catalog shows the count).
     ///
-    /// On SQLite the transaction is `BEGIN IMMEDIATE` on the one writer connection, then
-    /// `UPDATE … RETURNING` (the compare-and-set, which also reads the new row back),
-    /// `INSERT … RETURNING id` and, on share, the count, then `COMMIT`, shared with the other
-    /// transitions queued meanwhile ([`GroupCommit`]). On PostgreSQL the whole
-    /// transition is one statement (data-modifying CTEs: the conditional `UPDATE` and the event
-    /// `INSERT` fed by its result, atomic; the count in the final `SELECT`), so one round trip
-    /// instead of six. Other instances are told with [`Store::announce_share_events`], not
-    /// from inside the transaction: a `NOTIFY` holds a database-wide lock until its
-    /// transaction's commit is flushed, which would make every transition wait for the
-    /// previous one's disk flush.
+    /// Every transition goes through [`GroupCommit`]: the transitions queued while the previous
+    /// commit was in flight are written together, each with its own compare-and-set. On SQLite
+    /// that is one `BEGIN IMMEDIATE` transaction on the writer connection holding, per
+    /// transition, `UPDATE … RETURNING` (the compare-and-set, which also reads the new row back),
+    /// `INSERT … RETURNING id` and, on share, the count. On PostgreSQL it is one statement for
+    /// the whole group (data-modifying CTEs over the group as a JSON record set: the conditional
+    /// `UPDATE`, the event `INSERT` fed by its result, the counts in the final `SELECT`).
+    /// Other instances are told with [`Store::announce_share_events`], not from inside the
+    /// transaction: a `NOTIFY` holds a database-wide lock until its transaction's commit is
+    /// flushed, which would make every commit wait for the previous one's disk flush.
     pub async fn apply_transition(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
-        if self.backend == crate::Backend::Sqlite {
-            return match &self.group_commit {
-                Some(group) => group.submit(t).await,
-                None => apply_one(&self.writer, t).await,
-            };
-        }
-        let sharing = t.action == ShareAction::Share;
-        let time_column = if sharing { "shared_at" } else { "unshared_at" };
-        let sql = format!(
-            "WITH m AS (UPDATE models SET shared = $1, version = version + 1, \
-             updated_at = $2, {time_column} = $2 \
-             WHERE id = $3 AND version = $4 AND shared = $5 RETURNING *), \
-             e AS (INSERT INTO share_events \
-             (model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
-             SELECT m.id, m.project_id, $6, $7, $8, $9, $2 FROM m RETURNING id) \
-             SELECT m.*, e.id AS event_id, CASE WHEN $1 THEN \
-             (SELECT COUNT(*) FROM endpoints WHERE model_id = m.id) ELSE 0 END \
-             AS endpoint_count FROM m, e",
-        );
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [
-                sharing.into(),
-                to_dt(t.at).into(),
-                t.model_id.as_uuid().into(),
-                t.expected_version.into(),
-                (!sharing).into(),
-                t.action.as_str().into(),
-                t.actor_user_id.map(|u| u.as_uuid()).into(),
-                t.api_key_id.map(|k| k.as_uuid()).into(),
-                t.request_id.clone().into(),
-            ],
-        );
-        let Some(found) = self
-            .writer
-            .query_one_raw(statement)
-            .await
-            .map_err(classify)?
-        else {
-            return Ok(TransitionOutcome::Stale);
-        };
-        let row = models::Model::from_query_result(&found, "").map_err(classify)?;
-        let event_id: i64 = found.try_get("", "event_id").map_err(classify)?;
-        let endpoint_count: i64 = found.try_get("", "endpoint_count").map_err(classify)?;
-        outcome(t, row, event_id, endpoint_count)
+        self.group_commit.submit(t).await
+    }
+
+    /// The most transitions one group commit has written together since the store opened.
+    pub fn largest_transition_group(&self) -> usize {
+        self.group_commit.largest()
     }
 
     /// A model's share history, newest first (`id DESC`), before the cursor `after`.
@@ -170,7 +131,7 @@ impl Store {
     }
 }
 
-/// What a SQLite transition wrote: the model's new row, the event id, the endpoint count.
+/// What a committed transition wrote: the model's new row, the event id, the endpoint count.
 type Written = (models::Model, i64, i64);
 
 /// A committed transition as the caller sees it.
@@ -196,6 +157,14 @@ fn outcome(
         event: event_record(event)?,
         endpoint_count,
     })
+}
+
+/// The caller's answer for a committed transition: what it wrote, or stale if nothing.
+fn answer(t: Transition, written: Option<Written>) -> Result<TransitionOutcome, StorageError> {
+    match written {
+        Some((row, event_id, endpoint_count)) => outcome(t, row, event_id, endpoint_count),
+        None => Ok(TransitionOutcome::Stale),
+    }
 }
 
 /// One SQLite transition inside `tx`: the compare-and-set `UPDATE … RETURNING`, the event
@@ -267,118 +236,13 @@ async fn sqlite_transition(
     Ok(Some((row, event_id, endpoint_count)))
 }
 
-/// One SQLite transition in a transaction of its own.
-async fn apply_one(
+/// Every transition of `group` in one SQLite transaction; nothing is written on error.
+async fn sqlite_group(
     writer: &DatabaseConnection,
-    t: Transition,
-) -> Result<TransitionOutcome, StorageError> {
-    let written = commit_group(writer, [&t]).await?.pop().flatten();
-    answer(t, written)
-}
-
-/// The caller's answer for a committed transition: what it wrote, or stale if nothing.
-fn answer(t: Transition, written: Option<Written>) -> Result<TransitionOutcome, StorageError> {
-    match written {
-        Some((row, event_id, endpoint_count)) => outcome(t, row, event_id, endpoint_count),
-        None => Ok(TransitionOutcome::Stale),
-    }
-}
-
-/// Most transitions one group commit takes.
-const MAX_GROUP: usize = 256;
-
-type Job = (
-    Transition,
-    oneshot::Sender<Result<TransitionOutcome, StorageError>>,
-);
-
-/// Group commit of SQLite transitions. Every transition must reach the disk before it is
-/// answered (`synchronous = full`), and one writer commits at a time, so one transaction per
-/// transition makes each wait for the flushes of all queued before it. Instead a thread of its
-/// own takes every transition queued while the previous commit was flushing and writes them in
-/// one transaction: one flush for the lot. Each keeps its own compare-and-set (one that finds
-/// its model changed writes nothing and is answered [`TransitionOutcome::Stale`]); if anything
-/// else fails, the group is rolled back and each transition is retried alone, so an error
-/// reaches only the transition it belongs to. Nothing is answered before its commit.
-#[derive(Clone)]
-pub(crate) struct GroupCommit {
-    queue: mpsc::UnboundedSender<Job>,
-    /// The most transitions committed together so far (read by tests).
-    #[cfg_attr(not(test), allow(dead_code))]
-    largest: Arc<AtomicUsize>,
-}
-
-impl GroupCommit {
-    /// Starts the committing thread on `writer`; it ends when every handle is dropped.
-    pub(crate) fn start(writer: DatabaseConnection) -> Result<Self, StorageError> {
-        let (queue, jobs) = mpsc::unbounded_channel();
-        let largest = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&largest);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
-        std::thread::Builder::new()
-            .name("sqlite-group-commit".into())
-            .spawn(move || runtime.block_on(run_groups(writer, jobs, seen)))
-            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
-        Ok(Self { queue, largest })
-    }
-
-    #[cfg(test)]
-    fn largest(&self) -> usize {
-        self.largest.load(Ordering::Relaxed)
-    }
-
-    async fn submit(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
-        let stopped = || StorageError::Unavailable(DbErr::Custom("the writer has stopped".into()));
-        let (reply, answer) = oneshot::channel();
-        self.queue.send((t, reply)).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-async fn run_groups(
-    writer: DatabaseConnection,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-    largest: Arc<AtomicUsize>,
-) {
-    while let Some(first) = jobs.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        if group.len() > 1 {
-            match commit_group(&writer, group.iter().map(|(t, _)| t)).await {
-                Ok(written) => {
-                    largest.fetch_max(written.len(), Ordering::Relaxed);
-                    for ((t, reply), written) in group.into_iter().zip(written) {
-                        // A caller that went away has nothing to hear; its write stands.
-                        let _ = reply.send(answer(t, written));
-                    }
-                    continue;
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, size = group.len(), "group commit failed; one by one");
-                }
-            }
-        }
-        for (t, reply) in group {
-            let _ = reply.send(apply_one(&writer, t).await);
-        }
-    }
-}
-
-/// Every transition of `group` in one transaction; nothing is written on error.
-async fn commit_group<'a>(
-    writer: &DatabaseConnection,
-    group: impl IntoIterator<Item = &'a Transition>,
+    group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     let tx = write_tx_on(writer).await?;
-    let mut written = Vec::new();
+    let mut written = Vec::with_capacity(group.len());
     for t in group {
         match sqlite_transition(&tx, t).await {
             Ok(w) => written.push(w),
@@ -394,66 +258,235 @@ async fn commit_group<'a>(
     Ok(written)
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
+/// A transition as the PostgreSQL group statement reads it (one element of `$1`).
+#[derive(serde::Serialize)]
+struct GroupRow<'a> {
+    ord: usize,
+    model_id: uuid::Uuid,
+    expected_version: i64,
+    share: bool,
+    at: chrono::DateTime<chrono::Utc>,
+    actor_user_id: Option<uuid::Uuid>,
+    api_key_id: Option<uuid::Uuid>,
+    request_id: &'a str,
+}
 
-    use super::*;
-    use crate::repo::testing::{model, store_with_project};
+/// The PostgreSQL group statement. `t` is the group; `m` applies each compare-and-set (a model
+/// not at its expected version in the opposite state matches nothing and is left alone); `e`
+/// writes one event per updated model, in the group's order; the final `SELECT` returns, per
+/// updated model, its new row, its event id and (on share) its endpoint count. A group never
+/// names a model twice, so `model_id` pairs the rows up.
+const POSTGRES_GROUP: &str = "\
+WITH t AS (SELECT * FROM json_to_recordset($1::json) AS t(ord integer, model_id uuid, \
+expected_version bigint, share boolean, at timestamptz, actor_user_id uuid, api_key_id uuid, \
+request_id text)), \
+m AS (UPDATE models SET shared = t.share, version = models.version + 1, updated_at = t.at, \
+shared_at = CASE WHEN t.share THEN t.at ELSE models.shared_at END, \
+unshared_at = CASE WHEN t.share THEN models.unshared_at ELSE t.at END \
+FROM t WHERE models.id = t.model_id AND models.version = t.expected_version \
+AND models.shared <> t.share RETURNING models.*), \
+e AS (INSERT INTO share_events \
+(model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
+SELECT m.id, m.project_id, CASE WHEN t.share THEN 'share' ELSE 'unshare' END, \
+t.actor_user_id, t.api_key_id, t.request_id, t.at FROM m JOIN t ON t.model_id = m.id \
+ORDER BY t.ord RETURNING id, model_id) \
+SELECT m.*, e.id AS event_id, CASE WHEN m.shared THEN \
+(SELECT COUNT(*) FROM endpoints WHERE endpoints.model_id = m.id) ELSE 0 END AS endpoint_count \
+FROM m JOIN e ON e.model_id = m.id";
 
-    /// Concurrent transitions share commits; each keeps its own compare-and-set and event.
-    #[tokio::test]
-    async fn grouped_transitions_keep_their_own_compare_and_set() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, project) = store_with_project(&dir).await;
-        let mut models = Vec::new();
-        for i in 0..40 {
-            models.push(model(&store, &project, i).await);
-        }
-        // Every other transition names a version the model is not at: it must write nothing,
-        // whatever group it lands in, and the others must all commit.
-        let calls = models.iter().enumerate().map(|(i, model)| {
-            let store = store.clone();
-            let t = Transition {
-                model_id: model.id,
-                expected_version: model.version + i64::from(i % 2 == 1),
-                action: ShareAction::Share,
-                at: domain::now(),
-                actor_user_id: None,
-                api_key_id: None,
-                request_id: format!("r{i}"),
+/// Every transition of `group` in one PostgreSQL statement (so one transaction: nothing is
+/// written on error). The rows go in model order, so that two instances' groups lock the
+/// models they share in the same order.
+async fn postgres_group(
+    writer: &DatabaseConnection,
+    group: &[&Transition],
+) -> Result<Vec<Option<Written>>, StorageError> {
+    let mut rows: Vec<GroupRow<'_>> = group
+        .iter()
+        .enumerate()
+        .map(|(ord, t)| GroupRow {
+            ord,
+            model_id: t.model_id.as_uuid(),
+            expected_version: t.expected_version,
+            share: t.action == ShareAction::Share,
+            at: to_dt(t.at),
+            actor_user_id: t.actor_user_id.map(|u| u.as_uuid()),
+            api_key_id: t.api_key_id.map(|k| k.as_uuid()),
+            request_id: &t.request_id,
+        })
+        .collect();
+    rows.sort_unstable_by_key(|r| r.model_id);
+    let json = serde_json::to_string(&rows)
+        .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+    let statement =
+        Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES_GROUP, [json.into()]);
+    let mut written = HashMap::with_capacity(group.len());
+    for found in writer.query_all_raw(statement).await.map_err(classify)? {
+        let row = models::Model::from_query_result(&found, "").map_err(classify)?;
+        let event_id: i64 = found.try_get("", "event_id").map_err(classify)?;
+        let endpoint_count: i64 = found.try_get("", "endpoint_count").map_err(classify)?;
+        written.insert(row.id, (row, event_id, endpoint_count));
+    }
+    Ok(group
+        .iter()
+        .map(|t| written.remove(&t.model_id.as_uuid()))
+        .collect())
+}
+
+/// Every transition of `group` in one transaction on `backend`, in order; for each, what it
+/// wrote (`None`: its compare-and-set found the model changed).
+async fn commit_group(
+    writer: &DatabaseConnection,
+    backend: Backend,
+    group: &[&Transition],
+) -> Result<Vec<Option<Written>>, StorageError> {
+    match backend {
+        Backend::Sqlite => sqlite_group(writer, group).await,
+        Backend::Postgres => postgres_group(writer, group).await,
+    }
+}
+
+/// Most transitions one group commit takes.
+const MAX_GROUP: usize = 256;
+
+type Job = (
+    Transition,
+    oneshot::Sender<Result<TransitionOutcome, StorageError>>,
+);
+
+/// Group commit of transitions. Every transition must be durable before it is answered, and
+/// each commit waits for a disk flush, so one transaction per transition makes each wait for
+/// the flushes of all queued before it (on SQLite, where one writer commits at a time) or
+/// spends a round trip, a commit and a flush per transition (on PostgreSQL). Instead a thread
+/// of its own takes every transition queued while the previous commit was in flight and writes
+/// them in one transaction: one flush for the lot. Each keeps its own compare-and-set (one that
+/// finds its model changed writes nothing and is answered [`TransitionOutcome::Stale`]); if
+/// anything else fails, the group is rolled back and each transition is retried alone, so an
+/// error reaches only the transition it belongs to. Nothing is answered before its commit.
+///
+/// The transitions are split over lanes by model, each lane committing one group at a time, so
+/// a model's transitions are committed in the order they were submitted: a group names a
+/// model at most once, and a second transition of the same model waits for the lane's next
+/// group. SQLite has one lane (its one writer connection commits one transaction at a time);
+/// PostgreSQL has [`POSTGRES_LANES`], so that a commit waiting on a slow disk flush does not
+/// hold up every other transition.
+#[derive(Clone)]
+pub(crate) struct GroupCommit {
+    lanes: Arc<[mpsc::UnboundedSender<Job>]>,
+    /// The most transitions committed together so far.
+    largest: Arc<AtomicUsize>,
+}
+
+/// Groups a PostgreSQL store commits at once.
+const POSTGRES_LANES: usize = 2;
+
+impl GroupCommit {
+    /// Starts the committing thread on `writer`; it ends when every handle is dropped.
+    pub(crate) fn start(
+        writer: DatabaseConnection,
+        backend: Backend,
+    ) -> Result<Self, StorageError> {
+        let lanes = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_LANES,
+        };
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..lanes).map(|_| mpsc::unbounded_channel()).unzip();
+        let largest = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&largest);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+        std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut lanes = tokio::task::JoinSet::new();
+                    for jobs in receivers {
+                        lanes.spawn(run_groups(writer.clone(), backend, jobs, Arc::clone(&seen)));
+                    }
+                    while lanes.join_next().await.is_some() {}
+                });
+            })
+            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+        Ok(Self {
+            lanes: senders.into(),
+            largest,
+        })
+    }
+
+    fn largest(&self) -> usize {
+        self.largest.load(Ordering::Relaxed)
+    }
+
+    async fn submit(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
+        let stopped = || StorageError::Unavailable(DbErr::Custom("the writer has stopped".into()));
+        // The low bits of a model id are random (UUID v4 and v7 alike).
+        let lane = (t.model_id.as_uuid().as_u128() % self.lanes.len() as u128) as usize;
+        let (reply, answer) = oneshot::channel();
+        self.lanes[lane].send((t, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run_groups(
+    writer: DatabaseConnection,
+    backend: Backend,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    largest: Arc<AtomicUsize>,
+) {
+    // Transitions of a model already in the group, for the next one (oldest first).
+    let mut held: VecDeque<Job> = VecDeque::new();
+    loop {
+        let mut waiting = std::mem::take(&mut held);
+        let first = match waiting.pop_front() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut in_group = HashSet::from([first.0.model_id]);
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            let job = match waiting.pop_front() {
+                Some(job) => job,
+                None => match jobs.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
             };
-            tokio::spawn(async move { store.apply_transition(t).await })
-        });
-        let outcomes = futures_util::future::join_all(calls).await;
-        for (i, (model, outcome)) in models.iter().zip(outcomes).enumerate() {
-            let outcome = outcome.unwrap().unwrap();
-            let events = store.list_share_events(model.id, None, 10).await.unwrap();
-            let now = store.get_model(model.id).await.unwrap().unwrap();
-            if i % 2 == 1 {
-                assert_eq!(outcome, TransitionOutcome::Stale, "model {i}");
-                assert!(events.items.is_empty(), "model {i}");
-                assert!(!now.shared);
+            if in_group.insert(job.0.model_id) {
+                group.push(job);
             } else {
-                let TransitionOutcome::Applied {
-                    model: after,
-                    event,
-                    ..
-                } = outcome
-                else {
-                    panic!("model {i}: {outcome:?}");
-                };
-                assert!(after.shared && now.shared);
-                assert_eq!(after.version, model.version + 1);
-                assert_eq!(events.items.len(), 1, "model {i}");
-                assert_eq!(events.items[0].id, event.id);
-                assert_eq!(event.request_id, format!("r{i}"));
+                held.push_back(job);
             }
         }
-        let group = store.group_commit.as_ref().unwrap().largest();
-        assert!(
-            group > 1,
-            "the transitions were never committed together ({group})"
-        );
+        held.extend(waiting);
+        let transitions: Vec<&Transition> = group.iter().map(|(t, _)| t).collect();
+        let result = commit_group(&writer, backend, &transitions).await;
+        drop(transitions);
+        match result {
+            Ok(written) => {
+                largest.fetch_max(written.len(), Ordering::Relaxed);
+                for ((t, reply), written) in group.into_iter().zip(written) {
+                    // A caller that went away has nothing to hear; its write stands.
+                    let _ = reply.send(answer(t, written));
+                }
+            }
+            Err(err) if group.len() == 1 => {
+                if let Some((_, reply)) = group.pop() {
+                    let _ = reply.send(Err(err));
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, size = group.len(), "group commit failed; one by one");
+                for (t, reply) in group {
+                    let written = commit_group(&writer, backend, &[&t]).await;
+                    let _ = reply.send(written.and_then(|mut w| answer(t, w.pop().flatten())));
+                }
+            }
+        }
     }
 }
