@@ -10,6 +10,7 @@ use domain::{ModelId, ShareAction, Timestamp};
 use storage::{Model, StorageError, Store};
 
 use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader};
+use crate::memory::{Trim, release_free_pages};
 use crate::model_actor::{ActorContext, Apply, ModelActor};
 use crate::public::{PublicCatalog, Update};
 use crate::registry::Registry;
@@ -312,20 +313,32 @@ impl Drop for Inner {
     }
 }
 
-/// Drops idle actors a few times per idle period; ends when the catalog is dropped.
+/// Drops idle actors a few times per idle period, and gives their memory back to the operating
+/// system once a burst of them has drained; ends when the catalog is dropped.
 fn spawn_sweeper(arbiter: &ArbiterHandle, registry: &Arc<Registry>, idle_timeout: Duration) {
     let weak = Arc::downgrade(registry);
     let every = (idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
     arbiter.spawn(async move {
+        let mut trim = Trim::default();
+        let mut trim_due = false;
         loop {
             tokio::time::sleep(every).await;
+            if std::mem::take(&mut trim_due) {
+                // A period after the sweep, so the released actors have stopped and freed
+                // their memory; off the actors' thread, as the trim walks every arena.
+                let released = tokio::task::spawn_blocking(release_free_pages).await;
+                tracing::debug!(?released, "returned free memory after a burst of actors");
+            }
             let Some(registry) = weak.upgrade() else {
                 break;
             };
             let dropped = registry.sweep();
+            let live = registry.len();
+            drop(registry);
             if dropped > 0 {
-                tracing::debug!(dropped, "idle model actors released");
+                tracing::debug!(dropped, live, "idle model actors released");
             }
+            trim_due = trim.after_sweep(live + dropped, live);
         }
     });
 }

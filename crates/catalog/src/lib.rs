@@ -32,6 +32,7 @@
 
 mod handle;
 mod index;
+mod memory;
 mod model_actor;
 mod public;
 mod registry;
