@@ -362,3 +362,49 @@ async fn cursors_are_stable_while_other_models_come_and_go() {
     let flips = toggling.await.unwrap();
     assert!(flips > 0, "the toggler never changed anything");
 }
+
+/// Pages are kept between identical reads (`catalog.page_cache_pages`), yet every read shows
+/// the catalog as it is: a share, an endpoint and an unshare each show at once on a page that
+/// was just read.
+#[actix_rt::test]
+async fn a_page_read_again_shows_every_change_at_once() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let first = model(&app, &t, "Kept One", ("llama", 1, 8192, "mit"), &["kept"]).await;
+    let second = model(&app, &t, "Kept Two", ("llama", 2, 8192, "mit"), &["kept"]).await;
+    app.shared(&t, first).await;
+    let page = || async {
+        let response = app.catalog("?tag=kept&sort=endpoints").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["modelId"].as_str().unwrap().to_owned(),
+                    i["endpointCount"].as_i64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (first.to_string(), second.to_string());
+    assert_eq!(page().await, [(first.clone(), 0)]);
+    assert_eq!(page().await, [(first.clone(), 0)], "read again");
+
+    app.shared(&t, second.parse().unwrap()).await;
+    let both = page().await;
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert_eq!(page().await, both, "read again");
+
+    let response = app
+        .create_endpoint(&t.project, "kept-ep", &second, &t.key)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(page().await, [(second.clone(), 1), (first.clone(), 0)]);
+
+    assert_eq!(app.unshare(&t.project, &second, &t.key).await.status(), 200);
+    assert_eq!(page().await, [(first.clone(), 0)]);
+    assert_eq!(page().await, [(first, 0)], "read again");
+}

@@ -28,6 +28,8 @@ pub struct AppState {
     /// Whether catalog reads need no key.
     pub public_browse: bool,
     pub rate_limits: RateLimits,
+    /// Catalog pages as served, until the catalog changes.
+    pub pages: crate::page_cache::PageCache,
 }
 
 /// Why the service could not start.
@@ -94,6 +96,7 @@ impl Application {
             api: settings.api.clone(),
             public_browse: settings.catalog.public_browse,
             rate_limits: RateLimits::new(&settings.rate_limit),
+            pages: crate::page_cache::PageCache::new(settings.catalog.page_cache_pages),
         });
         crate::metrics::handle();
         let timeout = web::Data::new(RequestTimeout(Duration::from_millis(

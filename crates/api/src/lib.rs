@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod page_cache;
 pub mod pagination;
 pub mod ratelimit;
 pub mod routes;

@@ -232,6 +232,12 @@ impl Catalog {
         self.read().browse(query)
     }
 
+    /// Moves on whenever the public catalog changes (anything a page shows, or which models
+    /// it holds): a page read at the current generation is still what a read would return.
+    pub fn generation(&self) -> u64 {
+        self.read().generation()
+    }
+
     /// One shared model, from memory.
     pub fn get(&self, id: ModelId) -> Option<Arc<CatalogItem>> {
         self.read().get(id)

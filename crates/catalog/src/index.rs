@@ -111,7 +111,7 @@ impl CatalogItem {
 }
 
 /// The order of a catalog listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Sort {
     /// Newest share first (the default).
     #[default]
@@ -123,7 +123,7 @@ pub enum Sort {
 }
 
 /// Where an item sits in one sort; a page's cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SortKey {
     SharedAt(i64, Uuid),
     Name(String, Uuid),
@@ -141,7 +141,7 @@ impl SortKey {
 }
 
 /// Filters of `GET /v1/catalog/models`; all given ones must hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Filter {
     /// Case-insensitive substring of name or description (already lowercased).
     pub q: Option<String>,
@@ -180,7 +180,7 @@ impl Filter {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BrowseQuery {
     pub filter: Filter,
     pub sort: Sort,
@@ -194,6 +194,8 @@ pub struct BrowsePage {
     pub items: Vec<Arc<CatalogItem>>,
     /// The key of the last item when more items follow.
     pub next: Option<SortKey>,
+    /// The catalog's [`generation`](crate::Catalog::generation) the page was read at.
+    pub generation: u64,
 }
 
 /// Builds the index of a whole catalog (the start-up load). Rows are turned into items as they
@@ -249,6 +251,7 @@ impl Loader {
             by_shared_at,
             by_name,
             by_endpoints,
+            generation: 0,
         }
     }
 }
@@ -272,6 +275,8 @@ pub(crate) struct CatalogIndex {
     by_shared_at: BTreeMap<(Reverse<i64>, Uuid), Arc<CatalogItem>>,
     by_name: BTreeMap<(String, Uuid), Arc<CatalogItem>>,
     by_endpoints: BTreeMap<(Reverse<i64>, Uuid), Arc<CatalogItem>>,
+    /// Moves on with every change of what a page can show.
+    generation: u64,
 }
 
 impl CatalogIndex {
@@ -310,6 +315,7 @@ impl CatalogIndex {
 
     pub(crate) fn upsert(&mut self, item: CatalogItem) {
         self.remove(item.model_id);
+        self.generation += 1;
         let item = Arc::new(item);
         self.by_shared_at
             .insert(item.shared_at_key(), Arc::clone(&item));
@@ -321,6 +327,7 @@ impl CatalogIndex {
 
     pub(crate) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
         let old = self.items.remove(&id)?;
+        self.generation += 1;
         self.by_shared_at.remove(&old.shared_at_key());
         self.by_name.remove(&old.name_key());
         self.by_endpoints.remove(&old.endpoints_key());
@@ -333,6 +340,10 @@ impl CatalogIndex {
             item.endpoint_count = (item.endpoint_count + delta).max(0);
             self.upsert(item);
         }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub(crate) fn ids(&self) -> impl Iterator<Item = ModelId> + '_ {
@@ -400,7 +411,11 @@ impl CatalogIndex {
         } else {
             None
         };
-        BrowsePage { items, next }
+        BrowsePage {
+            items,
+            next,
+            generation: self.generation,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::http::header::{AUTHORIZATION, ContentType};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use catalog::{BrowseQuery, CatalogItem, Filter, Sort, SortKey};
 use domain::{ModelId, ProjectId, Timestamp};
@@ -128,8 +129,18 @@ pub(crate) async fn list_catalog(
     authorize(&req, &state).await?;
     let params = QueryParams::parse(req.query_string(), PARAMS)?;
     let query = browse_query(&params, &state)?;
-    let page = state.catalog.browse(&query);
-    let body = list_json(&page.items, page.next.as_ref().map(encode_cursor));
+    let body = match state.pages.get(&query, state.catalog.generation()) {
+        Some(body) => body,
+        None => {
+            let page = state.catalog.browse(&query);
+            let body = Bytes::from(list_json(
+                &page.items,
+                page.next.as_ref().map(encode_cursor),
+            ));
+            state.pages.put(query, page.generation, body.clone());
+            body
+        }
+    };
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(body))

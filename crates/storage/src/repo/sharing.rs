@@ -2,6 +2,7 @@
 
 use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -362,7 +363,8 @@ type Job = (
 /// them in one transaction: one flush for the lot. Each keeps its own compare-and-set (one that
 /// finds its model changed writes nothing and is answered [`TransitionOutcome::Stale`]); if
 /// anything else fails, the group is rolled back and each transition is retried alone, so an
-/// error reaches only the transition it belongs to. Nothing is answered before its commit.
+/// error reaches only the transition it belongs to; only when the database is unavailable does
+/// the whole group get that answer at once. Nothing is answered before its commit.
 ///
 /// The transitions are split over lanes by model, each lane committing one group at a time, so
 /// a model's transitions are committed in the order they were submitted: a group names a
@@ -477,6 +479,16 @@ async fn run_groups(
             }
             Err(err) if group.len() == 1 => {
                 if let Some((_, reply)) = group.pop() {
+                    let _ = reply.send(Err(err));
+                }
+            }
+            Err(err) if err.is_unavailable() => {
+                // The database is out of reach: alone, each would wait for it again in turn.
+                let source = err
+                    .source()
+                    .map_or_else(|| err.to_string(), ToString::to_string);
+                for (_, reply) in group {
+                    let err = StorageError::Unavailable(DbErr::Custom(source.clone()));
                     let _ = reply.send(Err(err));
                 }
             }
