@@ -338,13 +338,12 @@ fn spawn_sweeper(arbiter: &ArbiterHandle, registry: &Arc<Registry>, idle_timeout
             let Some(registry) = weak.upgrade() else {
                 break;
             };
-            let dropped = registry.sweep();
-            let live = registry.len();
+            let (before, live) = registry.sweep();
             drop(registry);
-            if dropped > 0 {
-                tracing::debug!(dropped, live, "idle model actors released");
+            if before > live {
+                tracing::debug!(dropped = before - live, live, "idle model actors released");
             }
-            trim_due = trim.after_sweep(live + dropped, live);
+            trim_due = trim.after_sweep(before, live);
         }
     });
 }

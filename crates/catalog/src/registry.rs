@@ -62,7 +62,8 @@ impl Registry {
     }
 
     /// Forgets actors with no lease out and no use for `idle_timeout`; actix then stops them.
-    pub(crate) fn sweep(&self) -> usize {
+    /// Returns how many were live before the sweep and how many are left.
+    pub(crate) fn sweep(&self) -> (usize, usize) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let before = entries.len();
         let idle = self.idle_timeout;
@@ -72,7 +73,7 @@ impl Registry {
         if entries.capacity() > 4 * entries.len().max(256) {
             entries.shrink_to_fit();
         }
-        before - entries.len()
+        (before, entries.len())
     }
 
     pub(crate) fn len(&self) -> usize {
