@@ -1,5 +1,7 @@
 //! Typed helpers so a test reads like the user story it checks.
 
+use std::time::Duration;
+
 use crate::db::TestDb;
 use api::Application;
 use api::settings::{DEFAULT_TOML, Settings};
@@ -74,10 +76,21 @@ pub async fn spawn_on(
         base,
         store,
         catalog,
-        client: reqwest::Client::new(),
+        client: client_for(&settings),
         settings,
         _data: None,
     }
+}
+
+/// A client whose pool drops an idle connection well before the server closes it. A request
+/// sent on a connection the server is closing at that moment fails with `IncompleteMessage`;
+/// under load that happened to one of ten thousand calls.
+pub fn client_for(settings: &Settings) -> reqwest::Client {
+    let builder = match settings.server.keep_alive_secs {
+        0 => reqwest::Client::builder().pool_max_idle_per_host(0),
+        secs => reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(secs) / 2),
+    };
+    builder.build().expect("http client")
 }
 
 /// A store on the test database, outside any app.

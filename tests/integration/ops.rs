@@ -1,5 +1,6 @@
 //! Operability: the OpenAPI document and docs page, metrics, rate limits, the request timeout,
-//! logs that carry the request's context and never a key, and graceful shutdown.
+//! logs that carry the request's context and never a key, graceful shutdown, and how long idle
+//! connections are kept.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -11,10 +12,13 @@ use auth::{Policy, PolicyContext, PolicyRegistry, Verdict};
 use reqwest::StatusCode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::db::TestDb;
 use crate::helpers::{
-    assert_error, connect_store, serve_binary, spawn_app, spawn_app_with, spawn_app_with_policies,
+    TestApp, assert_error, connect_store, serve_binary, spawn_app, spawn_app_with,
+    spawn_app_with_policies,
 };
 
 #[actix_rt::test]
@@ -352,4 +356,92 @@ async fn sigterm_lets_an_in_flight_share_finish_then_exits_zero() {
     assert!(status.success(), "exit status {status}");
     let events = store.list_share_events(t.model, None, 10).await.unwrap();
     assert_eq!(events.items.len(), 1, "the share committed");
+}
+
+/// A raw HTTP/1.1 connection to the app, so the test sees exactly when the server closes it.
+async fn raw_connection(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .expect("connect")
+}
+
+/// Sends `GET /healthz` on the connection and reads the whole answer; returns its head.
+async fn healthz_on(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: modelshare\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let read = stream.read(&mut chunk).await.expect("read");
+        assert!(
+            read > 0,
+            "closed before the whole answer: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&chunk[..read]);
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map(|value| value.trim().parse().expect("content-length"))
+                .expect("a content-length");
+            if answer.len() >= end + 4 + length {
+                return head;
+            }
+        }
+    }
+}
+
+/// Waits up to `within` for the server to close the connection; returns how long it took.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let idle = Instant::now();
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(within, stream.read(&mut byte)).await {
+        Ok(Ok(0) | Err(_)) => Some(idle.elapsed()),
+        Ok(Ok(_)) => panic!("unexpected bytes on an idle connection"),
+        Err(_) => None,
+    }
+}
+
+#[actix_rt::test]
+async fn idle_connections_are_kept_for_keep_alive_secs_then_closed() {
+    let default = spawn_app().await;
+    assert_eq!(default.settings.server.keep_alive_secs, 75);
+    let short = spawn_app_with(|s| s.server.keep_alive_secs = 1).await;
+    let none = spawn_app_with(|s| s.server.keep_alive_secs = 0).await;
+
+    // The default outlives actix-web's own 5 s: a connection idle for 6 s still serves.
+    let kept = async {
+        let mut stream = raw_connection(&default).await;
+        assert!(healthz_on(&mut stream).await.starts_with("http/1.1 200"));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(healthz_on(&mut stream).await.starts_with("http/1.1 200"));
+    };
+    // One second: closed after about that long (the server's clock ticks every 0.5 s).
+    let closed = async {
+        let mut stream = raw_connection(&short).await;
+        assert!(healthz_on(&mut stream).await.starts_with("http/1.1 200"));
+        let after = closed_within(&mut stream, Duration::from_secs(4))
+            .await
+            .expect("an idle connection outlived keep_alive_secs = 1 by 3 s");
+        assert!(
+            after >= Duration::from_millis(400),
+            "closed after {after:?}"
+        );
+    };
+    // Zero: the answer says so, and the connection is closed right after it.
+    let single = async {
+        let mut stream = raw_connection(&none).await;
+        let head = healthz_on(&mut stream).await;
+        assert!(head.starts_with("http/1.1 200"));
+        assert!(head.contains("connection: close"), "{head}");
+        closed_within(&mut stream, Duration::from_secs(2))
+            .await
+            .expect("keep_alive_secs = 0 left the connection open");
+    };
+    tokio::join!(kept, closed, single);
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::KeepAlive;
 use actix_web::middleware::Next;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, error, web};
@@ -116,6 +117,10 @@ impl Application {
                 .default_service(web::to(route_not_found))
         })
         .shutdown_timeout(settings.server.shutdown_grace_secs)
+        .keep_alive(match settings.server.keep_alive_secs {
+            0 => KeepAlive::Disabled,
+            secs => KeepAlive::Timeout(Duration::from_secs(secs)),
+        })
         .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);

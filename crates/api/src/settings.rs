@@ -74,6 +74,7 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
     pub shutdown_grace_secs: u64,
+    pub keep_alive_secs: u64,
     pub public_base_url: String,
 }
 
