@@ -78,10 +78,8 @@ fuzz-api:
 # Benchmarks (not tests): release server vs baselines in the same run, on SQLite and PostgreSQL.
 # Prints a markdown table, writes target/bench/results.json. E.g. `just bench --scenario catalog-read`.
 bench *args="--scenario all --db both":
-    cargo build --release -p api
     cargo run --release -p bench -- {{args}}
 
 # A 2-second tiny run of every scenario: checks they complete, not their speed.
 bench-smoke:
-    cargo build --release -p api
     cargo run --release -p bench -- --smoke --db both

@@ -47,7 +47,8 @@ struct Cli {
     /// A 2-second, tiny version of every scenario, one run: checks that it completes.
     #[arg(long)]
     smoke: bool,
-    /// The server binary (default: `modelshare` next to this binary, i.e. target/release).
+    /// The server binary (default: `modelshare` next to this binary, i.e. target/release, built
+    /// first with the same profile).
     #[arg(long)]
     server_bin: Option<PathBuf>,
     /// PostgreSQL to create the benchmark databases in (they are dropped afterwards).
@@ -134,19 +135,33 @@ fn main() -> Result<()> {
     runtime.block_on(bench(cli))
 }
 
+/// Builds the server next to this binary (same profile), so a benchmark never measures a stale
+/// one; a no-op when it is up to date. Returns its path.
+fn build_server() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("no directory of the bench binary")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "-p", "api", "--bin", "modelshare"]);
+    if dir.file_name().is_some_and(|name| name == "release") {
+        build.arg("--release");
+    }
+    let status = build
+        .status()
+        .context("running cargo to build the server (or pass --server-bin)")?;
+    if !status.success() {
+        bail!("building the server failed ({status})");
+    }
+    Ok(dir.join("modelshare"))
+}
+
 async fn bench(cli: Cli) -> Result<()> {
     let bin = match cli.server_bin.clone() {
         Some(bin) => bin,
-        None => std::env::current_exe()?
-            .parent()
-            .context("no directory of the bench binary")?
-            .join("modelshare"),
+        None => build_server()?,
     };
     if !bin.exists() {
-        bail!(
-            "{} not found: build it first with `cargo build --release -p api`",
-            bin.display()
-        );
+        bail!("{} not found", bin.display());
     }
     let scenarios: Vec<String> = if cli.scenarios.iter().any(|s| s == "all") {
         ALL.iter().map(|s| (*s).to_owned()).collect()
