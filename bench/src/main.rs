@@ -143,6 +143,23 @@ fn build_server() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = std::process::Command::new(cargo);
     build.args(["build", "-p", "api", "--bin", "modelshare"]);
+    // `cargo run` gave this process the bench package's variables; build scripts that watch
+    // them (ring watches CARGO_MANIFEST_DIR) would rebuild on every switch between the two.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&name.as_ref())
+        {
+            build.env_remove(name.as_ref());
+        }
+    }
     if dir.file_name().is_some_and(|name| name == "release") {
         build.arg("--release");
     }
