@@ -146,18 +146,8 @@ fn build_server() -> Result<PathBuf> {
     // `cargo run` gave this process the bench package's variables; build scripts that watch
     // them (ring watches CARGO_MANIFEST_DIR) would rebuild on every switch between the two.
     for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-            ]
-            .contains(&name.as_ref())
-        {
-            build.env_remove(name.as_ref());
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            build.env_remove(name);
         }
     }
     if dir.file_name().is_some_and(|name| name == "release") {
@@ -170,6 +160,18 @@ fn build_server() -> Result<PathBuf> {
         bail!("building the server failed ({status})");
     }
     Ok(dir.join("modelshare"))
+}
+
+/// The variables `cargo run` sets for the package it runs.
+fn set_by_cargo_run(name: &str) -> bool {
+    const NAMES: [&str; 5] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+    ];
+    name.starts_with("CARGO_PKG_") || NAMES.contains(&name)
 }
 
 async fn bench(cli: Cli) -> Result<()> {

@@ -85,7 +85,7 @@ pub async fn spawn_on(
 /// A client whose pool drops an idle connection well before the server closes it. A request
 /// sent on a connection the server is closing at that moment fails with `IncompleteMessage`;
 /// under load that happened to one of ten thousand calls.
-pub fn client_for(settings: &Settings) -> reqwest::Client {
+fn client_for(settings: &Settings) -> reqwest::Client {
     let builder = match settings.server.keep_alive_secs {
         0 => reqwest::Client::builder().pool_max_idle_per_host(0),
         secs => reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(secs) / 2),
