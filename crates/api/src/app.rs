@@ -78,6 +78,7 @@ impl Application {
             CatalogSettings {
                 idle_timeout: Duration::from_millis(settings.actors.idle_timeout_ms),
                 poll_interval: Duration::from_millis(settings.catalog.poll_interval_ms),
+                reconcile_interval: Duration::from_millis(settings.catalog.reconcile_interval_ms),
             },
         )
         .await?;

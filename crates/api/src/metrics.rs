@@ -69,6 +69,9 @@ pub fn render(state: &AppState) -> String {
     metrics::gauge!("modelshare_catalog_convergence_lag_seconds")
         .set(state.catalog.convergence_lag_secs());
     metrics::gauge!("modelshare_transition_conflicts").set(state.catalog.stale_writes() as f64);
+    metrics::counter!("modelshare_catalog_repairs_total").absolute(state.catalog.catalog_repairs());
+    metrics::counter!("modelshare_undecodable_rows_total")
+        .absolute(state.catalog.undecodable_rows());
     for pool in state.store.pool_stats() {
         let in_use = pool.open.saturating_sub(pool.idle);
         metrics::gauge!("modelshare_db_pool_connections", "pool" => pool.name, "state" => "in_use")

@@ -52,6 +52,7 @@ pub struct ActorSettings {
 pub struct CatalogSettings {
     pub public_browse: bool,
     pub poll_interval_ms: u64,
+    pub reconcile_interval_ms: u64,
     pub page_cache_pages: usize,
 }
 

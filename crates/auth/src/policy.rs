@@ -290,6 +290,34 @@ impl PolicyChains {
         }
     }
 
+    /// Runs the chain's checks that come before its first check of the model (those that
+    /// need only the caller: feature, role), in order; the first refusal answers. A caller
+    /// refused here is refused the same way by [`PolicyChains::evaluate`].
+    pub async fn evaluate_caller(
+        &self,
+        action: ShareAction,
+        principal: &Principal,
+        store: &Store,
+    ) -> Result<(), Refusal> {
+        let ctx = PolicyContext {
+            action,
+            principal,
+            model: None,
+            store,
+        };
+        for named in self
+            .chain(action)
+            .iter()
+            .take_while(|named| !named.policy.needs_model())
+        {
+            named.policy.check(&ctx).await.map_err(|verdict| Refusal {
+                policy: named.name.clone(),
+                verdict,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Runs the chain in order; the first refusal answers. `model` is the model if it exists in
     /// the caller's project.
     pub async fn evaluate(

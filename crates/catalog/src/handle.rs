@@ -14,7 +14,7 @@ use crate::memory::{Trim, release_free_pages};
 use crate::model_actor::{ActorContext, Apply, ModelActor};
 use crate::public::{PublicCatalog, Update};
 use crate::registry::Registry;
-use crate::tail::{self, Announcer, Lag, LocalEvents, Tailer};
+use crate::tail::{self, Announcer, LocalEvents, Position, TailStats, Tailer};
 
 #[derive(Debug, Clone)]
 pub struct CatalogSettings {
@@ -22,6 +22,8 @@ pub struct CatalogSettings {
     pub idle_timeout: Duration,
     /// How often the outbox is read when no notification arrives (always, on SQLite).
     pub poll_interval: Duration,
+    /// How often the whole catalog is compared with the database and repaired; zero: never.
+    pub reconcile_interval: Duration,
 }
 
 /// The state of a model after a share or unshare.
@@ -81,7 +83,7 @@ struct Inner {
     registry: Arc<Registry>,
     index: Arc<RwLock<CatalogIndex>>,
     actors: Arc<ActorContext>,
-    lag: Arc<Lag>,
+    stats: Arc<TailStats>,
 }
 
 impl Catalog {
@@ -92,20 +94,27 @@ impl Catalog {
         chains: PolicyChains,
         settings: CatalogSettings,
     ) -> Result<Self, StorageError> {
-        // Events after this id are re-applied by the tailer; applying one twice is harmless.
+        // Everything committed below both marks is in the load below; the tail reads anything
+        // else again (applying an event twice is harmless).
+        let horizon = store.outbox_horizon().await?;
         let start_id = store.max_share_event_id().await?;
         let started = std::time::Instant::now();
         let mut loader = Loader::default();
-        store.load_catalog(|row| loader.push(row)).await?;
+        let loaded = store.load_catalog(|row| loader.push(row)).await?;
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let read_ms = millis(started.elapsed());
         let index = loader.finish();
         tracing::info!(
             shared_models = index.len(),
+            undecodable = loaded.undecodable,
             read_ms,
             total_ms = millis(started.elapsed()),
             "public catalog loaded"
         );
+        let stats = Arc::new(TailStats::default());
+        stats
+            .undecodable
+            .fetch_add(loaded.undecodable, Ordering::Relaxed);
         let index = Arc::new(RwLock::new(index));
         let arbiter = Arbiter::new().handle();
         let public = {
@@ -115,17 +124,24 @@ impl Catalog {
         let registry = Registry::new(settings.idle_timeout);
         spawn_sweeper(&arbiter, &registry, settings.idle_timeout);
         let local_events = Arc::new(LocalEvents::default());
-        let lag = Arc::new(Lag::default());
         arbiter.spawn(tail::run(
             Tailer {
                 store: store.clone(),
                 public: public.clone(),
                 local_events: Arc::clone(&local_events),
-                lag: Arc::clone(&lag),
+                stats: Arc::clone(&stats),
                 poll_interval: settings.poll_interval,
             },
-            start_id,
+            Position::after_load(start_id, horizon),
         ));
+        if !settings.reconcile_interval.is_zero() {
+            arbiter.spawn(tail::reconcile(
+                store.clone(),
+                public.clone(),
+                Arc::clone(&stats),
+                settings.reconcile_interval,
+            ));
+        }
         let announcer = Arc::new(Announcer::default());
         if store.backend() == storage::Backend::Postgres {
             arbiter.spawn(tail::announce(store.clone(), Arc::clone(&announcer)));
@@ -144,8 +160,9 @@ impl Catalog {
                     overlaps: AtomicU64::new(0),
                     local_events,
                     announcer,
+                    stats: Arc::clone(&stats),
                 }),
-                lag,
+                stats,
             }),
         })
     }
@@ -181,6 +198,16 @@ impl Catalog {
         principal: &Principal,
         request_id: &str,
     ) -> Result<Transitioned, ShareError> {
+        // Checks that need only the caller (feature, role) refuse before any actor is leased,
+        // so that refusals stay cheap; the actor runs the whole chain again on fresh state.
+        let actors = &self.inner.actors;
+        if let Err(refusal) = actors
+            .chains
+            .evaluate_caller(action, principal, &actors.store)
+            .await
+        {
+            return Err(refusal_error(refusal));
+        }
         let lease = self
             .inner
             .registry
@@ -292,7 +319,18 @@ impl Catalog {
     /// Seconds between the newest outbox event applied from another instance and the moment
     /// it was applied (0 before any).
     pub fn convergence_lag_secs(&self) -> f64 {
-        self.inner.lag.last_secs()
+        self.inner.stats.lag_secs()
+    }
+
+    /// Models whose database row did not decode and were left out (at start-up, by the tail
+    /// or by the reconciliation).
+    pub fn undecodable_rows(&self) -> u64 {
+        self.inner.stats.undecodable.load(Ordering::Relaxed)
+    }
+
+    /// Models the periodic reconciliation found wrong in the catalog and repaired.
+    pub fn catalog_repairs(&self) -> u64 {
+        self.inner.stats.repairs.load(Ordering::Relaxed)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogIndex> {

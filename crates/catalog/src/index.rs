@@ -296,6 +296,11 @@ impl CatalogIndex {
         self.items.get(&id).cloned()
     }
 
+    /// The newest version of the model applied, if it was ever in the catalog.
+    pub(crate) fn version(&self, id: ModelId) -> Option<i64> {
+        self.versions.get(&id).copied()
+    }
+
     /// Applies the state of a model as read from the database: in the catalog if shared, out
     /// if not. Returns false (and changes nothing) when a newer version was already applied.
     pub(crate) fn apply(&mut self, row: CatalogRow) -> bool {

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::handle::{ShareError, Transitioned, refusal_error};
 use crate::public::{PublicCatalog, Update};
-use crate::tail::{Announcer, LocalEvents};
+use crate::tail::{Announcer, LocalEvents, TailStats, publish_fresh};
 
 /// How often a transition is retried when another instance changed the model in between.
 const MAX_ATTEMPTS: usize = 16;
@@ -32,6 +32,7 @@ pub(crate) struct ActorContext {
     /// Events this process wrote (and already applied); the outbox tailer skips them.
     pub(crate) local_events: Arc<LocalEvents>,
     pub(crate) announcer: Arc<Announcer>,
+    pub(crate) stats: Arc<TailStats>,
 }
 
 pub(crate) struct ModelActor {
@@ -132,6 +133,11 @@ async fn apply(
             // Decide anything but a write on what the database says now.
             continue;
         }
+        if visible.is_some_and(|m| m.shared == (msg.action == ShareAction::Share)) {
+            // Already in the state asked for (a no-op share, or an unshare refused with
+            // `model_not_shared`), decided on a fresh read.
+            cx.republish(id).await;
+        }
         if let Err(refusal) = checked {
             return (Err(refusal_error(refusal)), model);
         }
@@ -189,6 +195,18 @@ async fn apply(
                     cx.stale_writes.fetch_add(1, Ordering::Relaxed);
                 }
             }
+        }
+    }
+}
+
+impl ActorContext {
+    /// The database says this model is already in the state asked for: make sure the catalog
+    /// says so too before answering (it may have missed an event), so that an owner never sees
+    /// "not shared" while the catalog still lists the model, nor the reverse. The update is
+    /// version-gated, so a catalog that is right does not change.
+    async fn republish(&self, id: ModelId) {
+        if let Err(err) = publish_fresh(&self.store, &self.public, &self.stats, id).await {
+            tracing::debug!(error = %err, "catalog not refreshed for a no-op transition");
         }
     }
 }

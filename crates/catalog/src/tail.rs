@@ -1,55 +1,80 @@
 //! Tailing the share-events outbox, so every instance's catalog converges on the database.
 //!
-//! Ids are handed out when an event row is inserted, not when its transaction commits, so on
-//! PostgreSQL a lower id can become visible after a higher one. Each read therefore starts
-//! [`LOOKBACK`] ids behind the newest seen and skips ids already applied. Applying an event
-//! means re-reading its model and handing that state (with its version) to the catalog actor,
-//! which ignores anything older than what it holds: applying twice, or out of order, is harmless.
+//! Two reads per wake-up (see `storage`'s outbox module for why they are gap-free):
+//!
+//! * **New ids** (`id > newest`): fast, and on SQLite (one writer, ids in commit order) all
+//!   there is to read.
+//! * **Final events** (PostgreSQL): events whose transaction is below the oldest one still
+//!   running, in `(tx, id)` order from a cursor. A transaction that stays open while thousands
+//!   of newer ids commit, then commits, is read here once it has ended, however late: no
+//!   window of ids to fall out of.
+//!
+//! An event already applied by the first read (or written by this process, which applied it
+//! itself) is not applied again by the second. Applying an event means re-reading its model
+//! and handing that state (with its version) to the catalog actor, which ignores anything
+//! older than what it holds: applying twice, or out of order, is harmless. A model whose row
+//! does not decode is logged, counted and passed over, never retried forever.
+//!
+//! Belt and braces: [`reconcile`] compares the catalog with `models` every
+//! `catalog.reconcile_interval_ms` and repairs what disagrees.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix::Addr;
-use storage::{ShareEventListener, StorageError, Store};
+use domain::ModelId;
+use storage::{OutboxCursor, OutboxEvent, ShareEventListener, StorageError, Store};
 use tokio::sync::mpsc;
 
-use crate::public::{PublicCatalog, Update};
+use crate::public::{PublicCatalog, Repair, Suspects, Update};
 
-/// How far behind the newest id each read starts (transactions in flight at once).
-const LOOKBACK: i64 = 512;
 /// Events read per query.
 const BATCH: u64 = 5000;
 /// After a notification, how long to wait for more before reading: under load one read then
-/// covers many transitions (on PostgreSQL every transition notifies) instead of one each, for
-/// at most this much more convergence lag.
+/// covers many transitions instead of one each, for at most this much more convergence lag.
 const GATHER: Duration = Duration::from_millis(10);
 /// Wait before opening a new listener after the last one failed.
 const RELISTEN_AFTER: Duration = Duration::from_secs(1);
+/// Most ids a tail remembers as already applied (its own and the new-id read's), waiting for
+/// the final read to pass them. Past it the oldest are forgotten: the final read then applies
+/// them once more, which is harmless, so memory stays bounded even while a transaction that
+/// never ends holds every later event back from being final.
+const REMEMBER_AT_MOST: usize = 65_536;
+
+/// A bounded set of event ids.
+#[derive(Debug, Default)]
+struct Ids(BTreeSet<i64>);
+
+impl Ids {
+    fn insert(&mut self, id: i64) {
+        self.0.insert(id);
+        while self.0.len() > REMEMBER_AT_MOST {
+            self.0.pop_first();
+        }
+    }
+
+    fn remove(&mut self, id: i64) -> bool {
+        self.0.remove(&id)
+    }
+
+    fn forget_through(&mut self, id: i64) {
+        self.0 = self.0.split_off(&id.saturating_add(1));
+    }
+}
 
 /// Ids of events this process wrote and already applied.
 #[derive(Debug, Default)]
-pub(crate) struct LocalEvents(Mutex<BTreeSet<i64>>);
+pub(crate) struct LocalEvents(Mutex<Ids>);
 
 impl LocalEvents {
     pub(crate) fn insert(&self, id: i64) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id);
+        self.lock().insert(id);
     }
 
-    fn contains(&self, id: i64) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&id)
-    }
-
-    fn forget_below(&self, id: i64) {
-        let mut ids = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *ids = ids.split_off(&id);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ids> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -79,13 +104,44 @@ pub(crate) async fn announce(store: Store, announcer: Arc<Announcer>) {
     }
 }
 
-/// The age of the newest outbox event when it was applied here, in microseconds.
+/// What the tail and the reconciliation observed, read by the metrics.
 #[derive(Debug, Default)]
-pub(crate) struct Lag(AtomicU64);
+pub(crate) struct TailStats {
+    /// The age of the newest outbox event when it was applied here, in microseconds.
+    lag_micros: AtomicU64,
+    /// Models whose row did not decode (passed over).
+    pub(crate) undecodable: AtomicU64,
+    /// Models the reconciliation found wrong in the catalog and repaired.
+    pub(crate) repairs: AtomicU64,
+}
 
-impl Lag {
-    pub(crate) fn last_secs(&self) -> f64 {
-        Duration::from_micros(self.0.load(Ordering::Relaxed)).as_secs_f64()
+impl TailStats {
+    pub(crate) fn lag_secs(&self) -> f64 {
+        Duration::from_micros(self.lag_micros.load(Ordering::Relaxed)).as_secs_f64()
+    }
+}
+
+/// Where the tail stands.
+#[derive(Debug)]
+pub(crate) struct Position {
+    /// The newest id read.
+    newest: i64,
+    /// PostgreSQL: the last final event read; `None` on SQLite.
+    final_cursor: Option<OutboxCursor>,
+    /// PostgreSQL: ids the new-id read applied, not yet passed by the final read.
+    applied: Ids,
+}
+
+impl Position {
+    /// Right after a catalog load that began with `newest` as the newest id and `horizon` as
+    /// the oldest running transaction (PostgreSQL): everything committed below both is in the
+    /// load; anything else is read again.
+    pub(crate) fn after_load(newest: i64, horizon: Option<i64>) -> Self {
+        Self {
+            newest,
+            final_cursor: horizon.map(OutboxCursor::before_tx),
+            applied: Ids::default(),
+        }
     }
 }
 
@@ -93,14 +149,12 @@ pub(crate) struct Tailer {
     pub(crate) store: Store,
     pub(crate) public: Addr<PublicCatalog>,
     pub(crate) local_events: Arc<LocalEvents>,
-    pub(crate) lag: Arc<Lag>,
+    pub(crate) stats: Arc<TailStats>,
     pub(crate) poll_interval: Duration,
 }
 
 /// Runs until the catalog's arbiter stops.
-pub(crate) async fn run(tailer: Tailer, start_id: i64) {
-    let mut newest = start_id;
-    let mut applied = BTreeSet::new();
+pub(crate) async fn run(tailer: Tailer, mut position: Position) {
     let mut wake_ups = Some(spawn_listener(tailer.store.clone()));
     loop {
         match wake_ups.as_mut() {
@@ -121,8 +175,10 @@ pub(crate) async fn run(tailer: Tailer, start_id: i64) {
             }
             None => tokio::time::sleep(tailer.poll_interval).await,
         }
-        if let Err(err) = tailer.catch_up(&mut newest, &mut applied).await {
-            tracing::debug!(error = %err, "outbox not readable now; retrying");
+        match tailer.catch_up(&mut position).await {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Stop) => return,
+            Err(err) => tracing::debug!(error = %err, "outbox not readable now; retrying"),
         }
     }
 }
@@ -181,77 +237,174 @@ async fn listen(store: Store, tx: mpsc::Sender<()>) {
     }
 }
 
-/// Where the next read starts: just before the oldest id in the lookback window that has not
-/// been seen yet (an insert that was still in flight, or rolled back), or at the newest id when
-/// the window has no gap. Reading the whole window every time would fetch up to [`LOOKBACK`]
-/// rows per wake-up (on PostgreSQL, one wake-up per transition) only to skip them all.
-fn read_from(newest: i64, applied: &BTreeSet<i64>) -> i64 {
-    let floor = newest.saturating_sub(LOOKBACK).max(0);
-    let mut expect = floor + 1;
-    for id in applied.range(floor + 1..=newest) {
-        if *id != expect {
-            break;
-        }
-        expect += 1;
-    }
-    if expect <= newest { expect - 1 } else { newest }
+/// Whether the catalog is still there to apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Stop,
 }
 
 impl Tailer {
-    /// Applies every event not yet applied; on error nothing is marked applied.
-    async fn catch_up(
-        &self,
-        newest: &mut i64,
-        applied: &mut BTreeSet<i64>,
-    ) -> Result<(), StorageError> {
+    /// Applies every event not yet applied. On error the position stays where the last fully
+    /// applied batch left it (a batch applied again is harmless).
+    pub(crate) async fn catch_up(&self, position: &mut Position) -> Result<Flow, StorageError> {
+        // Taken before the reads: every event below it is final and visible to them.
+        let horizon = self.store.outbox_horizon().await?;
         loop {
-            let from = read_from(*newest, applied);
-            let events = self.store.share_events_after(from, BATCH).await?;
-            let mut models = Vec::new();
-            let mut seen = HashSet::new();
-            let mut oldest_fresh = None;
-            for event in &events {
-                if applied.contains(&event.id) || self.local_events.contains(event.id) {
-                    continue;
-                }
-                oldest_fresh.get_or_insert(event.at);
-                if seen.insert(event.model_id) {
-                    models.push(event.model_id);
-                }
+            let events = self.store.outbox_after_id(position.newest, BATCH).await?;
+            let fresh: Vec<&OutboxEvent> = {
+                let local = self.local_events.lock();
+                events.iter().filter(|e| !local.0.contains(&e.id)).collect()
+            };
+            if self.apply(&fresh).await? == Flow::Stop {
+                return Ok(Flow::Stop);
             }
-            for model_id in models {
-                let Some(row) = self.store.get_catalog_row(model_id).await? else {
-                    continue;
-                };
-                if self
-                    .public
-                    .send(Update::Apply(Box::new(row)))
-                    .await
-                    .is_err()
-                {
-                    // The catalog is stopping.
-                    return Ok(());
-                }
+            if let Some(last) = events.last() {
+                position.newest = position.newest.max(last.id);
             }
-            if let Some(at) = oldest_fresh {
-                let age = (chrono::Utc::now() - at.as_datetime())
-                    .to_std()
-                    .unwrap_or_default();
-                self.lag.0.store(
-                    u64::try_from(age.as_micros()).unwrap_or(u64::MAX),
-                    Ordering::Relaxed,
+            match position.final_cursor {
+                // The final read will meet these again.
+                Some(_) => fresh.iter().for_each(|e| position.applied.insert(e.id)),
+                // SQLite: ids are in commit order; nothing at or below `newest` is still to come.
+                None => self.local_events.lock().forget_through(position.newest),
+            }
+            if (events.len() as u64) < BATCH {
+                break;
+            }
+        }
+        let (Some(horizon), Some(mut cursor)) = (horizon, position.final_cursor) else {
+            return Ok(Flow::Continue);
+        };
+        loop {
+            let events = self
+                .store
+                .outbox_final_after(cursor, horizon, BATCH)
+                .await?;
+            let missed: Vec<&OutboxEvent> = {
+                let mut local = self.local_events.lock();
+                events
+                    .iter()
+                    .filter(|e| !position.applied.remove(e.id) && !local.remove(e.id))
+                    .collect()
+            };
+            if !missed.is_empty() {
+                tracing::debug!(
+                    events = missed.len(),
+                    "applying events whose transactions committed after newer ids"
                 );
             }
-            applied.extend(events.iter().map(|e| e.id));
-            if let Some(last) = events.last() {
-                *newest = (*newest).max(last.id);
+            if self.apply(&missed).await? == Flow::Stop {
+                return Ok(Flow::Stop);
             }
-            let floor = newest.saturating_sub(LOOKBACK);
-            *applied = applied.split_off(&floor);
-            self.local_events.forget_below(floor);
+            if let Some(last) = events.last() {
+                cursor = OutboxCursor::at(last);
+                position.final_cursor = Some(cursor);
+            }
             if (events.len() as u64) < BATCH {
-                return Ok(());
+                return Ok(Flow::Continue);
             }
         }
     }
+
+    /// Re-reads each model of `events` once and hands its state to the catalog.
+    async fn apply(&self, events: &[&OutboxEvent]) -> Result<Flow, StorageError> {
+        let mut seen = HashSet::new();
+        for event in events {
+            if seen.insert(event.model_id)
+                && publish_fresh(&self.store, &self.public, &self.stats, event.model_id).await?
+                    == Flow::Stop
+            {
+                return Ok(Flow::Stop);
+            }
+        }
+        if let Some(oldest) = events.iter().map(|e| e.at).min() {
+            let age = (chrono::Utc::now() - oldest.as_datetime())
+                .to_std()
+                .unwrap_or_default();
+            self.stats.lag_micros.store(
+                u64::try_from(age.as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// Reads a model as the catalog shows it and applies it. A row that does not decode is
+/// logged, counted and passed over; only an unavailable database is an error (retried).
+pub(crate) async fn publish_fresh(
+    store: &Store,
+    public: &Addr<PublicCatalog>,
+    stats: &TailStats,
+    model_id: ModelId,
+) -> Result<Flow, StorageError> {
+    let row = match store.get_catalog_row(model_id).await {
+        Ok(Some(row)) => row,
+        // No such model (any more): nothing to show.
+        Ok(None) => return Ok(Flow::Continue),
+        Err(err) if err.is_unavailable() => return Err(err),
+        Err(err) => {
+            stats.undecodable.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%model_id, reason = ?err, "a model's row does not decode; passed over");
+            return Ok(Flow::Continue);
+        }
+    };
+    match public.send(Update::Apply(Box::new(row))).await {
+        Ok(()) => Ok(Flow::Continue),
+        // The catalog is stopping.
+        Err(_) => Ok(Flow::Stop),
+    }
+}
+
+/// Compares the catalog with the database every `every` and repairs each model that
+/// disagrees (a missed event, whatever the cause): the model is read again and applied, and a
+/// model whose catalog entry changed is logged and counted. Runs until the catalog stops.
+pub(crate) async fn reconcile(
+    store: Store,
+    public: Addr<PublicCatalog>,
+    stats: Arc<TailStats>,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        match reconcile_once(&store, &public, &stats).await {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Stop) => return,
+            Err(err) => tracing::debug!(error = %err, "catalog not reconciled now; retrying"),
+        }
+    }
+}
+
+/// One reconciliation; see [`reconcile`].
+pub(crate) async fn reconcile_once(
+    store: &Store,
+    public: &Addr<PublicCatalog>,
+    stats: &TailStats,
+) -> Result<Flow, StorageError> {
+    let truth: HashMap<ModelId, i64> = store.shared_model_versions().await?.into_iter().collect();
+    let Ok(suspects) = public.send(Suspects(truth)).await else {
+        return Ok(Flow::Stop);
+    };
+    for model_id in suspects {
+        let row = match store.get_catalog_row(model_id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => continue,
+            Err(err) if err.is_unavailable() => return Err(err),
+            Err(err) => {
+                stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%model_id, reason = ?err, "a model's row does not decode; passed over");
+                continue;
+            }
+        };
+        let shared = row.model.shared;
+        match public.send(Repair(Box::new(row))).await {
+            Ok(true) => {
+                stats.repairs.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%model_id, shared, "catalog repaired: it disagreed with the database");
+            }
+            Ok(false) => {}
+            Err(_) => return Ok(Flow::Stop),
+        }
+    }
+    Ok(Flow::Continue)
 }

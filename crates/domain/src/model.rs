@@ -14,21 +14,36 @@ pub struct UnknownValue {
     pub expected: String,
 }
 
+/// A closed set of values. With `otherwise V => "v"`, the set also has a variant `V` for a
+/// stored value this version does not know (read with [`from_stored`](ModelStatus::from_stored)):
+/// it is never parsed from input and is not in `ALL`.
 macro_rules! closed_set {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }
+        $(, otherwise $other:ident => $other_text:literal)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($variant),+
+            $($variant,)+
+            $($other,)?
         }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
+                match self { $(Self::$variant => $text,)+ $(Self::$other => $other_text,)? }
             }
+
+            $(
+            /// A value read from storage: an unknown one becomes
+            #[doc = concat!("`", stringify!($other), "`")]
+            /// instead of an error, so that one new value written by another system never
+            /// stops a read.
+            pub fn from_stored(s: &str) -> Self {
+                s.parse().unwrap_or(Self::$other)
+            }
+            )?
         }
 
         impl FromStr for $name {
@@ -63,7 +78,9 @@ closed_set!(
         Active => "active",
         Failed => "failed",
         Archived => "archived",
-    }
+    },
+    // A status the upload pipeline added after this version: never shareable.
+    otherwise Unknown => "unknown"
 );
 
 closed_set!(
@@ -140,6 +157,15 @@ mod tests {
         for status in ModelStatus::ALL {
             assert_eq!(status.as_str().parse::<ModelStatus>().unwrap(), *status);
         }
+        assert!(
+            "unknown".parse::<ModelStatus>().is_err(),
+            "never parsed from input"
+        );
+        assert_eq!(
+            ModelStatus::from_stored("quarantined"),
+            ModelStatus::Unknown
+        );
+        assert_eq!(ModelStatus::from_stored("ready"), ModelStatus::Ready);
         let err = "owner".parse::<Role>().unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -18,6 +18,7 @@ pub use connect::{Backend, DbSettings, SqliteSynchronous};
 pub use error::StorageError;
 pub use listen::ShareEventListener;
 pub use records::*;
+pub use repo::{Loaded, OutboxCursor, OutboxEvent};
 pub use stats::PoolStats;
 
 use sea_orm::DatabaseConnection;

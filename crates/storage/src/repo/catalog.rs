@@ -237,6 +237,22 @@ fn sqlx_error(err: sqlx::Error) -> StorageError {
     ))))
 }
 
+/// What a catalog load read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Rows handed to the caller.
+    pub rows: u64,
+    /// Rows passed over because they do not decode.
+    pub undecodable: u64,
+}
+
+impl Loaded {
+    fn skip(&mut self, model_id: &str, err: &StorageError) {
+        self.undecodable += 1;
+        tracing::warn!(model_id, reason = ?err, "a shared model's row does not decode; left out of the catalog");
+    }
+}
+
 impl Store {
     /// Every shared model, in no particular order.
     pub async fn list_catalog(&self) -> Result<Vec<CatalogRow>, StorageError> {
@@ -247,8 +263,9 @@ impl Store {
 
     /// Streams every shared model into `each`, in no particular order, without holding more
     /// than a row at a time: a catalog of a million models loads in seconds and in the memory
-    /// of the index alone. Returns how many rows there were.
-    pub async fn load_catalog(&self, each: impl FnMut(CatalogRow)) -> Result<u64, StorageError> {
+    /// of the index alone. A row that does not decode is passed over, logged with its model id
+    /// and counted: one bad row never stops a start-up.
+    pub async fn load_catalog(&self, each: impl FnMut(CatalogRow)) -> Result<Loaded, StorageError> {
         let chunk = match self.backend {
             crate::Backend::Sqlite => LOAD_SQLITE_CHUNK_SIZE,
             crate::Backend::Postgres => LOAD_POSTGRES_PAGE_SIZE,
@@ -261,8 +278,8 @@ impl Store {
         &self,
         chunk: i64,
         mut each: impl FnMut(CatalogRow),
-    ) -> Result<u64, StorageError> {
-        let mut loaded = 0;
+    ) -> Result<Loaded, StorageError> {
+        let mut loaded = Loaded::default();
         match self.backend {
             crate::Backend::Sqlite => {
                 let mut conn = self
@@ -278,8 +295,14 @@ impl Store {
                         let rows: Vec<SqliteLoadRow> = serde_json::from_str(&json)
                             .map_err(|e| corrupt(format!("catalog chunk: {e}")))?;
                         for row in rows {
-                            each(row.into_row()?);
-                            loaded += 1;
+                            let id = row.0.clone();
+                            match row.into_row() {
+                                Ok(row) => {
+                                    each(row);
+                                    loaded.rows += 1;
+                                }
+                                Err(err) => loaded.skip(&id, &err),
+                            }
                         }
                         Ok(())
                     };
@@ -308,12 +331,18 @@ impl Store {
                         .bind(chunk)
                         .fetch(pool);
                     while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
-                        let row = decode_pg_row(&row)?;
-                        after = row.model.id.as_uuid();
-                        each(row);
                         in_page += 1;
+                        // The id is the page's key: read it first, so that a row that does
+                        // not decode is still passed over (and named).
+                        after = row.try_get(0).map_err(sqlx_error)?;
+                        match decode_pg_row(&row) {
+                            Ok(row) => {
+                                each(row);
+                                loaded.rows += 1;
+                            }
+                            Err(err) => loaded.skip(&after.to_string(), &err),
+                        }
                     }
-                    loaded += in_page;
                     if in_page < chunk.unsigned_abs() {
                         return Ok(loaded);
                     }
@@ -377,7 +406,7 @@ mod tests {
                 .load_catalog_in_chunks(chunk, |row| rows.push(row))
                 .await
                 .unwrap();
-            assert_eq!(loaded, 5, "chunk {chunk}");
+            assert_eq!(loaded.rows, 5, "chunk {chunk}");
             let ids: BTreeSet<ModelId> = rows.iter().map(|r| r.model.id).collect();
             assert_eq!(ids, shared, "chunk {chunk}");
             for row in rows {

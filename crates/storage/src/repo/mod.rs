@@ -6,7 +6,11 @@ mod catalog;
 mod endpoints;
 mod keys;
 mod models;
+mod outbox;
 mod sharing;
+
+pub use catalog::Loaded;
+pub use outbox::{OutboxCursor, OutboxEvent};
 
 pub(crate) use sharing::GroupCommit;
 
@@ -92,10 +96,9 @@ pub(crate) fn model_record(row: model_rows::Model) -> Result<Model, StorageError
         project_id: project_id(&row.project_id)?,
         name: row.name,
         description: row.description,
-        status: row
-            .status
-            .parse()
-            .map_err(|e| corrupt(format!("stored status of model {}: {e}", row.id)))?,
+        // A status this version does not know is kept as `Unknown` (never shareable), so a new
+        // value from the upload pipeline never makes a model unreadable.
+        status: domain::ModelStatus::from_stored(&row.status),
         architecture: row.architecture,
         parameter_count: row.parameter_count,
         context_length: row.context_length,
