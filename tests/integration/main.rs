@@ -25,3 +25,4 @@ mod policies;
 mod race;
 mod seed;
 mod sharing;
+mod signals;

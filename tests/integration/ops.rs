@@ -1,6 +1,6 @@
 //! Operability: the OpenAPI document and docs page, metrics, rate limits, the request timeout,
-//! logs that carry the request's context and never a key, graceful shutdown, and how long idle
-//! connections are kept.
+//! logs that carry the request's context and never a key, and how long idle connections are kept
+//! (graceful shutdown: `signals`).
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use auth::{Policy, PolicyContext, PolicyRegistry, Verdict};
 use reqwest::StatusCode;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::db::TestDb;
 use crate::helpers::{
-    TestApp, assert_error, connect_store, serve_binary, spawn_app, spawn_app_with,
-    spawn_app_with_policies,
+    TestApp, assert_error, serve_binary, spawn_app, spawn_app_with, spawn_app_with_policies,
 };
 
 #[actix_rt::test]
@@ -219,14 +217,6 @@ async fn a_request_over_the_timeout_is_408_in_the_envelope() {
     assert_error(response, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
 }
 
-fn sigterm(child: &std::process::Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[actix_rt::test]
 async fn json_logs_carry_the_request_context_and_never_a_key() {
     let db = TestDb::new();
@@ -259,7 +249,7 @@ async fn json_logs_carry_the_request_context_and_never_a_key() {
         app.get_model(&t.project, "nope", &t.key).await.status(),
         StatusCode::NOT_FOUND
     );
-    sigterm(&served.child);
+    crate::signals::send_signal(&served.child, "TERM");
     assert!(served.child.wait().unwrap().success());
 
     let mut logs = String::new();
@@ -292,70 +282,6 @@ async fn json_logs_carry_the_request_context_and_never_a_key() {
             .any(|l| l.contains("transition committed") && l.contains("trace-me-123")),
         "{logs}"
     );
-}
-
-#[actix_rt::test]
-async fn sigterm_lets_an_in_flight_share_finish_then_exits_zero() {
-    let db = TestDb::sqlite();
-    let store = connect_store(&db).await;
-    store.migrate().await.unwrap();
-    let seeding = crate::helpers::spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
-    let t = seeding.tenant().await;
-    let mut served = serve_binary(&db, &[("MODELSHARE__SERVER__SHUTDOWN_GRACE_SECS", "10")]).await;
-
-    // Hold SQLite's write lock so the share waits inside the server.
-    let mut options = ConnectOptions::new(db.url.clone());
-    options.max_connections(1).min_connections(1);
-    let locker = Database::connect(options).await.unwrap();
-    locker.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
-    let url = format!("{}/{}/v1/models/{}/share", served.base, t.project, t.model);
-    let key = t.key.clone();
-    let in_flight = actix_rt::spawn(async move {
-        reqwest::Client::new()
-            .post(url)
-            .bearer_auth(key)
-            .send()
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    sigterm(&served.child);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        served.child.try_wait().unwrap().is_none(),
-        "exited before the in-flight share finished"
-    );
-    let port = served
-        .base
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse::<u16>()
-        .unwrap();
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "still accepting"
-    );
-    locker.execute_unprepared("ROLLBACK").await.unwrap();
-
-    let response = in_flight
-        .await
-        .unwrap()
-        .expect("the in-flight share was answered");
-    assert_eq!(response.status(), StatusCode::OK);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = served.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "did not exit after the grace period"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "exit status {status}");
-    let events = store.list_share_events(t.model, None, 10).await.unwrap();
-    assert_eq!(events.items.len(), 1, "the share committed");
 }
 
 /// A raw HTTP/1.1 connection to the app, so the test sees exactly when the server closes it.

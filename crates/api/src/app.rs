@@ -1,5 +1,9 @@
 //! The one build path for `main` and the tests: [`Application::build`] connects the database,
 //! migrates it, binds the listener (port 0 works) and assembles the actix-web server.
+//!
+//! Shutdown is ours, not actix-web's: actix treats SIGINT as a forced stop (in-flight requests
+//! dropped), so its signal handling is off and [`Application::run_until_stopped`] turns SIGINT
+//! and SIGTERM alike into a graceful stop bounded by `server.shutdown_grace_secs`.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -116,6 +120,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(route_not_found))
         })
+        .disable_signals()
         .shutdown_timeout(settings.server.shutdown_grace_secs)
         .keep_alive(match settings.server.keep_alive_secs {
             0 => KeepAlive::Disabled,
@@ -155,13 +160,45 @@ impl Application {
         self.catalog.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests and closes the database.
+    /// Serves until SIGINT or SIGTERM, then stops accepting connections, lets in-flight requests
+    /// finish (for up to `server.shutdown_grace_secs`) and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = ShutdownSignals::listen()?;
+        let handle = self.server.handle();
+        actix_rt::spawn(async move {
+            let signal = signals.recv().await;
+            tracing::info!(signal, "stopping: draining in-flight requests");
+            handle.stop(true).await;
+        });
         let result = self.server.await;
         if let Err(err) = self.store.close().await {
             tracing::warn!(error = %err, "closing the database failed");
         }
         result
+    }
+}
+
+/// SIGINT and SIGTERM, registered before the server runs so that neither is missed.
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The name of the first of the two signals to arrive.
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
 
