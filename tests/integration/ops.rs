@@ -214,7 +214,37 @@ async fn a_request_over_the_timeout_is_408_in_the_envelope() {
     let started = Instant::now();
     let response = app.share(&t.project, &t.model.to_string(), &t.key).await;
     assert!(started.elapsed() < Duration::from_millis(1500));
-    assert_error(response, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
+    let error = assert_error(response, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
+    // The time went to the service, not the client.
+    assert_eq!(error["type"], "server_error");
+}
+
+#[actix_rt::test]
+async fn a_client_slow_to_send_its_headers_gets_408_after_the_header_timeout() {
+    let app = spawn_app().await;
+    // The handler timeout is far longer: the header timeout is a setting of its own.
+    assert_eq!(app.settings.server.request_timeout_ms, 30_000);
+    let mut stream = raw_connection(&app).await;
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: mode")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(8), stream.read_to_end(&mut answer)).await;
+    let elapsed = started.elapsed();
+    assert!(read.is_ok(), "no answer within 8 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    // The HTTP layer answers before a request exists: no envelope, no body (README, Limits).
+    assert!(
+        answer.to_ascii_lowercase().contains("content-length: 0"),
+        "{answer:?}"
+    );
+    assert!(
+        (Duration::from_secs(4)..Duration::from_secs(7)).contains(&elapsed),
+        "answered after {elapsed:?}"
+    );
 }
 
 #[actix_rt::test]

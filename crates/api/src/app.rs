@@ -126,7 +126,9 @@ impl Application {
             0 => KeepAlive::Disabled,
             secs => KeepAlive::Timeout(Duration::from_secs(secs)),
         })
-        .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms));
+        .client_request_timeout(Duration::from_millis(
+            settings.server.client_header_timeout_ms,
+        ));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -252,8 +254,9 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTimeout(pub Duration);
 
-/// Middleware: a request still running after [`RequestTimeout`] is answered 408. Wraps each
-/// resource (after routing; the request may be cloned only once its path is matched).
+/// Middleware: a request still running after [`RequestTimeout`] is answered 408
+/// `request_timeout`, a server error (the client's part, its headers, had already arrived).
+/// Wraps each resource (after routing; the request may be cloned only once its path is matched).
 pub(crate) async fn request_timeout(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
