@@ -19,6 +19,7 @@ mod faults;
 mod health;
 mod instances;
 mod isolation;
+mod limits;
 mod models;
 mod ops;
 mod policies;

@@ -39,6 +39,8 @@ pub struct RateLimitSettings {
     pub per_key_burst: u32,
     pub anonymous_per_ip_per_second: u32,
     pub anonymous_per_ip_burst: u32,
+    pub failed_auth_per_ip_per_minute: u32,
+    pub failed_auth_per_ip_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +296,14 @@ impl Settings {
             (
                 "rate_limit.anonymous_per_ip_burst",
                 limits.anonymous_per_ip_burst,
+            ),
+            (
+                "rate_limit.failed_auth_per_ip_per_minute",
+                limits.failed_auth_per_ip_per_minute,
+            ),
+            (
+                "rate_limit.failed_auth_per_ip_burst",
+                limits.failed_auth_per_ip_burst,
             ),
         ] {
             if limits.enabled && value == 0 {
