@@ -1,6 +1,6 @@
-//! Operability: the OpenAPI document and docs page, metrics, rate limits, the request timeout,
-//! logs that carry the request's context and never a key, graceful shutdown, and how long idle
-//! connections are kept.
+//! Operability: the OpenAPI document and docs page, metrics, the request and header timeouts,
+//! logs that carry the request's context and never a key, and how long idle connections are kept
+//! (graceful shutdown: `signals`; rate limits: `limits`).
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use auth::{Policy, PolicyContext, PolicyRegistry, Verdict};
 use reqwest::StatusCode;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::db::TestDb;
 use crate::helpers::{
-    TestApp, assert_error, connect_store, serve_binary, spawn_app, spawn_app_with,
-    spawn_app_with_policies,
+    TestApp, assert_error, serve_binary, spawn_app, spawn_app_with, spawn_app_with_policies,
 };
 
 #[actix_rt::test]
@@ -126,66 +124,6 @@ async fn metrics_describe_requests_transitions_denials_and_state() {
     }
 }
 
-#[actix_rt::test]
-async fn rate_limits_answer_429_with_retry_after() {
-    let app = spawn_app_with(|s| {
-        s.rate_limit.enabled = true;
-        s.rate_limit.per_key_per_second = 1;
-        s.rate_limit.per_key_burst = 3;
-        s.rate_limit.anonymous_per_ip_per_second = 1;
-        s.rate_limit.anonymous_per_ip_burst = 2;
-    })
-    .await;
-    let t = app.tenant().await;
-    let other = app.tenant().await;
-    let statuses = async |key: &str, project: &domain::ProjectId| {
-        let mut last = None;
-        for _ in 0..4 {
-            last = Some(app.list_models(project, "", key).await);
-        }
-        last.unwrap()
-    };
-    let limited = statuses(&t.key, &t.project).await;
-    let retry: u64 = limited.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(retry >= 1);
-    let error = assert_error(
-        limited,
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limit_exceeded",
-    )
-    .await;
-    assert_eq!(error["type"], "rate_limit_error");
-    // Another key has its own budget.
-    assert_eq!(
-        app.list_models(&other.project, "", &other.key)
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    // Anonymous catalog reads are limited per address.
-    let mut last = None;
-    for _ in 0..3 {
-        last = Some(app.catalog("").await);
-    }
-    assert_error(
-        last.unwrap(),
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limit_exceeded",
-    )
-    .await;
-    // With a key, catalog reads count against the key instead.
-    assert_eq!(
-        app.get("/v1/catalog/models", Some(&other.key))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-}
-
 struct Slow;
 
 #[async_trait]
@@ -216,15 +154,37 @@ async fn a_request_over_the_timeout_is_408_in_the_envelope() {
     let started = Instant::now();
     let response = app.share(&t.project, &t.model.to_string(), &t.key).await;
     assert!(started.elapsed() < Duration::from_millis(1500));
-    assert_error(response, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
+    let error = assert_error(response, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
+    // The time went to the service, not the client.
+    assert_eq!(error["type"], "server_error");
 }
 
-fn sigterm(child: &std::process::Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+#[actix_rt::test]
+async fn a_client_slow_to_send_its_headers_gets_408_after_the_header_timeout() {
+    let app = spawn_app().await;
+    // The handler timeout is far longer: the header timeout is a setting of its own.
+    assert_eq!(app.settings.server.request_timeout_ms, 30_000);
+    let mut stream = raw_connection(&app).await;
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: mode")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(8), stream.read_to_end(&mut answer)).await;
+    let elapsed = started.elapsed();
+    assert!(read.is_ok(), "no answer within 8 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    // The HTTP layer answers before a request exists: no envelope, no body (README, Limits).
+    assert!(
+        answer.to_ascii_lowercase().contains("content-length: 0"),
+        "{answer:?}"
+    );
+    assert!(
+        (Duration::from_secs(4)..Duration::from_secs(7)).contains(&elapsed),
+        "answered after {elapsed:?}"
+    );
 }
 
 #[actix_rt::test]
@@ -259,7 +219,7 @@ async fn json_logs_carry_the_request_context_and_never_a_key() {
         app.get_model(&t.project, "nope", &t.key).await.status(),
         StatusCode::NOT_FOUND
     );
-    sigterm(&served.child);
+    crate::signals::send_signal(&served.child, "TERM");
     assert!(served.child.wait().unwrap().success());
 
     let mut logs = String::new();
@@ -292,70 +252,6 @@ async fn json_logs_carry_the_request_context_and_never_a_key() {
             .any(|l| l.contains("transition committed") && l.contains("trace-me-123")),
         "{logs}"
     );
-}
-
-#[actix_rt::test]
-async fn sigterm_lets_an_in_flight_share_finish_then_exits_zero() {
-    let db = TestDb::sqlite();
-    let store = connect_store(&db).await;
-    store.migrate().await.unwrap();
-    let seeding = crate::helpers::spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
-    let t = seeding.tenant().await;
-    let mut served = serve_binary(&db, &[("MODELSHARE__SERVER__SHUTDOWN_GRACE_SECS", "10")]).await;
-
-    // Hold SQLite's write lock so the share waits inside the server.
-    let mut options = ConnectOptions::new(db.url.clone());
-    options.max_connections(1).min_connections(1);
-    let locker = Database::connect(options).await.unwrap();
-    locker.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
-    let url = format!("{}/{}/v1/models/{}/share", served.base, t.project, t.model);
-    let key = t.key.clone();
-    let in_flight = actix_rt::spawn(async move {
-        reqwest::Client::new()
-            .post(url)
-            .bearer_auth(key)
-            .send()
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    sigterm(&served.child);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        served.child.try_wait().unwrap().is_none(),
-        "exited before the in-flight share finished"
-    );
-    let port = served
-        .base
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse::<u16>()
-        .unwrap();
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "still accepting"
-    );
-    locker.execute_unprepared("ROLLBACK").await.unwrap();
-
-    let response = in_flight
-        .await
-        .unwrap()
-        .expect("the in-flight share was answered");
-    assert_eq!(response.status(), StatusCode::OK);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = served.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "did not exit after the grace period"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "exit status {status}");
-    let events = store.list_share_events(t.model, None, 10).await.unwrap();
-    assert_eq!(events.items.len(), 1, "the share committed");
 }
 
 /// A raw HTTP/1.1 connection to the app, so the test sees exactly when the server closes it.

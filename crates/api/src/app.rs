@@ -1,5 +1,9 @@
 //! The one build path for `main` and the tests: [`Application::build`] connects the database,
 //! migrates it, binds the listener (port 0 works) and assembles the actix-web server.
+//!
+//! Shutdown is ours, not actix-web's: actix treats SIGINT as a forced stop (in-flight requests
+//! dropped), so its signal handling is off and [`Application::run_until_stopped`] turns SIGINT
+//! and SIGTERM alike into a graceful stop bounded by `server.shutdown_grace_secs`.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -117,12 +121,15 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(route_not_found))
         })
+        .disable_signals()
         .shutdown_timeout(settings.server.shutdown_grace_secs)
         .keep_alive(match settings.server.keep_alive_secs {
             0 => KeepAlive::Disabled,
             secs => KeepAlive::Timeout(Duration::from_secs(secs)),
         })
-        .client_request_timeout(Duration::from_millis(settings.server.request_timeout_ms));
+        .client_request_timeout(Duration::from_millis(
+            settings.server.client_header_timeout_ms,
+        ));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -156,13 +163,45 @@ impl Application {
         self.catalog.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests and closes the database.
+    /// Serves until SIGINT or SIGTERM, then stops accepting connections, lets in-flight requests
+    /// finish (for up to `server.shutdown_grace_secs`) and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = ShutdownSignals::listen()?;
+        let handle = self.server.handle();
+        actix_rt::spawn(async move {
+            let signal = signals.recv().await;
+            tracing::info!(signal, "stopping: draining in-flight requests");
+            handle.stop(true).await;
+        });
         let result = self.server.await;
         if let Err(err) = self.store.close().await {
             tracing::warn!(error = %err, "closing the database failed");
         }
         result
+    }
+}
+
+/// SIGINT and SIGTERM, registered before the server runs so that neither is missed.
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The name of the first of the two signals to arrive.
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
 
@@ -216,8 +255,9 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTimeout(pub Duration);
 
-/// Middleware: a request still running after [`RequestTimeout`] is answered 408. Wraps each
-/// resource (after routing; the request may be cloned only once its path is matched).
+/// Middleware: a request still running after [`RequestTimeout`] is answered 408
+/// `request_timeout`, a server error (the client's part, its headers, had already arrived).
+/// Wraps each resource (after routing; the request may be cloned only once its path is matched).
 pub(crate) async fn request_timeout(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

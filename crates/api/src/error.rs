@@ -111,7 +111,9 @@ impl ApiError {
             }
             ErrorCode::MethodNotAllowed => "This route does not accept this HTTP method.",
             ErrorCode::PayloadTooLarge => "The request body is larger than the configured limit.",
-            ErrorCode::RequestTimeout => "The request took too long.",
+            ErrorCode::RequestTimeout => {
+                "The service did not answer in time. A share or unshare may still complete: read the model before retrying."
+            }
             ErrorCode::UnsupportedMediaType => {
                 "The request body must be JSON (Content-Type: application/json)."
             }

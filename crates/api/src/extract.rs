@@ -2,6 +2,7 @@
 //! [`ProjectCaller`] cannot run for a request without a valid key of the path's project.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::http::header::AUTHORIZATION;
@@ -25,12 +26,11 @@ impl FromRequest for ProjectCaller {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = authorization(req);
+        let credentials = Credentials::of(req);
         let path_project = req.match_info().get("projectId").map(str::to_owned);
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::internal)?;
-            let principal = state.authenticator.authenticate(header?.as_deref()).await?;
-            state.rate_limits.check_key(principal.api_key_id)?;
+            let principal = credentials.authenticate(&state).await?;
             let same_project = path_project
                 .as_deref()
                 .and_then(|p| ProjectId::parse(p).ok())
@@ -44,13 +44,66 @@ impl FromRequest for ProjectCaller {
     }
 }
 
-/// The `Authorization` header as text; a header that is not text is an invalid key.
-fn authorization(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    match req.headers().get(AUTHORIZATION) {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(|v| Some(v.to_owned()))
-            .map_err(|_| AuthError::Invalid.into()),
+/// What a request offers to prove who it is: its `Authorization` header and its address.
+/// [`Credentials::authenticate`] is the one path from a header to a [`Principal`], under the
+/// rate limits (see [`crate::ratelimit`] for who is charged what).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    header: Option<String>,
+    peer: Option<IpAddr>,
+}
+
+impl Credentials {
+    pub fn of(req: &HttpRequest) -> Self {
+        Self {
+            // A header that is not text cannot hold a key (keys are ASCII); lossy text fails to
+            // parse like any other malformed key.
+            header: req
+                .headers()
+                .get(AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            peer: req.peer_addr().map(|a| a.ip()),
+        }
+    }
+
+    /// No `Authorization` header at all.
+    pub fn is_anonymous(&self) -> bool {
+        self.header.is_none()
+    }
+
+    /// Counts a request that goes on without a key against its address.
+    pub fn count_anonymous(&self, state: &AppState) -> Result<(), ApiError> {
+        match self.peer {
+            Some(ip) => state.rate_limits.check_ip(ip),
+            None => Ok(()),
+        }
+    }
+
+    /// The principal of the key, if it is valid: 401 without a key or with a bad one, 429 over
+    /// a limit (before the key is looked up, if the address is over its own).
+    pub async fn authenticate(self, state: &AppState) -> Result<Principal, ApiError> {
+        if self.is_anonymous() {
+            self.count_anonymous(state)?;
+            return Err(AuthError::Missing.into());
+        }
+        let attempt = state.rate_limits.before_authentication(self.peer)?;
+        match state
+            .authenticator
+            .authenticate(self.header.as_deref())
+            .await
+        {
+            Ok(principal) => {
+                attempt.proven(principal.api_key_id)?;
+                Ok(principal)
+            }
+            Err(err @ (AuthError::Invalid | AuthError::Missing)) => {
+                attempt.failed();
+                Err(err.into())
+            }
+            Err(err @ AuthError::Storage(_)) => {
+                attempt.not_looked_up();
+                Err(err.into())
+            }
+        }
     }
 }

@@ -39,6 +39,8 @@ pub struct RateLimitSettings {
     pub per_key_burst: u32,
     pub anonymous_per_ip_per_second: u32,
     pub anonymous_per_ip_burst: u32,
+    pub failed_auth_per_ip_per_minute: u32,
+    pub failed_auth_per_ip_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +76,7 @@ pub struct ServerSettings {
     pub workers: usize,
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
+    pub client_header_timeout_ms: u64,
     pub shutdown_grace_secs: u64,
     pub keep_alive_secs: u64,
     pub public_base_url: String,
@@ -272,8 +275,16 @@ impl Settings {
                 "must be between 1 and api.max_page_size",
             ));
         }
-        if self.server.request_timeout_ms == 0 {
-            return Err(invalid("server.request_timeout_ms", "must be at least 1"));
+        for (key, value) in [
+            ("server.request_timeout_ms", self.server.request_timeout_ms),
+            (
+                "server.client_header_timeout_ms",
+                self.server.client_header_timeout_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
         }
         let limits = &self.rate_limit;
         for (key, value) in [
@@ -286,6 +297,14 @@ impl Settings {
             (
                 "rate_limit.anonymous_per_ip_burst",
                 limits.anonymous_per_ip_burst,
+            ),
+            (
+                "rate_limit.failed_auth_per_ip_per_minute",
+                limits.failed_auth_per_ip_per_minute,
+            ),
+            (
+                "rate_limit.failed_auth_per_ip_burst",
+                limits.failed_auth_per_ip_burst,
             ),
         ] {
             if limits.enabled && value == 0 {
@@ -418,6 +437,11 @@ mod tests {
                 "max_page_size = 100",
                 "max_page_size = 0",
                 "api.max_page_size",
+            ),
+            (
+                "client_header_timeout_ms = 5000",
+                "client_header_timeout_ms = 0",
+                "server.client_header_timeout_ms",
             ),
             (
                 "url = \"sqlite://data/modelshare.db?mode=rwc\"",

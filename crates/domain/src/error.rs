@@ -88,8 +88,10 @@ error_codes! {
     RouteNotFound => (404, "route_not_found", NotFoundError),
     /// The route exists but not for this method.
     MethodNotAllowed => (405, "method_not_allowed", InvalidRequestError),
-    /// The request took longer than the configured timeout.
-    RequestTimeout => (408, "request_timeout", InvalidRequestError),
+    /// The service did not answer within `server.request_timeout_ms`: the time went to the
+    /// service or its database, not the client, hence a server error. (A client too slow to send
+    /// its request headers gets the HTTP layer's bare 408, which has no body.)
+    RequestTimeout => (408, "request_timeout", ServerError),
     /// Body over the configured limit.
     PayloadTooLarge => (413, "payload_too_large", InvalidRequestError),
     /// The body's media type is not JSON.
@@ -129,6 +131,15 @@ mod tests {
         assert_eq!(
             ErrorCode::PermissionDenied.error_type().as_str(),
             "permission_error"
+        );
+    }
+
+    #[test]
+    fn a_request_timeout_is_the_services_doing() {
+        assert_eq!(ErrorCode::RequestTimeout.status(), 408);
+        assert_eq!(
+            ErrorCode::RequestTimeout.error_type(),
+            ErrorType::ServerError
         );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{AUTHORIZATION, ContentType};
+use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use catalog::{BrowseQuery, CatalogItem, Filter, Sort, SortKey};
@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::extract::Credentials;
 use crate::pagination::{List, QueryParams};
 
 pub(crate) const PARAMS: &[&str] = &[
@@ -90,22 +91,11 @@ pub(crate) enum SortParam {
 /// Anonymous reads are allowed when `catalog.public_browse` is on; a key that is sent is
 /// always checked, so a bad one is a 401 rather than silently ignored.
 async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let header = match req.headers().get(AUTHORIZATION) {
-        None if state.public_browse => {
-            return match req.peer_addr() {
-                Some(peer) => state.rate_limits.check_ip(peer.ip()),
-                None => Ok(()),
-            };
-        }
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| ApiError::from(auth::AuthError::Invalid))?,
-        ),
-    };
-    let principal = state.authenticator.authenticate(header).await?;
-    state.rate_limits.check_key(principal.api_key_id)
+    let credentials = Credentials::of(req);
+    if credentials.is_anonymous() && state.public_browse {
+        return credentials.count_anonymous(state);
+    }
+    credentials.authenticate(state).await.map(drop)
 }
 
 /// `GET /v1/catalog/models`.
