@@ -161,6 +161,20 @@ pub struct Transition {
     pub actor_user_id: Option<UserId>,
     pub api_key_id: Option<ApiKeyId>,
     pub request_id: String,
+    /// Conditions on other rows that must hold when the transition is written; checked inside
+    /// its transaction (see [`WriteGuard`]). Empty for most transitions.
+    pub guards: Vec<WriteGuard>,
+}
+
+/// A condition a transition's write checks inside its own transaction, under the lock that
+/// keeps it true until the commit, so that concurrent writes (other models, other instances)
+/// cannot all pass a check each made alone. A transition whose guard fails writes nothing and
+/// is answered [`TransitionOutcome::LimitReached`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteGuard {
+    /// A share must leave at most `limit` shared models in the account's projects: it is
+    /// written only while fewer than `limit` are shared. Unshares pass.
+    MaxSharedInAccount { account_id: AccountId, limit: u64 },
 }
 
 // Returned once per share/unshare, never stored in bulk: boxing `Applied` would only cost an
@@ -178,6 +192,9 @@ pub enum TransitionOutcome {
     },
     /// Someone else changed the model since `expected_version` was read; nothing was written.
     Stale,
+    /// The model was still at `expected_version`, but `guard` did not hold: `shared` models
+    /// of the account were shared when the transaction looked. Nothing was written.
+    LimitReached { guard: WriteGuard, shared: u64 },
 }
 
 /// A shared model as the public catalog shows it.

@@ -454,6 +454,7 @@ async fn scenario(store: Store) {
         actor_user_id: Some(alice.id),
         api_key_id: Some(key.id),
         request_id: format!("req-{version}"),
+        guards: Vec::new(),
     };
     let TransitionOutcome::Applied {
         model: shared,
@@ -740,6 +741,7 @@ async fn grouped_transitions(store: &Store, project: &ProjectId) {
         actor_user_id: None,
         api_key_id: None,
         request_id: format!("group-{tag}"),
+        guards: Vec::new(),
     };
     // Every other share names a version the model is not at: it must write nothing, whatever
     // group it lands in, and the others must all commit.
