@@ -166,6 +166,16 @@ pub struct Transition {
     pub guards: Vec<WriteGuard>,
 }
 
+impl Transition {
+    /// The guards its write must check: a share's; none for an unshare, which only frees room.
+    pub fn guards_to_check(&self) -> &[WriteGuard] {
+        match self.action {
+            ShareAction::Share => &self.guards,
+            ShareAction::Unshare => &[],
+        }
+    }
+}
+
 /// A condition a transition's write checks inside its own transaction, under the lock that
 /// keeps it true until the commit, so that concurrent writes (other models, other instances)
 /// cannot all pass a check each made alone. A transition whose guard fails writes nothing and
@@ -175,6 +185,15 @@ pub enum WriteGuard {
     /// A share must leave at most `limit` shared models in the account's projects: it is
     /// written only while fewer than `limit` are shared. Unshares pass.
     MaxSharedInAccount { account_id: AccountId, limit: u64 },
+}
+
+impl WriteGuard {
+    /// The account whose rows the guard counts.
+    pub fn account_id(&self) -> AccountId {
+        match *self {
+            Self::MaxSharedInAccount { account_id, .. } => account_id,
+        }
+    }
 }
 
 // Returned once per share/unshare, never stored in bulk: boxing `Applied` would only cost an
