@@ -1,17 +1,22 @@
 //! Plugin policies: operators reshape the chains with a config file; engineers add a policy in
 //! a few lines; mistakes stop start-up with a message naming them.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use api::{Application, Settings};
 use async_trait::async_trait;
 use auth::{Denial, Policy, PolicyContext, PolicyRegistry, Verdict};
-use domain::{ModelStatus, Role};
+use domain::{ModelId, ModelStatus, Role};
 use reqwest::StatusCode;
 
 use crate::cli::config_dir;
-use crate::helpers::{assert_error, spawn_app_with, spawn_app_with_policies, test_settings};
+use crate::db::TestDb;
+use crate::helpers::{
+    TestApp, assert_error, spawn_app_with, spawn_app_with_policies, spawn_on, test_settings,
+};
 
 /// A config folder: the shipped default.toml plus a local.toml overlay.
 fn overlay(dir: &Path, local: &str) -> Settings {
@@ -100,6 +105,133 @@ async fn quota_and_license_policies_can_be_switched_on() {
         .share(&t.project, &unlicensed.id.to_string(), &t.key)
         .await;
     assert_error(response, StatusCode::BAD_REQUEST, "license_not_allowed").await;
+}
+
+/// The share chain with a quota of two shared models per account.
+const QUOTA_OF_TWO: &str = "[policies]\nshare = [\"account_feature\", \"project_role\", \"model_status\", \"max_shared_models\"]\n\n[policies.max_shared_models]\nlimit = 2\n";
+
+/// Shares `n` models of one account at once, spread over `apps` (instances on one database),
+/// and checks the quota of two held: exactly two answered 200 and are shared in the database
+/// and in every instance's catalog; every other share got the policy's own refusal.
+async fn quota_holds_under(apps: &[Arc<TestApp>], n: usize) {
+    let t = apps[0].tenant().await;
+    let mut models = vec![t.model];
+    for i in 1..n {
+        models.push(
+            apps[0]
+                .model_in(&t.project, &format!("m{i}"), ModelStatus::Ready)
+                .await,
+        );
+    }
+    let tasks: Vec<_> = models
+        .iter()
+        .enumerate()
+        .map(|(i, model)| {
+            let app = Arc::clone(&apps[i % apps.len()]);
+            let (project, model, key) = (t.project.clone(), *model, t.key.clone());
+            actix_rt::spawn(async move {
+                let response = app.share(&project, &model.to_string(), &key).await;
+                (model, response)
+            })
+        })
+        .collect();
+    let mut answered_ok = BTreeSet::new();
+    let mut refused = 0;
+    for task in tasks {
+        let (model, response) = task.await.unwrap();
+        if response.status() == StatusCode::OK {
+            answered_ok.insert(model);
+            continue;
+        }
+        let error = assert_error(
+            response,
+            StatusCode::FORBIDDEN,
+            "shared_model_limit_reached",
+        )
+        .await;
+        // The refusal the policy's own check gives, word for word.
+        assert_eq!(error["type"], "permission_error");
+        assert_eq!(
+            error["message"],
+            "Your account already shares 2 models, the most it may share (2). Unshare one first."
+        );
+        refused += 1;
+    }
+    assert_eq!(
+        (answered_ok.len(), refused),
+        (2, n - 2),
+        "{n} concurrent shares with a quota of 2"
+    );
+    let in_db: BTreeSet<ModelId> = apps[0]
+        .store
+        .list_catalog()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.model.id)
+        .collect();
+    assert_eq!(in_db, answered_ok, "shared in the database");
+    assert_eq!(
+        apps[0]
+            .store
+            .count_shared_models_in_account(t.account)
+            .await
+            .unwrap(),
+        2
+    );
+    for model in &models {
+        let events = crate::helpers::consistent_history(&apps[0].store, *model).await;
+        assert_eq!(events.len(), usize::from(answered_ok.contains(model)));
+    }
+    // Each instance's catalog: its own shares at once, the others' through the outbox.
+    let started = Instant::now();
+    for app in apps {
+        loop {
+            let in_catalog: BTreeSet<ModelId> = app.catalog.shared_ids().into_iter().collect();
+            if in_catalog == answered_ok {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "catalog {in_catalog:?}, shared {answered_ok:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn one_instance_with_a_quota_of_two() -> Arc<TestApp> {
+    Arc::new(spawn_app_with(with_overlay(QUOTA_OF_TWO)).await)
+}
+
+#[actix_rt::test]
+async fn the_quota_holds_for_ten_concurrent_shares() {
+    let app = one_instance_with_a_quota_of_two().await;
+    quota_holds_under(&[app], 10).await;
+}
+
+#[actix_rt::test]
+async fn the_quota_holds_for_fifty_concurrent_shares() {
+    let app = one_instance_with_a_quota_of_two().await;
+    quota_holds_under(&[app], 50).await;
+}
+
+#[actix_rt::test]
+async fn the_quota_holds_across_two_instances_on_one_database() {
+    let db = TestDb::new();
+    let a = spawn_on(
+        &db,
+        with_overlay(QUOTA_OF_TWO),
+        PolicyRegistry::with_builtins(),
+    )
+    .await;
+    let b = spawn_on(
+        &db,
+        with_overlay(QUOTA_OF_TWO),
+        PolicyRegistry::with_builtins(),
+    )
+    .await;
+    quota_holds_under(&[Arc::new(a), Arc::new(b)], 50).await;
 }
 
 /// The whole of a new policy: one type, one registry line.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::{ErrorCode, Feature, ModelStatus, Role, ShareAction};
+use storage::WriteGuard;
 
 use crate::policy::{
     Denial, Policy, PolicyConfigError, PolicyContext, PolicyParams, PolicyRegistry, Verdict,
@@ -261,6 +262,10 @@ impl Policy for CurrentlyShared {
 
 /// At most `limit` shared models per account (403 `shared_model_limit_reached`). Re-sharing a
 /// model that is already shared is always allowed.
+///
+/// The count in `check` answers first, in the chain's order; concurrent shares of other models
+/// (or on other instances) can all pass it, so the share also carries
+/// [`WriteGuard::MaxSharedInAccount`], which the write counts again under its lock.
 pub struct MaxSharedModels {
     limit: u64,
 }
@@ -286,7 +291,7 @@ impl Policy for MaxSharedModels {
     }
 
     async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
-        if ctx.action != ShareAction::Share || ctx.model()?.shared {
+        if !Self::adds_a_share(ctx.action, ctx.model()?) {
             return Ok(());
         }
         let shared = ctx
@@ -296,15 +301,43 @@ impl Policy for MaxSharedModels {
         if shared < self.limit {
             return Ok(());
         }
-        Err(Denial::custom(
+        Err(Self::limit_reached(shared, self.limit).into())
+    }
+
+    fn write_guard(&self, ctx: &PolicyContext<'_>) -> Option<WriteGuard> {
+        ctx.model.filter(|m| Self::adds_a_share(ctx.action, m))?;
+        Some(WriteGuard::MaxSharedInAccount {
+            account_id: ctx.principal.account_id,
+            limit: self.limit,
+        })
+    }
+}
+
+impl MaxSharedModels {
+    /// Whether the action adds a shared model: a share of one not shared yet.
+    fn adds_a_share(action: ShareAction, model: &storage::Model) -> bool {
+        action == ShareAction::Share && !model.shared
+    }
+
+    /// The refusal, whether the chain's count or the write's found the account full.
+    fn limit_reached(shared: u64, limit: u64) -> Denial {
+        Denial::custom(
             403,
             "shared_model_limit_reached",
             format!(
-                "Your account already shares {shared} models, the most it may share ({}). Unshare one first.",
-                self.limit
+                "Your account already shares {shared} models, the most it may share ({limit}). Unshare one first."
             ),
         )
-        .into())
+    }
+}
+
+/// The refusal for a write whose `guard` failed with `shared` models shared: the one the
+/// built-in policy behind that guard gives.
+pub(crate) fn guard_refusal(guard: WriteGuard, shared: u64) -> Denial {
+    match guard {
+        WriteGuard::MaxSharedInAccount { limit, .. } => {
+            MaxSharedModels::limit_reached(shared, limit)
+        }
     }
 }
 

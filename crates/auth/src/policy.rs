@@ -9,6 +9,12 @@
 //! policy that needs the model answers `model_not_found` if there is none, so a caller without
 //! the role learns `permission_denied`, not whether the model exists. If no policy needs the
 //! model, a missing one is reported after the whole chain.
+//!
+//! A check that counts other rows (a quota) can pass for many concurrent writes that each
+//! counted alone. Such a policy also names a [`WriteGuard`] ([`Policy::write_guard`]): the
+//! chain's [`Permit`] carries it to the write, which checks it again inside its transaction and
+//! writes nothing if it fails; [`Permit::refusal`] then gives the policy's own refusal. The
+//! check in the chain stays, so the chain's order of refusals is unchanged.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -17,7 +23,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::{ErrorCode, ErrorType, ShareAction};
-use storage::{Model, StorageError, Store};
+use storage::{Model, StorageError, Store, WriteGuard};
 
 use crate::principal::Principal;
 
@@ -112,6 +118,13 @@ pub trait Policy: Send + Sync {
     fn needs_model(&self) -> bool;
 
     async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict>;
+
+    /// What the write must check again inside its transaction for this policy's answer to
+    /// hold when it commits; asked once the whole chain has allowed. `None` (the default) for
+    /// a check on the caller and the model alone, which the model's compare-and-set keeps true.
+    fn write_guard(&self, _ctx: &PolicyContext<'_>) -> Option<WriteGuard> {
+        None
+    }
 }
 
 /// A policy's parameters as written in `[policies.NAME]`.
@@ -278,6 +291,34 @@ pub struct Refusal {
     pub verdict: Verdict,
 }
 
+/// A chain's consent to write, with the guards its policies ask the write to check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permit {
+    /// Each guard with the name of the policy that asked for it.
+    guards: Vec<(String, WriteGuard)>,
+}
+
+impl Permit {
+    /// The guards, for [`storage::Transition::guards`].
+    pub fn guards(&self) -> Vec<WriteGuard> {
+        self.guards.iter().map(|(_, guard)| *guard).collect()
+    }
+
+    /// The refusal when the write found `guard` broken with `shared` models shared: the same
+    /// the policy that asked for the guard gives when its own check fails.
+    pub fn refusal(&self, guard: WriteGuard, shared: u64) -> Refusal {
+        let policy = self
+            .guards
+            .iter()
+            .find(|(_, g)| *g == guard)
+            .map_or("write_guard", |(name, _)| name.as_str());
+        Refusal {
+            policy: policy.to_owned(),
+            verdict: Verdict::Deny(crate::builtin::guard_refusal(guard, shared)),
+        }
+    }
+}
+
 impl PolicyChains {
     pub fn names(&self, action: ShareAction) -> Vec<&str> {
         self.chain(action).iter().map(|p| p.name.as_str()).collect()
@@ -327,6 +368,18 @@ impl PolicyChains {
         model: Option<&Model>,
         store: &Store,
     ) -> Result<(), Refusal> {
+        self.permit(action, principal, model, store).await.map(drop)
+    }
+
+    /// [`evaluate`](Self::evaluate), and when the chain allows, the guards its policies ask
+    /// the write to check.
+    pub async fn permit(
+        &self,
+        action: ShareAction,
+        principal: &Principal,
+        model: Option<&Model>,
+        store: &Store,
+    ) -> Result<Permit, Refusal> {
         let ctx = PolicyContext {
             action,
             principal,
@@ -351,6 +404,14 @@ impl PolicyChains {
                 verdict: Verdict::Deny(Denial::model_not_found()),
             });
         }
-        Ok(())
+        let guards = self
+            .chain(action)
+            .iter()
+            .filter_map(|named| {
+                let guard = named.policy.write_guard(&ctx)?;
+                Some((named.name.clone(), guard))
+            })
+            .collect();
+        Ok(Permit { guards })
     }
 }

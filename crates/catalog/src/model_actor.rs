@@ -125,7 +125,7 @@ async fn apply(
             .filter(|m| m.project_id == principal.project_id);
         let checked = cx
             .chains
-            .evaluate(msg.action, principal, visible, &cx.store)
+            .permit(msg.action, principal, visible, &cx.store)
             .await;
         let would_write = checked.is_ok()
             && visible.is_some_and(|m| m.shared != (msg.action == ShareAction::Share));
@@ -138,9 +138,10 @@ async fn apply(
             // `model_not_shared`), decided on a fresh read.
             cx.republish(id).await;
         }
-        if let Err(refusal) = checked {
-            return (Err(refusal_error(refusal)), model);
-        }
+        let permit = match checked {
+            Ok(permit) => permit,
+            Err(refusal) => return (Err(refusal_error(refusal)), model),
+        };
         let Some(current) = visible else {
             return (Err(not_found()), model);
         };
@@ -173,6 +174,7 @@ async fn apply(
                 actor_user_id: Some(principal.user_id),
                 api_key_id: Some(principal.api_key_id),
                 request_id: msg.request_id.clone(),
+                guards: permit.guards(),
             })
             .await;
         match outcome {
@@ -187,6 +189,12 @@ async fn apply(
                 cx.announcer.poke();
                 tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
                 return (Ok(Transitioned::changed(&model)), Some(model));
+            }
+            // The write's own count found the account full (concurrent shares of other models
+            // passed the chain's count too): the policy's refusal. The model is as it was.
+            Ok(TransitionOutcome::LimitReached { guard, shared }) => {
+                let refusal = permit.refusal(guard, shared);
+                return (Err(refusal_error(refusal)), model);
             }
             // The model changed since it was read or remembered (another instance wrote
             // first, or the memory was old): start over from a fresh read.

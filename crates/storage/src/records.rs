@@ -161,6 +161,39 @@ pub struct Transition {
     pub actor_user_id: Option<UserId>,
     pub api_key_id: Option<ApiKeyId>,
     pub request_id: String,
+    /// Conditions on other rows that must hold when the transition is written; checked inside
+    /// its transaction (see [`WriteGuard`]). Empty for most transitions.
+    pub guards: Vec<WriteGuard>,
+}
+
+impl Transition {
+    /// The guards its write must check: a share's; none for an unshare, which only frees room.
+    pub fn guards_to_check(&self) -> &[WriteGuard] {
+        match self.action {
+            ShareAction::Share => &self.guards,
+            ShareAction::Unshare => &[],
+        }
+    }
+}
+
+/// A condition a transition's write checks inside its own transaction, under the lock that
+/// keeps it true until the commit, so that concurrent writes (other models, other instances)
+/// cannot all pass a check each made alone. A transition whose guard fails writes nothing and
+/// is answered [`TransitionOutcome::LimitReached`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteGuard {
+    /// A share must leave at most `limit` shared models in the account's projects: it is
+    /// written only while fewer than `limit` are shared. Unshares pass.
+    MaxSharedInAccount { account_id: AccountId, limit: u64 },
+}
+
+impl WriteGuard {
+    /// The account whose rows the guard counts.
+    pub fn account_id(&self) -> AccountId {
+        match *self {
+            Self::MaxSharedInAccount { account_id, .. } => account_id,
+        }
+    }
 }
 
 // Returned once per share/unshare, never stored in bulk: boxing `Applied` would only cost an
@@ -178,6 +211,9 @@ pub enum TransitionOutcome {
     },
     /// Someone else changed the model since `expected_version` was read; nothing was written.
     Stale,
+    /// The model was still at `expected_version`, but `guard` did not hold: `shared` models
+    /// of the account were shared when the transaction looked. Nothing was written.
+    LimitReached { guard: WriteGuard, shared: u64 },
 }
 
 /// A shared model as the public catalog shows it.

@@ -14,7 +14,7 @@ use domain::{
 use sea_orm::{ConnectionTrait, Database, Statement};
 use storage::{
     Backend, DbSettings, NewApiKey, NewModel, NewProject, SqliteSynchronous, StorageError, Store,
-    Transition, TransitionOutcome,
+    Transition, TransitionOutcome, WriteGuard,
 };
 
 fn settings(url: String) -> DbSettings {
@@ -454,6 +454,7 @@ async fn scenario(store: Store) {
         actor_user_id: Some(alice.id),
         api_key_id: Some(key.id),
         request_id: format!("req-{version}"),
+        guards: Vec::new(),
     };
     let TransitionOutcome::Applied {
         model: shared,
@@ -711,6 +712,7 @@ async fn scenario(store: Store) {
     );
 
     grouped_transitions(&store, &pid).await;
+    guarded_transitions(&store).await;
 
     // Migrating again is a no-op.
     store.migrate().await.unwrap();
@@ -740,6 +742,7 @@ async fn grouped_transitions(store: &Store, project: &ProjectId) {
         actor_user_id: None,
         api_key_id: None,
         request_id: format!("group-{tag}"),
+        guards: Vec::new(),
     };
     // Every other share names a version the model is not at: it must write nothing, whatever
     // group it lands in, and the others must all commit.
@@ -838,6 +841,141 @@ async fn grouped_transitions(store: &Store, project: &ProjectId) {
     assert!(
         group > 1,
         "the transitions were never committed together ({group})"
+    );
+}
+
+/// A fresh account with one project and `n` ready models.
+async fn account_with_models(
+    store: &Store,
+    name: &str,
+    n: usize,
+) -> (AccountId, Vec<storage::Model>) {
+    let account = store.create_account(name, &[]).await.unwrap();
+    let project = ProjectId::generate();
+    store
+        .create_project(NewProject {
+            id: project.clone(),
+            account_id: account.id,
+            slug: ProjectSlug::parse(&name.to_ascii_lowercase()).unwrap(),
+            name: name.to_owned(),
+        })
+        .await
+        .unwrap();
+    let mut models = Vec::with_capacity(n);
+    for i in 0..n {
+        let model = new_model(&project, &format!("{name}-{i}"), ModelStatus::Ready);
+        models.push(store.create_model(model).await.unwrap());
+    }
+    (account.id, models)
+}
+
+/// A guarded share is written only while the guard holds, checked inside the write's own
+/// transaction: of many concurrent shares (committed in groups), exactly `limit` apply; the
+/// rest write nothing and say how many were shared. A share whose model changed is stale
+/// before it is over the limit; unshares free room; another account's shares do not count.
+async fn guarded_transitions(store: &Store) {
+    let (account, models) = account_with_models(store, "Quota", 12).await;
+    let (elsewhere, other_models) = account_with_models(store, "Elsewhere", 1).await;
+    let guard = WriteGuard::MaxSharedInAccount {
+        account_id: account,
+        limit: 2,
+    };
+    let transition = |model: &storage::Model, action: ShareAction, guard: WriteGuard| Transition {
+        model_id: model.id,
+        expected_version: model.version,
+        action,
+        at: ts(1_960_000_000),
+        actor_user_id: None,
+        api_key_id: None,
+        request_id: format!("guarded-{}", model.name),
+        guards: vec![guard],
+    };
+    let shares = models[..10].iter().map(|m| {
+        let (store, t) = (store.clone(), transition(m, ShareAction::Share, guard));
+        tokio::spawn(async move { store.apply_transition(t).await })
+    });
+    let outcomes = futures_util::future::join_all(shares).await;
+    let mut applied = Vec::new();
+    for (m, outcome) in models.iter().zip(outcomes) {
+        match outcome.unwrap().unwrap() {
+            TransitionOutcome::Applied { model, .. } => applied.push(model),
+            refused => {
+                assert_eq!(
+                    refused,
+                    TransitionOutcome::LimitReached { guard, shared: 2 },
+                    "{}",
+                    m.name
+                );
+                assert_eq!(store.get_model(m.id).await.unwrap().as_ref(), Some(m));
+                let events = store.list_share_events(m.id, None, 10).await.unwrap();
+                assert!(events.items.is_empty(), "{}", m.name);
+            }
+        }
+    }
+    assert_eq!(applied.len(), 2, "10 concurrent shares under a limit of 2");
+    assert_eq!(
+        store.count_shared_models_in_account(account).await.unwrap(),
+        2
+    );
+
+    // At the limit, a share of a model that changed meanwhile is stale: the caller re-reads.
+    let changed = storage::Model {
+        version: models[10].version + 1,
+        ..models[10].clone()
+    };
+    assert_eq!(
+        store
+            .apply_transition(transition(&changed, ShareAction::Share, guard))
+            .await
+            .unwrap(),
+        TransitionOutcome::Stale
+    );
+    // An unshare passes the guard and makes room for exactly one more.
+    let unshared = store
+        .apply_transition(transition(&applied[0], ShareAction::Unshare, guard))
+        .await
+        .unwrap();
+    assert!(
+        matches!(unshared, TransitionOutcome::Applied { .. }),
+        "{unshared:?}"
+    );
+    let again = [&models[10], &models[11]].map(|m| {
+        let (store, t) = (store.clone(), transition(m, ShareAction::Share, guard));
+        tokio::spawn(async move { store.apply_transition(t).await })
+    });
+    let again: Vec<_> = futures_util::future::join_all(again)
+        .await
+        .into_iter()
+        .map(|o| o.unwrap().unwrap())
+        .collect();
+    assert_eq!(
+        again
+            .iter()
+            .filter(|o| matches!(o, TransitionOutcome::Applied { .. }))
+            .count(),
+        1,
+        "{again:?}"
+    );
+    assert!(
+        again.contains(&TransitionOutcome::LimitReached { guard, shared: 2 }),
+        "{again:?}"
+    );
+    // The quota is the account's: this one has two shared, the other none.
+    let other_guard = WriteGuard::MaxSharedInAccount {
+        account_id: elsewhere,
+        limit: 1,
+    };
+    let outcome = store
+        .apply_transition(transition(
+            &other_models[0],
+            ShareAction::Share,
+            other_guard,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, TransitionOutcome::Applied { .. }),
+        "{outcome:?}"
     );
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
 use crate::entities::{models, projects, share_events};
 use crate::error::{StorageError, classify, corrupt};
-use crate::records::{Page, ShareEvent, Transition, TransitionOutcome};
+use crate::records::{Page, ShareEvent, Transition, TransitionOutcome, WriteGuard};
 use crate::{Backend, Store};
 
 fn event_record(row: share_events::Model) -> Result<ShareEvent, StorageError> {
@@ -50,6 +50,16 @@ impl Store {
     /// Other instances are told with [`Store::announce_share_events`], not from inside the
     /// transaction: a `NOTIFY` holds a database-wide lock until its transaction's commit is
     /// flushed, which would make every commit wait for the previous one's disk flush.
+    ///
+    /// A share's [`WriteGuard`]s are checked inside the same transaction, just before its
+    /// compare-and-set, so that no concurrent write can slip between the check and the write;
+    /// one that fails writes nothing and answers [`TransitionOutcome::LimitReached`] (or
+    /// [`TransitionOutcome::Stale`] if the model changed meanwhile). On SQLite the writer's
+    /// lock serializes every write, across processes too, and the count sees the group's
+    /// earlier transitions. On PostgreSQL a group holding a guarded share is not the one
+    /// statement but one transaction that first locks the guarded accounts' rows (in id order,
+    /// `FOR NO KEY UPDATE`), then writes each transition in model order with that statement,
+    /// counting each share's guard after the transitions before it.
     pub async fn apply_transition(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
         self.group_commit.submit(t).await
     }
@@ -119,21 +129,39 @@ impl Store {
         &self,
         account_id: AccountId,
     ) -> Result<u64, StorageError> {
-        models::Entity::find()
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                models::Relation::Project.def(),
-            )
-            .filter(projects::Column::AccountId.eq(account_id.as_uuid()))
-            .filter(models::Column::Shared.eq(true))
-            .count(&self.reader)
-            .await
-            .map_err(classify)
+        count_shared_in_account(&self.reader, account_id).await
     }
 }
 
-/// What a committed transition wrote: the model's new row, the event id, the endpoint count.
-type Written = (models::Model, i64, i64);
+/// How many models of the account's projects are shared, as `db` sees it (inside a write
+/// transaction: with that transaction's own writes).
+async fn count_shared_in_account<C: ConnectionTrait>(
+    db: &C,
+    account_id: AccountId,
+) -> Result<u64, StorageError> {
+    models::Entity::find()
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            models::Relation::Project.def(),
+        )
+        .filter(projects::Column::AccountId.eq(account_id.as_uuid()))
+        .filter(models::Column::Shared.eq(true))
+        .count(db)
+        .await
+        .map_err(classify)
+}
+
+/// What a transition came to in its transaction. Wrapped in an `Option`, whose `None` means
+/// its compare-and-set found the model changed (nothing written).
+// One per transition of a group, turned into its answer at once: boxing the row would only
+// cost an allocation per write.
+#[allow(clippy::large_enum_variant)]
+enum Written {
+    /// Committed: the model's new row, the event id, the endpoint count.
+    Applied(models::Model, i64, i64),
+    /// The model was as expected but `guard` failed with `shared` shared; nothing written.
+    Held { guard: WriteGuard, shared: u64 },
+}
 
 /// A committed transition as the caller sees it.
 fn outcome(
@@ -160,21 +188,62 @@ fn outcome(
     })
 }
 
-/// The caller's answer for a committed transition: what it wrote, or stale if nothing.
+/// The caller's answer for a committed transition: what it wrote, why its guard held it back,
+/// or stale.
 fn answer(t: Transition, written: Option<Written>) -> Result<TransitionOutcome, StorageError> {
     match written {
-        Some((row, event_id, endpoint_count)) => outcome(t, row, event_id, endpoint_count),
+        Some(Written::Applied(row, event_id, endpoint_count)) => {
+            outcome(t, row, event_id, endpoint_count)
+        }
+        Some(Written::Held { guard, shared }) => {
+            Ok(TransitionOutcome::LimitReached { guard, shared })
+        }
         None => Ok(TransitionOutcome::Stale),
     }
 }
 
-/// One SQLite transition inside `tx`: the compare-and-set `UPDATE … RETURNING`, the event
-/// `INSERT … RETURNING id` and, on share, the endpoint count. `None` when the model was not at
-/// `expected_version` in the opposite state (nothing written).
+/// Whether `t`'s guards hold inside `tx` (whose counts include its own earlier writes). When
+/// one fails, `Err` holds the transition's answer, nothing being written: held if the model is
+/// still as expected, else stale, as its compare-and-set would say (the caller re-reads, and
+/// may find the model already shared).
+async fn check_guards(
+    tx: &DatabaseTransaction,
+    t: &Transition,
+) -> Result<Result<(), Option<Written>>, StorageError> {
+    for guard in t.guards_to_check() {
+        let (shared, limit) = match *guard {
+            WriteGuard::MaxSharedInAccount { account_id, limit } => {
+                (count_shared_in_account(tx, account_id).await?, limit)
+            }
+        };
+        if shared < limit {
+            continue;
+        }
+        let as_expected = models::Entity::find_by_id(t.model_id.as_uuid())
+            .filter(models::Column::Version.eq(t.expected_version))
+            .filter(models::Column::Shared.eq(false))
+            .count(tx)
+            .await
+            .map_err(classify)?;
+        let held = Written::Held {
+            guard: *guard,
+            shared,
+        };
+        return Ok(Err((as_expected > 0).then_some(held)));
+    }
+    Ok(Ok(()))
+}
+
+/// One SQLite transition inside `tx`: its guards, the compare-and-set `UPDATE … RETURNING`,
+/// the event `INSERT … RETURNING id` and, on share, the endpoint count. `None` when the model
+/// was not at `expected_version` in the opposite state (nothing written).
 async fn sqlite_transition(
     tx: &DatabaseTransaction,
     t: &Transition,
 ) -> Result<Option<Written>, StorageError> {
+    if let Err(answer) = check_guards(tx, t).await? {
+        return Ok(answer);
+    }
     let sharing = t.action == ShareAction::Share;
     let at = to_dt(t.at);
     let time_column = if sharing { "shared_at" } else { "unshared_at" };
@@ -234,7 +303,7 @@ async fn sqlite_transition(
     } else {
         0
     };
-    Ok(Some((row, event_id, endpoint_count)))
+    Ok(Some(Written::Applied(row, event_id, endpoint_count)))
 }
 
 /// Every transition of `group` in one SQLite transaction; nothing is written on error.
@@ -296,12 +365,90 @@ SELECT m.*, e.id AS event_id, CASE WHEN m.shared THEN \
 FROM m JOIN e ON e.model_id = m.id";
 
 /// Every transition of `group` in one PostgreSQL statement (so one transaction: nothing is
-/// written on error). The rows go in model order, so that two instances' groups lock the
-/// models they share in the same order.
+/// written on error), or, when one is a guarded share, in [`postgres_guarded_group`].
 async fn postgres_group(
     writer: &DatabaseConnection,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
+    if group.iter().any(|t| !t.guards_to_check().is_empty()) {
+        return postgres_guarded_group(writer, group).await;
+    }
+    let mut written = postgres_statement(writer, group).await?;
+    Ok(group
+        .iter()
+        .map(|t| written.remove(&t.model_id.as_uuid()))
+        .collect())
+}
+
+/// A PostgreSQL group holding a guarded share, in one transaction (nothing is written on
+/// error): the rows of the accounts the shares' guards count are locked first, in id order,
+/// then each transition is checked against its guards and written by the group statement, in
+/// model order. The lock makes the count and the write one step for every writer of that
+/// account, other instances included (each counts after the previous one committed); taking
+/// accounts before models, each in order, keeps two such transactions from waiting on each
+/// other in a cycle. `FOR NO KEY UPDATE` leaves rows that merely reference the account (a new
+/// project) free to be written.
+async fn postgres_guarded_group(
+    writer: &DatabaseConnection,
+    group: &[&Transition],
+) -> Result<Vec<Option<Written>>, StorageError> {
+    let tx = write_tx_on(writer).await?;
+    match postgres_guarded_in(&tx, group).await {
+        Ok(written) => {
+            commit(tx).await?;
+            Ok(written)
+        }
+        Err(err) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::debug!(error = %rollback, "rollback failed");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The body of [`postgres_guarded_group`]'s transaction.
+async fn postgres_guarded_in(
+    tx: &DatabaseTransaction,
+    group: &[&Transition],
+) -> Result<Vec<Option<Written>>, StorageError> {
+    let mut accounts: Vec<AccountId> = group
+        .iter()
+        .flat_map(|t| t.guards_to_check())
+        .map(WriteGuard::account_id)
+        .collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    for account in accounts {
+        let lock = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE",
+            [account.as_uuid().into()],
+        );
+        tx.query_one_raw(lock).await.map_err(classify)?;
+    }
+    let mut order: Vec<usize> = (0..group.len()).collect();
+    order.sort_unstable_by_key(|&i| group[i].model_id);
+    let mut written: Vec<Option<Written>> = group.iter().map(|_| None).collect();
+    for i in order {
+        let t = group[i];
+        written[i] = match check_guards(tx, t).await? {
+            Err(answer) => answer,
+            Ok(()) => postgres_statement(tx, &[t])
+                .await?
+                .remove(&t.model_id.as_uuid()),
+        };
+    }
+    Ok(written)
+}
+
+/// Runs [`POSTGRES_GROUP`] over `group` on `db`: what each written transition wrote, by model.
+/// The rows go in model order, so that two instances' groups lock the models they share in
+/// the same order.
+async fn postgres_statement<C: ConnectionTrait>(
+    db: &C,
+    group: &[&Transition],
+) -> Result<HashMap<uuid::Uuid, Written>, StorageError> {
     let mut rows: Vec<GroupRow<'_>> = group
         .iter()
         .enumerate()
@@ -322,16 +469,13 @@ async fn postgres_group(
     let statement =
         Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES_GROUP, [json.into()]);
     let mut written = HashMap::with_capacity(group.len());
-    for found in writer.query_all_raw(statement).await.map_err(classify)? {
+    for found in db.query_all_raw(statement).await.map_err(classify)? {
         let row = models::Model::from_query_result(&found, "").map_err(classify)?;
         let event_id: i64 = found.try_get("", "event_id").map_err(classify)?;
         let endpoint_count: i64 = found.try_get("", "endpoint_count").map_err(classify)?;
-        written.insert(row.id, (row, event_id, endpoint_count));
+        written.insert(row.id, Written::Applied(row, event_id, endpoint_count));
     }
-    Ok(group
-        .iter()
-        .map(|t| written.remove(&t.model_id.as_uuid()))
-        .collect())
+    Ok(written)
 }
 
 /// Every transition of `group` in one transaction on `backend`, in order; for each, what it
