@@ -274,3 +274,38 @@ async fn the_share_history_records_who_how_and_which_request_newest_first() {
     let response = app.share_events(&t.project, "nope", "", &t.key).await;
     assert_error(response, StatusCode::NOT_FOUND, "model_not_found").await;
 }
+
+#[actix_rt::test]
+async fn the_audit_trail_keeps_the_servers_request_id_next_to_the_clients() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let with_id = app
+        .client
+        .post(app.url(&format!("/{}/v1/models/{}/share", t.project, t.model)))
+        .bearer_auth(&t.key)
+        .header("x-request-id", "client-chosen-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_id.status(), StatusCode::OK);
+    assert_eq!(with_id.headers()["x-request-id"], "client-chosen-1");
+    let without = app.unshare(&t.project, &t.model.to_string(), &t.key).await;
+    assert_eq!(without.status(), StatusCode::OK);
+    let echoed = without.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let events: serde_json::Value = app
+        .share_events(&t.project, &t.model.to_string(), "", &t.key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = events["data"].as_array().unwrap();
+    // Newest first: the unshare, then the share.
+    assert_eq!(events[0]["requestId"], echoed.as_str());
+    assert_eq!(events[0]["serverRequestId"], echoed.as_str());
+    assert_eq!(events[1]["requestId"], "client-chosen-1");
+    let server = events[1]["serverRequestId"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(server).is_ok(), "{server}");
+}

@@ -66,7 +66,10 @@ pub struct ShareEventDto {
     pub actor_user_id: Option<UserId>,
     #[schema(value_type = Option<String>, format = Uuid)]
     pub api_key_id: Option<ApiKeyId>,
+    /// The request's `x-request-id` (the client's own when it sent one).
     pub request_id: String,
+    /// The id the service gave that request (null on events written before it was kept).
+    pub server_request_id: Option<String>,
     #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
     pub at: Timestamp,
 }
@@ -79,6 +82,7 @@ impl From<storage::ShareEvent> for ShareEventDto {
             actor_user_id: e.actor_user_id,
             api_key_id: e.api_key_id,
             request_id: e.request_id,
+            server_request_id: e.server_request_id,
             at: e.at,
         }
     }

@@ -39,19 +39,35 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
-/// The id of the request being served.
+/// The ids of the request being served.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
+pub struct RequestId {
+    /// What `x-request-id` answers: the client's own id when it sent a valid one, else
+    /// [`RequestId::server`].
+    pub id: String,
+    /// The id this service gave the request, whatever the client sent: a client's id is not
+    /// unique, so the logs and the share events keep this one next to it.
+    pub server: String,
+}
 
 impl RequestId {
+    /// A new server id, echoing the client's `x-request-id` if it is valid.
+    fn new(client: Option<&HeaderValue>) -> Self {
+        let server = uuid::Uuid::new_v4().to_string();
+        let id = client
+            .and_then(Self::client_id)
+            .unwrap_or_else(|| server.clone());
+        Self { id, server }
+    }
+
     /// Accepts an incoming id if it is 1 to 128 characters of `[A-Za-z0-9._:-]`.
-    fn from_header(value: &HeaderValue) -> Option<Self> {
+    fn client_id(value: &HeaderValue) -> Option<String> {
         let text = value.to_str().ok()?;
         let ok = (1..=128).contains(&text.len())
             && text
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        ok.then(|| Self(text.to_owned()))
+        ok.then(|| text.to_owned())
     }
 }
 
@@ -64,7 +80,7 @@ impl FromRequest for RequestId {
             .extensions()
             .get::<RequestId>()
             .cloned()
-            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+            .unwrap_or_else(|| RequestId::new(None));
         ready(Ok(id))
     }
 }
@@ -123,15 +139,12 @@ pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID_HEADER)
-        .and_then(RequestId::from_header)
-        .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+    let id = RequestId::new(req.headers().get(&REQUEST_ID_HEADER));
     req.extensions_mut().insert(id.clone());
     let span = tracing::info_span!(
         "request",
-        request_id = %id.0,
+        request_id = %id.id,
+        server_request_id = %id.server,
         method = %req.method(),
         path = %req.path(),
         route = tracing::field::Empty,
@@ -161,7 +174,7 @@ pub async fn request_context(
             } else {
                 tracing::info!(status, latency_ms, "request finished");
             }
-            if let Ok(value) = HeaderValue::from_str(&id.0) {
+            if let Ok(value) = HeaderValue::from_str(&id.id) {
                 res.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
             Ok(res)

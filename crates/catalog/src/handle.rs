@@ -174,9 +174,16 @@ impl Catalog {
         model_id: ModelId,
         principal: &Principal,
         request_id: &str,
+        server_request_id: &str,
     ) -> Result<Transitioned, ShareError> {
-        self.apply(model_id, ShareAction::Share, principal, request_id)
-            .await
+        self.apply(
+            model_id,
+            ShareAction::Share,
+            principal,
+            request_id,
+            server_request_id,
+        )
+        .await
     }
 
     /// Withdraws a model of the principal's project from the public catalog.
@@ -186,9 +193,16 @@ impl Catalog {
         model_id: ModelId,
         principal: &Principal,
         request_id: &str,
+        server_request_id: &str,
     ) -> Result<Transitioned, ShareError> {
-        self.apply(model_id, ShareAction::Unshare, principal, request_id)
-            .await
+        self.apply(
+            model_id,
+            ShareAction::Unshare,
+            principal,
+            request_id,
+            server_request_id,
+        )
+        .await
     }
 
     async fn apply(
@@ -197,6 +211,7 @@ impl Catalog {
         action: ShareAction,
         principal: &Principal,
         request_id: &str,
+        server_request_id: &str,
     ) -> Result<Transitioned, ShareError> {
         // Checks that need only the caller (feature, role) refuse before any actor is leased,
         // so that refusals stay cheap; the actor runs the whole chain again on fresh state.
@@ -216,6 +231,7 @@ impl Catalog {
             action,
             principal: principal.clone(),
             request_id: request_id.to_owned(),
+            server_request_id: server_request_id.to_owned(),
         };
         match lease.addr.send(message).await {
             Ok(result) => result,

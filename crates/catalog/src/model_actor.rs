@@ -62,6 +62,7 @@ pub(crate) struct Apply {
     pub(crate) action: ShareAction,
     pub(crate) principal: Principal,
     pub(crate) request_id: String,
+    pub(crate) server_request_id: String,
 }
 
 impl Message for Apply {
@@ -174,6 +175,7 @@ async fn apply(
                 actor_user_id: Some(principal.user_id),
                 api_key_id: Some(principal.api_key_id),
                 request_id: msg.request_id.clone(),
+                server_request_id: Some(msg.server_request_id.clone()),
                 guards: permit.guards(),
             })
             .await;

@@ -147,7 +147,10 @@ pub struct ShareEvent {
     pub action: ShareAction,
     pub actor_user_id: Option<UserId>,
     pub api_key_id: Option<ApiKeyId>,
+    /// The request's id as echoed to the client (the client's `x-request-id` if it sent one).
     pub request_id: String,
+    /// The id the service gave the request itself (none on events written before it was kept).
+    pub server_request_id: Option<String>,
     pub at: Timestamp,
 }
 
@@ -160,7 +163,10 @@ pub struct Transition {
     pub at: Timestamp,
     pub actor_user_id: Option<UserId>,
     pub api_key_id: Option<ApiKeyId>,
+    /// The request's id as echoed to the client (the client's `x-request-id` if it sent one).
     pub request_id: String,
+    /// The id the service gave the request itself.
+    pub server_request_id: Option<String>,
     /// Conditions on other rows that must hold when the transition is written; checked inside
     /// its transaction (see [`WriteGuard`]). Empty for most transitions.
     pub guards: Vec<WriteGuard>,

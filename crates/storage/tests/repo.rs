@@ -454,6 +454,7 @@ async fn scenario(store: Store) {
         actor_user_id: Some(alice.id),
         api_key_id: Some(key.id),
         request_id: format!("req-{version}"),
+        server_request_id: None,
         guards: Vec::new(),
     };
     let TransitionOutcome::Applied {
@@ -742,6 +743,7 @@ async fn grouped_transitions(store: &Store, project: &ProjectId) {
         actor_user_id: None,
         api_key_id: None,
         request_id: format!("group-{tag}"),
+        server_request_id: None,
         guards: Vec::new(),
     };
     // Every other share names a version the model is not at: it must write nothing, whatever
@@ -888,6 +890,7 @@ async fn guarded_transitions(store: &Store) {
         actor_user_id: None,
         api_key_id: None,
         request_id: format!("guarded-{}", model.name),
+        server_request_id: None,
         guards: vec![guard],
     };
     let shares = models[..10].iter().map(|m| {

@@ -76,13 +76,13 @@ async fn transition(
             ShareAction::Share => {
                 state
                     .catalog
-                    .share(model_id, principal, &request_id.0)
+                    .share(model_id, principal, &request_id.id, &request_id.server)
                     .await
             }
             ShareAction::Unshare => {
                 state
                     .catalog
-                    .unshare(model_id, principal, &request_id.0)
+                    .unshare(model_id, principal, &request_id.id, &request_id.server)
                     .await
             }
         },

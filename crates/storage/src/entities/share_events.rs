@@ -11,6 +11,7 @@ pub struct Model {
     pub actor_user_id: Option<Uuid>,
     pub api_key_id: Option<Uuid>,
     pub request_id: String,
+    pub server_request_id: Option<String>,
     pub at: DateTimeUtc,
 }
 

@@ -393,6 +393,7 @@ mod tests {
                         actor_user_id: None,
                         api_key_id: None,
                         request_id: format!("r{i}"),
+                        server_request_id: None,
                         guards: Vec::new(),
                     })
                     .await

@@ -31,6 +31,7 @@ fn event_record(row: share_events::Model) -> Result<ShareEvent, StorageError> {
         actor_user_id: row.actor_user_id.map(UserId::from_uuid),
         api_key_id: row.api_key_id.map(ApiKeyId::from_uuid),
         request_id: row.request_id,
+        server_request_id: row.server_request_id,
         at: to_ts(row.at),
     })
 }
@@ -179,6 +180,7 @@ fn outcome(
         actor_user_id: t.actor_user_id.map(|u| u.as_uuid()),
         api_key_id: t.api_key_id.map(|k| k.as_uuid()),
         request_id: t.request_id,
+        server_request_id: t.server_request_id,
         at,
     };
     Ok(TransitionOutcome::Applied {
@@ -269,8 +271,8 @@ async fn sqlite_transition(
     let insert = Statement::from_sql_and_values(
         DbBackend::Sqlite,
         "INSERT INTO share_events \
-         (model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         (model_id, project_id, action, actor_user_id, api_key_id, request_id, \
+         server_request_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [
             row.id.into(),
             row.project_id.clone().into(),
@@ -278,6 +280,7 @@ async fn sqlite_transition(
             t.actor_user_id.map(|u| u.as_uuid()).into(),
             t.api_key_id.map(|k| k.as_uuid()).into(),
             t.request_id.clone().into(),
+            t.server_request_id.clone().into(),
             at.into(),
         ],
     );
@@ -339,6 +342,7 @@ struct GroupRow<'a> {
     actor_user_id: Option<uuid::Uuid>,
     api_key_id: Option<uuid::Uuid>,
     request_id: &'a str,
+    server_request_id: Option<&'a str>,
 }
 
 /// The PostgreSQL group statement. `t` is the group; `m` applies each compare-and-set (a model
@@ -349,16 +353,17 @@ struct GroupRow<'a> {
 const POSTGRES_GROUP: &str = "\
 WITH t AS (SELECT * FROM json_to_recordset($1::json) AS t(ord integer, model_id uuid, \
 expected_version bigint, share boolean, at timestamptz, actor_user_id uuid, api_key_id uuid, \
-request_id text)), \
+request_id text, server_request_id text)), \
 m AS (UPDATE models SET shared = t.share, version = models.version + 1, updated_at = t.at, \
 shared_at = CASE WHEN t.share THEN t.at ELSE models.shared_at END, \
 unshared_at = CASE WHEN t.share THEN models.unshared_at ELSE t.at END \
 FROM t WHERE models.id = t.model_id AND models.version = t.expected_version \
 AND models.shared <> t.share RETURNING models.*), \
 e AS (INSERT INTO share_events \
-(model_id, project_id, action, actor_user_id, api_key_id, request_id, at) \
+(model_id, project_id, action, actor_user_id, api_key_id, request_id, server_request_id, at) \
 SELECT m.id, m.project_id, CASE WHEN t.share THEN 'share' ELSE 'unshare' END, \
-t.actor_user_id, t.api_key_id, t.request_id, t.at FROM m JOIN t ON t.model_id = m.id \
+t.actor_user_id, t.api_key_id, t.request_id, t.server_request_id, t.at \
+FROM m JOIN t ON t.model_id = m.id \
 ORDER BY t.ord RETURNING id, model_id) \
 SELECT m.*, e.id AS event_id, CASE WHEN m.shared THEN \
 (SELECT COUNT(*) FROM endpoints WHERE endpoints.model_id = m.id) ELSE 0 END AS endpoint_count \
@@ -461,6 +466,7 @@ async fn postgres_statement<C: ConnectionTrait>(
             actor_user_id: t.actor_user_id.map(|u| u.as_uuid()),
             api_key_id: t.api_key_id.map(|k| k.as_uuid()),
             request_id: &t.request_id,
+            server_request_id: t.server_request_id.as_deref(),
         })
         .collect();
     rows.sort_unstable_by_key(|r| r.model_id);
