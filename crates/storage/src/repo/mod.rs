@@ -4,11 +4,12 @@
 mod accounts;
 mod catalog;
 mod endpoints;
+mod group_commit;
 mod keys;
 mod models;
 mod sharing;
 
-pub(crate) use sharing::GroupCommit;
+pub(crate) use group_commit::GroupCommit;
 
 use chrono::{DateTime, Utc};
 use domain::{AccountId, ProjectId, Timestamp};
