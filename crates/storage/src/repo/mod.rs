@@ -181,6 +181,7 @@ pub(crate) mod testing {
             statement_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_synchronous: SqliteSynchronous::Full,
+            writer_stall: Duration::from_secs(10),
         })
         .await
         .unwrap();

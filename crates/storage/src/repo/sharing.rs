@@ -4,6 +4,8 @@ use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
 use std::collections::HashMap;
 
 use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
+use crate::connect::Deadlines;
+use crate::deadline::{discard_sqlite_connection, postgres_query, within};
 use crate::entities::{models, projects, share_events};
 use crate::error::{StorageError, classify, corrupt};
 use crate::records::{Page, ShareEvent, Transition, TransitionOutcome};
@@ -235,26 +237,39 @@ async fn sqlite_transition(
     Ok(Some((row, event_id, endpoint_count)))
 }
 
-/// Every transition of `group` in one SQLite transaction; nothing is written on error.
+/// Every transition of `group` in one SQLite transaction; nothing is written on error. The
+/// whole transaction runs under `deadlines.sqlite_transaction` (see [`crate::deadline`]); after
+/// any error the writer connection is discarded ([`discard_sqlite_connection`]), so that no
+/// later transaction runs on a connection whose transaction state is unknown.
 async fn sqlite_group(
     writer: &DatabaseConnection,
+    deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
-    let tx = write_tx_on(writer).await?;
-    let mut written = Vec::with_capacity(group.len());
-    for t in group {
-        match sqlite_transition(&tx, t).await {
-            Ok(w) => written.push(w),
-            Err(err) => {
-                if let Err(rollback) = tx.rollback().await {
-                    tracing::debug!(error = %rollback, "rollback failed");
+    let result = within(deadlines.sqlite_transaction, async {
+        let tx = write_tx_on(writer).await?;
+        let mut written = Vec::with_capacity(group.len());
+        for t in group {
+            match sqlite_transition(&tx, t).await {
+                Ok(w) => written.push(w),
+                Err(err) => {
+                    if let Err(rollback) = tx.rollback().await {
+                        tracing::debug!(error = %rollback, "rollback failed");
+                    }
+                    return Err(err);
                 }
-                return Err(err);
             }
         }
+        commit(tx).await?;
+        Ok(written)
+    })
+    .await;
+    if let Err(err) = &result {
+        tracing::debug!(error = %err, "SQLite group failed; discarding the writer connection");
+        let pool = writer.get_sqlite_connection_pool();
+        discard_sqlite_connection(pool, deadlines.sqlite_read).await;
     }
-    commit(tx).await?;
-    Ok(written)
+    result
 }
 
 /// A transition as the PostgreSQL group statement reads it (one element of `$1`).
@@ -295,9 +310,11 @@ FROM m JOIN e ON e.model_id = m.id";
 
 /// Every transition of `group` in one PostgreSQL statement (so one transaction: nothing is
 /// written on error). The rows go in model order, so that two instances' groups lock the
-/// models they share in the same order.
+/// models they share in the same order. The statement runs on a connection of its own under
+/// `deadlines.statement`; one that misses it is closed (see [`crate::deadline`]).
 async fn postgres_group(
     writer: &DatabaseConnection,
+    deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     let mut rows: Vec<GroupRow<'_>> = group
@@ -320,7 +337,8 @@ async fn postgres_group(
     let statement =
         Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES_GROUP, [json.into()]);
     let mut written = HashMap::with_capacity(group.len());
-    for found in writer.query_all_raw(statement).await.map_err(classify)? {
+    let pool = writer.get_postgres_connection_pool();
+    for found in postgres_query(pool, &statement, deadlines.statement).await? {
         let row = models::Model::from_query_result(&found, "").map_err(classify)?;
         let event_id: i64 = found.try_get("", "event_id").map_err(classify)?;
         let endpoint_count: i64 = found.try_get("", "endpoint_count").map_err(classify)?;
@@ -337,10 +355,11 @@ async fn postgres_group(
 pub(super) async fn commit_group(
     writer: &DatabaseConnection,
     backend: Backend,
+    deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     match backend {
-        Backend::Sqlite => sqlite_group(writer, group).await,
-        Backend::Postgres => postgres_group(writer, group).await,
+        Backend::Sqlite => sqlite_group(writer, deadlines, group).await,
+        Backend::Postgres => postgres_group(writer, deadlines, group).await,
     }
 }
