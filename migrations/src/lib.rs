@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_initial;
+mod m20261201_000001_writer_heartbeat;
 mod m20261201_000002_outbox_tx;
 
 /// Every migration of the service, in order.
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261127_000001_initial::Migration),
+            Box::new(m20261201_000001_writer_heartbeat::Migration),
             Box::new(m20261201_000002_outbox_tx::Migration),
         ]
     }

@@ -13,16 +13,19 @@ use domain::{ModelId, ModelStatus, ShareAction};
 use reqwest::StatusCode;
 use storage::Store;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::db::{TestDb, postgres_url};
 use crate::helpers::{Tenant, TestApp, connect_store, consistent_history, serve_binary, spawn_on};
 
-/// A TCP proxy in front of PostgreSQL that the test can cut and restore.
+/// A TCP proxy in front of PostgreSQL that the test can cut, restore, or blackhole.
 struct Proxy {
     addr: SocketAddr,
     up: Arc<AtomicBool>,
     links: Arc<Mutex<Vec<AbortHandle>>>,
+    /// Links opened before the latest blackhole stop forwarding.
+    epoch: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -31,7 +34,8 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
         let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let (up2, links2) = (Arc::clone(&up), Arc::clone(&links));
+        let (epoch, _) = watch::channel(0);
+        let (up2, links2, epochs) = (Arc::clone(&up), Arc::clone(&links), epoch.clone());
         actix_rt::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
@@ -39,15 +43,30 @@ impl Proxy {
                     continue;
                 }
                 let upstream = upstream.clone();
+                let mut frozen = epochs.subscribe();
+                let born = *frozen.borrow_and_update();
                 let task = actix_rt::spawn(async move {
                     if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = frozen.wait_for(|e| *e > born) => {
+                                // Blackholed: both ends stay open (no FIN, no RST) and nothing
+                                // is forwarded any more, as when a failover or a NAT drops the
+                                // connection's state.
+                                std::future::pending::<()>().await;
+                            }
+                        }
                     }
                 });
                 links2.lock().unwrap().push(task.abort_handle());
             }
         });
-        Self { addr, up, links }
+        Self {
+            addr,
+            up,
+            links,
+            epoch,
+        }
     }
 
     /// Drops every open connection and refuses new ones.
@@ -60,6 +79,12 @@ impl Proxy {
 
     fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// Every open connection stops forwarding bytes either way but stays open; new connections
+    /// go through.
+    fn blackhole(&self) {
+        self.epoch.send_modify(|e| *e += 1);
     }
 }
 
@@ -94,6 +119,8 @@ struct Seen {
     statuses: BTreeMap<u16, usize>,
     slowest: Duration,
     missing_retry_after: usize,
+    /// Every answer: model, when the request was sent, the status.
+    answers: Vec<(ModelId, Instant, u16)>,
 }
 
 /// One client per model: toggles its own model until `stop`, learning the state again (GET)
@@ -140,6 +167,7 @@ async fn drive(
             let mut seen = seen.lock().unwrap();
             *seen.statuses.entry(status).or_default() += 1;
             seen.slowest = seen.slowest.max(took);
+            seen.answers.push((model, started, status));
             if status == 200 {
                 seen.acknowledged.push((model, action, request_id));
             }
@@ -327,6 +355,160 @@ async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
     }
 }
 
+/// How readiness answered over time, and how long each answer took.
+async fn watch_readiness(app: &TestApp, for_how_long: Duration) -> Vec<(Instant, u16, Duration)> {
+    let mut seen = Vec::new();
+    let until = Instant::now() + for_how_long;
+    while Instant::now() < until {
+        let started = Instant::now();
+        let response = app
+            .client
+            .get(app.url("/readyz"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        let status = response.map_or(0, |r| r.status().as_u16());
+        seen.push((started, status, started.elapsed()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    seen
+}
+
+#[actix_rt::test]
+async fn a_stalled_database_connection_answers_503_and_heals_itself() {
+    let _heavy = crate::helpers::exclusive().await;
+    let Some(admin) = require_postgres() else {
+        return;
+    };
+    let db = TestDb::postgres(&admin);
+    let (upstream, name) = pg_parts(&db.url);
+    let proxy = Proxy::start(upstream).await;
+    let proxied = TestDb::alias(&format!("postgres://postgres@{}/{name}", proxy.addr));
+    let app = Arc::new(
+        spawn_on(
+            &proxied,
+            |s| {
+                s.database.acquire_timeout_ms = 1000;
+                s.database.connect_timeout_ms = 1000;
+                s.database.statement_timeout_ms = 2000;
+                s.database.retry_after_secs = 2;
+                // Below the write deadline (3 s here), so that readiness sees the stall.
+                s.database.writer_stall_ms = 1000;
+            },
+            PolicyRegistry::with_builtins(),
+        )
+        .await,
+    );
+    let t = app.tenant().await;
+    let mut models = vec![t.model];
+    for i in 0..15 {
+        models.push(
+            app.model_in(&t.project, &format!("m{i}"), ModelStatus::Ready)
+                .await,
+        );
+    }
+    let lane_of = |m: ModelId| app.store.write_lane(m);
+    let lanes: std::collections::BTreeSet<usize> = models.iter().map(|m| lane_of(*m)).collect();
+    assert_eq!(
+        lanes.len(),
+        app.store.write_lanes(),
+        "the models do not cover every lane"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let clients: Vec<_> = models
+        .iter()
+        .map(|m| {
+            actix_rt::spawn(drive(
+                Arc::clone(&app),
+                t.clone(),
+                *m,
+                Arc::clone(&stop),
+                Arc::clone(&seen),
+            ))
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = seen.lock().unwrap().acknowledged.len();
+    let stalled_at = Instant::now();
+    proxy.blackhole();
+    let readiness = watch_readiness(&app, Duration::from_secs(12)).await;
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+
+    let recovered: BTreeMap<usize, Duration> = lanes
+        .iter()
+        .filter_map(|lane| {
+            seen.answers
+                .iter()
+                .filter(|(m, sent, status)| {
+                    lane_of(*m) == *lane && *sent > stalled_at && *status == 200
+                })
+                .map(|(_, sent, _)| sent.duration_since(stalled_at))
+                .min()
+                .map(|d| (*lane, d))
+        })
+        .collect();
+    let first_ready = readiness
+        .iter()
+        .find(|(at, status, _)| *at > stalled_at && *status == 200)
+        .map(|(at, _, _)| at.duration_since(stalled_at));
+    let slowest_ready = readiness.iter().map(|(_, _, took)| *took).max();
+    println!(
+        "blackhole: statuses {:?}, slowest answer {:.0} ms, acknowledged before {before}, \
+         first 200 per lane after {recovered:?}, readyz {:?}, first ready after {first_ready:?}, \
+         slowest readyz {slowest_ready:?}",
+        seen.statuses,
+        seen.slowest.as_secs_f64() * 1000.0,
+        readiness.iter().map(|(_, s, _)| *s).collect::<Vec<_>>(),
+    );
+    assert!(before > 0, "no load before the blackhole");
+    assert!(
+        seen.slowest < Duration::from_secs(15),
+        "a request hung for {:?}",
+        seen.slowest
+    );
+    assert!(
+        seen.statuses.keys().all(|s| *s == 200 || *s == 503),
+        "unexpected statuses {:?}",
+        seen.statuses
+    );
+    assert_eq!(seen.missing_retry_after, 0, "a 503 without Retry-After");
+    for lane in &lanes {
+        let after = recovered.get(lane);
+        assert!(
+            after.is_some_and(|d| *d < Duration::from_secs(20)),
+            "lane {lane} never answered 200 again over new connections ({after:?})"
+        );
+    }
+    assert!(
+        slowest_ready.is_some_and(|d| d < Duration::from_secs(15)),
+        "readyz hung ({slowest_ready:?})"
+    );
+    assert!(
+        readiness
+            .iter()
+            .any(|(at, status, _)| *at > stalled_at && *status == 503),
+        "readyz never said 503 while the database connections were stalled"
+    );
+    assert_eq!(
+        app.get("/readyz", None).await.status(),
+        StatusCode::OK,
+        "readyz after the stall"
+    );
+
+    let direct = connect_store(&db).await;
+    let events = assert_nothing_lost(&direct, &models, &seen.acknowledged).await;
+    println!(
+        "blackhole: {events} events, every one of {} acknowledged transitions present",
+        seen.acknowledged.len()
+    );
+}
+
 #[actix_rt::test]
 async fn a_killed_instance_loses_nothing_it_acknowledged() {
     let _heavy = crate::helpers::exclusive().await;
@@ -406,5 +588,205 @@ async fn a_killed_instance_loses_nothing_it_acknowledged() {
         } else {
             "sqlite"
         }
+    );
+}
+
+/// A tmpfs of a few MiB mounted for one test, unmounted when dropped (even on a failed test).
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    /// `None` (with a message) when this machine cannot mount one and `CI` is unset; under `CI`
+    /// a failed mount fails the test.
+    fn mount(mib: u32) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Self { dir }),
+            other => {
+                let why = format!("cannot mount a tmpfs: {other:?}");
+                assert!(std::env::var_os("CI").is_none(), "{why}");
+                eprintln!("skipped: {why} (the test needs root; CI runs it)");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0xa5u8; 64 * 1024];
+        loop {
+            if let Err(err) = file.write_all(&chunk).and_then(|()| file.sync_all()) {
+                assert_eq!(err.raw_os_error(), Some(28), "not ENOSPC: {err}");
+                break;
+            }
+        }
+        // The last partial chunk: fill to the last byte.
+        for _ in 0..64 * 1024 {
+            if file.write_all(&[0]).and_then(|()| file.sync_all()).is_err() {
+                break;
+            }
+        }
+        path
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        // Lazy: the test's service may still hold the database open.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Shares an unshared model or unshares a shared one, as request `request_id`.
+async fn toggle(app: &TestApp, t: &Tenant, model: ModelId, request_id: &str) -> reqwest::Response {
+    let current = app.get_model(&t.project, &model.to_string(), &t.key).await;
+    assert_eq!(current.status(), StatusCode::OK, "reading the model");
+    let shared = current.json::<serde_json::Value>().await.unwrap()["shared"] == true;
+    let action = if shared { "unshare" } else { "share" };
+    app.client
+        .post(app.url(&format!("/{}/v1/models/{model}/{action}", t.project)))
+        .bearer_auth(&t.key)
+        .header("x-request-id", request_id)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_rt::test]
+async fn a_full_disk_answers_503_and_heals_when_space_returns() {
+    let _heavy = crate::helpers::exclusive().await;
+    let Some(disk) = TinyDisk::mount(16) else {
+        return;
+    };
+    let db = TestDb::alias(&format!(
+        "sqlite://{}?mode=rwc",
+        disk.path().join("modelshare.db").display()
+    ));
+    let app = spawn_on(
+        &db,
+        |s| {
+            s.database.acquire_timeout_ms = 2000;
+            s.database.sqlite_busy_timeout_ms = 2000;
+            s.database.retry_after_secs = 2;
+        },
+        PolicyRegistry::with_builtins(),
+    )
+    .await;
+    let t = app.tenant().await;
+    let mut models = vec![t.model];
+    for i in 0..2 {
+        models.push(
+            app.model_in(&t.project, &format!("m{i}"), ModelStatus::Ready)
+                .await,
+        );
+    }
+    let mut acknowledged = Vec::new();
+    let mut n = 0;
+    let mut transition = |model: ModelId, response: &reqwest::Response, id: String| {
+        if response.status() == StatusCode::OK {
+            let action = if response.url().path().ends_with("/unshare") {
+                ShareAction::Unshare
+            } else {
+                ShareAction::Share
+            };
+            acknowledged.push((model, action, id));
+        }
+    };
+    for model in &models {
+        for _ in 0..3 {
+            n += 1;
+            let id = format!("before-{n}");
+            let response = toggle(&app, &t, *model, &id).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            transition(*model, &response, id);
+        }
+    }
+
+    let filler = disk.fill();
+    // A write may still fit in the space SQLite's write-ahead log already holds (it reuses it
+    // after a checkpoint), so go on until one needs more; every answer is 200 or 503.
+    let mut refused = Vec::new();
+    for attempt in 0..1000 {
+        let model = models[attempt % models.len()];
+        n += 1;
+        let id = format!("full-{n}");
+        let response = toggle(&app, &t, model, &id).await;
+        match response.status() {
+            StatusCode::OK => transition(model, &response, id),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(response.headers()["retry-after"], "2");
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "service_unavailable");
+                refused.push(id);
+                break;
+            }
+            other => panic!("a share on a full disk answered {other}"),
+        }
+    }
+    assert!(!refused.is_empty(), "no share failed on a full disk");
+    n += 1;
+    let id = format!("full-{n}");
+    let again = toggle(&app, &t, models[0], &id).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a second share on a full disk"
+    );
+    refused.push(id);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(
+        ready.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "readyz on a full disk"
+    );
+    assert_eq!(ready.headers()["retry-after"], "2");
+
+    std::fs::remove_file(filler).unwrap();
+    for model in &models {
+        n += 1;
+        let id = format!("after-{n}");
+        let response = toggle(&app, &t, *model, &id).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "a share once there is space"
+        );
+        transition(*model, &response, id);
+    }
+    assert_eq!(
+        app.get("/readyz", None).await.status(),
+        StatusCode::OK,
+        "readyz once there is space again"
+    );
+    let events = assert_nothing_lost(&app.store, &models, &acknowledged).await;
+    for model in &models {
+        for event in consistent_history(&app.store, *model).await {
+            assert!(
+                !refused.contains(&event.request_id),
+                "refused transition {} was written",
+                event.request_id
+            );
+        }
+    }
+    println!(
+        "disk full: {} refused with 503, {events} events, all {} acknowledged present",
+        refused.len(),
+        acknowledged.len()
     );
 }

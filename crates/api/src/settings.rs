@@ -94,6 +94,7 @@ pub struct DatabaseSettings {
     pub sqlite_busy_timeout_ms: u64,
     pub sqlite_synchronous: String,
     pub retry_after_secs: u64,
+    pub writer_stall_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,6 +251,7 @@ impl Settings {
                 self.database.statement_timeout_ms,
             ),
             ("database.retry_after_secs", self.database.retry_after_secs),
+            ("database.writer_stall_ms", self.database.writer_stall_ms),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -355,6 +357,7 @@ impl Settings {
             statement_timeout: Duration::from_millis(db.statement_timeout_ms),
             sqlite_busy_timeout: Duration::from_millis(db.sqlite_busy_timeout_ms),
             sqlite_synchronous: self.sqlite_synchronous()?,
+            writer_stall: Duration::from_millis(db.writer_stall_ms),
         })
     }
 

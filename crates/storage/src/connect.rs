@@ -10,6 +10,7 @@ use sea_orm::sqlx::sqlite::{
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbErr, RuntimeErr, Statement};
 
 use crate::Store;
+use crate::deadline::Bounded;
 use crate::error::{StorageError, classify};
 
 /// What the service's configuration says about the database.
@@ -24,11 +25,46 @@ pub struct DbSettings {
     pub connect_timeout: Duration,
     /// How long a query waits for a free pool connection before the request answers 503.
     pub acquire_timeout: Duration,
-    /// PostgreSQL `statement_timeout`; none on SQLite.
+    /// PostgreSQL `statement_timeout`; none on SQLite. The client gives up on a statement (and
+    /// its connection) [`DEADLINE_MARGIN`] later; see [`DbSettings::deadlines`].
     pub statement_timeout: Duration,
     /// SQLite: how long a write waits for the file lock held by another process.
     pub sqlite_busy_timeout: Duration,
     pub sqlite_synchronous: SqliteSynchronous,
+    /// A group commit in flight longer than this makes [`Store::check_ready`] fail.
+    pub writer_stall: Duration,
+}
+
+/// How much longer than the server's `statement_timeout` the client waits for an answer: the
+/// round trip, and the server's own reaction to its timeout.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+/// The client-side limits of the write path, derived from [`DbSettings`] in one place.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadlines {
+    /// One statement, acquiring its connection aside (PostgreSQL), or one statement outside a
+    /// transaction (SQLite).
+    pub(crate) statement: Duration,
+    /// One write transaction on SQLite: `BEGIN IMMEDIATE` may first wait the busy timeout for
+    /// the file lock, then its statements and the commit run.
+    pub(crate) sqlite_transaction: Duration,
+    /// One read on SQLite, waiting for a free reader included.
+    pub(crate) sqlite_read: Duration,
+    /// See [`DbSettings::writer_stall`].
+    pub(crate) writer_stall: Duration,
+}
+
+impl DbSettings {
+    /// The write path's deadlines.
+    pub(crate) fn deadlines(&self) -> Deadlines {
+        let statement = self.statement_timeout + DEADLINE_MARGIN;
+        Deadlines {
+            statement,
+            sqlite_transaction: self.acquire_timeout + self.sqlite_busy_timeout + statement,
+            sqlite_read: self.acquire_timeout + statement,
+            writer_stall: self.writer_stall,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +125,35 @@ fn create_sqlite_parent_dir(url: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Server-side TCP keepalive and user timeout for each PostgreSQL connection, sent as startup
+/// `options`: a server whose client vanished without a FIN (failover, a NAT that dropped the
+/// connection) closes the session, and with it any locks it held, within about a minute. The
+/// client side cannot do the same: sqlx 0.9 opens its sockets itself and offers neither
+/// `SO_KEEPALIVE` nor `TCP_USER_TIMEOUT`, so the client relies on its deadlines
+/// ([`crate::deadline`]) and on pinging idle connections before use.
+const SERVER_KEEPALIVES: [(&str, &str); 4] = [
+    ("tcp_keepalives_idle", "30"),
+    ("tcp_keepalives_interval", "10"),
+    ("tcp_keepalives_count", "3"),
+    ("tcp_user_timeout", "60000"),
+];
+
+/// Whether a PostgreSQL connection handed back to the pool still answers, within `limit`. The
+/// pool's own check on release is a ping without a deadline: a connection handed back by a
+/// caller that stopped waiting on it (a deadline, a cancelled request) while it was silently
+/// dead would hold its pool slot for as long as the kernel keeps the socket (many minutes). An
+/// error here makes the pool close the connection at once and open a fresh one when needed.
+async fn released_alive(
+    conn: &mut sea_orm::sqlx::PgConnection,
+    limit: Duration,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Connection as _;
+    match tokio::time::timeout(limit, conn.ping()).await {
+        Ok(answered) => answered.map(|()| true),
+        Err(_) => Err(sea_orm::sqlx::Error::PoolTimedOut),
+    }
+}
+
 /// Page cache of each SQLite reader connection, in KiB (SQLite's default is 2000). Readers do
 /// point lookups and short pages; the operating system caches the file for all of them, and
 /// eight readers with the default would hold up to 16 MB of copies of the same pages after a
@@ -143,12 +208,15 @@ impl Store {
             ))
             .await
             .map_err(classify)?;
-            let group_commit = crate::repo::GroupCommit::start(writer.clone(), Backend::Sqlite)?;
+            let deadlines = settings.deadlines();
+            let group_commit =
+                crate::repo::GroupCommit::start(writer.clone(), Backend::Sqlite, deadlines)?;
             Ok(Store {
-                reader,
+                reader: Bounded::new(reader, deadlines.sqlite_read),
                 writer,
                 backend: Backend::Sqlite,
                 group_commit,
+                deadlines,
                 url: url.into(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -161,17 +229,28 @@ impl Store {
                 )
                 .connect_timeout(settings.connect_timeout)
                 .acquire_timeout(settings.acquire_timeout)
-                .sqlx_logging(false);
+                // sqlx's default, relied upon: an idle connection is pinged before use, within
+                // the acquire timeout, so a dead one is dropped rather than handed out.
+                .test_before_acquire(true)
+                .sqlx_logging(false)
+                .map_sqlx_postgres_opts(|o| o.options(SERVER_KEEPALIVES));
+            let release_check = settings.deadlines().statement;
+            opts.map_sqlx_postgres_pool_opts(move |o| {
+                o.after_release(move |conn, _| Box::pin(released_alive(conn, release_check)))
+            });
             if !settings.statement_timeout.is_zero() {
                 opts.statement_timeout(settings.statement_timeout);
             }
             let pool = Database::connect(opts).await.map_err(classify)?;
-            let group_commit = crate::repo::GroupCommit::start(pool.clone(), Backend::Postgres)?;
+            let deadlines = settings.deadlines();
+            let group_commit =
+                crate::repo::GroupCommit::start(pool.clone(), Backend::Postgres, deadlines)?;
             Ok(Store {
-                reader: pool.clone(),
+                reader: Bounded::new(pool.clone(), deadlines.statement),
                 writer: pool,
                 backend: Backend::Postgres,
                 group_commit,
+                deadlines,
                 url: url.into(),
             })
         } else {
@@ -245,10 +324,11 @@ mod tests {
             statement_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_millis(1234),
             sqlite_synchronous: SqliteSynchronous::Full,
+            writer_stall: Duration::from_secs(10),
         };
         let store = Store::connect(&settings).await.unwrap();
         assert!(path.exists());
-        for db in [&store.writer, &store.reader] {
+        for db in [&store.writer, &*store.reader] {
             assert_eq!(pragma(db, "journal_mode").await, "wal");
             assert_eq!(pragma(db, "foreign_keys").await, "1");
             assert_eq!(pragma(db, "busy_timeout").await, "1234");

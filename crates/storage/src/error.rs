@@ -80,18 +80,35 @@ pub(crate) fn violation(err: &DbErr) -> Option<Violation> {
     }
 }
 
-/// SQLite primary result codes that mean "another connection holds the lock".
-const SQLITE_BUSY: i32 = 5;
-const SQLITE_LOCKED: i32 = 6;
+/// SQLite primary result codes that mean the database cannot take the write now, through no
+/// fault of the request: another connection holds the lock (`BUSY`, `LOCKED`), memory ran out
+/// (`NOMEM`), the file is read-only (`READONLY`), I/O failed (`IOERR`), the disk is full
+/// (`FULL`) or the file cannot be opened (`CANTOPEN`). When a statement or a `COMMIT` fails so,
+/// its transaction is rolled back (SQLite's own rollback, or the caller's): nothing half-written
+/// is ever acknowledged.
+const SQLITE_UNAVAILABLE: [i32; 7] = [
+    5,  // SQLITE_BUSY
+    6,  // SQLITE_LOCKED
+    7,  // SQLITE_NOMEM
+    8,  // SQLITE_READONLY
+    10, // SQLITE_IOERR
+    13, // SQLITE_FULL
+    14, // SQLITE_CANTOPEN
+];
 
-/// PostgreSQL SQLSTATEs that mean the server is going away, overloaded, or gave up in time.
+/// PostgreSQL SQLSTATEs that mean the server is going away, overloaded, out of resources, read
+/// only, failing I/O, or gave up in time.
 fn pg_state_unavailable(code: &str) -> bool {
+    // 08: connection exception; 53: insufficient resources (disk_full, out_of_memory,
+    // too_many_connections, ...).
     code.starts_with("08")
+        || code.starts_with("53")
         || matches!(
             code,
-            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
-            // query_canceled (statement_timeout), serialization_failure, deadlock_detected
-            "57P01" | "57P02" | "57P03" | "53300" | "57014" | "40001" | "40P01"
+            // admin_shutdown, crash_shutdown, cannot_connect_now, query_canceled
+            // (statement_timeout), serialization_failure, deadlock_detected, io_error,
+            // read_only_sql_transaction (e.g. a replica after a failover)
+            "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01" | "58030" | "25006"
         )
 }
 
@@ -108,7 +125,7 @@ fn driver_unavailable(err: &sqlx::Error) -> bool {
                     .code()
                     .and_then(|c| c.parse::<i32>().ok())
                     .map(|c| c & 0xff);
-                matches!(primary, Some(SQLITE_BUSY | SQLITE_LOCKED))
+                primary.is_some_and(|code| SQLITE_UNAVAILABLE.contains(&code))
             } else if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 pg_state_unavailable(pg.code())
             } else {

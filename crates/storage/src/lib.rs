@@ -7,14 +7,16 @@
 //! the same pool.
 
 mod connect;
+mod deadline;
 mod entities;
 mod error;
 mod listen;
+mod ready;
 mod records;
 mod repo;
 mod stats;
 
-pub use connect::{Backend, DbSettings, SqliteSynchronous};
+pub use connect::{Backend, DEADLINE_MARGIN, DbSettings, SqliteSynchronous};
 pub use error::StorageError;
 pub use listen::ShareEventListener;
 pub use records::*;
@@ -26,11 +28,14 @@ use sea_orm::DatabaseConnection;
 /// The database, cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    reader: DatabaseConnection,
+    /// Every statement under the statement deadline ([`deadline::Bounded`]).
+    reader: deadline::Bounded,
     writer: DatabaseConnection,
     backend: Backend,
     /// The thread that commits share/unshare transitions in groups.
     group_commit: repo::GroupCommit,
+    /// The write path's client-side limits.
+    deadlines: connect::Deadlines,
     /// Kept for connections outside the pools (PostgreSQL `LISTEN`); never logged.
     url: std::sync::Arc<str>,
 }

@@ -27,6 +27,7 @@ fn settings(url: String) -> DbSettings {
         statement_timeout: Duration::from_secs(10),
         sqlite_busy_timeout: Duration::from_secs(5),
         sqlite_synchronous: SqliteSynchronous::Normal,
+        writer_stall: Duration::from_secs(10),
     }
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod catalog;
 mod endpoints;
+mod group_commit;
 mod keys;
 mod models;
 mod outbox;
@@ -12,7 +13,7 @@ mod sharing;
 pub use catalog::Loaded;
 pub use outbox::{OutboxCursor, OutboxEvent};
 
-pub(crate) use sharing::GroupCommit;
+pub(crate) use group_commit::GroupCommit;
 
 use chrono::{DateTime, Utc};
 use domain::{AccountId, ProjectId, Timestamp};
@@ -183,6 +184,7 @@ pub(crate) mod testing {
             statement_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_synchronous: SqliteSynchronous::Full,
+            writer_stall: Duration::from_secs(10),
         })
         .await
         .unwrap();

@@ -1,19 +1,17 @@
 //! Share/unshare transitions and the share-events outbox.
 
-use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::error::Error as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
 
+use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait, Statement,
+    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, RelationTrait, Statement,
 };
-use tokio::sync::{mpsc, oneshot};
 
 use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
+use crate::connect::Deadlines;
+use crate::deadline::{discard_sqlite_connection, postgres_query, within};
 use crate::entities::{models, projects, share_events};
 use crate::error::{StorageError, classify, corrupt};
 use crate::records::{Page, ShareEvent, Transition, TransitionOutcome, WriteGuard};
@@ -157,7 +155,7 @@ async fn count_shared_in_account<C: ConnectionTrait>(
 // One per transition of a group, turned into its answer at once: boxing the row would only
 // cost an allocation per write.
 #[allow(clippy::large_enum_variant)]
-enum Written {
+pub(super) enum Written {
     /// Committed: the model's new row, the event id, the endpoint count.
     Applied(models::Model, i64, i64),
     /// The model was as expected but `guard` failed with `shared` shared; nothing written.
@@ -192,7 +190,10 @@ fn outcome(
 
 /// The caller's answer for a committed transition: what it wrote, why its guard held it back,
 /// or stale.
-fn answer(t: Transition, written: Option<Written>) -> Result<TransitionOutcome, StorageError> {
+pub(super) fn answer(
+    t: Transition,
+    written: Option<Written>,
+) -> Result<TransitionOutcome, StorageError> {
     match written {
         Some(Written::Applied(row, event_id, endpoint_count)) => {
             outcome(t, row, event_id, endpoint_count)
@@ -309,26 +310,39 @@ async fn sqlite_transition(
     Ok(Some(Written::Applied(row, event_id, endpoint_count)))
 }
 
-/// Every transition of `group` in one SQLite transaction; nothing is written on error.
+/// Every transition of `group` in one SQLite transaction; nothing is written on error. The
+/// whole transaction runs under `deadlines.sqlite_transaction` (see [`crate::deadline`]); after
+/// any error the writer connection is discarded ([`discard_sqlite_connection`]), so that no
+/// later transaction runs on a connection whose transaction state is unknown.
 async fn sqlite_group(
     writer: &DatabaseConnection,
+    deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
-    let tx = write_tx_on(writer).await?;
-    let mut written = Vec::with_capacity(group.len());
-    for t in group {
-        match sqlite_transition(&tx, t).await {
-            Ok(w) => written.push(w),
-            Err(err) => {
-                if let Err(rollback) = tx.rollback().await {
-                    tracing::debug!(error = %rollback, "rollback failed");
+    let result = within(deadlines.sqlite_transaction, async {
+        let tx = write_tx_on(writer).await?;
+        let mut written = Vec::with_capacity(group.len());
+        for t in group {
+            match sqlite_transition(&tx, t).await {
+                Ok(w) => written.push(w),
+                Err(err) => {
+                    if let Err(rollback) = tx.rollback().await {
+                        tracing::debug!(error = %rollback, "rollback failed");
+                    }
+                    return Err(err);
                 }
-                return Err(err);
             }
         }
+        commit(tx).await?;
+        Ok(written)
+    })
+    .await;
+    if let Err(err) = &result {
+        tracing::debug!(error = %err, "SQLite group failed; discarding the writer connection");
+        let pool = writer.get_sqlite_connection_pool();
+        discard_sqlite_connection(pool, deadlines.sqlite_read).await;
     }
-    commit(tx).await?;
-    Ok(written)
+    result
 }
 
 /// A transition as the PostgreSQL group statement reads it (one element of `$1`).
@@ -370,15 +384,25 @@ SELECT m.*, e.id AS event_id, CASE WHEN m.shared THEN \
 FROM m JOIN e ON e.model_id = m.id";
 
 /// Every transition of `group` in one PostgreSQL statement (so one transaction: nothing is
-/// written on error), or, when one is a guarded share, in [`postgres_guarded_group`].
+/// written on error), or, when one is a guarded share, in [`postgres_guarded_group`]. The
+/// statement runs on a connection of its own under `deadlines.statement`; one that misses it
+/// is closed (see [`crate::deadline`]). The guarded transaction runs under the same deadline
+/// per statement it sends.
 async fn postgres_group(
     writer: &DatabaseConnection,
+    deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     if group.iter().any(|t| !t.guards_to_check().is_empty()) {
-        return postgres_guarded_group(writer, group).await;
+        // Account locks, then per transition its count and its statement, then the commit.
+        let statements =
+            u32::try_from(group.len().saturating_mul(2).saturating_add(3)).unwrap_or(u32::MAX);
+        let limit = deadlines.statement.saturating_mul(statements);
+        return within(limit, postgres_guarded_group(writer, group)).await;
     }
-    let mut written = postgres_statement(writer, group).await?;
+    let pool = writer.get_postgres_connection_pool();
+    let rows = postgres_query(pool, &group_statement(group)?, deadlines.statement).await?;
+    let mut written = decode_group(&rows)?;
     Ok(group
         .iter()
         .map(|t| written.remove(&t.model_id.as_uuid()))
@@ -439,21 +463,21 @@ async fn postgres_guarded_in(
         let t = group[i];
         written[i] = match check_guards(tx, t).await? {
             Err(answer) => answer,
-            Ok(()) => postgres_statement(tx, &[t])
-                .await?
-                .remove(&t.model_id.as_uuid()),
+            Ok(()) => {
+                let rows = tx
+                    .query_all_raw(group_statement(&[t])?)
+                    .await
+                    .map_err(classify)?;
+                decode_group(&rows)?.remove(&t.model_id.as_uuid())
+            }
         };
     }
     Ok(written)
 }
 
-/// Runs [`POSTGRES_GROUP`] over `group` on `db`: what each written transition wrote, by model.
-/// The rows go in model order, so that two instances' groups lock the models they share in
-/// the same order.
-async fn postgres_statement<C: ConnectionTrait>(
-    db: &C,
-    group: &[&Transition],
-) -> Result<HashMap<uuid::Uuid, Written>, StorageError> {
+/// [`POSTGRES_GROUP`] over `group`. The rows go in model order, so that two instances' groups
+/// lock the models they share in the same order.
+fn group_statement(group: &[&Transition]) -> Result<Statement, StorageError> {
     let mut rows: Vec<GroupRow<'_>> = group
         .iter()
         .enumerate()
@@ -472,11 +496,18 @@ async fn postgres_statement<C: ConnectionTrait>(
     rows.sort_unstable_by_key(|r| r.model_id);
     let json = serde_json::to_string(&rows)
         .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
-    let statement =
-        Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES_GROUP, [json.into()]);
-    let mut written = HashMap::with_capacity(group.len());
-    for found in db.query_all_raw(statement).await.map_err(classify)? {
-        let row = models::Model::from_query_result(&found, "").map_err(classify)?;
+    Ok(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        POSTGRES_GROUP,
+        [json.into()],
+    ))
+}
+
+/// What each transition of a [`group_statement`] wrote, by model.
+fn decode_group(rows: &[QueryResult]) -> Result<HashMap<uuid::Uuid, Written>, StorageError> {
+    let mut written = HashMap::with_capacity(rows.len());
+    for found in rows {
+        let row = models::Model::from_query_result(found, "").map_err(classify)?;
         let event_id: i64 = found.try_get("", "event_id").map_err(classify)?;
         let endpoint_count: i64 = found.try_get("", "endpoint_count").map_err(classify)?;
         written.insert(row.id, Written::Applied(row, event_id, endpoint_count));
@@ -486,169 +517,14 @@ async fn postgres_statement<C: ConnectionTrait>(
 
 /// Every transition of `group` in one transaction on `backend`, in order; for each, what it
 /// wrote (`None`: its compare-and-set found the model changed).
-async fn commit_group(
+pub(super) async fn commit_group(
     writer: &DatabaseConnection,
     backend: Backend,
+    deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     match backend {
-        Backend::Sqlite => sqlite_group(writer, group).await,
-        Backend::Postgres => postgres_group(writer, group).await,
-    }
-}
-
-/// Most transitions one group commit takes.
-const MAX_GROUP: usize = 256;
-
-type Job = (
-    Transition,
-    oneshot::Sender<Result<TransitionOutcome, StorageError>>,
-);
-
-/// Group commit of transitions. Every transition must be durable before it is answered, and
-/// each commit waits for a disk flush, so one transaction per transition makes each wait for
-/// the flushes of all queued before it (on SQLite, where one writer commits at a time) or
-/// spends a round trip, a commit and a flush per transition (on PostgreSQL). Instead a thread
-/// of its own takes every transition queued while the previous commit was in flight and writes
-/// them in one transaction: one flush for the lot. Each keeps its own compare-and-set (one that
-/// finds its model changed writes nothing and is answered [`TransitionOutcome::Stale`]); if
-/// anything else fails, the group is rolled back and each transition is retried alone, so an
-/// error reaches only the transition it belongs to; only when the database is unavailable does
-/// the whole group get that answer at once. Nothing is answered before its commit.
-///
-/// The transitions are split over lanes by model, each lane committing one group at a time, so
-/// a model's transitions are committed in the order they were submitted: a group names a
-/// model at most once, and a second transition of the same model waits for the lane's next
-/// group. SQLite has one lane (its one writer connection commits one transaction at a time);
-/// PostgreSQL has [`POSTGRES_LANES`], so that a commit waiting on a slow disk flush does not
-/// hold up every other transition.
-#[derive(Clone)]
-pub(crate) struct GroupCommit {
-    lanes: Arc<[mpsc::UnboundedSender<Job>]>,
-    /// The most transitions committed together so far.
-    largest: Arc<AtomicUsize>,
-}
-
-/// Groups a PostgreSQL store commits at once.
-const POSTGRES_LANES: usize = 2;
-
-impl GroupCommit {
-    /// Starts the committing thread on `writer`; it ends when every handle is dropped.
-    pub(crate) fn start(
-        writer: DatabaseConnection,
-        backend: Backend,
-    ) -> Result<Self, StorageError> {
-        let lanes = match backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => POSTGRES_LANES,
-        };
-        let (senders, receivers): (Vec<_>, Vec<_>) =
-            (0..lanes).map(|_| mpsc::unbounded_channel()).unzip();
-        let largest = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&largest);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
-        std::thread::Builder::new()
-            .name("group-commit".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let mut lanes = tokio::task::JoinSet::new();
-                    for jobs in receivers {
-                        lanes.spawn(run_groups(writer.clone(), backend, jobs, Arc::clone(&seen)));
-                    }
-                    while lanes.join_next().await.is_some() {}
-                });
-            })
-            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
-        Ok(Self {
-            lanes: senders.into(),
-            largest,
-        })
-    }
-
-    fn largest(&self) -> usize {
-        self.largest.load(Ordering::Relaxed)
-    }
-
-    async fn submit(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
-        let stopped = || StorageError::Unavailable(DbErr::Custom("the writer has stopped".into()));
-        // The low bits of a model id are random (UUID v4 and v7 alike).
-        let lane = (t.model_id.as_uuid().as_u128() % self.lanes.len() as u128) as usize;
-        let (reply, answer) = oneshot::channel();
-        self.lanes[lane].send((t, reply)).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-async fn run_groups(
-    writer: DatabaseConnection,
-    backend: Backend,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-    largest: Arc<AtomicUsize>,
-) {
-    // Transitions of a model already in the group, for the next one (oldest first).
-    let mut held: VecDeque<Job> = VecDeque::new();
-    loop {
-        let mut waiting = std::mem::take(&mut held);
-        let first = match waiting.pop_front() {
-            Some(job) => job,
-            None => match jobs.recv().await {
-                Some(job) => job,
-                None => return,
-            },
-        };
-        let mut in_group = HashSet::from([first.0.model_id]);
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            let job = match waiting.pop_front() {
-                Some(job) => job,
-                None => match jobs.try_recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                },
-            };
-            if in_group.insert(job.0.model_id) {
-                group.push(job);
-            } else {
-                held.push_back(job);
-            }
-        }
-        held.extend(waiting);
-        let transitions: Vec<&Transition> = group.iter().map(|(t, _)| t).collect();
-        let result = commit_group(&writer, backend, &transitions).await;
-        drop(transitions);
-        match result {
-            Ok(written) => {
-                largest.fetch_max(written.len(), Ordering::Relaxed);
-                for ((t, reply), written) in group.into_iter().zip(written) {
-                    // A caller that went away has nothing to hear; its write stands.
-                    let _ = reply.send(answer(t, written));
-                }
-            }
-            Err(err) if group.len() == 1 => {
-                if let Some((_, reply)) = group.pop() {
-                    let _ = reply.send(Err(err));
-                }
-            }
-            Err(err) if err.is_unavailable() => {
-                // The database is out of reach: alone, each would wait for it again in turn.
-                let source = err
-                    .source()
-                    .map_or_else(|| err.to_string(), ToString::to_string);
-                for (_, reply) in group {
-                    let err = StorageError::Unavailable(DbErr::Custom(source.clone()));
-                    let _ = reply.send(Err(err));
-                }
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, size = group.len(), "group commit failed; one by one");
-                for (t, reply) in group {
-                    let written = commit_group(&writer, backend, &[&t]).await;
-                    let _ = reply.send(written.and_then(|mut w| answer(t, w.pop().flatten())));
-                }
-            }
-        }
+        Backend::Sqlite => sqlite_group(writer, deadlines, group).await,
+        Backend::Postgres => postgres_group(writer, deadlines, group).await,
     }
 }

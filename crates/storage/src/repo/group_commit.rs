@@ -1,0 +1,319 @@
+//! The group-commit engine: lanes, grouping, answering. What one group writes is
+//! [`commit_group`](super::sharing::commit_group).
+
+use std::collections::{HashSet, VecDeque};
+use std::error::Error as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use domain::ModelId;
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::{mpsc, oneshot};
+
+use super::sharing::{Written, answer, commit_group};
+use crate::Backend;
+use crate::connect::Deadlines;
+use crate::error::StorageError;
+use crate::records::{Transition, TransitionOutcome};
+
+/// Most transitions one group commit takes.
+const MAX_GROUP: usize = 256;
+
+type Job = (
+    Transition,
+    oneshot::Sender<Result<TransitionOutcome, StorageError>>,
+);
+
+/// Group commit of transitions. Every transition must be durable before it is answered, and
+/// each commit waits for a disk flush, so one transaction per transition makes each wait for
+/// the flushes of all queued before it (on SQLite, where one writer commits at a time) or
+/// spends a round trip, a commit and a flush per transition (on PostgreSQL). Instead a thread
+/// of its own takes every transition queued while the previous commit was in flight and writes
+/// them in one transaction: one flush for the lot. Each keeps its own compare-and-set (one that
+/// finds its model changed writes nothing and is answered [`TransitionOutcome::Stale`]); if
+/// anything else fails, the group is rolled back and each transition is retried alone, so an
+/// error reaches only the transition it belongs to; only when the database is unavailable does
+/// the whole group get that answer at once. Nothing is answered before its commit.
+///
+/// The transitions are split over lanes by model, each lane committing one group at a time, so
+/// a model's transitions are committed in the order they were submitted: a group names a
+/// model at most once, and a second transition of the same model waits for the lane's next
+/// group. SQLite has one lane (its one writer connection commits one transaction at a time);
+/// PostgreSQL has [`POSTGRES_LANES`], so that a commit waiting on a slow disk flush does not
+/// hold up every other transition.
+///
+/// No group waits forever: each is written under the store's deadlines, and one that misses
+/// them is answered [`StorageError::Unavailable`] (its outcome unknown to the callers), its
+/// connection discarded, so the lane goes on with new connections. A lane that is nevertheless
+/// stuck on a group longer than `database.writer_stall_ms` makes the store unready
+/// ([`crate::Store::check_ready`]).
+#[derive(Clone)]
+pub(crate) struct GroupCommit {
+    lanes: Arc<[mpsc::UnboundedSender<Job>]>,
+    /// The most transitions committed together so far.
+    largest: Arc<AtomicUsize>,
+    /// When each lane's group in flight started.
+    in_flight: Arc<InFlight>,
+}
+
+/// Groups a PostgreSQL store commits at once.
+const POSTGRES_LANES: usize = 2;
+
+/// When each lane's group in flight started, for readiness: a lane stuck on a group is a
+/// writer that answers nobody.
+struct InFlight {
+    epoch: Instant,
+    /// Per lane, milliseconds from `epoch` to the start of its group in flight, plus one; 0
+    /// when the lane is idle.
+    started: Box<[AtomicU64]>,
+    /// Milliseconds from `epoch` to the latest write that failed because the database was
+    /// unavailable, plus one; 0 once a write has succeeded since.
+    failed: AtomicU64,
+}
+
+impl InFlight {
+    fn new(lanes: usize) -> Self {
+        Self {
+            epoch: Instant::now(),
+            started: (0..lanes).map(|_| AtomicU64::new(0)).collect(),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// Marks `lane` busy until the guard is dropped.
+    fn busy(&self, lane: usize) -> Busy<'_> {
+        if let Some(started) = self.started.get(lane) {
+            started.store(self.now(), Ordering::Relaxed);
+        }
+        Busy { clock: self, lane }
+    }
+
+    /// Records how a write ended: a success clears the failure an unavailable database left.
+    fn record<T>(&self, result: &Result<T, StorageError>) {
+        match result {
+            Ok(_) => self.failed.store(0, Ordering::Relaxed),
+            Err(err) if err.is_unavailable() => self.failed.store(self.now(), Ordering::Relaxed),
+            Err(_) => {}
+        }
+    }
+
+    /// How long ago the latest write failed for an unavailable database, if none succeeded since.
+    fn failed_ago(&self) -> Option<Duration> {
+        match self.failed.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Duration::from_millis(self.now().saturating_sub(at))),
+        }
+    }
+
+    /// How long the oldest group in flight has been, if any is.
+    fn oldest(&self) -> Option<Duration> {
+        let now = self.now();
+        self.started
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .filter(|s| *s != 0)
+            .min()
+            .map(|s| Duration::from_millis(now.saturating_sub(s)))
+    }
+}
+
+struct Busy<'a> {
+    clock: &'a InFlight,
+    lane: usize,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Some(started) = self.clock.started.get(self.lane) {
+            started.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What one lane commits with.
+struct Lane {
+    index: usize,
+    writer: DatabaseConnection,
+    backend: Backend,
+    deadlines: Deadlines,
+    largest: Arc<AtomicUsize>,
+    in_flight: Arc<InFlight>,
+}
+
+impl Lane {
+    /// [`commit_group`], marked in flight while it runs.
+    async fn commit(&self, group: &[&Transition]) -> Result<Vec<Option<Written>>, StorageError> {
+        let busy = self.in_flight.busy(self.index);
+        let result = commit_group(&self.writer, self.backend, self.deadlines, group).await;
+        drop(busy);
+        self.in_flight.record(&result);
+        result
+    }
+}
+
+impl GroupCommit {
+    /// Starts the committing thread on `writer`; it ends when every handle is dropped. Every
+    /// group is written under `deadlines` (see [`commit_group`]).
+    pub(crate) fn start(
+        writer: DatabaseConnection,
+        backend: Backend,
+        deadlines: Deadlines,
+    ) -> Result<Self, StorageError> {
+        let lanes = lane_count(backend);
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..lanes).map(|_| mpsc::unbounded_channel()).unzip();
+        let largest = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(InFlight::new(lanes));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+        let tasks: Vec<Lane> = (0..lanes)
+            .map(|index| Lane {
+                index,
+                writer: writer.clone(),
+                backend,
+                deadlines,
+                largest: Arc::clone(&largest),
+                in_flight: Arc::clone(&in_flight),
+            })
+            .collect();
+        std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut running = tokio::task::JoinSet::new();
+                    for (lane, jobs) in tasks.into_iter().zip(receivers) {
+                        running.spawn(run_groups(lane, jobs));
+                    }
+                    while running.join_next().await.is_some() {}
+                });
+            })
+            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+        Ok(Self {
+            lanes: senders.into(),
+            largest,
+            in_flight,
+        })
+    }
+
+    pub(crate) fn largest(&self) -> usize {
+        self.largest.load(Ordering::Relaxed)
+    }
+
+    /// How long the oldest group now in flight has been, if any is.
+    pub(crate) fn oldest_in_flight(&self) -> Option<Duration> {
+        self.in_flight.oldest()
+    }
+
+    /// How long ago the latest group failed because the database was unavailable (full disk,
+    /// read-only, I/O error, no answer in time), if no group has succeeded since.
+    pub(crate) fn failed_ago(&self) -> Option<Duration> {
+        self.in_flight.failed_ago()
+    }
+
+    pub(crate) async fn submit(&self, t: Transition) -> Result<TransitionOutcome, StorageError> {
+        let stopped = || StorageError::Unavailable(DbErr::Custom("the writer has stopped".into()));
+        let lane = lane_of(t.model_id, self.lanes.len());
+        let (reply, answer) = oneshot::channel();
+        self.lanes[lane].send((t, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// How many lanes a store on `backend` commits through.
+pub(crate) fn lane_count(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => POSTGRES_LANES,
+    }
+}
+
+/// The lane of `model`'s transitions among `lanes`.
+pub(crate) fn lane_of(model: ModelId, lanes: usize) -> usize {
+    // The low bits of a model id are random (UUID v4 and v7 alike).
+    (model.as_uuid().as_u128() % lanes.max(1) as u128) as usize
+}
+
+async fn run_groups(lane: Lane, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    // Transitions of a model already in the group, for the next one (oldest first).
+    let mut held: VecDeque<Job> = VecDeque::new();
+    loop {
+        let mut waiting = std::mem::take(&mut held);
+        let first = match waiting.pop_front() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut in_group = HashSet::from([first.0.model_id]);
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            let job = match waiting.pop_front() {
+                Some(job) => job,
+                None => match jobs.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
+            };
+            if in_group.insert(job.0.model_id) {
+                group.push(job);
+            } else {
+                held.push_back(job);
+            }
+        }
+        held.extend(waiting);
+        let transitions: Vec<&Transition> = group.iter().map(|(t, _)| t).collect();
+        let result = lane.commit(&transitions).await;
+        drop(transitions);
+        match result {
+            Ok(written) => {
+                lane.largest.fetch_max(written.len(), Ordering::Relaxed);
+                for ((t, reply), written) in group.into_iter().zip(written) {
+                    // A caller that went away has nothing to hear; its write stands.
+                    let _ = reply.send(answer(t, written));
+                }
+            }
+            Err(err) if group.len() == 1 => {
+                if let Some((_, reply)) = group.pop() {
+                    let _ = reply.send(Err(err));
+                }
+            }
+            Err(err) if err.is_unavailable() => {
+                // The database is out of reach: alone, each would wait for it again in turn.
+                let source = err
+                    .source()
+                    .map_or_else(|| err.to_string(), ToString::to_string);
+                for (_, reply) in group {
+                    let err = StorageError::Unavailable(DbErr::Custom(source.clone()));
+                    let _ = reply.send(Err(err));
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, size = group.len(), "group commit failed; one by one");
+                for (t, reply) in group {
+                    let written = lane.commit(&[&t]).await;
+                    let _ = reply.send(written.and_then(|mut w| answer(t, w.pop().flatten())));
+                }
+            }
+        }
+    }
+}
+
+impl crate::Store {
+    /// How many group-commit lanes this store writes through.
+    pub fn write_lanes(&self) -> usize {
+        lane_count(self.backend)
+    }
+
+    /// The lane (below [`Self::write_lanes`]) that commits `model`'s transitions.
+    pub fn write_lane(&self, model: ModelId) -> usize {
+        lane_of(model, self.write_lanes())
+    }
+}
