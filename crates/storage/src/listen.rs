@@ -37,7 +37,9 @@ impl Store {
             return Ok(());
         }
         let sql = format!("SELECT pg_notify('{CHANNEL}', '')");
-        self.writer
+        // Through the bounded pool: a silently dead connection must not stop the announcements
+        // (nor keep its pool slot) for good.
+        self.reader
             .execute_unprepared(&sql)
             .await
             .map(|_| ())
