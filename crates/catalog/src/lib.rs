@@ -20,8 +20,10 @@
 //! * **The public catalog** ([`public`]) is an in-memory index of shared models, loaded at
 //!   start-up. Its actor is the only writer; model actors send it each transition and wait for
 //!   it to be applied before they reply, so a client that got 200 sees the change in its next
-//!   catalog read. Readers take a shared read lock on the index and never queue behind writers'
-//!   mailboxes.
+//!   catalog read. After each change the actor publishes an immutable snapshot of the index
+//!   (persistent collections: O(1) to publish, O(log n) to change); readers load the current
+//!   snapshot without a lock, so no read ever waits for a write, nor a write for a read. A page
+//!   examines a bounded number of models whatever its filters (see [`examine_bound`]).
 //! * **Other instances** ([`tail`]) write to the same database. The share-events table is the
 //!   outbox: a tailer reads it from the last id applied (woken by PostgreSQL `NOTIFY`, which
 //!   each instance sends after its commits, else every poll interval), re-reads each changed model and hands its state to the catalog actor. Every
@@ -39,4 +41,6 @@ mod registry;
 mod tail;
 
 pub use handle::{Catalog, CatalogSettings, ShareError, Transitioned};
-pub use index::{BrowsePage, BrowseQuery, CatalogItem, Filter, Sort, SortKey};
+pub use index::{
+    BrowsePage, BrowseQuery, CatalogItem, EXAMINE_BOUND, Filter, Sort, SortKey, examine_bound,
+};
