@@ -363,7 +363,7 @@ async fn cursors_are_stable_while_other_models_come_and_go() {
     assert!(flips > 0, "the toggler never changed anything");
 }
 
-/// Pages are kept between identical reads (`catalog.page_cache_pages`), yet every read shows
+/// Pages are kept between identical reads (`catalog.page_cache_bytes`), yet every read shows
 /// the catalog as it is: a share, an endpoint and an unshare each show at once on a page that
 /// was just read.
 #[actix_rt::test]
