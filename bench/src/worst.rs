@@ -21,7 +21,7 @@ pub const SHAPES: &[(&str, &str)] = &[
     ("absent-tag-by-name", "tag=none-{n}&sort=name"),
     ("rare-q", "q=zq{n}x"),
     ("rare-q-by-name", "q=zq{n}x&sort=name"),
-    ("empty-range", "minParameters=1000000{n}000000"),
+    ("empty-range", "minParameters=1{n}000"),
     (
         "dense-facet-empty-range",
         "architecture=llama&minContextLength=100000{n}",
