@@ -11,6 +11,7 @@ mod db;
 mod load;
 mod scenarios;
 mod server;
+mod worst;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Scenario to run (repeatable), or `all`: catalog-read, share-toggle, hot-model,
-    /// actor-churn, catalog-scale.
+    /// actor-churn, catalog-scale, catalog-worst.
     #[arg(long = "scenario", default_value = "all")]
     scenarios: Vec<String>,
     /// Database(s) to run on.
@@ -206,6 +207,7 @@ async fn bench(cli: Cli) -> Result<()> {
             toggle_models: 64,
             churn_models: 500,
             scale_models: 5_000,
+            worst_models: 5_000,
             churn_idle_timeout_ms: 200,
         }
     } else {
@@ -217,6 +219,7 @@ async fn bench(cli: Cli) -> Result<()> {
             toggle_models: 1_000,
             churn_models: 100_000,
             scale_models: 1_000_000,
+            worst_models: 200_000,
             churn_idle_timeout_ms: 1_000,
         }
     };
@@ -436,6 +439,24 @@ fn table(report: &Report) -> String {
                 m.extra.get("startup_s").copied().unwrap_or(0.0),
                 m.extra.get("rss_ready_mb").copied().unwrap_or(0.0)
             ),
+            "catalog-worst" => {
+                let x = |k: &str| m.extra.get(k).copied().unwrap_or(0.0);
+                let shape = worst::SHAPES
+                    .get(x("worst_shape") as usize)
+                    .map_or("?", |(name, _)| name);
+                format!(
+                    "share p99 {:.2} ms alone, {:.2} ms with {} readers of the worst query ({shape}: alone p50 {:.2} / p99 {:.2} ms; under load p99 {:.2} ms, {:.0}/s); start-up {:.2} s, RSS ready {:.0} MB",
+                    m.baseline_p99_ms.unwrap_or(0.0),
+                    m.p99_ms,
+                    worst::WORST_READERS,
+                    x(&format!("{shape}_p50_ms")),
+                    x(&format!("{shape}_p99_ms")),
+                    x("worst_reads_p99_ms"),
+                    x("worst_reads_per_s"),
+                    x("startup_s"),
+                    x("rss_ready_mb"),
+                )
+            }
             _ => String::new(),
         };
         let targets: Vec<String> = s

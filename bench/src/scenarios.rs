@@ -20,6 +20,7 @@ pub const ALL: &[&str] = &[
     "hot-model",
     "actor-churn",
     "catalog-scale",
+    "catalog-worst",
 ];
 
 /// How big everything is (smaller under `--smoke`).
@@ -32,6 +33,7 @@ pub struct Sizes {
     pub toggle_models: u64,
     pub churn_models: u64,
     pub scale_models: u64,
+    pub worst_models: u64,
     pub churn_idle_timeout_ms: u64,
 }
 
@@ -61,7 +63,7 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    fn from_stats(stats: &Stats) -> Self {
+    pub(crate) fn from_stats(stats: &Stats) -> Self {
         Self {
             requests: stats.requests(),
             throughput: stats.throughput(),
@@ -72,7 +74,7 @@ impl RunResult {
         }
     }
 
-    fn baseline(&mut self, stats: &Stats) {
+    pub(crate) fn baseline(&mut self, stats: &Stats) {
         self.baseline_throughput = Some(stats.throughput());
         self.baseline_p50_ms = Some(stats.p50_ms());
         self.baseline_p99_ms = Some(stats.p99_ms());
@@ -90,8 +92,8 @@ pub fn mb(bytes: u64) -> f64 {
 /// What `modelshare --json demo` prints (the seeded admin and its project).
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Demo {
-    project_id: String,
+pub(crate) struct Demo {
+    pub(crate) project_id: String,
     api_key: String,
     api_key_id: Uuid,
     user_id: Uuid,
@@ -99,11 +101,11 @@ struct Demo {
 }
 
 /// A fresh database with the schema and the demo tenant, plus a pool on it for seeding.
-struct Prepared {
+pub(crate) struct Prepared {
     fresh: FreshDb,
-    spec: ServerSpec,
-    pool: Pool,
-    demo: Demo,
+    pub(crate) spec: ServerSpec,
+    pub(crate) pool: Pool,
+    pub(crate) demo: Demo,
     dir: TempDir,
 }
 
@@ -125,7 +127,7 @@ impl Drop for TempDir {
     }
 }
 
-async fn prepare(env: &Env, db: Db, idle_timeout_ms: Option<u64>) -> Result<Prepared> {
+pub(crate) async fn prepare(env: &Env, db: Db, idle_timeout_ms: Option<u64>) -> Result<Prepared> {
     let dir = TempDir::new()?;
     let fresh = FreshDb::create(db, &dir.0, &env.pg_url).await?;
     let spec = ServerSpec {
@@ -148,7 +150,7 @@ async fn prepare(env: &Env, db: Db, idle_timeout_ms: Option<u64>) -> Result<Prep
 }
 
 impl Prepared {
-    async fn finish(self) -> Result<()> {
+    pub(crate) async fn finish(self) -> Result<()> {
         self.pool.close().await;
         self.fresh.drop_db().await
     }
@@ -166,6 +168,7 @@ pub async fn run(env: &Env, name: &str, db: Db) -> Result<Vec<RunResult>> {
         "hot-model" => hot_model(env, db).await,
         "actor-churn" => actor_churn(env, db).await,
         "catalog-scale" => catalog_scale(env, db).await,
+        "catalog-worst" => crate::worst::catalog_worst(env, db).await,
         other => bail!("unknown scenario {other:?}; known: {}", ALL.join(", ")),
     }
 }
@@ -352,6 +355,32 @@ impl User for ToggleUser {
     }
 }
 
+/// `n` users that toggle the models `svc` (ids and states, as `Pool::model_ids` reads them),
+/// each its own share of them; `seed` varies their random picks.
+pub(crate) fn toggle_users(
+    prepared: &Prepared,
+    svc: &[(Uuid, i64, bool)],
+    n: usize,
+    seed: usize,
+) -> Vec<Box<dyn User>> {
+    (0..n)
+        .map(|w| {
+            Box::new(ToggleUser {
+                rng: Rng::new((seed * n + w) as u64 + 11),
+                auth: prepared.auth(),
+                project: prepared.demo.project_id.clone(),
+                own: svc
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % n == w)
+                    .map(|(_, (id, _, shared))| (*id, *shared))
+                    .collect(),
+                pending: 0,
+            }) as Box<dyn User>
+        })
+        .collect()
+}
+
 async fn share_toggle(env: &Env, db: Db) -> Result<Vec<RunResult>> {
     let s = &env.sizes;
     let prepared = prepare(env, db, None).await?;
@@ -379,22 +408,7 @@ async fn share_toggle(env: &Env, db: Db) -> Result<Vec<RunResult>> {
     for _ in 0..env.runs {
         let svc = prepared.pool.model_ids("svc").await?;
         let (service, _) = prepared.spec.serve().await?;
-        let users = (0..s.connections)
-            .map(|w| {
-                Box::new(ToggleUser {
-                    rng: Rng::new(w as u64 + 11),
-                    auth: prepared.auth(),
-                    project: project.clone(),
-                    own: svc
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| i % s.connections == w)
-                        .map(|(_, (id, _, shared))| (*id, *shared))
-                        .collect(),
-                    pending: 0,
-                }) as Box<dyn User>
-            })
-            .collect();
+        let users = toggle_users(&prepared, &svc, s.connections, 0);
         let stats = load::run(service.addr, users, s.warmup, s.duration).await?;
         let mut result = RunResult::from_stats(&stats);
         result.peak_rss_mb = mb(service.peak_rss());

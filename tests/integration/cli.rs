@@ -498,3 +498,113 @@ fn serve_starts_from_the_binary_and_answers() {
         "{reply}"
     );
 }
+
+/// A model's name, description, tags (count and length), architecture and license are capped
+/// when it is registered: over a cap is bad usage (exit 2) naming the flag and the cap, at the
+/// cap is fine, and the storage layer refuses the same text whatever path it comes by.
+#[actix_rt::test]
+async fn model_text_over_the_caps_is_bad_usage() {
+    let cli = Cli::new();
+    let account = id(&cli.json(&["accounts", "create", "--name", "Acme"]));
+    let project = id(&cli.json(&[
+        "projects",
+        "create",
+        "--account",
+        &account,
+        "--slug",
+        "acme",
+    ]));
+    let create = |name: &str, extra: &[&str]| -> Vec<String> {
+        ["models", "create", "--project", &project, "--name", name]
+            .iter()
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let long_name = "n".repeat(domain::MAX_MODEL_NAME_CHARS + 1);
+    let long_description = "d".repeat(domain::MAX_MODEL_DESCRIPTION_CHARS + 1);
+    let long_tag = "t".repeat(domain::MAX_MODEL_TAG_CHARS + 1);
+    let long_label = "l".repeat(domain::MAX_MODEL_LABEL_CHARS + 1);
+    let too_many_tags: Vec<String> = (0..=domain::MAX_MODEL_TAGS)
+        .flat_map(|i| ["--tag".to_owned(), format!("t{i}")])
+        .collect();
+    let too_many_tags: Vec<&str> = too_many_tags.iter().map(String::as_str).collect();
+    let cases = [
+        (
+            create(&long_name, &[]),
+            "--name: the model name has 129 characters; at most 128 are allowed",
+        ),
+        (
+            create("capped", &["--description", &long_description]),
+            "--description: the model description has 4097 characters; at most 4096",
+        ),
+        (
+            create("capped", &["--tag", "ok", "--tag", &long_tag]),
+            "--tag: the model tag has 65 characters; at most 64",
+        ),
+        (
+            create("capped", &too_many_tags),
+            "--tag: the model has 33 tags; at most 32",
+        ),
+        (
+            create("capped", &["--license", &long_label]),
+            "--license: the model license has 65 characters",
+        ),
+        (create("   ", &[]), "--name: the model name is empty"),
+    ];
+    for (args, needle) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli.fails(&args, 2, needle);
+    }
+
+    // At the caps (counted in characters, not bytes), the model is created whole.
+    let name = "é".repeat(domain::MAX_MODEL_NAME_CHARS);
+    let description = "é".repeat(domain::MAX_MODEL_DESCRIPTION_CHARS);
+    let tag = "t".repeat(domain::MAX_MODEL_TAG_CHARS);
+    let mut args = vec![
+        "models",
+        "create",
+        "--project",
+        &project,
+        "--name",
+        &name,
+        "--description",
+        &description,
+    ];
+    for _ in 0..domain::MAX_MODEL_TAGS {
+        args.extend(["--tag", &tag]);
+    }
+    let model = cli.json(&args);
+    assert_eq!(model["name"], name.as_str());
+    assert_eq!(model["description"], description.as_str());
+    assert_eq!(
+        model["tags"].as_array().unwrap().len(),
+        domain::MAX_MODEL_TAGS
+    );
+
+    // Another way in than the CLI meets the same caps, in the store.
+    let store = crate::helpers::connect_store(&cli.db).await;
+    let refused = store
+        .create_model(storage::NewModel {
+            id: domain::ModelId::new(),
+            project_id: project.parse().unwrap(),
+            name: "by another path".into(),
+            description: long_description.clone(),
+            status: domain::ModelStatus::Ready,
+            architecture: None,
+            parameter_count: None,
+            context_length: None,
+            license: None,
+            tags: Vec::new(),
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(storage::StorageError::Invalid(
+                "the model description is too long"
+            ))
+        ),
+        "{refused:?}"
+    );
+}

@@ -102,7 +102,7 @@ impl Application {
             api: settings.api.clone(),
             public_browse: settings.catalog.public_browse,
             rate_limits: RateLimits::new(&settings.rate_limit),
-            pages: crate::page_cache::PageCache::new(settings.catalog.page_cache_pages),
+            pages: crate::page_cache::PageCache::new(settings.catalog.page_cache_bytes),
         });
         crate::metrics::handle();
         let timeout = web::Data::new(RequestTimeout(Duration::from_millis(

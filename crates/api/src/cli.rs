@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use domain::{
-    AccountId, ApiKeyId, Feature, ModelId, ModelStatus, ProjectId, ProjectSlug, Role, UserId,
+    AccountId, ApiKeyId, Feature, ModelId, ModelStatus, ModelText, ModelTextError, ProjectId,
+    ProjectSlug, Role, UserId,
 };
 use serde_json::{Value, json};
 use storage::{NewApiKey, NewModel, NewProject, StorageError, Store};
@@ -20,6 +22,9 @@ use crate::telemetry;
 /// Exit codes: 0 success, 1 the command failed, 2 bad usage or configuration.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(err) = cli.check() {
+        err.exit();
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
@@ -84,6 +89,30 @@ pub struct Cli {
     pub json: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// What clap cannot check one value at a time: a new model's text against the caps
+    /// ([`ModelText`]). A failure is bad usage, answered like the values clap refuses (exit 2).
+    fn check(&self) -> Result<(), clap::Error> {
+        if let Some(Command::Models(ModelsCommand::Create(args))) = &self.command {
+            args.text().check().map_err(|err| {
+                let flag = match &err {
+                    ModelTextError::EmptyName => "--name",
+                    ModelTextError::TooLong { field, .. } => match *field {
+                        "name" => "--name",
+                        "description" => "--description",
+                        "architecture" => "--architecture",
+                        "license" => "--license",
+                        _ => "--tag",
+                    },
+                    ModelTextError::TooManyTags { .. } => "--tag",
+                };
+                Self::command().error(ErrorKind::ValueValidation, format!("{flag}: {err}"))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +264,19 @@ pub struct CreateModelArgs {
     tags: Vec<String>,
     #[arg(long, default_value = "")]
     description: String,
+}
+
+impl CreateModelArgs {
+    /// The model's text as it will be stored (the name trimmed).
+    fn text(&self) -> ModelText<'_> {
+        ModelText {
+            name: self.name.trim(),
+            description: &self.description,
+            architecture: self.architecture.as_deref(),
+            license: self.license.as_deref(),
+            tags: &self.tags,
+        }
+    }
 }
 
 /// Why a command failed; printed as one line on stderr with a non-zero exit.
@@ -437,12 +479,9 @@ async fn create_key(
 }
 
 async fn create_model(store: &Store, args: CreateModelArgs) -> Result<storage::Model, CliError> {
+    // The text was checked against the caps when the command line was parsed
+    // (`Cli::check`); the store checks it again.
     let name = args.name.trim().to_owned();
-    if name.is_empty() || name.len() > 200 {
-        return Err(CliError::Usage(
-            "--name must have 1 to 200 characters".into(),
-        ));
-    }
     let to_i64 = |flag: &str, v: Option<u64>| {
         v.map(|n| i64::try_from(n).map_err(|_| CliError::Usage(format!("{flag} is too large"))))
             .transpose()

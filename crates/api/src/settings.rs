@@ -55,7 +55,8 @@ pub struct CatalogSettings {
     pub public_browse: bool,
     pub poll_interval_ms: u64,
     pub reconcile_interval_ms: u64,
-    pub page_cache_pages: usize,
+    /// Bytes of rendered catalog pages kept (least recently used first out); 0 keeps none.
+    pub page_cache_bytes: usize,
 }
 
 /// `[policies]`: the two chains, and one parameter table per policy (`[policies.NAME]`).

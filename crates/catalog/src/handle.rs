@@ -1,15 +1,16 @@
 //! [`Catalog`]: the handle callers use. It hides the actors and maps mailbox errors.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, MailboxError};
+use arc_swap::{ArcSwap, Guard};
 use auth::{Denial, PolicyChains, Principal, Refusal, Verdict};
 use domain::{ModelId, ShareAction, Timestamp};
 use storage::{Model, StorageError, Store};
 
-use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader};
+use crate::index::{BrowsePage, BrowseQuery, CatalogItem, Loader, Snapshot};
 use crate::memory::{Trim, release_free_pages};
 use crate::model_actor::{ActorContext, Apply, ModelActor};
 use crate::public::{PublicCatalog, Update};
@@ -81,7 +82,8 @@ struct Inner {
     /// The thread all catalog actors run on, apart from the HTTP workers.
     arbiter: ArbiterHandle,
     registry: Arc<Registry>,
-    index: Arc<RwLock<CatalogIndex>>,
+    /// The public catalog as last published by its actor; read without a lock.
+    index: Arc<ArcSwap<Snapshot>>,
     actors: Arc<ActorContext>,
     stats: Arc<TailStats>,
 }
@@ -115,11 +117,11 @@ impl Catalog {
         stats
             .undecodable
             .fetch_add(loaded.undecodable, Ordering::Relaxed);
-        let index = Arc::new(RwLock::new(index));
+        let published = Arc::new(ArcSwap::new(index.snapshot()));
         let arbiter = Arbiter::new().handle();
         let public = {
-            let index = Arc::clone(&index);
-            PublicCatalog::start_in_arbiter(&arbiter, move |_| PublicCatalog { index })
+            let published = Arc::clone(&published);
+            PublicCatalog::start_in_arbiter(&arbiter, move |_| PublicCatalog { index, published })
         };
         let registry = Registry::new(settings.idle_timeout);
         spawn_sweeper(&arbiter, &registry, settings.idle_timeout);
@@ -150,7 +152,7 @@ impl Catalog {
             inner: Arc::new(Inner {
                 arbiter,
                 registry,
-                index,
+                index: published,
                 actors: Arc::new(ActorContext {
                     store,
                     chains,
@@ -270,7 +272,9 @@ impl Catalog {
         ModelActor::start_in_arbiter(&self.inner.arbiter, move |_| actor)
     }
 
-    /// A page of the public catalog, from memory.
+    /// A page of the public catalog, from memory. It examines at most
+    /// [`examine_bound`](crate::examine_bound) models, so it may hold fewer than `limit` items
+    /// while `next` is set; see [`BrowsePage`].
     pub fn browse(&self, query: &BrowseQuery) -> BrowsePage {
         self.read().browse(query)
     }
@@ -349,11 +353,9 @@ impl Catalog {
         self.inner.stats.repairs.load(Ordering::Relaxed)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogIndex> {
-        self.inner
-            .index
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The current snapshot: no lock, and never a wait for the writer.
+    fn read(&self) -> Guard<Arc<Snapshot>> {
+        self.inner.index.load()
     }
 }
 

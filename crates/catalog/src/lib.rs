@@ -20,13 +20,22 @@
 //! * **The public catalog** ([`public`]) is an in-memory index of shared models, loaded at
 //!   start-up. Its actor is the only writer; model actors send it each transition and wait for
 //!   it to be applied before they reply, so a client that got 200 sees the change in its next
-//!   catalog read. Readers take a shared read lock on the index and never queue behind writers'
-//!   mailboxes.
+//!   catalog read. After each change the actor publishes an immutable snapshot of the index
+//!   (persistent collections: O(1) to publish, O(log n) to change); readers load the current
+//!   snapshot without a lock, so no read ever waits for a write, nor a write for a read. A page
+//!   examines a bounded number of models whatever its filters (see [`examine_bound`]).
 //! * **Other instances** ([`tail`]) write to the same database. The share-events table is the
-//!   outbox: a tailer reads it from the last id applied (woken by PostgreSQL `NOTIFY`, which
-//!   each instance sends after its commits, else every poll interval), re-reads each changed model and hands its state to the catalog actor. Every
-//!   update carries the model's version and the index ignores anything older than what it has,
-//!   so a late outbox read never undoes a newer local transition.
+//!   outbox: a tailer reads it (woken by PostgreSQL `NOTIFY`, which each instance sends after
+//!   its commits, else every poll interval), re-reads each changed model and hands its state to
+//!   the catalog actor. The read is gap-free however late a transaction commits: besides new
+//!   ids it reads, once each, every event whose transaction is older than the oldest one still
+//!   running. Every update carries the model's version and the index ignores anything older
+//!   than what it has, so a late outbox read never undoes a newer local transition. A periodic
+//!   reconciliation compares the catalog with the database and repairs what disagrees, and a
+//!   no-op transition (share of a shared model, unshare of an unshared one) republishes the
+//!   model as just read.
+//! * **Cheap refusals.** The checks of a chain that need only the caller (feature, role) run in
+//!   the handle before any actor is leased; the actor runs the whole chain again on fresh state.
 //!
 //! Callers use the [`Catalog`] handle; actix types never leave this crate.
 
@@ -39,4 +48,6 @@ mod registry;
 mod tail;
 
 pub use handle::{Catalog, CatalogSettings, ShareError, Transitioned};
-pub use index::{BrowsePage, BrowseQuery, CatalogItem, Filter, Sort, SortKey};
+pub use index::{
+    BrowsePage, BrowseQuery, CatalogItem, EXAMINE_BOUND, Filter, Sort, SortKey, examine_bound,
+};

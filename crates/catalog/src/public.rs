@@ -1,15 +1,20 @@
-//! The public-catalog actor: the only writer of the in-memory catalog.
+//! The public-catalog actor: the only writer of the in-memory catalog. It owns the index, applies
+//! each change to it, and publishes the resulting snapshot for readers, who load it without a
+//! lock: a read never waits for this actor, and this actor never waits for a read.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message};
+use arc_swap::ArcSwap;
 use domain::ModelId;
 use storage::CatalogRow;
 
-use crate::index::CatalogIndex;
+use crate::index::{CatalogIndex, Snapshot};
 
 pub(crate) struct PublicCatalog {
-    pub(crate) index: Arc<RwLock<CatalogIndex>>,
+    pub(crate) index: CatalogIndex,
+    /// What readers see: the index's snapshot as of the last change.
+    pub(crate) published: Arc<ArcSwap<Snapshot>>,
 }
 
 impl Actor for PublicCatalog {
@@ -34,12 +39,17 @@ impl Handler<Update> for PublicCatalog {
     type Result = ();
 
     fn handle(&mut self, update: Update, _ctx: &mut Self::Context) {
-        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let before = self.index.generation();
         match update {
             Update::Apply(row) => {
-                index.apply(*row);
+                self.index.apply(*row);
             }
-            Update::Endpoints { model_id, delta } => index.adjust_endpoints(model_id, delta),
+            Update::Endpoints { model_id, delta } => self.index.adjust_endpoints(model_id, delta),
+        }
+        // The generation moves on with every change a reader can see; the reply (and so the
+        // model actor's answer to its client) comes after the publication.
+        if self.index.generation() != before {
+            self.published.store(self.index.snapshot());
         }
     }
 }
@@ -57,15 +67,16 @@ impl Handler<Suspects> for PublicCatalog {
     type Result = Vec<ModelId>;
 
     fn handle(&mut self, Suspects(truth): Suspects, _ctx: &mut Self::Context) -> Vec<ModelId> {
-        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        let index = &self.index;
+        let shown = index.current();
         let mut suspects: Vec<ModelId> = truth
             .iter()
             .filter(|(id, version)| {
-                index.get(**id).is_none() || index.version(**id).is_none_or(|v| v < **version)
+                shown.get(**id).is_none() || index.version(**id).is_none_or(|v| v < **version)
             })
             .map(|(id, _)| *id)
             .collect();
-        suspects.extend(index.ids().filter(|id| !truth.contains_key(id)));
+        suspects.extend(shown.ids().filter(|id| !truth.contains_key(id)));
         suspects
     }
 }
@@ -81,9 +92,12 @@ impl Handler<Repair> for PublicCatalog {
     type Result = bool;
 
     fn handle(&mut self, Repair(row): Repair, _ctx: &mut Self::Context) -> bool {
-        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        let before = index.generation();
-        index.apply(*row);
-        index.generation() != before
+        let before = self.index.generation();
+        self.index.apply(*row);
+        let changed = self.index.generation() != before;
+        if changed {
+            self.published.store(self.index.snapshot());
+        }
+        changed
     }
 }

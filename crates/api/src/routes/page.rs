@@ -179,6 +179,9 @@ fn render(
                     }
                     @if let Some(error) = error {
                         p.error { (error) }
+                    } @else if items.is_empty() && next.is_some() {
+                        // A page examines a bounded number of models; the search goes on.
+                        p.empty { "No match among the models searched so far; the next page searches on." }
                     } @else if items.is_empty() {
                         p.empty { "No shared model matches these filters." }
                     }

@@ -1,6 +1,6 @@
 //! Models as the platform's upload pipeline registers them.
 
-use domain::{ModelId, ModelStatus, ProjectId, Timestamp, now};
+use domain::{ModelId, ModelStatus, ModelText, ProjectId, Timestamp, now};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -11,8 +11,18 @@ use crate::error::{StorageError, Violation, classify, corrupt, violation};
 use crate::records::{Model, NewModel, Page};
 
 impl Store {
-    /// Registers a model: version 0, not shared.
+    /// Registers a model: version 0, not shared. Text over the caps ([`ModelText`]) is refused
+    /// (`Invalid`), whatever path the model comes by.
     pub async fn create_model(&self, new: NewModel) -> Result<Model, StorageError> {
+        ModelText {
+            name: &new.name,
+            description: &new.description,
+            architecture: new.architecture.as_deref(),
+            license: new.license.as_deref(),
+            tags: &new.tags,
+        }
+        .check()
+        .map_err(|err| StorageError::Invalid(err.rule()))?;
         let at = to_dt(now());
         let tags = serde_json::to_string(&new.tags).map_err(corrupt)?;
         let row = models::Model {

@@ -1,0 +1,219 @@
+//! Cutting a page from a [`Snapshot`], examining a bounded number of models whatever the query.
+//!
+//! * An exact filter (architecture, license, tag) whose value no model has answers at once.
+//! * When the narrowest exact filter leaves at most `bound` models, the page is gathered from
+//!   that set: each is tested, the matches after the cursor are sorted, the first `limit` kept.
+//! * Otherwise the page walks the order from the cursor and tests each model, and stops after
+//!   `bound` of them. If the page is not full by then it is returned short, with `next` set to
+//!   the key of the last model examined: the next page starts right after it, so following the
+//!   cursors still returns every match exactly once, in order.
+//!
+//! Both ways start strictly after the cursor's key and return the smallest matching keys
+//! after it, so a listing may switch between them from one page to the next (as models come
+//! and go) without a repeat or a gap.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use imbl::OrdMap;
+
+use super::CatalogItem;
+use super::query::{BrowsePage, BrowseQuery, Sort, SortKey};
+use super::snapshot::{Candidates, CountKey, NameKey, Snapshot};
+
+/// The most models one page examines, unless the page size is larger.
+pub const EXAMINE_BOUND: usize = 2_000;
+
+/// The most models a page of `limit` items examines: [`EXAMINE_BOUND`], or enough for one
+/// unfiltered page when `limit` is larger.
+pub fn examine_bound(limit: usize) -> usize {
+    EXAMINE_BOUND.max(limit.saturating_add(1))
+}
+
+impl Snapshot {
+    pub(crate) fn browse(&self, query: &BrowseQuery) -> BrowsePage {
+        self.browse_within(query, examine_bound(query.limit))
+    }
+
+    /// A page that examines at most `bound` models (at least one).
+    pub(super) fn browse_within(&self, query: &BrowseQuery, bound: usize) -> BrowsePage {
+        match query.sort {
+            Sort::SharedAt => self.page::<BySharedAt>(query, bound),
+            Sort::Name => self.page::<ByName>(query, bound),
+            Sort::Endpoints => self.page::<ByEndpoints>(query, bound),
+        }
+    }
+
+    fn page<O: Order>(&self, query: &BrowseQuery, bound: usize) -> BrowsePage {
+        let bound = bound.max(1);
+        let cut = Cut {
+            query,
+            limit: query.limit.max(1),
+            after: query.after.as_ref().and_then(O::after),
+        };
+        let (items, next, examined) = match self.candidates(&query.filter) {
+            Candidates::None => (Vec::new(), None, 0),
+            Candidates::Ids(ids) if ids.len() <= bound => {
+                cut.gather::<O>(ids.iter().filter_map(|id| self.items.get(id)), ids.len())
+            }
+            Candidates::Ids(_) | Candidates::All => cut.walk(O::order(self), bound),
+        };
+        BrowsePage {
+            items,
+            next: next.as_ref().map(O::cursor),
+            generation: self.generation,
+            examined,
+        }
+    }
+}
+
+/// One page's request, with the cursor in the order's own key.
+struct Cut<'q, K> {
+    query: &'q BrowseQuery,
+    limit: usize,
+    after: Option<K>,
+}
+
+type Cutting<K> = (Vec<Arc<CatalogItem>>, Option<K>, usize);
+
+impl<K: Ord + Clone> Cut<'_, K> {
+    /// The page from a small candidate set (`count` items): test all, sort the matches.
+    fn gather<'a, O: Order<Key = K>>(
+        &self,
+        candidates: impl Iterator<Item = &'a Arc<CatalogItem>>,
+        count: usize,
+    ) -> Cutting<K> {
+        let mut matches: Vec<(K, &Arc<CatalogItem>)> = candidates
+            .filter(|item| self.query.filter.matches(item))
+            .map(|item| (O::key(item), item))
+            .filter(|(key, _)| self.after.as_ref().is_none_or(|after| key > after))
+            .collect();
+        let keep = self.limit + 1;
+        if matches.len() > keep {
+            matches.select_nth_unstable_by(keep - 1, |a, b| a.0.cmp(&b.0));
+            matches.truncate(keep);
+        }
+        matches.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let more = matches.len() > self.limit;
+        matches.truncate(self.limit);
+        let next = if more {
+            matches.last().map(|(key, _)| key.clone())
+        } else {
+            None
+        };
+        let items = matches
+            .into_iter()
+            .map(|(_, item)| Arc::clone(item))
+            .collect();
+        (items, next, count)
+    }
+
+    /// The page from a walk of the order, examining at most `bound` models.
+    fn walk(&self, order: &OrdMap<K, Arc<CatalogItem>>, bound: usize) -> Cutting<K> {
+        let start = self.after.clone().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut items: Vec<Arc<CatalogItem>> = Vec::with_capacity(self.limit.min(128));
+        let mut last_kept: Option<&K> = None;
+        let mut last_examined: Option<&K> = None;
+        let mut examined = 0;
+        for (key, item) in order.range((start, Bound::Unbounded)) {
+            if examined == bound {
+                // Models remain, unexamined: the next page goes on after the last one examined.
+                return (items, last_examined.cloned(), examined);
+            }
+            examined += 1;
+            if self.query.filter.matches(item) {
+                if items.len() == self.limit {
+                    // Another match follows a full page.
+                    return (items, last_kept.cloned(), examined);
+                }
+                items.push(Arc::clone(item));
+                last_kept = Some(key);
+            }
+            last_examined = Some(key);
+        }
+        (items, None, examined)
+    }
+}
+
+/// One order of the index: its tree, an item's key in it, and its cursors.
+trait Order {
+    type Key: Ord + Clone;
+    fn order(snapshot: &Snapshot) -> &OrdMap<Self::Key, Arc<CatalogItem>>;
+    fn key(item: &CatalogItem) -> Self::Key;
+    /// The cursor's key in this order (none for a cursor of another order).
+    fn after(cursor: &SortKey) -> Option<Self::Key>;
+    fn cursor(key: &Self::Key) -> SortKey;
+}
+
+struct BySharedAt;
+struct ByName;
+struct ByEndpoints;
+
+impl Order for BySharedAt {
+    type Key = CountKey;
+
+    fn order(snapshot: &Snapshot) -> &OrdMap<CountKey, Arc<CatalogItem>> {
+        &snapshot.by_shared_at
+    }
+
+    fn key(item: &CatalogItem) -> CountKey {
+        item.shared_at_key()
+    }
+
+    fn after(cursor: &SortKey) -> Option<CountKey> {
+        match cursor {
+            SortKey::SharedAt(secs, id) => Some((std::cmp::Reverse(*secs), *id)),
+            _ => None,
+        }
+    }
+
+    fn cursor(key: &CountKey) -> SortKey {
+        SortKey::SharedAt(key.0.0, key.1)
+    }
+}
+
+impl Order for ByName {
+    type Key = NameKey;
+
+    fn order(snapshot: &Snapshot) -> &OrdMap<NameKey, Arc<CatalogItem>> {
+        &snapshot.by_name
+    }
+
+    fn key(item: &CatalogItem) -> NameKey {
+        item.name_key()
+    }
+
+    fn after(cursor: &SortKey) -> Option<NameKey> {
+        match cursor {
+            SortKey::Name(name, id) => Some((Arc::from(name.as_str()), *id)),
+            _ => None,
+        }
+    }
+
+    fn cursor(key: &NameKey) -> SortKey {
+        SortKey::Name(key.0.to_string(), key.1)
+    }
+}
+
+impl Order for ByEndpoints {
+    type Key = CountKey;
+
+    fn order(snapshot: &Snapshot) -> &OrdMap<CountKey, Arc<CatalogItem>> {
+        &snapshot.by_endpoints
+    }
+
+    fn key(item: &CatalogItem) -> CountKey {
+        item.endpoints_key()
+    }
+
+    fn after(cursor: &SortKey) -> Option<CountKey> {
+        match cursor {
+            SortKey::Endpoints(count, id) => Some((std::cmp::Reverse(*count), *id)),
+            _ => None,
+        }
+    }
+
+    fn cursor(key: &CountKey) -> SortKey {
+        SortKey::Endpoints(key.0.0, key.1)
+    }
+}

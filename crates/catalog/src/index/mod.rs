@@ -1,0 +1,147 @@
+//! The in-memory public catalog: items by id, one ordered index per sort, and inverted indexes
+//! of the exact filters (architecture, license, tag).
+//!
+//! A sort key is unique (it ends with the model id), and a page starts strictly after the key
+//! of the previous page's last item (or last examined model; see [`browse`]). Items added or
+//! removed between two pages therefore never shift the window: every item present throughout
+//! is returned exactly once.
+//!
+//! The public-catalog actor owns the one [`CatalogIndex`] and is its only writer. After each
+//! change it publishes the index's [`Snapshot`], an immutable value that readers load without
+//! a lock (`arc-swap`); the snapshot's collections are persistent, so publishing costs O(1) and
+//! a change O(log n), and no read ever waits for a write or a write for a read.
+
+mod browse;
+mod item;
+mod query;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use domain::ModelId;
+use storage::CatalogRow;
+
+pub use browse::{EXAMINE_BOUND, examine_bound};
+pub use item::CatalogItem;
+pub use query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey};
+pub(crate) use snapshot::Snapshot;
+
+/// Builds the index of a whole catalog (the start-up load). Rows are turned into items as they
+/// arrive; each order is then built from its sorted keys in one pass. A repeated id keeps its
+/// newest version.
+#[derive(Debug, Default)]
+pub(crate) struct Loader {
+    items: HashMap<ModelId, Arc<CatalogItem>>,
+    versions: HashMap<ModelId, i64>,
+}
+
+impl Loader {
+    pub(crate) fn push(&mut self, row: CatalogRow) {
+        if outdated(&self.versions, &row) {
+            return;
+        }
+        let id = row.model.id;
+        self.versions.insert(id, row.model.version);
+        if row.model.shared {
+            self.items.insert(id, Arc::new(CatalogItem::from_row(row)));
+        } else {
+            self.items.remove(&id);
+        }
+    }
+
+    pub(crate) fn finish(self) -> CatalogIndex {
+        let Self { items, versions } = self;
+        CatalogIndex {
+            versions,
+            current: Snapshot::build(items.into_values().collect()),
+        }
+    }
+}
+
+/// Whether a version of the row's model at least as new was already applied (an outbox read
+/// overtaken by a local transition must not undo it).
+fn outdated(versions: &HashMap<ModelId, i64>, row: &CatalogRow) -> bool {
+    versions
+        .get(&row.model.id)
+        .is_some_and(|known| *known >= row.model.version)
+}
+
+/// The writer's side of the catalog: the state readers will see next, and what only the writer
+/// needs (the versions applied).
+#[derive(Debug, Default)]
+pub(crate) struct CatalogIndex {
+    /// The newest model version applied, per model that was ever in the catalog: updates that
+    /// arrive late (an outbox read overtaken by a local transition) are ignored.
+    versions: HashMap<ModelId, i64>,
+    current: Snapshot,
+}
+
+impl CatalogIndex {
+    /// The index of a whole catalog at once; see [`Loader`].
+    #[cfg(test)]
+    fn from_rows(rows: impl IntoIterator<Item = CatalogRow>) -> Self {
+        let mut loader = Loader::default();
+        rows.into_iter().for_each(|row| loader.push(row));
+        loader.finish()
+    }
+
+    /// The current state, to read from (a borrow: see [`CatalogIndex::snapshot`] to publish).
+    pub(crate) fn current(&self) -> &Snapshot {
+        &self.current
+    }
+
+    /// The current state as an immutable value for readers; O(1).
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::new(self.current.clone())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.current.len()
+    }
+
+    /// The newest version of the model applied, if it was ever in the catalog.
+    pub(crate) fn version(&self, id: ModelId) -> Option<i64> {
+        self.versions.get(&id).copied()
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.current.generation()
+    }
+
+    /// Applies the state of a model as read from the database: in the catalog if shared, out
+    /// if not. Returns false (and changes nothing) when a newer version was already applied.
+    pub(crate) fn apply(&mut self, row: CatalogRow) -> bool {
+        if outdated(&self.versions, &row) {
+            return false;
+        }
+        let id = row.model.id;
+        let version = row.model.version;
+        if row.model.shared {
+            self.versions.insert(id, version);
+            self.upsert(CatalogItem::from_row(row));
+        } else if self.remove(id).is_some() || self.versions.contains_key(&id) {
+            self.versions.insert(id, version);
+        }
+        true
+    }
+
+    pub(crate) fn upsert(&mut self, item: CatalogItem) {
+        self.current.remove(item.model_id);
+        self.current.insert(Arc::new(item));
+    }
+
+    pub(crate) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
+        self.current.remove(id)
+    }
+
+    pub(crate) fn adjust_endpoints(&mut self, id: ModelId, delta: i64) {
+        if let Some(item) = self.current.get(id) {
+            let mut item = CatalogItem::clone(&item);
+            item.endpoint_count = (item.endpoint_count + delta).max(0);
+            self.upsert(item);
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! The index's tests: orders, cursors, version gating, the bulk load, and the bounded page
+//! against a brute-force filter and sort of random catalogs.
+
+use super::*;
+use domain::{ModelStatus, Timestamp};
+
+fn item(name: &str, secs: i64, endpoints: i64) -> CatalogItem {
+    CatalogItem::from_row(row(name, secs, endpoints))
+}
+
+/// A shared model at version 1, shared at `secs`.
+fn row(name: &str, secs: i64, endpoints: i64) -> CatalogRow {
+    let at = Timestamp::from(chrono::DateTime::from_timestamp(secs, 0).unwrap());
+    CatalogRow {
+        model: storage::Model {
+            id: ModelId::new(),
+            project_id: "proj_ABC123".parse().unwrap(),
+            name: name.into(),
+            description: format!("{name} description"),
+            status: ModelStatus::Ready,
+            architecture: Some("llama".into()),
+            parameter_count: Some(secs),
+            context_length: Some(4096),
+            license: Some("mit".into()),
+            tags: vec!["chat".into()],
+            shared: true,
+            shared_at: Some(at),
+            unshared_at: None,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        },
+        owner_name: "Owner".into(),
+        endpoint_count: endpoints,
+    }
+}
+
+/// `row` at another version and share state.
+fn at(row: &CatalogRow, version: i64, shared: bool) -> CatalogRow {
+    let mut row = row.clone();
+    row.model.version = version;
+    row.model.shared = shared;
+    row
+}
+
+fn page_all(index: &CatalogIndex, sort: Sort, limit: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut after = None;
+    loop {
+        let page = index.current().browse(&BrowseQuery {
+            filter: Filter::default(),
+            sort,
+            after,
+            limit,
+        });
+        names.extend(page.items.iter().map(|i| i.name.clone()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return names,
+        }
+    }
+}
+
+#[test]
+fn each_sort_orders_and_pages_without_repeats() {
+    let mut index = CatalogIndex::default();
+    index.upsert(item("b", 10, 5));
+    index.upsert(item("A", 30, 1));
+    index.upsert(item("c", 20, 9));
+    assert_eq!(page_all(&index, Sort::SharedAt, 1), ["A", "c", "b"]);
+    assert_eq!(page_all(&index, Sort::Name, 2), ["A", "b", "c"]);
+    assert_eq!(page_all(&index, Sort::Endpoints, 1), ["c", "b", "A"]);
+}
+
+#[test]
+fn removal_between_pages_skips_nothing_else() {
+    let mut index = CatalogIndex::default();
+    let items: Vec<_> = (0..10)
+        .map(|i| item(&format!("m{i}"), 100 - i, 0))
+        .collect();
+    for i in &items {
+        index.upsert(i.clone());
+    }
+    let first = index.current().browse(&BrowseQuery {
+        filter: Filter::default(),
+        sort: Sort::SharedAt,
+        after: None,
+        limit: 3,
+    });
+    index.remove(items[1].model_id);
+    index.remove(items[3].model_id);
+    index.upsert(item("new", 1000, 0));
+    let rest = index.current().browse(&BrowseQuery {
+        filter: Filter::default(),
+        sort: Sort::SharedAt,
+        after: first.next,
+        limit: 100,
+    });
+    let names: Vec<_> = rest.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["m4", "m5", "m6", "m7", "m8", "m9"]);
+}
+
+#[test]
+fn late_updates_never_undo_newer_ones() {
+    let mut index = CatalogIndex::default();
+    let shared = row("m", 10, 0);
+    let id = shared.model.id;
+    assert!(index.apply(shared.clone()));
+    assert!(index.apply(at(&shared, 2, false)));
+    assert!(index.current().get(id).is_none());
+    assert!(!index.apply(shared), "a stale share must not come back");
+    assert!(index.current().get(id).is_none());
+}
+
+#[test]
+fn a_bulk_load_equals_one_by_one_inserts() {
+    let shared: Vec<CatalogRow> = (0..300)
+        .map(|i| row(&format!("M{}", (i * 7919) % 300), 1000 - (i % 17), i % 5))
+        .collect();
+    let mut one_by_one = CatalogIndex::default();
+    let mut rows = Vec::new();
+    for (i, row) in shared.iter().enumerate() {
+        one_by_one.apply(row.clone());
+        rows.push(row.clone());
+        if i % 10 == 0 {
+            // A later version of the same model, unshared: it must leave the catalog.
+            one_by_one.apply(at(row, 2, false));
+            rows.push(at(row, 2, false));
+        }
+    }
+    let bulk = CatalogIndex::from_rows(rows);
+    assert_eq!(bulk.len(), 270);
+    assert_eq!(bulk.len(), one_by_one.len());
+    for sort in [Sort::SharedAt, Sort::Name, Sort::Endpoints] {
+        for limit in [1, 7, 100] {
+            assert_eq!(
+                page_all(&bulk, sort, limit),
+                page_all(&one_by_one, sort, limit)
+            );
+        }
+    }
+    // Versions were kept: a stale share of an unshared model is still ignored.
+    let mut bulk = bulk;
+    assert!(!bulk.apply(shared[0].clone()));
+    assert!(bulk.current().get(shared[0].model.id).is_none());
+}
+
+#[test]
+fn a_changed_item_is_rendered_again() {
+    let mut index = CatalogIndex::default();
+    let first = item("m", 10, 1);
+    let id = first.model_id;
+    index.upsert(first);
+    let render = |i: &CatalogItem| format!("{}:{}", i.name, i.endpoint_count);
+    assert_eq!(index.current().get(id).unwrap().rendered(render), "m:1");
+    assert_eq!(
+        index
+            .current()
+            .get(id)
+            .unwrap()
+            .rendered(|_| "other".into()),
+        "m:1",
+        "kept after the first render"
+    );
+    index.adjust_endpoints(id, 2);
+    assert_eq!(index.current().get(id).unwrap().rendered(render), "m:3");
+}
+
+#[test]
+fn filters_combine() {
+    let mut index = CatalogIndex::default();
+    index.upsert(item("Llama Chat", 10, 0));
+    index.upsert(item("Other", 20, 0));
+    let filter = Filter {
+        q: Some("llama".into()),
+        min_parameters: Some(5),
+        max_parameters: Some(15),
+        ..Filter::default()
+    };
+    let page = index.current().browse(&BrowseQuery {
+        filter,
+        sort: Sort::SharedAt,
+        after: None,
+        limit: 10,
+    });
+    assert_eq!(page.items.len(), 1);
+    let filter = Filter {
+        tag: Some("CHAT".into()),
+        license: Some("MIT".into()),
+        ..Filter::default()
+    };
+    let page = index.current().browse(&BrowseQuery {
+        filter,
+        sort: Sort::SharedAt,
+        after: None,
+        limit: 10,
+    });
+    assert_eq!(page.items.len(), 2);
+    let filter = Filter {
+        min_context_length: Some(8192),
+        ..Filter::default()
+    };
+    assert!(
+        index
+            .current()
+            .browse(&BrowseQuery {
+                filter,
+                sort: Sort::Name,
+                after: None,
+                limit: 10
+            })
+            .items
+            .is_empty()
+    );
+}
+
+fn query(filter: Filter, sort: Sort, after: Option<SortKey>, limit: usize) -> BrowseQuery {
+    BrowseQuery {
+        filter,
+        sort,
+        after,
+        limit,
+    }
+}
+
+#[test]
+fn an_absent_exact_value_answers_without_examining() {
+    let mut index = CatalogIndex::default();
+    let rare = row("rare one", 10, 0);
+    let mut rare_row = rare.clone();
+    rare_row.model.tags = vec!["Rare".into()];
+    index.apply(rare_row.clone());
+    for i in 0..50 {
+        index.upsert(item(&format!("m{i}"), i, 0));
+    }
+    for filter in [
+        Filter {
+            architecture: Some("absent".into()),
+            ..Filter::default()
+        },
+        Filter {
+            license: Some("absent".into()),
+            q: Some("m1".into()),
+            ..Filter::default()
+        },
+        Filter {
+            tag: Some("absent".into()),
+            ..Filter::default()
+        },
+    ] {
+        let page = index.current().browse(&query(filter, Sort::Name, None, 10));
+        assert!(page.items.is_empty());
+        assert_eq!(page.next, None);
+        assert_eq!(page.examined, 0);
+    }
+    // A rare value is gathered from its set: one model examined, not the whole order.
+    let tagged = Filter {
+        tag: Some("rARE".into()),
+        ..Filter::default()
+    };
+    let page = index
+        .current()
+        .browse(&query(tagged.clone(), Sort::Name, None, 10));
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.examined, 1);
+    // Once no model has the value, it leaves the inverted index.
+    assert!(index.apply(at(&rare_row, 2, false)));
+    let page = index.current().browse(&query(tagged, Sort::Name, None, 10));
+    assert!(page.items.is_empty());
+    assert_eq!(page.examined, 0);
+}
+
+#[test]
+fn a_filter_matching_nothing_stops_at_the_bound_and_continues() {
+    let rows: Vec<CatalogRow> = (0..(EXAMINE_BOUND as i64 * 2 + 10))
+        .map(|i| row(&format!("m{i}"), i, i % 3))
+        .collect();
+    let index = CatalogIndex::from_rows(rows);
+    let nothing = Filter {
+        q: Some("no such text".into()),
+        ..Filter::default()
+    };
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = index
+            .current()
+            .browse(&query(nothing.clone(), Sort::Endpoints, after, 20));
+        pages += 1;
+        assert!(page.items.is_empty());
+        assert!(page.examined <= EXAMINE_BOUND);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3, "two full walks of the bound, then the rest");
+}
+
+#[test]
+fn a_published_snapshot_never_changes() {
+    let mut index = CatalogIndex::default();
+    let first = item("first", 10, 0);
+    let id = first.model_id;
+    index.upsert(first);
+    let before = index.snapshot();
+    index.adjust_endpoints(id, 5);
+    index.upsert(item("second", 20, 0));
+    assert_eq!(before.len(), 1);
+    assert_eq!(before.get(id).unwrap().endpoint_count, 0);
+    assert_eq!(index.current().get(id).unwrap().endpoint_count, 5);
+    assert!(index.generation() > before.generation());
+    let page = before.browse(&query(Filter::default(), Sort::SharedAt, None, 10));
+    assert_eq!(page.items.len(), 1);
+}
+
+/// A small, seedable random source (xorshift64*) for the property test.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        usize::try_from(x % (n.max(1) as u64)).unwrap()
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[self.below(from.len())]
+    }
+
+    /// A value in a random ASCII case.
+    fn cased(&mut self, from: &[&str]) -> String {
+        let value = self.pick(from);
+        match self.below(3) {
+            0 => value.to_ascii_uppercase(),
+            _ => value.to_owned(),
+        }
+    }
+}
+
+const ARCHITECTURES: &[&str] = &["llama", "Mistral", "qwen", "gemma"];
+const LICENSES: &[&str] = &["mit", "Apache-2.0", "llama3"];
+const TAGS: &[&str] = &["chat", "Code", "vision", "t1", "t2", "rare"];
+const WORDS: &[&str] = &["alpha", "Beta", "gamma", "delta", "Émile"];
+
+fn random_row(rng: &mut Rng) -> CatalogRow {
+    let mut row = row(
+        &format!("{} {}", rng.pick(WORDS), rng.below(4)),
+        1_000 + i64::try_from(rng.below(40)).unwrap(),
+        i64::try_from(rng.below(4)).unwrap(),
+    );
+    let m = &mut row.model;
+    m.description = format!("{} checkpoint {}", rng.pick(WORDS), rng.below(30));
+    m.architecture = rng.chance(85).then(|| rng.cased(ARCHITECTURES));
+    m.license = rng.chance(70).then(|| rng.cased(LICENSES));
+    m.tags = (0..rng.below(4)).map(|_| rng.cased(TAGS)).collect();
+    m.parameter_count = rng
+        .chance(75)
+        .then(|| i64::try_from(rng.below(100)).unwrap());
+    m.context_length = rng.chance(75).then(|| [2048, 4096, 8192][rng.below(3)]);
+    row
+}
+
+fn random_filter(rng: &mut Rng) -> Filter {
+    let exact = |rng: &mut Rng, percent, values: &[&str]| {
+        rng.chance(percent).then(|| {
+            if rng.chance(10) {
+                "absent".to_owned()
+            } else {
+                rng.cased(values)
+            }
+        })
+    };
+    let architecture = exact(rng, 30, ARCHITECTURES);
+    let license = exact(rng, 20, LICENSES);
+    let tag = exact(rng, 30, TAGS);
+    let number = |rng: &mut Rng, percent| {
+        rng.chance(percent)
+            .then(|| i64::try_from(rng.below(100)).unwrap())
+    };
+    Filter {
+        q: rng.chance(30).then(|| {
+            rng.pick(&["a", "alpha", "ta 1", "checkpoint 1", "zzz", "émile"])
+                .into()
+        }),
+        architecture,
+        license,
+        tag,
+        min_parameters: number(rng, 20),
+        max_parameters: number(rng, 20),
+        min_context_length: rng.chance(20).then(|| [2048, 4096, 8192][rng.below(3)]),
+    }
+}
+
+/// The listing by definition: every item that matches, in the sort's order.
+fn brute_force(index: &CatalogIndex, filter: &Filter, sort: Sort) -> Vec<ModelId> {
+    let mut matches: Vec<Arc<CatalogItem>> = index
+        .current()
+        .items
+        .values()
+        .filter(|item| filter.matches(item))
+        .cloned()
+        .collect();
+    matches.sort_by(|a, b| {
+        let by = match sort {
+            Sort::SharedAt => b
+                .shared_at
+                .as_datetime()
+                .timestamp()
+                .cmp(&a.shared_at.as_datetime().timestamp()),
+            Sort::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            Sort::Endpoints => b.endpoint_count.cmp(&a.endpoint_count),
+        };
+        by.then(a.model_id.as_uuid().cmp(&b.model_id.as_uuid()))
+    });
+    matches.iter().map(|item| item.model_id).collect()
+}
+
+#[test]
+fn following_cursors_equals_a_brute_force_filter_and_sort_within_the_bound() {
+    let mut rng = Rng(0x5EED_CA7A_1060_0001);
+    let mut short_pages = 0;
+    for case in 0..300 {
+        let rows: Vec<CatalogRow> = (0..rng.below(160)).map(|_| random_row(&mut rng)).collect();
+        // Half the catalogs are built at once, half one change at a time (with some removals).
+        let index = if case % 2 == 0 {
+            CatalogIndex::from_rows(rows)
+        } else {
+            let mut index = CatalogIndex::default();
+            for row in rows {
+                let gone = rng.chance(10).then(|| at(&row, 2, false));
+                index.apply(row);
+                if let Some(gone) = gone {
+                    index.apply(gone);
+                }
+            }
+            index
+        };
+        for _ in 0..8 {
+            let filter = random_filter(&mut rng);
+            let sort = [Sort::SharedAt, Sort::Name, Sort::Endpoints][rng.below(3)];
+            let limit = 1 + rng.below(8);
+            let bound = 1 + rng.below(40);
+            let expected = brute_force(&index, &filter, sort);
+            let mut got = Vec::new();
+            let mut after = None;
+            for pages in 0.. {
+                assert!(
+                    pages <= index.len() + 1,
+                    "case {case}: the listing never ends"
+                );
+                let q = query(filter.clone(), sort, after, limit);
+                let page = index.current().browse_within(&q, bound);
+                assert!(
+                    page.examined <= bound,
+                    "case {case}: {} > {bound}",
+                    page.examined
+                );
+                assert!(page.items.len() <= limit);
+                if page.next.is_some() && page.items.len() < limit {
+                    short_pages += 1;
+                }
+                got.extend(page.items.iter().map(|item| item.model_id));
+                match page.next {
+                    Some(next) => {
+                        assert_eq!(next.sort(), sort);
+                        after = Some(next);
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(
+                got, expected,
+                "case {case}: {filter:?} {sort:?} limit {limit} bound {bound}"
+            );
+        }
+    }
+    // The random cases did stop at the bound, many times.
+    assert!(short_pages > 100, "{short_pages} short pages");
+}
