@@ -224,52 +224,91 @@ async fn assert_nothing_lost(
     total
 }
 
+/// A service on a fresh PostgreSQL database reached through a [`Proxy`] the test controls, with
+/// short database timeouts (and `adjust`), a tenant, and `models` ready models of its (the
+/// tenant's own first), each toggled by its own client ([`drive`]) until `stop`.
+struct BehindProxy {
+    proxy: Proxy,
+    app: Arc<TestApp>,
+    models: Vec<ModelId>,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    clients: Vec<actix_rt::task::JoinHandle<()>>,
+    // Dropped last: the database outlives the service.
+    db: TestDb,
+}
+
+impl BehindProxy {
+    async fn start(admin: &str, models: usize, adjust: impl FnOnce(&mut api::Settings)) -> Self {
+        let db = TestDb::postgres(admin);
+        let (upstream, name) = pg_parts(&db.url);
+        let proxy = Proxy::start(upstream).await;
+        let proxied = TestDb::alias(&format!("postgres://postgres@{}/{name}", proxy.addr));
+        let app = Arc::new(
+            spawn_on(
+                &proxied,
+                |s| {
+                    s.database.acquire_timeout_ms = 1000;
+                    s.database.connect_timeout_ms = 1000;
+                    s.database.statement_timeout_ms = 2000;
+                    s.database.retry_after_secs = 2;
+                    adjust(s);
+                },
+                PolicyRegistry::with_builtins(),
+            )
+            .await,
+        );
+        let t = app.tenant().await;
+        let mut ids = vec![t.model];
+        for i in 1..models {
+            ids.push(
+                app.model_in(&t.project, &format!("m{i}"), ModelStatus::Ready)
+                    .await,
+            );
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let clients = ids
+            .iter()
+            .map(|m| {
+                actix_rt::spawn(drive(
+                    Arc::clone(&app),
+                    t.clone(),
+                    *m,
+                    Arc::clone(&stop),
+                    Arc::clone(&seen),
+                ))
+            })
+            .collect();
+        Self {
+            proxy,
+            app,
+            models: ids,
+            stop,
+            seen,
+            clients,
+            db,
+        }
+    }
+
+    /// Stops the clients and returns what they saw.
+    async fn stop_clients(&mut self) -> Seen {
+        self.stop.store(true, Ordering::SeqCst);
+        for client in self.clients.drain(..) {
+            client.await.unwrap();
+        }
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
 #[actix_rt::test]
 async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
     let _heavy = crate::helpers::exclusive().await;
     let Some(admin) = require_postgres() else {
         return;
     };
-    let db = TestDb::postgres(&admin);
-    let (upstream, name) = pg_parts(&db.url);
-    let proxy = Proxy::start(upstream).await;
-    let proxied = TestDb::alias(&format!("postgres://postgres@{}/{name}", proxy.addr));
-    let app = Arc::new(
-        spawn_on(
-            &proxied,
-            |s| {
-                s.database.acquire_timeout_ms = 1000;
-                s.database.connect_timeout_ms = 1000;
-                s.database.statement_timeout_ms = 2000;
-                s.database.retry_after_secs = 2;
-            },
-            PolicyRegistry::with_builtins(),
-        )
-        .await,
-    );
-    let t = app.tenant().await;
-    let mut models = vec![t.model];
-    for i in 0..7 {
-        models.push(
-            app.model_in(&t.project, &format!("m{i}"), ModelStatus::Ready)
-                .await,
-        );
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let clients: Vec<_> = models
-        .iter()
-        .map(|m| {
-            actix_rt::spawn(drive(
-                Arc::clone(&app),
-                t.clone(),
-                *m,
-                Arc::clone(&stop),
-                Arc::clone(&seen),
-            ))
-        })
-        .collect();
-
+    let mut run = BehindProxy::start(&admin, 8, |_| {}).await;
+    let (proxy, app, seen) = (&run.proxy, Arc::clone(&run.app), Arc::clone(&run.seen));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before_cut = seen.lock().unwrap().acknowledged.len();
     proxy.cut();
@@ -294,17 +333,13 @@ async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
     let acknowledged_during = seen.lock().unwrap().acknowledged.len();
     proxy.restore();
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    stop.store(true, Ordering::SeqCst);
-    for client in clients {
-        client.await.unwrap();
-    }
+    let seen = run.stop_clients().await;
     assert_eq!(
         app.get("/readyz", None).await.status(),
         StatusCode::OK,
         "readyz after the outage"
     );
 
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let after = seen.acknowledged.len() - acknowledged_during;
     println!(
         "outage: statuses {:?}, slowest answer {:.0} ms, acknowledged before the cut {before_cut}, after it {after}",
@@ -327,8 +362,8 @@ async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
     );
 
     // Check through a direct connection (not the proxy).
-    let direct = connect_store(&db).await;
-    let events = assert_nothing_lost(&direct, &models, &seen.acknowledged).await;
+    let direct = connect_store(&run.db).await;
+    let events = assert_nothing_lost(&direct, &run.models, &seen.acknowledged).await;
     println!(
         "outage: {events} events, every one of {} acknowledged transitions present",
         seen.acknowledged.len()
@@ -380,33 +415,17 @@ async fn a_stalled_database_connection_answers_503_and_heals_itself() {
     let Some(admin) = require_postgres() else {
         return;
     };
-    let db = TestDb::postgres(&admin);
-    let (upstream, name) = pg_parts(&db.url);
-    let proxy = Proxy::start(upstream).await;
-    let proxied = TestDb::alias(&format!("postgres://postgres@{}/{name}", proxy.addr));
-    let app = Arc::new(
-        spawn_on(
-            &proxied,
-            |s| {
-                s.database.acquire_timeout_ms = 1000;
-                s.database.connect_timeout_ms = 1000;
-                s.database.statement_timeout_ms = 2000;
-                s.database.retry_after_secs = 2;
-                // Below the write deadline (3 s here), so that readiness sees the stall.
-                s.database.writer_stall_ms = 1000;
-            },
-            PolicyRegistry::with_builtins(),
-        )
-        .await,
+    let mut run = BehindProxy::start(&admin, 16, |s| {
+        // Below the write deadline (3 s here), so that readiness sees the stall.
+        s.database.writer_stall_ms = 1000;
+    })
+    .await;
+    let (proxy, app, seen, models) = (
+        &run.proxy,
+        Arc::clone(&run.app),
+        Arc::clone(&run.seen),
+        run.models.clone(),
     );
-    let t = app.tenant().await;
-    let mut models = vec![t.model];
-    for i in 0..15 {
-        models.push(
-            app.model_in(&t.project, &format!("m{i}"), ModelStatus::Ready)
-                .await,
-        );
-    }
     let lane_of = |m: ModelId| app.store.write_lane(m);
     let lanes: std::collections::BTreeSet<usize> = models.iter().map(|m| lane_of(*m)).collect();
     assert_eq!(
@@ -414,31 +433,13 @@ async fn a_stalled_database_connection_answers_503_and_heals_itself() {
         app.store.write_lanes(),
         "the models do not cover every lane"
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let clients: Vec<_> = models
-        .iter()
-        .map(|m| {
-            actix_rt::spawn(drive(
-                Arc::clone(&app),
-                t.clone(),
-                *m,
-                Arc::clone(&stop),
-                Arc::clone(&seen),
-            ))
-        })
-        .collect();
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = seen.lock().unwrap().acknowledged.len();
     let stalled_at = Instant::now();
     proxy.blackhole();
     let readiness = watch_readiness(&app, Duration::from_secs(12)).await;
-    stop.store(true, Ordering::SeqCst);
-    for client in clients {
-        client.await.unwrap();
-    }
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let seen = run.stop_clients().await;
 
     let recovered: BTreeMap<usize, Duration> = lanes
         .iter()
@@ -501,7 +502,7 @@ async fn a_stalled_database_connection_answers_503_and_heals_itself() {
         "readyz after the stall"
     );
 
-    let direct = connect_store(&db).await;
+    let direct = connect_store(&run.db).await;
     let events = assert_nothing_lost(&direct, &models, &seen.acknowledged).await;
     println!(
         "blackhole: {events} events, every one of {} acknowledged transitions present",

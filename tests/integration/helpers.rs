@@ -492,3 +492,37 @@ pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     HEAVY.lock().await
 }
+
+/// The ids the database says are shared.
+pub async fn shared_in_db(app: &TestApp) -> std::collections::BTreeSet<ModelId> {
+    app.store
+        .list_catalog()
+        .await
+        .expect("catalog rows")
+        .into_iter()
+        .map(|r| r.model.id)
+        .collect()
+}
+
+/// The ids an instance's in-memory catalog holds.
+pub fn in_catalog(app: &TestApp) -> std::collections::BTreeSet<ModelId> {
+    app.catalog.shared_ids().into_iter().collect()
+}
+
+/// Waits until every app's catalog equals the database; returns how long that took, and
+/// panics after `within`.
+pub async fn converged(apps: &[&TestApp], within: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let truth = shared_in_db(apps[0]).await;
+        if apps.iter().all(|a| in_catalog(a) == truth) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "catalogs did not equal the database within {within:?}: db {truth:?}, catalogs {:?}",
+            apps.iter().map(|a| in_catalog(a)).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,54 +1,20 @@
 //! Several instances on one database (one SQLite file, or one PostgreSQL database in the
 //! PostgreSQL pass): transitions stay correct across processes and every catalog converges.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth::PolicyRegistry;
-use domain::{ModelId, ModelStatus, ShareAction};
+use domain::{ModelStatus, ShareAction};
 use reqwest::StatusCode;
 
 use crate::db::TestDb;
-use crate::helpers::{TestApp, consistent_history, spawn_on};
+use crate::helpers::{TestApp, consistent_history, converged, in_catalog, shared_in_db, spawn_on};
 
 async fn two_instances(db: &TestDb) -> (Arc<TestApp>, Arc<TestApp>) {
     let a = spawn_on(db, |_| {}, PolicyRegistry::with_builtins()).await;
     let b = spawn_on(db, |_| {}, PolicyRegistry::with_builtins()).await;
     (Arc::new(a), Arc::new(b))
-}
-
-/// The ids the database says are shared.
-async fn shared_in_db(app: &TestApp) -> BTreeSet<ModelId> {
-    app.store
-        .list_catalog()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.model.id)
-        .collect()
-}
-
-fn catalog_ids(app: &TestApp) -> BTreeSet<ModelId> {
-    app.catalog.shared_ids().into_iter().collect()
-}
-
-/// Waits until both catalogs equal the database; returns how long that took.
-async fn converged(a: &TestApp, b: &TestApp, within: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let truth = shared_in_db(a).await;
-        if catalog_ids(a) == truth && catalog_ids(b) == truth {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "catalogs did not converge within {within:?}: db {truth:?}, a {:?}, b {:?}",
-            catalog_ids(a),
-            catalog_ids(b)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[actix_rt::test]
@@ -106,7 +72,7 @@ async fn six_hundred_concurrent_calls_on_one_model_over_two_instances() {
         .filter(|e| e.action == ShareAction::Unshare)
         .count();
     assert_eq!(unshare_ok, unshare_events);
-    let took = converged(&a, &b, Duration::from_secs(1)).await;
+    let took = converged(&[&a, &b], Duration::from_secs(1)).await;
     assert_eq!(
         a.catalog.overlapping_transitions() + b.catalog.overlapping_transitions(),
         0
@@ -233,10 +199,10 @@ async fn ten_thousand_transitions_over_a_hundred_models_leave_every_catalog_equa
         ok += task.await.unwrap();
     }
     let elapsed = started.elapsed();
-    let took = converged(&a, &b, Duration::from_secs(5)).await;
+    let took = converged(&[&a, &b], Duration::from_secs(5)).await;
     let truth = shared_in_db(&a).await;
-    assert_eq!(catalog_ids(&a), truth);
-    assert_eq!(catalog_ids(&b), truth);
+    assert_eq!(in_catalog(&a), truth);
+    assert_eq!(in_catalog(&b), truth);
     println!(
         "{TOTAL} calls ({ok} answered 200) over 100 models from {CLIENTS} clients in {:.1} s; \
          {} shared at the end; both catalogs equal to the database {:.0} ms after the load",

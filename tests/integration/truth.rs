@@ -14,7 +14,10 @@ use sea_orm::{
 };
 
 use crate::db::{TestDb, postgres_url};
-use crate::helpers::{TestApp, assert_error, connect_store, consistent_history, spawn_on};
+use crate::helpers::{
+    TestApp, assert_error, connect_store, consistent_history, converged, in_catalog, shared_in_db,
+    spawn_on,
+};
 
 /// A connection of the test's own to the service's database.
 async fn raw(db: &TestDb) -> DatabaseConnection {
@@ -67,38 +70,6 @@ async fn flip_silently(conn: &impl ConnectionTrait, model: ModelId, shared: bool
     assert_eq!(done.rows_affected(), 1);
 }
 
-/// The ids the database says are shared.
-async fn shared_in_db(app: &TestApp) -> BTreeSet<ModelId> {
-    app.store
-        .list_catalog()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.model.id)
-        .collect()
-}
-
-fn catalog_ids(app: &TestApp) -> BTreeSet<ModelId> {
-    app.catalog.shared_ids().into_iter().collect()
-}
-
-/// Waits until every app's catalog equals the database; panics after `within`.
-async fn converged(apps: &[&TestApp], within: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let truth = shared_in_db(apps[0]).await;
-        if apps.iter().all(|a| catalog_ids(a) == truth) {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "catalogs did not equal the database within {within:?}: db {truth:?}, catalogs {:?}",
-            apps.iter().map(|a| catalog_ids(a)).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Toggles `model` through `apps` (in turn) until `stop`; counts each 200 in `done`.
 async fn toggle(
     apps: Vec<Arc<TestApp>>,
@@ -128,6 +99,30 @@ async fn toggle(
         shared = !shared;
         done.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// A share event written behind the service's back (as another instance would).
+async fn write_event(
+    conn: &impl ConnectionTrait,
+    model: ModelId,
+    project: &domain::ProjectId,
+    action: &str,
+) {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(statement(
+        backend,
+        "INSERT INTO share_events (model_id, project_id, action, request_id, at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            model.as_uuid().into(),
+            project.as_str().into(),
+            action.into(),
+            format!("written-aside-{action}").into(),
+            chrono::Utc::now().into(),
+        ],
+    ))
+    .await
+    .unwrap();
 }
 
 fn no_reconciliation(s: &mut api::Settings) {
@@ -168,19 +163,7 @@ async fn a_transition_committed_late_reaches_every_catalog() {
     flip_silently(&tx, leaving, false).await;
     flip_silently(&tx, arriving, true).await;
     for (model, action) in [(leaving, "unshare"), (arriving, "share")] {
-        tx.execute_raw(statement(
-            DbBackend::Postgres,
-            "INSERT INTO share_events (model_id, project_id, action, request_id, at) \
-             VALUES ($1, $2, $3, $4, now())",
-            vec![
-                model.as_uuid().into(),
-                t.project.as_str().into(),
-                action.into(),
-                format!("late-{action}").into(),
-            ],
-        ))
-        .await
-        .unwrap();
+        write_event(&tx, model, &t.project, action).await;
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -210,8 +193,8 @@ async fn a_transition_committed_late_reaches_every_catalog() {
     let committed_meanwhile = done.load(Ordering::SeqCst);
     tx.commit().await.unwrap();
     let took = converged(&[&a, &b], Duration::from_secs(2)).await;
-    assert!(!catalog_ids(&a).contains(&leaving));
-    assert!(catalog_ids(&b).contains(&arriving));
+    assert!(!in_catalog(&a).contains(&leaving));
+    assert!(in_catalog(&b).contains(&arriving));
     println!(
         "late commit: {committed_meanwhile} transitions committed while one stayed open; \
          both catalogs equal the database {:.0} ms after its commit",
@@ -241,7 +224,7 @@ async fn the_reconciliation_repairs_a_catalog_that_missed_an_event() {
     flip_silently(&conn, t.model, false).await;
     flip_silently(&conn, other, true).await;
     converged(&[&app], Duration::from_secs(3)).await;
-    assert_eq!(catalog_ids(&app), BTreeSet::from([other]));
+    assert_eq!(in_catalog(&app), BTreeSet::from([other]));
     assert_eq!(app.catalog.catalog_repairs(), 2);
     let metrics = app.get("/metrics", None).await.text().await.unwrap();
     assert!(
@@ -264,16 +247,16 @@ async fn an_owner_never_sees_a_state_the_catalog_contradicts() {
     let refused = app.unshare(&t.project, &t.model.to_string(), &t.key).await;
     assert_error(refused, StatusCode::CONFLICT, "model_not_shared").await;
     assert!(
-        !catalog_ids(&app).contains(&t.model),
+        !in_catalog(&app).contains(&t.model),
         "unshared in the db, still listed"
     );
     let again = app.share(&t.project, &other.to_string(), &t.key).await;
     assert_eq!(again.status(), StatusCode::OK);
     assert!(
-        catalog_ids(&app).contains(&other),
+        in_catalog(&app).contains(&other),
         "shared in the db, not listed"
     );
-    assert_eq!(catalog_ids(&app), shared_in_db(&app).await);
+    assert_eq!(in_catalog(&app), shared_in_db(&app).await);
 }
 
 #[actix_rt::test]
@@ -308,7 +291,7 @@ async fn rows_the_service_cannot_decode_never_stop_it() {
 
     // A new instance starts, serves the rest, and counts the row it left out.
     let second = spawn_on(&db, no_reconciliation, PolicyRegistry::with_builtins()).await;
-    assert_eq!(catalog_ids(&second), BTreeSet::from([good, strange]));
+    assert_eq!(in_catalog(&second), BTreeSet::from([good, strange]));
     assert_eq!(second.catalog.undecodable_rows(), 1);
     let metrics = second.get("/metrics", None).await.text().await.unwrap();
     assert!(
@@ -333,22 +316,11 @@ async fn rows_the_service_cannot_decode_never_stop_it() {
     // The tail passes over an event of the broken model and goes on to the next.
     let store = connect_store(&db).await;
     flip_silently(&conn, broken, false).await;
-    conn.execute_raw(statement(
-        backend,
-        "INSERT INTO share_events (model_id, project_id, action, request_id, at) \
-         VALUES ($1, $2, 'unshare', 'broken', $3)",
-        vec![
-            broken.as_uuid().into(),
-            t.project.as_str().into(),
-            chrono::Utc::now().into(),
-        ],
-    ))
-    .await
-    .unwrap();
+    write_event(&conn, broken, &t.project, "unshare").await;
     let off = first.unshare(&t.project, &good.to_string(), &t.key).await;
     assert_eq!(off.status(), StatusCode::OK);
     let deadline = Instant::now() + Duration::from_secs(3);
-    while catalog_ids(&second).contains(&good) {
+    while in_catalog(&second).contains(&good) {
         assert!(
             Instant::now() < deadline,
             "the tail stopped at the broken row"

@@ -92,13 +92,7 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let statement =
             Statement::from_sql_and_values(backend, sql, [after_id.into(), limit.into()]);
-        self.reader
-            .query_all_raw(statement)
-            .await
-            .map_err(classify)?
-            .iter()
-            .map(outbox_event)
-            .collect()
+        self.outbox_events(statement).await
     }
 
     /// Final events after `after` in `(tx, id)` order: those whose transaction is below
@@ -125,6 +119,10 @@ impl Store {
                 limit.into(),
             ],
         );
+        self.outbox_events(statement).await
+    }
+
+    async fn outbox_events(&self, statement: Statement) -> Result<Vec<OutboxEvent>, StorageError> {
         self.reader
             .query_all_raw(statement)
             .await
