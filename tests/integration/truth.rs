@@ -292,7 +292,8 @@ async fn rows_the_service_cannot_decode_never_stop_it() {
     // A new instance starts, serves the rest, and counts the row it left out.
     let second = spawn_on(&db, no_reconciliation, PolicyRegistry::with_builtins()).await;
     assert_eq!(in_catalog(&second), BTreeSet::from([good, strange]));
-    assert_eq!(second.catalog.undecodable_rows(), 1);
+    // At least the broken row (its tail may already have met it again too).
+    assert!(second.catalog.undecodable_rows() >= 1);
     let metrics = second.get("/metrics", None).await.text().await.unwrap();
     assert!(
         metrics.contains("modelshare_undecodable_rows_total"),
