@@ -230,6 +230,7 @@ async fn assert_nothing_lost(
 struct BehindProxy {
     proxy: Proxy,
     app: Arc<TestApp>,
+    tenant: Tenant,
     models: Vec<ModelId>,
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Seen>>,
@@ -283,6 +284,7 @@ impl BehindProxy {
         Self {
             proxy,
             app,
+            tenant: t,
             models: ids,
             stop,
             seen,
@@ -438,8 +440,34 @@ async fn a_stalled_database_connection_answers_503_and_heals_itself() {
     let before = seen.lock().unwrap().acknowledged.len();
     let stalled_at = Instant::now();
     proxy.blackhole();
+    // Writes besides share/unshare (an endpoint each second) must not hang either.
+    let endpoint_writes = {
+        let (app, t, model) = (Arc::clone(&app), run.tenant.clone(), models[0]);
+        actix_rt::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            for i in 0..8 {
+                let started = Instant::now();
+                let _ = app
+                    .client
+                    .post(app.url(&format!("/{}/v1/endpoints", t.project)))
+                    .bearer_auth(&t.key)
+                    .json(&serde_json::json!({"slug": format!("stalled-{i}"), "modelId": model}))
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await;
+                slowest = slowest.max(started.elapsed());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            slowest
+        })
+    };
     let readiness = watch_readiness(&app, Duration::from_secs(12)).await;
     let seen = run.stop_clients().await;
+    let slowest_endpoint_write = endpoint_writes.await.unwrap();
+    assert!(
+        slowest_endpoint_write < Duration::from_secs(15),
+        "an endpoint write hung for {slowest_endpoint_write:?}"
+    );
 
     let recovered: BTreeMap<usize, Duration> = lanes
         .iter()

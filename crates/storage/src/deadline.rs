@@ -56,7 +56,7 @@ pub(crate) async fn within<T>(
 }
 
 /// Like [`within`], for sea-orm's errors.
-async fn within_db<T>(
+pub(crate) async fn within_db<T>(
     limit: Duration,
     work: impl Future<Output = Result<T, DbErr>>,
 ) -> Result<T, DbErr> {

@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::{page, project_id, to_dt, to_ts};
 use crate::Store;
+use crate::deadline::within_db;
 use crate::entities::{endpoints, models};
 use crate::error::{StorageError, Violation, classify, corrupt, violation};
 use crate::records::{Endpoint, Page};
@@ -41,7 +42,7 @@ impl Store {
             status: "active".to_owned(),
             created_at: to_dt(now()),
         };
-        let result = endpoints::Entity::insert(endpoints::ActiveModel {
+        let insert = endpoints::Entity::insert(endpoints::ActiveModel {
             id: Set(row.id),
             project_id: Set(row.project_id.clone()),
             slug: Set(row.slug.clone()),
@@ -49,8 +50,8 @@ impl Store {
             status: Set(row.status.clone()),
             created_at: Set(row.created_at),
         })
-        .exec_without_returning(&self.writer)
-        .await;
+        .exec_without_returning(&self.writer);
+        let result = within_db(self.write_deadline(), insert).await;
         if let Err(e) = result {
             return Err(match violation(&e) {
                 Some(Violation::Unique(_)) => StorageError::Conflict("endpoint slug"),
@@ -126,10 +127,11 @@ impl Store {
         project_id: &ProjectId,
         id: EndpointId,
     ) -> Result<bool, StorageError> {
-        let result = endpoints::Entity::delete_many()
+        let delete = endpoints::Entity::delete_many()
             .filter(endpoints::Column::Id.eq(id.as_uuid()))
             .filter(endpoints::Column::ProjectId.eq(project_id.as_str()))
-            .exec(&self.writer)
+            .exec(&self.writer);
+        let result = within_db(self.write_deadline(), delete)
             .await
             .map_err(classify)?;
         Ok(result.rows_affected > 0)

@@ -9,6 +9,7 @@ use sea_orm::{
 use super::accounts::role_of;
 use super::{account_record, commit, project_id, project_record, select_prefixed, to_dt, to_ts};
 use crate::Store;
+use crate::deadline::within_db;
 use crate::entities::{account_features, accounts, api_keys, memberships, projects};
 use crate::error::{StorageError, Violation, classify, corrupt, violation};
 use crate::records::{ApiKeyRecord, KeyLookup, NewApiKey};
@@ -184,7 +185,7 @@ impl Store {
 
     /// Records that the key was used at `at` (never moves `last_used_at` backwards).
     pub async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> Result<(), StorageError> {
-        api_keys::Entity::update_many()
+        let touch = api_keys::Entity::update_many()
             .col_expr(api_keys::Column::LastUsedAt, Expr::value(to_dt(at)))
             .filter(api_keys::Column::Id.eq(id.as_uuid()))
             .filter(
@@ -192,7 +193,8 @@ impl Store {
                     .add(api_keys::Column::LastUsedAt.is_null())
                     .add(api_keys::Column::LastUsedAt.lt(to_dt(at))),
             )
-            .exec(&self.writer)
+            .exec(&self.writer);
+        within_db(self.write_deadline(), touch)
             .await
             .map_err(classify)?;
         Ok(())

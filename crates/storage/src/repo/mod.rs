@@ -123,6 +123,19 @@ impl Store {
     }
 }
 
+impl Store {
+    /// How long a single write outside the share/unshare path (an endpoint, a key's last use)
+    /// may take before its caller gets `Unavailable`: on SQLite the wait for the file lock
+    /// included. A connection such a write leaves behind on PostgreSQL is closed by the pool's
+    /// release check (see `connect`), never kept.
+    pub(crate) fn write_deadline(&self) -> std::time::Duration {
+        match self.backend {
+            crate::Backend::Sqlite => self.deadlines.sqlite_transaction,
+            crate::Backend::Postgres => self.deadlines.statement,
+        }
+    }
+}
+
 /// Commits, sorting the error.
 /// [`Store::write_tx`] on a given writer connection.
 pub(crate) async fn write_tx_on(
