@@ -1,9 +1,9 @@
 //! Readiness: whether this instance can take requests now, reads and writes alike.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, Statement};
+use sea_orm::{DatabaseConnection, DbErr, QueryResult, Statement};
 
-use crate::deadline::{postgres_query, within};
-use crate::error::{StorageError, classify};
+use crate::deadline::query_within;
+use crate::error::StorageError;
 use crate::{Backend, Store};
 
 /// The readiness write: one row, bumped on every check (written whether or not it exists yet).
@@ -53,18 +53,11 @@ impl Store {
         db: &DatabaseConnection,
         statement: Statement,
     ) -> Result<Vec<QueryResult>, StorageError> {
-        match self.backend {
-            Backend::Postgres => {
-                let pool = db.get_postgres_connection_pool();
-                postgres_query(pool, &statement, self.deadlines.statement).await
-            }
-            Backend::Sqlite => {
-                within(self.deadlines.sqlite_transaction, async {
-                    db.query_all_raw(statement).await.map_err(classify)
-                })
-                .await
-            }
-        }
+        let limit = match self.backend {
+            Backend::Postgres => self.deadlines.statement,
+            Backend::Sqlite => self.deadlines.sqlite_transaction,
+        };
+        query_within(db, statement, limit).await
     }
 }
 
@@ -73,8 +66,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use domain::ShareAction;
+    use sea_orm::ConnectionTrait;
 
-    use super::*;
     use crate::records::{Transition, TransitionOutcome};
     use crate::repo::testing::{model, store_with_project};
 

@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
 use crate::connect::Deadlines;
-use crate::deadline::{discard_sqlite_connection, postgres_query, within};
+use crate::deadline::{discard_sqlite_connection, query_within, within};
 use crate::entities::{models, projects, share_events};
 use crate::error::{StorageError, classify, corrupt};
 use crate::records::{Page, ShareEvent, Transition, TransitionOutcome, WriteGuard};
@@ -385,9 +385,8 @@ FROM m JOIN e ON e.model_id = m.id";
 
 /// Every transition of `group` in one PostgreSQL statement (so one transaction: nothing is
 /// written on error), or, when one is a guarded share, in [`postgres_guarded_group`]. The
-/// statement runs on a connection of its own under `deadlines.statement`; one that misses it
-/// is closed (see [`crate::deadline`]). The guarded transaction runs under the same deadline
-/// per statement it sends.
+/// statement runs under `deadlines.statement` (see [`crate::deadline`]); the guarded
+/// transaction under the same deadline per statement it sends.
 async fn postgres_group(
     writer: &DatabaseConnection,
     deadlines: Deadlines,
@@ -400,8 +399,7 @@ async fn postgres_group(
         let limit = deadlines.statement.saturating_mul(statements);
         return within(limit, postgres_guarded_group(writer, group)).await;
     }
-    let pool = writer.get_postgres_connection_pool();
-    let rows = postgres_query(pool, &group_statement(group)?, deadlines.statement).await?;
+    let rows = query_within(writer, group_statement(group)?, deadlines.statement).await?;
     let mut written = decode_group(&rows)?;
     Ok(group
         .iter()
