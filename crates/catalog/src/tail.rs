@@ -338,21 +338,31 @@ pub(crate) async fn publish_fresh(
     stats: &TailStats,
     model_id: ModelId,
 ) -> Result<Flow, StorageError> {
-    let row = match store.get_catalog_row(model_id).await {
-        Ok(Some(row)) => row,
-        // No such model (any more): nothing to show.
-        Ok(None) => return Ok(Flow::Continue),
-        Err(err) if err.is_unavailable() => return Err(err),
-        Err(err) => {
-            stats.undecodable.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%model_id, reason = ?err, "a model's row does not decode; passed over");
-            return Ok(Flow::Continue);
-        }
+    let Some(row) = read_row(store, stats, model_id).await? else {
+        return Ok(Flow::Continue);
     };
     match public.send(Update::Apply(Box::new(row))).await {
         Ok(()) => Ok(Flow::Continue),
         // The catalog is stopping.
         Err(_) => Ok(Flow::Stop),
+    }
+}
+
+/// A model as the catalog would show it; `None` when there is no such model (any more) or its
+/// row does not decode (logged and counted). Only an unavailable database is an error.
+async fn read_row(
+    store: &Store,
+    stats: &TailStats,
+    model_id: ModelId,
+) -> Result<Option<storage::CatalogRow>, StorageError> {
+    match store.get_catalog_row(model_id).await {
+        Ok(row) => Ok(row),
+        Err(err) if err.is_unavailable() => Err(err),
+        Err(err) => {
+            stats.undecodable.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%model_id, reason = ?err, "a model's row does not decode; passed over");
+            Ok(None)
+        }
     }
 }
 
@@ -386,15 +396,8 @@ pub(crate) async fn reconcile_once(
         return Ok(Flow::Stop);
     };
     for model_id in suspects {
-        let row = match store.get_catalog_row(model_id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => continue,
-            Err(err) if err.is_unavailable() => return Err(err),
-            Err(err) => {
-                stats.undecodable.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%model_id, reason = ?err, "a model's row does not decode; passed over");
-                continue;
-            }
+        let Some(row) = read_row(store, stats, model_id).await? else {
+            continue;
         };
         let shared = row.model.shared;
         match public.send(Repair(Box::new(row))).await {
