@@ -12,6 +12,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbErr, RuntimeErr, Stat
 use crate::Store;
 use crate::deadline::Bounded;
 use crate::error::{StorageError, classify};
+use crate::kept::{Kept, KeptSettings};
 
 /// What the service's configuration says about the database.
 #[derive(Debug, Clone)]
@@ -130,29 +131,13 @@ fn create_sqlite_parent_dir(url: &str) -> Result<(), StorageError> {
 /// connection) closes the session, and with it any locks it held, within about a minute. The
 /// client side cannot do the same: sqlx 0.9 opens its sockets itself and offers neither
 /// `SO_KEEPALIVE` nor `TCP_USER_TIMEOUT`, so the client relies on its deadlines
-/// ([`crate::deadline`]) and on pinging idle connections before use.
+/// ([`crate::deadline`], [`crate::kept`]).
 const SERVER_KEEPALIVES: [(&str, &str); 4] = [
     ("tcp_keepalives_idle", "30"),
     ("tcp_keepalives_interval", "10"),
     ("tcp_keepalives_count", "3"),
     ("tcp_user_timeout", "60000"),
 ];
-
-/// Whether a PostgreSQL connection handed back to the pool still answers, within `limit`. The
-/// pool's own check on release is a ping without a deadline: a connection handed back by a
-/// caller that stopped waiting on it (a deadline, a cancelled request) while it was silently
-/// dead would hold its pool slot for as long as the kernel keeps the socket (many minutes). An
-/// error here makes the pool close the connection at once and open a fresh one when needed.
-async fn released_alive(
-    conn: &mut sea_orm::sqlx::PgConnection,
-    limit: Duration,
-) -> Result<bool, sea_orm::sqlx::Error> {
-    use sea_orm::sqlx::Connection as _;
-    match tokio::time::timeout(limit, conn.ping()).await {
-        Ok(answered) => answered.map(|()| true),
-        Err(_) => Err(sea_orm::sqlx::Error::PoolTimedOut),
-    }
-}
 
 /// Page cache of each SQLite reader connection, in KiB (SQLite's default is 2000). Readers do
 /// point lookups and short pages; the operating system caches the file for all of them, and
@@ -209,6 +194,7 @@ impl Store {
             .await
             .map_err(classify)?;
             let deadlines = settings.deadlines();
+            let writer = Bounded::new(writer, deadlines.sqlite_transaction);
             let group_commit =
                 crate::repo::GroupCommit::start(writer.clone(), Backend::Sqlite, deadlines)?;
             Ok(Store {
@@ -220,34 +206,42 @@ impl Store {
                 url: url.into(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let mut parameters: Vec<(&'static str, String)> = SERVER_KEEPALIVES
+                .iter()
+                .map(|(k, v)| (*k, (*v).to_owned()))
+                .collect();
+            if !settings.statement_timeout.is_zero() {
+                parameters.push((
+                    "statement_timeout",
+                    format!("{}ms", settings.statement_timeout.as_millis()),
+                ));
+            }
+            let deadlines = settings.deadlines();
+            let kept = Kept::new(&KeptSettings {
+                url: settings.url.clone(),
+                parameters: parameters.clone(),
+                max_connections: settings.max_connections,
+                connect_timeout: settings.connect_timeout,
+                acquire_timeout: settings.acquire_timeout,
+            })
+            .map_err(classify)?;
+            // sea-orm's own pool is left the migrations, at start-up: one connection, closed
+            // when idle. Everything the service does at run time goes through `kept`.
             let mut opts = ConnectOptions::new(settings.url.clone());
-            opts.max_connections(settings.max_connections.max(1))
-                .min_connections(
-                    settings
-                        .min_connections
-                        .min(settings.max_connections.max(1)),
-                )
+            opts.max_connections(1)
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(10))
                 .connect_timeout(settings.connect_timeout)
                 .acquire_timeout(settings.acquire_timeout)
-                // sqlx's default, relied upon: an idle connection is pinged before use, within
-                // the acquire timeout, so a dead one is dropped rather than handed out.
-                .test_before_acquire(true)
                 .sqlx_logging(false)
-                .map_sqlx_postgres_opts(|o| o.options(SERVER_KEEPALIVES));
-            let release_check = settings.deadlines().statement;
-            opts.map_sqlx_postgres_pool_opts(move |o| {
-                o.after_release(move |conn, _| Box::pin(released_alive(conn, release_check)))
-            });
-            if !settings.statement_timeout.is_zero() {
-                opts.statement_timeout(settings.statement_timeout);
-            }
+                .map_sqlx_postgres_opts(move |o| o.options(parameters.clone()));
             let pool = Database::connect(opts).await.map_err(classify)?;
-            let deadlines = settings.deadlines();
+            let bounded = Bounded::kept(pool, kept, deadlines.statement);
             let group_commit =
-                crate::repo::GroupCommit::start(pool.clone(), Backend::Postgres, deadlines)?;
+                crate::repo::GroupCommit::start(bounded.clone(), Backend::Postgres, deadlines)?;
             Ok(Store {
-                reader: Bounded::new(pool.clone(), deadlines.statement),
-                writer: pool,
+                reader: bounded.clone(),
+                writer: bounded,
                 backend: Backend::Postgres,
                 group_commit,
                 deadlines,
@@ -262,7 +256,7 @@ impl Store {
 
     /// Applies every pending migration (through the writer).
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        migration::Migrator::up(&self.writer, None)
+        migration::Migrator::up(&*self.writer, None)
             .await
             .map_err(classify)
     }
@@ -281,8 +275,12 @@ impl Store {
         self.backend
     }
 
-    /// Closes both pools, waiting for connections in use to be returned.
+    /// Closes both pools, waiting for connections in use to be returned (SQLite); closes the
+    /// kept connections as they come back (PostgreSQL).
     pub async fn close(self) -> Result<(), StorageError> {
+        if let Some(kept) = self.reader.connections() {
+            kept.close();
+        }
         let reader = self.reader.close_by_ref().await;
         let writer = match self.backend {
             Backend::Sqlite => self.writer.close_by_ref().await,
@@ -328,7 +326,7 @@ mod tests {
         };
         let store = Store::connect(&settings).await.unwrap();
         assert!(path.exists());
-        for db in [&store.writer, &*store.reader] {
+        for db in [&*store.writer, &*store.reader] {
             assert_eq!(pragma(db, "journal_mode").await, "wal");
             assert_eq!(pragma(db, "foreign_keys").await, "1");
             assert_eq!(pragma(db, "busy_timeout").await, "1234");

@@ -5,10 +5,10 @@
 //! failover, a NAT or firewall that dropped its state): the client then waits for an answer that
 //! never comes. So every statement that must not wait forever runs under a deadline of its own.
 //!
-//! A statement that misses its deadline is dropped, and its connection goes back to the pool in
-//! an unknown state (a reply may still be on its way, or never come). On PostgreSQL the pool
-//! checks every connection handed back with a ping under the same deadline and closes one that
-//! does not answer (`connect::released_alive`), so a dead connection never keeps its pool slot.
+//! A statement that misses its deadline is dropped, and its connection is in an unknown state (a
+//! reply may still be on its way, or never come). On PostgreSQL the store keeps its connections
+//! itself ([`crate::kept`]) and closes such a one at once, so a dead connection never keeps a
+//! slot, and nothing done on a connection (handing it back included) waits without a deadline.
 //! A SQLite connection is a thread on a local file; one that missed its deadline is stuck in
 //! the file system, and a fresh connection could not write while it holds the file's lock, so
 //! it is left to sqlx, which rolls it back and returns it when the file system answers (until
@@ -28,10 +28,11 @@ use sea_orm::{
 };
 
 use crate::error::{StorageError, classify};
+use crate::kept::Kept;
 
 /// The error for a statement that did not answer within `limit` (a connection error, so that
 /// [`classify`] makes it [`StorageError::Unavailable`]).
-fn late(limit: Duration) -> DbErr {
+pub(crate) fn late(limit: Duration) -> DbErr {
     DbErr::Conn(RuntimeErr::Internal(format!(
         "the database did not answer within {} ms",
         limit.as_millis()
@@ -65,7 +66,7 @@ pub(crate) async fn within_db<T>(
 
 /// `statement`'s rows from `db`, waiting at most `limit` for them.
 pub(crate) async fn query_within(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     statement: Statement,
     limit: Duration,
 ) -> Result<Vec<QueryResult>, StorageError> {
@@ -89,18 +90,44 @@ pub(crate) async fn discard_sqlite_connection(pool: &sqlx::SqlitePool, limit: Du
     }
 }
 
-/// A pool whose every statement has a client-side deadline (`limit`); everything else (pool
-/// statistics, closing) is the pool's own, through `Deref`. The store's readers are one: a
-/// read that would wait forever on a dead connection answers `Unavailable` instead.
+/// A database handle whose every statement has a client-side deadline (`limit`): on SQLite a
+/// pool's statement under [`within_db`], on PostgreSQL a statement on a connection the store
+/// keeps ([`Kept`]), whose deadline also decides what becomes of the connection. Everything
+/// else (migrations, closing, SQLite's pools) is the sea-orm pool's own, through `Deref`.
 #[derive(Clone)]
 pub(crate) struct Bounded {
     db: DatabaseConnection,
     limit: Duration,
+    kept: Option<Kept>,
 }
 
 impl Bounded {
+    /// Statements on the pool `db`, each within `limit`.
     pub(crate) fn new(db: DatabaseConnection, limit: Duration) -> Self {
-        Self { db, limit }
+        Self {
+            db,
+            limit,
+            kept: None,
+        }
+    }
+
+    /// Statements on `kept` connections, each within `limit`; `db` for the rest.
+    pub(crate) fn kept(db: DatabaseConnection, kept: Kept, limit: Duration) -> Self {
+        Self {
+            db,
+            limit,
+            kept: Some(kept),
+        }
+    }
+
+    /// Each statement's deadline.
+    pub(crate) fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// The kept connections statements run on (PostgreSQL).
+    pub(crate) fn connections(&self) -> Option<&Kept> {
+        self.kept.as_ref()
     }
 }
 
@@ -119,19 +146,31 @@ impl ConnectionTrait for Bounded {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        within_db(self.limit, self.db.execute_raw(stmt)).await
+        match &self.kept {
+            Some(kept) => kept.execute(&stmt, self.limit).await,
+            None => within_db(self.limit, self.db.execute_raw(stmt)).await,
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        within_db(self.limit, self.db.execute_unprepared(sql)).await
+        match &self.kept {
+            Some(kept) => kept.execute_unprepared(sql, self.limit).await,
+            None => within_db(self.limit, self.db.execute_unprepared(sql)).await,
+        }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        within_db(self.limit, self.db.query_one_raw(stmt)).await
+        match &self.kept {
+            Some(kept) => kept.fetch_optional(&stmt, self.limit).await,
+            None => within_db(self.limit, self.db.query_one_raw(stmt)).await,
+        }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        within_db(self.limit, self.db.query_all_raw(stmt)).await
+        match &self.kept {
+            Some(kept) => kept.fetch_all(&stmt, self.limit).await,
+            None => within_db(self.limit, self.db.query_all_raw(stmt)).await,
+        }
     }
 
     fn support_returning(&self) -> bool {

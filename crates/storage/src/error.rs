@@ -98,7 +98,7 @@ const SQLITE_UNAVAILABLE: [i32; 7] = [
 
 /// PostgreSQL SQLSTATEs that mean the server is going away, overloaded, out of resources, read
 /// only, failing I/O, or gave up in time.
-fn pg_state_unavailable(code: &str) -> bool {
+pub(crate) fn pg_state_unavailable(code: &str) -> bool {
     // 08: connection exception; 53: insufficient resources (disk_full, out_of_memory,
     // too_many_connections, ...).
     code.starts_with("08")

@@ -4,12 +4,13 @@
 //! One [`Store`] works on both databases. On SQLite it holds two pools on one WAL file: a single
 //! writer connection that every write goes through (SQLite allows one writer at a time; funnelling
 //! them avoids busy-waiting), and a reader pool for everything else. On PostgreSQL both handles are
-//! the same pool.
+//! the same connections, which the store keeps itself (see [`kept`]).
 
 mod connect;
 mod deadline;
 mod entities;
 mod error;
+mod kept;
 mod listen;
 mod ready;
 mod records;
@@ -23,14 +24,13 @@ pub use records::*;
 pub use repo::{Loaded, OutboxCursor, OutboxEvent};
 pub use stats::PoolStats;
 
-use sea_orm::DatabaseConnection;
-
 /// The database, cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     /// Every statement under the statement deadline ([`deadline::Bounded`]).
     reader: deadline::Bounded,
-    writer: DatabaseConnection,
+    /// Every statement under the write deadline; transactions through [`repo::WriteTx`].
+    writer: deadline::Bounded,
     backend: Backend,
     /// The thread that commits share/unshare transitions in groups.
     group_commit: repo::GroupCommit,

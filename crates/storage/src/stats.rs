@@ -27,15 +27,20 @@ impl Store {
                 };
                 vec![stats("reader", &self.reader), stats("writer", &self.writer)]
             }
-            Backend::Postgres => {
-                let pool = self.reader.get_postgres_connection_pool();
-                vec![PoolStats {
-                    name: "shared",
-                    open: pool.size(),
-                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-                    max: pool.options().get_max_connections(),
-                }]
-            }
+            Backend::Postgres => self
+                .reader
+                .connections()
+                .map(|kept| {
+                    let (open, idle, max) = kept.counts();
+                    PoolStats {
+                        name: "shared",
+                        open,
+                        idle,
+                        max,
+                    }
+                })
+                .into_iter()
+                .collect(),
         }
     }
 }

@@ -322,14 +322,17 @@ impl Store {
                 }
             }
             crate::Backend::Postgres => {
-                let pool = self.reader.get_postgres_connection_pool();
+                let kept = self.reader.connections().ok_or(StorageError::Invalid(
+                    "a PostgreSQL store keeps its connections",
+                ))?;
+                let mut lease = kept.lease().await.map_err(classify)?;
                 let mut after = uuid::Uuid::nil();
                 loop {
                     let mut in_page = 0;
                     let mut rows = sqlx::query(LOAD_POSTGRES_PAGE)
                         .bind(after)
                         .bind(chunk)
-                        .fetch(pool);
+                        .fetch(lease.raw().map_err(classify)?);
                     while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
                         in_page += 1;
                         // The id is the page's key: read it first, so that a row that does
@@ -343,7 +346,9 @@ impl Store {
                             Err(err) => loaded.skip(&after.to_string(), &err),
                         }
                     }
+                    drop(rows);
                     if in_page < chunk.unsigned_abs() {
+                        lease.keep();
                         return Ok(loaded);
                     }
                 }

@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use domain::ModelId;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot};
 
 use super::sharing::{Written, answer, commit_group};
 use crate::Backend;
 use crate::connect::Deadlines;
+use crate::deadline::Bounded;
 use crate::error::StorageError;
 use crate::records::{Transition, TransitionOutcome};
 
@@ -138,7 +139,7 @@ impl Drop for Busy<'_> {
 /// What one lane commits with.
 struct Lane {
     index: usize,
-    writer: DatabaseConnection,
+    writer: Bounded,
     backend: Backend,
     deadlines: Deadlines,
     largest: Arc<AtomicUsize>,
@@ -160,7 +161,7 @@ impl GroupCommit {
     /// Starts the committing thread on `writer`; it ends when every handle is dropped. Every
     /// group is written under `deadlines` (see [`commit_group`]).
     pub(crate) fn start(
-        writer: DatabaseConnection,
+        writer: Bounded,
         backend: Backend,
         deadlines: Deadlines,
     ) -> Result<Self, StorageError> {

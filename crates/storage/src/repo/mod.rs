@@ -19,13 +19,15 @@ use chrono::{DateTime, Utc};
 use domain::{AccountId, ProjectId, Timestamp};
 use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, EntityTrait, IdenStatic, Iterable, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, ExecResult, IdenStatic, Iterable,
+    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::Store;
+use crate::deadline::Bounded;
 use crate::entities::{account_features, accounts as account_rows, models as model_rows, projects};
 use crate::error::{StorageError, classify, corrupt};
+use crate::kept::KeptTransaction;
 use crate::records::{Account, FeatureName, Model, Page, Project};
 
 pub(crate) fn to_ts(at: DateTime<Utc>) -> Timestamp {
@@ -118,7 +120,7 @@ impl Store {
     /// A transaction on the writer. On SQLite it is `BEGIN IMMEDIATE`: it takes the file's write
     /// lock up front (waiting up to the busy timeout if another process holds it), so a
     /// read-then-write inside it can never fail to upgrade its lock halfway.
-    pub(crate) async fn write_tx(&self) -> Result<DatabaseTransaction, StorageError> {
+    pub(crate) async fn write_tx(&self) -> Result<WriteTx, StorageError> {
         write_tx_on(&self.writer).await
     }
 }
@@ -126,8 +128,8 @@ impl Store {
 impl Store {
     /// How long a single write outside the share/unshare path (an endpoint, a key's last use)
     /// may take before its caller gets `Unavailable`: on SQLite the wait for the file lock
-    /// included. A connection such a write leaves behind on PostgreSQL is closed by the pool's
-    /// release check (see `connect`), never kept.
+    /// included. A connection such a write leaves behind on PostgreSQL is closed, never kept
+    /// (see [`crate::kept`]).
     pub(crate) fn write_deadline(&self) -> std::time::Duration {
         match self.backend {
             crate::Backend::Sqlite => self.deadlines.sqlite_transaction,
@@ -136,21 +138,96 @@ impl Store {
     }
 }
 
-/// Commits, sorting the error.
-/// [`Store::write_tx`] on a given writer connection.
-pub(crate) async fn write_tx_on(
-    writer: &sea_orm::DatabaseConnection,
-) -> Result<DatabaseTransaction, StorageError> {
+/// A write transaction: sea-orm's on SQLite (`BEGIN IMMEDIATE` on the writer), one on a kept
+/// connection on PostgreSQL, each of whose statements runs under the statement deadline.
+pub(crate) enum WriteTx {
+    Pool(DatabaseTransaction),
+    Kept(KeptTransaction),
+}
+
+/// [`Store::write_tx`] on a given writer.
+pub(crate) async fn write_tx_on(writer: &Bounded) -> Result<WriteTx, StorageError> {
+    if let Some(kept) = writer.connections() {
+        return kept
+            .begin(writer.limit())
+            .await
+            .map(WriteTx::Kept)
+            .map_err(classify);
+    }
     let options = TransactionOptions {
         isolation_level: None,
         access_mode: None,
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
     };
-    writer.begin_with_options(options).await.map_err(classify)
+    writer
+        .begin_with_options(options)
+        .await
+        .map(WriteTx::Pool)
+        .map_err(classify)
 }
 
-pub(crate) async fn commit(tx: DatabaseTransaction) -> Result<(), StorageError> {
-    tx.commit().await.map_err(classify)
+/// Commits, sorting the error.
+pub(crate) async fn commit(tx: WriteTx) -> Result<(), StorageError> {
+    match tx {
+        WriteTx::Pool(tx) => tx.commit().await,
+        WriteTx::Kept(tx) => tx.commit().await,
+    }
+    .map_err(classify)
+}
+
+impl WriteTx {
+    pub(crate) async fn rollback(self) -> Result<(), StorageError> {
+        match self {
+            WriteTx::Pool(tx) => tx.rollback().await,
+            WriteTx::Kept(tx) => tx.rollback().await,
+        }
+        .map_err(classify)
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTx {
+    fn get_database_backend(&self) -> sea_orm::DbBackend {
+        match self {
+            WriteTx::Pool(tx) => tx.get_database_backend(),
+            WriteTx::Kept(tx) => tx.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            WriteTx::Pool(tx) => tx.execute_raw(stmt).await,
+            WriteTx::Kept(tx) => tx.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            WriteTx::Pool(tx) => tx.execute_unprepared(sql).await,
+            WriteTx::Kept(tx) => tx.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            WriteTx::Pool(tx) => tx.query_one_raw(stmt).await,
+            WriteTx::Kept(tx) => tx.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            WriteTx::Pool(tx) => tx.query_all_raw(stmt).await,
+            WriteTx::Kept(tx) => tx.query_all_raw(stmt).await,
+        }
+    }
+
+    fn support_returning(&self) -> bool {
+        match self {
+            WriteTx::Pool(tx) => tx.support_returning(),
+            WriteTx::Kept(tx) => tx.support_returning(),
+        }
+    }
 }
 
 /// Reads the account and its features through `db` (two queries).

@@ -4,14 +4,13 @@ use std::collections::HashMap;
 
 use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QueryResult,
-    QuerySelect, RelationTrait, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationTrait, Statement,
 };
 
 use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
 use crate::connect::Deadlines;
-use crate::deadline::{discard_sqlite_connection, query_within, within};
+use crate::deadline::{Bounded, discard_sqlite_connection, query_within, within};
 use crate::entities::{models, projects, share_events};
 use crate::error::{StorageError, classify, corrupt};
 use crate::records::{Page, ShareEvent, Transition, TransitionOutcome, WriteGuard};
@@ -210,7 +209,7 @@ pub(super) fn answer(
 /// still as expected, else stale, as its compare-and-set would say (the caller re-reads, and
 /// may find the model already shared).
 async fn check_guards(
-    tx: &DatabaseTransaction,
+    tx: &impl ConnectionTrait,
     t: &Transition,
 ) -> Result<Result<(), Option<Written>>, StorageError> {
     for guard in t.guards_to_check() {
@@ -241,7 +240,7 @@ async fn check_guards(
 /// the event `INSERT … RETURNING id` and, on share, the endpoint count. `None` when the model
 /// was not at `expected_version` in the opposite state (nothing written).
 async fn sqlite_transition(
-    tx: &DatabaseTransaction,
+    tx: &impl ConnectionTrait,
     t: &Transition,
 ) -> Result<Option<Written>, StorageError> {
     if let Err(answer) = check_guards(tx, t).await? {
@@ -315,7 +314,7 @@ async fn sqlite_transition(
 /// any error the writer connection is discarded ([`discard_sqlite_connection`]), so that no
 /// later transaction runs on a connection whose transaction state is unknown.
 async fn sqlite_group(
-    writer: &DatabaseConnection,
+    writer: &Bounded,
     deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
@@ -388,7 +387,7 @@ FROM m JOIN e ON e.model_id = m.id";
 /// statement runs under `deadlines.statement` (see [`crate::deadline`]); the guarded
 /// transaction under the same deadline per statement it sends.
 async fn postgres_group(
-    writer: &DatabaseConnection,
+    writer: &Bounded,
     deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
@@ -416,7 +415,7 @@ async fn postgres_group(
 /// other in a cycle. `FOR NO KEY UPDATE` leaves rows that merely reference the account (a new
 /// project) free to be written.
 async fn postgres_guarded_group(
-    writer: &DatabaseConnection,
+    writer: &Bounded,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     let tx = write_tx_on(writer).await?;
@@ -436,7 +435,7 @@ async fn postgres_guarded_group(
 
 /// The body of [`postgres_guarded_group`]'s transaction.
 async fn postgres_guarded_in(
-    tx: &DatabaseTransaction,
+    tx: &impl ConnectionTrait,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     let mut accounts: Vec<AccountId> = group
@@ -516,7 +515,7 @@ fn decode_group(rows: &[QueryResult]) -> Result<HashMap<uuid::Uuid, Written>, St
 /// Every transition of `group` in one transaction on `backend`, in order; for each, what it
 /// wrote (`None`: its compare-and-set found the model changed).
 pub(super) async fn commit_group(
-    writer: &DatabaseConnection,
+    writer: &Bounded,
     backend: Backend,
     deadlines: Deadlines,
     group: &[&Transition],

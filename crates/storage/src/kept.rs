@@ -1,0 +1,563 @@
+//! PostgreSQL connections the store keeps itself, so that nothing done on a connection waits
+//! without a deadline.
+//!
+//! sqlx's pool checks every connection handed back to it with a ping that has no deadline. A
+//! connection that goes silent in that instant (a failover, a NAT or firewall that dropped its
+//! state, a hung server or proxy) then holds its pool slot for good, and a few such instants
+//! under load starve the pool: every request waits for a connection and answers 503 until a
+//! restart. So on PostgreSQL the store opens its connections itself and keeps them between
+//! statements ([`Kept`]): a statement or a transaction runs on a [`Lease`] under a deadline; a
+//! connection that answered goes back to the idle stack with no further round trip; one that
+//! missed its deadline, failed on the wire, or whose caller went away is closed, never reused,
+//! and a fresh one is opened when needed. A connection idle longer than [`IDLE_CHECK`] is pinged
+//! (within the acquire timeout) before it is used again, as sqlx's pool would.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _, Executor as _};
+use sea_orm::{
+    ConnAcquireErr, ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    Statement, Values,
+};
+use sea_query_sqlx::SqlxValues;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::deadline::late;
+
+/// A connection idle longer than this is pinged before it is used again.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// An idle connection older than this is closed when the next one is handed back (sqlx's pool
+/// default), so that a quiet instance does not hold sessions it no longer needs.
+const IDLE_LIMIT: Duration = Duration::from_secs(600);
+
+/// How long a discarded connection is given to say goodbye to the server.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// What [`Kept`] needs to open and bound its connections.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptSettings {
+    pub(crate) url: String,
+    /// Startup parameters sent with every connection (`-c name=value`).
+    pub(crate) parameters: Vec<(&'static str, String)>,
+    pub(crate) max_connections: u32,
+    pub(crate) connect_timeout: Duration,
+    /// The longest wait for a connection: a free slot, the idle check, opening one.
+    pub(crate) acquire_timeout: Duration,
+}
+
+/// PostgreSQL connections kept between statements, at most `max_connections` at once; cheap to
+/// clone. See the module documentation.
+#[derive(Clone)]
+pub(crate) struct Kept {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: PgConnectOptions,
+    connect_timeout: Duration,
+    acquire_timeout: Duration,
+    max: u32,
+    /// One permit per connection in use or being opened.
+    slots: Arc<Semaphore>,
+    idle: Mutex<Vec<Conn>>,
+    open: Arc<AtomicU32>,
+    closed: AtomicBool,
+}
+
+/// One open connection; counted in `open` until dropped. Dropping it closes it (politely, in the
+/// background, when there is a runtime to do so).
+struct Conn {
+    raw: Option<PgConnection>,
+    since: Instant,
+    open: Arc<AtomicU32>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(raw) = self.raw.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(CLOSE_WAIT, raw.close()).await;
+            });
+        }
+    }
+}
+
+/// A connection leased for one statement or transaction. [`Lease::keep`] puts it back for the
+/// next caller; dropped otherwise (a deadline, an error on the wire, a caller that went away),
+/// the connection is closed.
+pub(crate) struct Lease {
+    conn: Option<Conn>,
+    kept: Arc<Inner>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    pub(crate) fn raw(&mut self) -> Result<&mut PgConnection, DbErr> {
+        self.conn
+            .as_mut()
+            .and_then(|c| c.raw.as_mut())
+            .ok_or_else(|| DbErr::Conn(RuntimeErr::Internal("the connection was closed".into())))
+    }
+
+    /// Hands the connection back for reuse.
+    pub(crate) fn keep(mut self) {
+        if let Some(mut conn) = self.conn.take()
+            && !self.kept.closed.load(Ordering::Relaxed)
+        {
+            conn.since = Instant::now();
+            let mut idle = self
+                .kept
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            idle.retain(|c| c.since.elapsed() < IDLE_LIMIT);
+            idle.push(conn);
+        }
+    }
+}
+
+impl Kept {
+    pub(crate) fn new(settings: &KeptSettings) -> Result<Self, DbErr> {
+        let options = PgConnectOptions::from_str(&settings.url)
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?
+            .options(settings.parameters.iter().map(|(k, v)| (*k, v)))
+            .disable_statement_logging();
+        let max = settings.max_connections.max(1);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                options,
+                connect_timeout: settings.connect_timeout,
+                acquire_timeout: settings.acquire_timeout,
+                max,
+                slots: Arc::new(Semaphore::new(usize::try_from(max).unwrap_or(1))),
+                idle: Mutex::new(Vec::new()),
+                open: Arc::new(AtomicU32::new(0)),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// A connection for one statement or transaction, within the acquire timeout.
+    pub(crate) async fn lease(&self) -> Result<Lease, DbErr> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Relaxed) {
+            return Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed));
+        }
+        tokio::time::timeout(inner.acquire_timeout, self.lease_now())
+            .await
+            .unwrap_or(Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)))
+    }
+
+    async fn lease_now(&self) -> Result<Lease, DbErr> {
+        let inner = &self.inner;
+        let slot = Arc::clone(&inner.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
+        loop {
+            let popped = inner
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let conn = match popped {
+                Some(conn) if conn.since.elapsed() < IDLE_CHECK => conn,
+                Some(mut conn) => {
+                    let alive = match conn.raw.as_mut() {
+                        Some(raw) => raw.ping().await.is_ok(),
+                        None => false,
+                    };
+                    if !alive {
+                        // Closed on drop; try the next one.
+                        continue;
+                    }
+                    conn
+                }
+                None => self.open().await?,
+            };
+            return Ok(Lease {
+                conn: Some(conn),
+                kept: Arc::clone(inner),
+                _slot: slot,
+            });
+        }
+    }
+
+    async fn open(&self) -> Result<Conn, DbErr> {
+        let inner = &self.inner;
+        let raw = tokio::time::timeout(inner.connect_timeout, inner.options.connect())
+            .await
+            .map_err(|_| late(inner.connect_timeout))?
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+        inner.open.fetch_add(1, Ordering::Relaxed);
+        Ok(Conn {
+            raw: Some(raw),
+            since: Instant::now(),
+            open: Arc::clone(&inner.open),
+        })
+    }
+
+    /// Closes the idle connections and every one handed back from now on.
+    pub(crate) fn close(&self) {
+        self.inner.closed.store(true, Ordering::Relaxed);
+        self.inner.slots.close();
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Connections open now, of them idle, and the most there may be.
+    pub(crate) fn counts(&self) -> (u32, u32, u32) {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        (
+            self.inner.open.load(Ordering::Relaxed),
+            u32::try_from(idle).unwrap_or(u32::MAX),
+            self.inner.max,
+        )
+    }
+
+    /// `statement`'s rows, on a leased connection, within `limit` (leasing aside).
+    pub(crate) async fn fetch_all(
+        &self,
+        statement: &Statement,
+        limit: Duration,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        let mut lease = self.lease().await?;
+        let rows = lease
+            .run(limit, |raw| Box::pin(query(statement).fetch_all(raw)))
+            .await;
+        lease.keep();
+        Ok(rows?.into_iter().map(QueryResult::from).collect())
+    }
+
+    /// `statement`'s first row, if any, within `limit`.
+    pub(crate) async fn fetch_optional(
+        &self,
+        statement: &Statement,
+        limit: Duration,
+    ) -> Result<Option<QueryResult>, DbErr> {
+        let mut lease = self.lease().await?;
+        let row = lease
+            .run(limit, |raw| Box::pin(query(statement).fetch_optional(raw)))
+            .await;
+        lease.keep();
+        Ok(row?.map(QueryResult::from))
+    }
+
+    /// `statement` executed within `limit`.
+    pub(crate) async fn execute(
+        &self,
+        statement: &Statement,
+        limit: Duration,
+    ) -> Result<ExecResult, DbErr> {
+        let mut lease = self.lease().await?;
+        let done = lease
+            .run(limit, |raw| Box::pin(query(statement).execute(raw)))
+            .await;
+        lease.keep();
+        Ok(done?.into())
+    }
+
+    /// `sql` (no parameters, possibly several statements) executed within `limit`.
+    pub(crate) async fn execute_unprepared(
+        &self,
+        sql: &str,
+        limit: Duration,
+    ) -> Result<ExecResult, DbErr> {
+        let mut lease = self.lease().await?;
+        let done = lease.run(limit, |raw| raw.execute(raw_sql(sql))).await;
+        lease.keep();
+        Ok(done?.into())
+    }
+
+    /// A transaction on a connection of its own; every statement in it, `COMMIT` included,
+    /// runs within `limit`.
+    pub(crate) async fn begin(&self, limit: Duration) -> Result<KeptTransaction, DbErr> {
+        let mut lease = self.lease().await?;
+        lease.run(limit, |raw| raw.execute("BEGIN")).await?;
+        Ok(KeptTransaction {
+            lease: tokio::sync::Mutex::new(lease),
+            limit,
+        })
+    }
+}
+
+impl Lease {
+    /// `work` on the connection within `limit`. On an answer the connection stays in the lease
+    /// (for [`Lease::keep`]); when the conversation is no longer intact (no answer in time, an
+    /// error on the wire) it is closed, and the lease is empty from then on.
+    async fn run<T>(
+        &mut self,
+        limit: Duration,
+        work: impl for<'a> FnOnce(&'a mut PgConnection) -> BoxFuture<'a, Result<T, sqlx::Error>>,
+    ) -> Result<T, DbErr> {
+        let outcome = tokio::time::timeout(limit, work(self.raw()?)).await;
+        match outcome {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(err)) => {
+                if !intact(&err) {
+                    self.conn = None;
+                }
+                Err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(err))))
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(late(limit))
+            }
+        }
+    }
+}
+
+/// Whether the conversation on a connection is intact after `err`: the server answered with an
+/// error that does not mean it is going away.
+fn intact(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| !crate::error::pg_state_unavailable(pg.code())),
+        _ => false,
+    }
+}
+
+/// The statement as sqlx's query, with sea-query's values bound the way sea-orm binds them.
+fn query(statement: &Statement) -> sqlx::query::Query<'static, sqlx::Postgres, SqlxValues> {
+    let values = statement.values.clone().unwrap_or(Values(Vec::new()));
+    sqlx::query_with(
+        sqlx::AssertSqlSafe(statement.sql.clone()),
+        SqlxValues(values),
+    )
+}
+
+fn raw_sql(sql: &str) -> sqlx::RawSql {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+}
+
+/// A transaction on a connection of its own ([`Kept::begin`]). Dropped without
+/// [`KeptTransaction::commit`] or [`KeptTransaction::rollback`], its connection is closed, which
+/// rolls it back.
+pub(crate) struct KeptTransaction {
+    lease: tokio::sync::Mutex<Lease>,
+    limit: Duration,
+}
+
+impl KeptTransaction {
+    pub(crate) async fn commit(self) -> Result<(), DbErr> {
+        self.end("COMMIT").await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), DbErr> {
+        self.end("ROLLBACK").await
+    }
+
+    async fn end(self, how: &'static str) -> Result<(), DbErr> {
+        let mut lease = self.lease.into_inner();
+        lease.run(self.limit, |raw| raw.execute(how)).await?;
+        lease.keep();
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for KeptTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let mut lease = self.lease.lock().await;
+        let done = lease
+            .run(self.limit, |raw| Box::pin(query(&stmt).execute(raw)))
+            .await?;
+        Ok(done.into())
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let mut lease = self.lease.lock().await;
+        let done = lease
+            .run(self.limit, |raw| raw.execute(raw_sql(sql)))
+            .await?;
+        Ok(done.into())
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let mut lease = self.lease.lock().await;
+        let row = lease
+            .run(self.limit, |raw| Box::pin(query(&stmt).fetch_optional(raw)))
+            .await?;
+        Ok(row.map(QueryResult::from))
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let mut lease = self.lease.lock().await;
+        let rows = lease
+            .run(self.limit, |raw| Box::pin(query(&stmt).fetch_all(raw)))
+            .await?;
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    fn support_returning(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The test server's URL; `None` (the test skipped, saying so) only when `CI` is unset.
+    fn postgres() -> Option<KeptSettings> {
+        let Ok(url) = std::env::var("MODELSHARE_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs MODELSHARE_TEST_POSTGRES_URL"
+            );
+            eprintln!("MODELSHARE_TEST_POSTGRES_URL is not set: PostgreSQL test skipped");
+            return None;
+        };
+        Some(KeptSettings {
+            url,
+            parameters: vec![("statement_timeout", "10s".into())],
+            max_connections: 2,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+        })
+    }
+
+    fn sql(text: &str) -> Statement {
+        Statement::from_string(DbBackend::Postgres, text)
+    }
+
+    async fn backend_pid(kept: &Kept) -> i32 {
+        let row = kept
+            .fetch_optional(
+                &sql("SELECT pg_backend_pid() AS pid"),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "pid").unwrap()
+    }
+
+    /// One caller after another reuses one connection: it goes back for the next statement
+    /// as soon as it answered.
+    #[tokio::test]
+    async fn an_answered_connection_is_used_again() {
+        let Some(settings) = postgres() else { return };
+        let kept = Kept::new(&settings).unwrap();
+        let first = backend_pid(&kept).await;
+        for _ in 0..20 {
+            assert_eq!(backend_pid(&kept).await, first);
+        }
+        assert_eq!(kept.counts(), (1, 1, 2));
+    }
+
+    /// A statement past its deadline is `late`, and its connection is closed rather than kept:
+    /// the next statement runs on a new session, while the server still sleeps on the old one.
+    #[tokio::test]
+    async fn a_connection_past_its_deadline_is_closed_not_kept() {
+        let Some(settings) = postgres() else { return };
+        let kept = Kept::new(&settings).unwrap();
+        let before = backend_pid(&kept).await;
+        let err = kept
+            .fetch_all(&sql("SELECT pg_sleep(5)"), Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("did not answer within 200 ms"),
+            "{err}"
+        );
+        assert_eq!(kept.counts().0, 0, "the late connection is still counted");
+        assert_ne!(backend_pid(&kept).await, before);
+    }
+
+    /// An error the server answered with leaves the connection usable, and it is kept.
+    #[tokio::test]
+    async fn a_server_error_keeps_the_connection() {
+        let Some(settings) = postgres() else { return };
+        let kept = Kept::new(&settings).unwrap();
+        let before = backend_pid(&kept).await;
+        let err = kept
+            .fetch_all(&sql("SELECT 1 / 0"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("division by zero"), "{err}");
+        assert_eq!(backend_pid(&kept).await, before);
+    }
+
+    /// A transaction dropped without commit or rollback closes its connection, which rolls it
+    /// back; a committed one is visible to the next statement.
+    #[tokio::test]
+    async fn an_unfinished_transaction_is_rolled_back_with_its_connection() {
+        let Some(settings) = postgres() else { return };
+        let kept = Kept::new(&settings).unwrap();
+        let limit = Duration::from_secs(5);
+        let table = format!("kept_test_{}", uuid::Uuid::new_v4().simple());
+        kept.execute_unprepared(&format!("CREATE TABLE {table} (n int)"), limit)
+            .await
+            .unwrap();
+        let count = || async {
+            let row = kept
+                .fetch_optional(&sql(&format!("SELECT COUNT(*) AS n FROM {table}")), limit)
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        };
+        let tx = kept.begin(limit).await.unwrap();
+        tx.execute_unprepared(&format!("INSERT INTO {table} VALUES (1)"))
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(count().await, 0);
+        let tx = kept.begin(limit).await.unwrap();
+        tx.execute_unprepared(&format!("INSERT INTO {table} VALUES (2)"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count().await, 1);
+        kept.execute_unprepared(&format!("DROP TABLE {table}"), limit)
+            .await
+            .unwrap();
+    }
+
+    /// With every slot taken, a caller waits at most the acquire timeout, then is told the
+    /// database is unavailable.
+    #[tokio::test]
+    async fn a_full_set_answers_within_the_acquire_timeout() {
+        let Some(mut settings) = postgres() else {
+            return;
+        };
+        settings.max_connections = 1;
+        settings.acquire_timeout = Duration::from_millis(300);
+        let kept = Kept::new(&settings).unwrap();
+        let held = kept.lease().await.unwrap();
+        let started = Instant::now();
+        let err = kept.lease().await.err().unwrap();
+        assert!(
+            matches!(err, DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        held.keep();
+        assert!(kept.lease().await.is_ok());
+    }
+}
