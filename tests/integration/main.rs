@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod catalog;
 mod cli;
+mod client;
 mod config;
 mod endpoints;
 mod envelope;

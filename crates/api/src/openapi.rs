@@ -34,6 +34,8 @@ use crate::routes;
         routes::endpoints::get_endpoint,
         routes::endpoints::delete_endpoint,
     ),
+    // Schemas only parameters refer to (utoipa collects those of bodies by itself).
+    components(schemas(routes::catalog::SortParam)),
     modifiers(&BearerAuth),
     tags(
         (name = "sharing", description = "Share a model to the public catalog and take it back (admin)"),

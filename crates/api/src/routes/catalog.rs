@@ -76,9 +76,9 @@ impl From<&CatalogItem> for CatalogModelDto {
     }
 }
 
-/// The orders of a catalog listing (documentation of the `sort` parameter).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+/// The orders of a catalog listing: the values of the `sort` parameter, as the OpenAPI document
+/// shows them and as requests are parsed.
+#[derive(utoipa::ToSchema, Clone, Copy)]
 pub(crate) enum SortParam {
     #[schema(rename = "sharedAt")]
     SharedAt,
@@ -86,6 +86,34 @@ pub(crate) enum SortParam {
     Name,
     #[schema(rename = "endpoints")]
     Endpoints,
+}
+
+impl SortParam {
+    /// Each value by its name on the wire (as in the schema's renames).
+    const NAMED: [(&'static str, SortParam); 3] = [
+        ("sharedAt", SortParam::SharedAt),
+        ("name", SortParam::Name),
+        ("endpoints", SortParam::Endpoints),
+    ];
+
+    /// The order `raw` names; none (or empty) is `sharedAt`.
+    fn parse(raw: Option<&str>) -> Result<Sort, ApiError> {
+        let param = match raw {
+            None | Some("") => SortParam::SharedAt,
+            Some(raw) => Self::NAMED
+                .iter()
+                .find(|(name, _)| *name == raw)
+                .map(|(_, param)| *param)
+                .ok_or_else(|| {
+                    ApiError::invalid("sort", "`sort` must be one of sharedAt, name, endpoints.")
+                })?,
+        };
+        Ok(match param {
+            SortParam::SharedAt => Sort::SharedAt,
+            SortParam::Name => Sort::Name,
+            SortParam::Endpoints => Sort::Endpoints,
+        })
+    }
 }
 
 /// Anonymous reads are allowed when `catalog.public_browse` is on; a key that is sent is
@@ -217,17 +245,7 @@ pub(crate) fn browse_query(
         }
     };
     let number = |key: &'static str| params.integer(key);
-    let sort = match params.get("sort") {
-        None | Some("" | "sharedAt") => Sort::SharedAt,
-        Some("name") => Sort::Name,
-        Some("endpoints") => Sort::Endpoints,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "sort",
-                "`sort` must be one of sharedAt, name, endpoints.",
-            ));
-        }
-    };
+    let sort = SortParam::parse(params.get("sort"))?;
     let filter = Filter {
         q: text("q")?.map(|q| q.to_lowercase()),
         architecture: text("architecture")?,
