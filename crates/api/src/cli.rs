@@ -565,7 +565,7 @@ async fn demo(settings: &Settings, store: &Store) -> Result<Output, CliError> {
                 "model {DEMO_MODEL} exists in another project; the demo needs it"
             )));
         }
-        Some(model) if !matches!(model.status, ModelStatus::Ready | ModelStatus::Active) => {
+        Some(model) if !model.status.is_usable() => {
             store.set_model_status(model_id, ModelStatus::Ready).await?;
         }
         Some(_) => {}

@@ -38,10 +38,6 @@ impl Authenticator {
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// Authenticates the value of an `Authorization` header (`Bearer <key>`).
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;

@@ -22,8 +22,8 @@ pub(crate) fn register_all(registry: &mut PolicyRegistry) {
         .register("model_status", |p| {
             Ok(Arc::new(ModelStatusAllowed::from_params(p)?))
         })
-        .register("currently_shared", |p| {
-            Params::new("currently_shared", p).finish()?;
+        .register(CurrentlyShared::NAME, |p| {
+            Params::new(CurrentlyShared::NAME, p).finish()?;
             Ok(Arc::new(CurrentlyShared))
         })
         .register("max_shared_models", |p| {
@@ -197,7 +197,7 @@ impl ModelStatusAllowed {
     fn from_params(table: &PolicyParams) -> Result<Self, PolicyConfigError> {
         let mut p = Params::new("model_status", table);
         let allowed = match p.strings("allowed")? {
-            None => vec![ModelStatus::Active, ModelStatus::Ready],
+            None => ModelStatus::USABLE.to_vec(),
             Some(list) if list.is_empty() => {
                 return Err(PolicyConfigError::bad_param(
                     "model_status",
@@ -246,6 +246,10 @@ impl Policy for ModelStatusAllowed {
 /// Unshare only what is shared: 409 `model_not_shared` otherwise. No parameters.
 pub struct CurrentlyShared;
 
+impl CurrentlyShared {
+    pub const NAME: &'static str = "currently_shared";
+}
+
 #[async_trait]
 impl Policy for CurrentlyShared {
     fn needs_model(&self) -> bool {
@@ -256,7 +260,7 @@ impl Policy for CurrentlyShared {
         if ctx.model()?.shared {
             return Ok(());
         }
-        Err(Denial::new(ErrorCode::ModelNotShared, "The model is not shared.").into())
+        Err(Denial::model_not_shared().into())
     }
 }
 

@@ -90,6 +90,11 @@ impl Denial {
             "The specified model does not exist or you do not have access to it.",
         )
     }
+
+    /// 409 `model_not_shared`: an unshare of a model that is not shared.
+    pub fn model_not_shared() -> Self {
+        Self::new(ErrorCode::ModelNotShared, "The model is not shared.")
+    }
 }
 
 /// A policy's answer when it does not allow: a denial, or a failure to decide.
@@ -291,6 +296,29 @@ pub struct Refusal {
     pub verdict: Verdict,
 }
 
+impl Refusal {
+    /// The name under which a missing (or invisible) model is refused: the check every chain
+    /// ends with, which no configuration can remove.
+    pub const MODEL_EXISTS: &'static str = "model_exists";
+
+    /// 404 `model_not_found`, from [`Refusal::MODEL_EXISTS`].
+    pub fn model_not_found() -> Self {
+        Self {
+            policy: Self::MODEL_EXISTS.to_owned(),
+            verdict: Verdict::Deny(Denial::model_not_found()),
+        }
+    }
+
+    /// 409 `model_not_shared`, from the `currently_shared` policy (also checked by the model's
+    /// actor on fresh state, whatever the chain says).
+    pub fn model_not_shared() -> Self {
+        Self {
+            policy: crate::builtin::CurrentlyShared::NAME.to_owned(),
+            verdict: Verdict::Deny(Denial::model_not_shared()),
+        }
+    }
+}
+
 /// A chain's consent to write, with the guards its policies ask the write to check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permit {
@@ -388,10 +416,7 @@ impl PolicyChains {
         };
         for named in self.chain(action) {
             if named.policy.needs_model() && model.is_none() {
-                return Err(Refusal {
-                    policy: "model_exists".to_owned(),
-                    verdict: Verdict::Deny(Denial::model_not_found()),
-                });
+                return Err(Refusal::model_not_found());
             }
             named.policy.check(&ctx).await.map_err(|verdict| Refusal {
                 policy: named.name.clone(),
@@ -399,10 +424,7 @@ impl PolicyChains {
             })?;
         }
         if model.is_none() {
-            return Err(Refusal {
-                policy: "model_exists".to_owned(),
-                verdict: Verdict::Deny(Denial::model_not_found()),
-            });
+            return Err(Refusal::model_not_found());
         }
         let guards = self
             .chain(action)

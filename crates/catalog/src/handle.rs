@@ -255,10 +255,7 @@ impl Catalog {
             .await
         {
             Err(refusal) => refusal_error(refusal),
-            Ok(()) => ShareError::Denied {
-                policy: "model_exists".into(),
-                denial: Denial::model_not_found(),
-            },
+            Ok(()) => refusal_error(Refusal::model_not_found()),
         }
     }
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use actix::{Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, Message, WrapFuture};
-use auth::{Denial, PolicyChains, Principal};
-use domain::{ErrorCode, ModelId, ShareAction, now};
+use auth::{PolicyChains, Principal, Refusal};
+use domain::{ModelId, ShareAction, now};
 use storage::{CatalogRow, Model, Store, Transition, TransitionOutcome};
 use tracing::Instrument;
 
@@ -153,11 +153,7 @@ async fn apply(
                 return (Ok(unchanged), model);
             }
             (ShareAction::Unshare, false) => {
-                let refused = ShareError::Denied {
-                    policy: "currently_shared".into(),
-                    denial: Denial::new(ErrorCode::ModelNotShared, "The model is not shared."),
-                };
-                return (Err(refused), model);
+                return (Err(refusal_error(Refusal::model_not_shared())), model);
             }
             _ => {}
         }
@@ -239,8 +235,5 @@ async fn publish(
 }
 
 fn not_found() -> ShareError {
-    ShareError::Denied {
-        policy: "model_exists".into(),
-        denial: Denial::model_not_found(),
-    }
+    refusal_error(Refusal::model_not_found())
 }

@@ -83,6 +83,17 @@ closed_set!(
     otherwise Unknown => "unknown"
 );
 
+impl ModelStatus {
+    /// The statuses a model can be used in (shared, or bound to an endpoint) unless an
+    /// operator's policy says otherwise: `ready` and `active`.
+    pub const USABLE: [ModelStatus; 2] = [ModelStatus::Active, ModelStatus::Ready];
+
+    /// Whether the model can be used: one of [`ModelStatus::USABLE`].
+    pub fn is_usable(self) -> bool {
+        Self::USABLE.contains(&self)
+    }
+}
+
 closed_set!(
     /// A user's role in a project. Ordered: `Viewer < Member < Admin`.
     Role, "role", {
@@ -144,6 +155,17 @@ impl Ord for Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_ready_and_active_models_are_usable() {
+        let usable: Vec<&str> = ModelStatus::ALL
+            .iter()
+            .filter(|s| s.is_usable())
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(usable, ["ready", "active"]);
+        assert!(!ModelStatus::Unknown.is_usable());
+    }
 
     #[test]
     fn roles_are_ordered() {

@@ -2,7 +2,7 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{EndpointId, EndpointSlug, ErrorCode, ModelId, ModelStatus, Role, Timestamp};
+use domain::{EndpointId, EndpointSlug, ErrorCode, ModelId, Role, Timestamp};
 use serde::{Deserialize, Serialize};
 use storage::StorageError;
 
@@ -109,9 +109,11 @@ pub(crate) async fn create_endpoint(
         .map_err(|_| ApiError::invalid("modelId", "`modelId` must be a UUID."))?;
     tracing::Span::current().record("model_id", body.model_id.as_str());
     let project = &caller.0.project_id;
-    let own_usable = state.store.get_model(model_id).await?.is_some_and(|m| {
-        &m.project_id == project && matches!(m.status, ModelStatus::Ready | ModelStatus::Active)
-    });
+    let own_usable = state
+        .store
+        .get_model(model_id)
+        .await?
+        .is_some_and(|m| &m.project_id == project && m.status.is_usable());
     let in_catalog = state.catalog.get(model_id).is_some();
     if !own_usable && !in_catalog {
         return Err(ApiError::model_not_found());
