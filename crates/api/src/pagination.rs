@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use catalog::SortKey;
 use domain::Timestamp;
 use serde::Serialize;
 use uuid::Uuid;
@@ -90,13 +91,16 @@ fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError
         .map_err(|_| ApiError::invalid("query", "The query string is malformed."))
 }
 
-/// The sort key of the last item of a page, sealed into an opaque string.
+/// The sort key of the last item of a page, sealed into an opaque string: the one cursor codec
+/// of every listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
     /// Lists ordered by creation time then id.
     Created(Timestamp, Uuid),
     /// Lists ordered by a monotonic row id.
     Seq(i64),
+    /// The public catalog, in any of its orders.
+    Catalog(SortKey),
 }
 
 impl Cursor {
@@ -104,6 +108,11 @@ impl Cursor {
         let plain = match self {
             Self::Created(at, id) => format!("c:{}:{}", at.as_datetime().timestamp(), id.simple()),
             Self::Seq(n) => format!("s:{n}"),
+            Self::Catalog(SortKey::SharedAt(secs, id)) => format!("t:{secs}:{}", id.simple()),
+            Self::Catalog(SortKey::Name(name, id)) => {
+                format!("n:{}:{}", hex::encode(name), id.simple())
+            }
+            Self::Catalog(SortKey::Endpoints(count, id)) => format!("e:{count}:{}", id.simple()),
         };
         hex::encode(plain)
     }
@@ -122,6 +131,18 @@ impl Cursor {
                 Self::Created(Timestamp::from(at), Uuid::try_parse(id).ok()?)
             }
             ("s", n, None) => Self::Seq(n.parse().ok().filter(|n: &i64| *n > 0)?),
+            ("t", secs, Some(id)) => Self::Catalog(SortKey::SharedAt(
+                secs.parse().ok()?,
+                Uuid::try_parse(id).ok()?,
+            )),
+            ("e", count, Some(id)) => Self::Catalog(SortKey::Endpoints(
+                count.parse().ok()?,
+                Uuid::try_parse(id).ok()?,
+            )),
+            ("n", name, Some(id)) => {
+                let name = String::from_utf8(hex::decode(name).ok()?).ok()?;
+                Self::Catalog(SortKey::Name(name, Uuid::try_parse(id).ok()?))
+            }
             _ => return None,
         };
         parts.next().is_none().then_some(cursor)
@@ -135,6 +156,18 @@ impl Cursor {
         {
             None => Ok(None),
             Some(Self::Created(at, id)) => Ok(Some((at, id))),
+            Some(_) => Err(bad_cursor()),
+        }
+    }
+
+    pub fn catalog(raw: Option<&str>) -> Result<Option<SortKey>, ApiError> {
+        match raw
+            .filter(|r| !r.is_empty())
+            .map(Self::decode)
+            .transpose()?
+        {
+            None => Ok(None),
+            Some(Self::Catalog(key)) => Ok(Some(key)),
             Some(_) => Err(bad_cursor()),
         }
     }
@@ -202,9 +235,30 @@ mod tests {
     fn cursors_round_trip() {
         let at = Timestamp::from(chrono::DateTime::from_timestamp(1_768_473_000, 0).unwrap());
         let id = Uuid::new_v4();
-        for c in [Cursor::Created(at, id), Cursor::Seq(42)] {
+        for c in [
+            Cursor::Created(at, id),
+            Cursor::Seq(42),
+            Cursor::Catalog(SortKey::SharedAt(1_768_473_000, id)),
+            Cursor::Catalog(SortKey::Name("llama: 3 (8b)".into(), id)),
+            Cursor::Catalog(SortKey::Endpoints(7, id)),
+        ] {
             assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         }
+    }
+
+    /// A cursor of one listing is refused by another.
+    #[test]
+    fn each_listing_takes_only_its_own_cursors() {
+        let id = Uuid::new_v4();
+        let catalog = Cursor::Catalog(SortKey::Endpoints(7, id)).encode();
+        assert!(Cursor::seq(Some(&catalog)).is_err());
+        assert!(Cursor::created(Some(&catalog)).is_err());
+        assert!(Cursor::catalog(Some(&Cursor::Seq(3).encode())).is_err());
+        assert_eq!(
+            Cursor::catalog(Some(&catalog)).unwrap(),
+            Some(SortKey::Endpoints(7, id))
+        );
+        assert_eq!(Cursor::catalog(Some("")).unwrap(), None);
     }
 
     #[test]
@@ -217,6 +271,10 @@ mod tests {
             &hex::encode("s:-1"),
             &hex::encode("s:1:2"),
             &hex::encode("x:1"),
+            &hex::encode("t:1"),
+            &hex::encode("t:x:00000000000000000000000000000000"),
+            &hex::encode("n:zz:00000000000000000000000000000000"),
+            &hex::encode("e:1:2:00000000000000000000000000000000"),
         ] {
             let err = Cursor::decode(bad).unwrap_err();
             assert_eq!(err.param.as_deref(), Some("after"), "{bad}");

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::Credentials;
-use crate::pagination::{List, QueryParams};
+use crate::pagination::{Cursor, List, QueryParams};
 
 pub(crate) const PARAMS: &[&str] = &[
     "limit",
@@ -264,11 +264,7 @@ pub(crate) fn browse_query(
         ));
     }
     // An empty `after` is the first page, like an empty filter is no filter.
-    let after = params
-        .get("after")
-        .filter(|a| !a.is_empty())
-        .map(decode_cursor)
-        .transpose()?;
+    let after = Cursor::catalog(params.get("after"))?;
     if after.as_ref().is_some_and(|key| key.sort() != sort) {
         return Err(ApiError::invalid(
             "after",
@@ -284,47 +280,9 @@ pub(crate) fn browse_query(
     })
 }
 
+/// The `nextCursor` of a catalog page that ends at `key`.
 pub(crate) fn encode_cursor(key: &SortKey) -> String {
-    let plain = match key {
-        SortKey::SharedAt(secs, id) => format!("t:{secs}:{}", id.simple()),
-        SortKey::Name(name, id) => format!("n:{}:{}", hex::encode(name), id.simple()),
-        SortKey::Endpoints(count, id) => format!("e:{count}:{}", id.simple()),
-    };
-    hex::encode(plain)
-}
-
-fn decode_cursor(raw: &str) -> Result<SortKey, ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            "after",
-            "`after` is not a valid cursor. Pass the `nextCursor` of the previous page.",
-        )
-    };
-    let plain = hex::decode(raw)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad)?;
-    let parts: Vec<&str> = plain.split(':').collect();
-    let [kind, value, id] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let id = uuid::Uuid::try_parse(id).map_err(|_| bad())?;
-    match *kind {
-        "t" => value
-            .parse()
-            .map(|secs| SortKey::SharedAt(secs, id))
-            .map_err(|_| bad()),
-        "e" => value
-            .parse()
-            .map(|n| SortKey::Endpoints(n, id))
-            .map_err(|_| bad()),
-        "n" => hex::decode(value)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .map(|name| SortKey::Name(name, id))
-            .ok_or_else(bad),
-        _ => Err(bad()),
-    }
+    Cursor::Catalog(key.clone()).encode()
 }
 
 #[cfg(test)]
@@ -395,20 +353,5 @@ mod tests {
                 built
             );
         }
-    }
-
-    #[test]
-    fn cursors_round_trip_for_every_sort() {
-        let id = uuid::Uuid::new_v4();
-        for key in [
-            SortKey::SharedAt(1_768_473_000, id),
-            SortKey::Name("llama: 3 (8b)".into(), id),
-            SortKey::Endpoints(7, id),
-        ] {
-            assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
-        }
-        assert!(decode_cursor("nothex").is_err());
-        assert!(decode_cursor(&hex::encode("t:1")).is_err());
-        assert!(decode_cursor(&hex::encode("x:1:00000000000000000000000000000000")).is_err());
     }
 }
