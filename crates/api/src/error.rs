@@ -14,6 +14,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use auth::AuthError;
+use catalog::ShareError;
 use domain::{ErrorCode, ErrorType};
 use serde::Serialize;
 use storage::StorageError;
@@ -254,4 +255,28 @@ pub async fn envelope_fallback(
         }
     }
     Ok(res)
+}
+
+/// A refused or failed share/unshare in the contract's envelope.
+impl From<ShareError> for ApiError {
+    fn from(err: ShareError) -> Self {
+        match err {
+            ShareError::Denied { policy, denial } => {
+                tracing::info!(policy, code = %denial.code, "denied");
+                ApiError {
+                    status: StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN),
+                    code: denial.code,
+                    kind: denial.kind,
+                    message: denial.message,
+                    param: None,
+                    retry_after: None,
+                }
+            }
+            ShareError::Storage(err) => err.into(),
+            ShareError::Contended | ShareError::Stopped => {
+                tracing::warn!(error = %err, "transition not applied");
+                ApiError::unavailable()
+            }
+        }
+    }
 }

@@ -47,7 +47,7 @@ mod public;
 mod registry;
 mod tail;
 
-pub use handle::{Catalog, CatalogSettings, ShareError, Transitioned};
+pub use handle::{Catalog, CatalogSettings, ShareError, Transitioned, Visibility};
 pub use index::{
     BrowsePage, BrowseQuery, CatalogItem, EXAMINE_BOUND, Filter, Sort, SortKey, examine_bound,
 };

@@ -149,8 +149,7 @@ async fn apply(
         match (msg.action, current.shared) {
             // Idempotent share: the original sharedAt, no new event.
             (ShareAction::Share, true) => {
-                let unchanged = Transitioned::unchanged(current);
-                return (Ok(unchanged), model);
+                return (Transitioned::unchanged(current), model);
             }
             (ShareAction::Unshare, false) => {
                 return (Err(refusal_error(Refusal::model_not_shared())), model);
@@ -186,7 +185,7 @@ async fn apply(
                 publish(&cx.public, &model, &principal.project_name, endpoint_count).await;
                 cx.announcer.poke();
                 tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
-                return (Ok(Transitioned::changed(&model)), Some(model));
+                return (Transitioned::changed(&model), Some(model));
             }
             // The write's own count found the account full (concurrent shares of other models
             // passed the chain's count too): the policy's refusal. The model is as it was.

@@ -26,6 +26,12 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// A failure that retrying cannot fix (a bug, or a row that breaks the records' rules): 500,
+    /// never 503.
+    pub fn bug(what: impl std::fmt::Display) -> Self {
+        Self::Database(DbErr::Custom(what.to_string()))
+    }
+
     /// Whether retrying later may succeed (the database was unreachable or busy).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_))

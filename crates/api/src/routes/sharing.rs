@@ -4,7 +4,7 @@
 //! the configured policy chain, run by the model's actor on fresh state.
 
 use actix_web::{HttpResponse, web};
-use catalog::{ShareError, Transitioned};
+use catalog::{ShareError, Transitioned, Visibility};
 use domain::ShareAction;
 
 use crate::app::AppState;
@@ -29,12 +29,7 @@ pub(crate) async fn share(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let done = transition(ShareAction::Share, &caller, &path.1, &request_id, &state).await?;
-    let shared_at = done.shared_at.ok_or_else(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(SharedDto {
-        model_id: done.model_id,
-        shared: true,
-        shared_at,
-    }))
+    Ok(answer(&done))
 }
 
 /// `POST /{projectId}/v1/models/{modelId}/unshare`: any body or none.
@@ -54,12 +49,23 @@ pub(crate) async fn unshare(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let done = transition(ShareAction::Unshare, &caller, &path.1, &request_id, &state).await?;
-    let unshared_at = done.unshared_at.ok_or_else(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(UnsharedDto {
-        model_id: done.model_id,
-        shared: false,
-        unshared_at,
-    }))
+    Ok(answer(&done))
+}
+
+/// The 200 body for where the model now stands (a share answers shared, an unshare unshared).
+fn answer(done: &Transitioned) -> HttpResponse {
+    match done.now {
+        Visibility::Shared { at } => HttpResponse::Ok().json(SharedDto {
+            model_id: done.model_id,
+            shared: true,
+            shared_at: at,
+        }),
+        Visibility::Unshared { at } => HttpResponse::Ok().json(UnsharedDto {
+            model_id: done.model_id,
+            shared: false,
+            unshared_at: at,
+        }),
+    }
 }
 
 async fn transition(
@@ -107,28 +113,4 @@ async fn transition(
         Err(_) => {}
     }
     result.map_err(ApiError::from)
-}
-
-impl From<ShareError> for ApiError {
-    fn from(err: ShareError) -> Self {
-        match err {
-            ShareError::Denied { policy, denial } => {
-                tracing::info!(policy, code = %denial.code, "denied");
-                ApiError {
-                    status: actix_web::http::StatusCode::from_u16(denial.status)
-                        .unwrap_or(actix_web::http::StatusCode::FORBIDDEN),
-                    code: denial.code,
-                    kind: denial.kind,
-                    message: denial.message,
-                    param: None,
-                    retry_after: None,
-                }
-            }
-            ShareError::Storage(err) => err.into(),
-            ShareError::Contended | ShareError::Stopped => {
-                tracing::warn!(error = %err, "transition not applied");
-                ApiError::unavailable()
-            }
-        }
-    }
 }

@@ -173,7 +173,7 @@ impl GroupCommit {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+            .map_err(StorageError::bug)?;
         let tasks: Vec<Lane> = (0..lanes)
             .map(|index| Lane {
                 index,
@@ -195,7 +195,7 @@ impl GroupCommit {
                     while running.join_next().await.is_some() {}
                 });
             })
-            .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+            .map_err(StorageError::bug)?;
         Ok(Self {
             lanes: senders.into(),
             largest,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
     QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationTrait, Statement,
 };
 
@@ -491,8 +491,7 @@ fn group_statement(group: &[&Transition]) -> Result<Statement, StorageError> {
         })
         .collect();
     rows.sort_unstable_by_key(|r| r.model_id);
-    let json = serde_json::to_string(&rows)
-        .map_err(|e| StorageError::Unavailable(DbErr::Custom(e.to_string())))?;
+    let json = serde_json::to_string(&rows).map_err(StorageError::bug)?;
     Ok(Statement::from_sql_and_values(
         DbBackend::Postgres,
         POSTGRES_GROUP,
