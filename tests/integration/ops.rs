@@ -160,6 +160,14 @@ async fn metrics_describe_requests_transitions_denials_and_state() {
     for needle in pools {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
+    // The share above was committed, so at least one transition went into a group.
+    let largest: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("modelshare_group_commit_largest "))
+        .unwrap_or_else(|| panic!("no modelshare_group_commit_largest in\n{text}"))
+        .parse()
+        .unwrap();
+    assert!(largest >= 1.0, "{largest}");
 }
 
 struct Slow;

@@ -69,6 +69,8 @@ pub fn render(state: &AppState) -> String {
     metrics::gauge!("modelshare_catalog_convergence_lag_seconds")
         .set(state.catalog.convergence_lag_secs());
     metrics::gauge!("modelshare_transition_conflicts").set(state.catalog.stale_writes() as f64);
+    metrics::gauge!("modelshare_group_commit_largest")
+        .set(state.store.largest_transition_group() as f64);
     metrics::counter!("modelshare_catalog_repairs_total").absolute(state.catalog.catalog_repairs());
     metrics::counter!("modelshare_undecodable_rows_total")
         .absolute(state.catalog.undecodable_rows());

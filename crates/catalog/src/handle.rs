@@ -174,6 +174,7 @@ impl Catalog {
                     public,
                     live: AtomicUsize::new(0),
                     stale_writes: AtomicU64::new(0),
+                    #[cfg(feature = "test-support")]
                     overlaps: AtomicU64::new(0),
                     local_events,
                     announcer,
@@ -278,6 +279,7 @@ impl Catalog {
         let actor = ModelActor {
             id,
             context: Arc::clone(&self.inner.actors),
+            #[cfg(feature = "test-support")]
             busy: false,
             remembered: None,
         };
@@ -311,7 +313,8 @@ impl Catalog {
         self.len() == 0
     }
 
-    /// The ids of every shared model (for checks and tests).
+    /// The ids of every shared model (tests compare them with the database).
+    #[cfg(feature = "test-support")]
     pub fn shared_ids(&self) -> Vec<ModelId> {
         self.read().ids().collect()
     }
@@ -325,6 +328,7 @@ impl Catalog {
     }
 
     /// Model actors the registry holds.
+    #[cfg(feature = "test-support")]
     pub fn registered_actors(&self) -> usize {
         self.inner.registry.len()
     }
@@ -344,6 +348,7 @@ impl Catalog {
 
     /// Share/unshare messages that began while another of the same model's was running. The
     /// per-model actor guarantees 0; tests assert it.
+    #[cfg(feature = "test-support")]
     pub fn overlapping_transitions(&self) -> u64 {
         self.inner.actors.overlaps.load(Ordering::Relaxed)
     }

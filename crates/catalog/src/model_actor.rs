@@ -26,8 +26,9 @@ pub(crate) struct ActorContext {
     /// Transitions that found the model changed under them (another process wrote first).
     pub(crate) stale_writes: AtomicU64,
     /// Messages that started while another of the same actor's was still running. The mailbox
-    /// is held by `AtomicResponse`, so this stays 0; it is counted to prove it, not to cope
-    /// with it.
+    /// is held by `AtomicResponse`, so this stays 0; tests count it to prove it (the
+    /// `test-support` feature), the service does not.
+    #[cfg(feature = "test-support")]
     pub(crate) overlaps: AtomicU64,
     /// Events this process wrote (and already applied); the outbox tailer skips them.
     pub(crate) local_events: Arc<LocalEvents>,
@@ -38,7 +39,8 @@ pub(crate) struct ActorContext {
 pub(crate) struct ModelActor {
     pub(crate) id: ModelId,
     pub(crate) context: Arc<ActorContext>,
-    /// A transition of this model is running.
+    /// A transition of this model is running (counted by tests only, see `overlaps`).
+    #[cfg(feature = "test-support")]
     pub(crate) busy: bool,
     /// The model as this actor last wrote or read it; see [`apply`].
     pub(crate) remembered: Option<Model>,
@@ -74,11 +76,13 @@ impl Handler<Apply> for ModelActor {
     type Result = AtomicResponse<Self, Result<Transitioned, ShareError>>;
 
     fn handle(&mut self, msg: Apply, _ctx: &mut Self::Context) -> Self::Result {
-        if self.busy {
-            self.context.overlaps.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(model_id = %self.id, "transitions of one model overlapped");
+        #[cfg(feature = "test-support")]
+        {
+            if self.busy {
+                self.context.overlaps.fetch_add(1, Ordering::Relaxed);
+            }
+            self.busy = true;
         }
-        self.busy = true;
         let span =
             tracing::info_span!("transition", request_id = %msg.request_id, model_id = %self.id);
         let work = apply(
@@ -90,7 +94,10 @@ impl Handler<Apply> for ModelActor {
         .instrument(span);
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
             |(result, remembered), actor, _| {
-                actor.busy = false;
+                #[cfg(feature = "test-support")]
+                {
+                    actor.busy = false;
+                }
                 actor.remembered = remembered;
                 result
             },

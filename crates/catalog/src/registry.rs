@@ -76,6 +76,7 @@ impl Registry {
         (before, entries.len())
     }
 
+    #[cfg(feature = "test-support")]
     pub(crate) fn len(&self) -> usize {
         self.entries
             .lock()

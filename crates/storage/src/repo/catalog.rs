@@ -254,7 +254,8 @@ impl Loaded {
 }
 
 impl Store {
-    /// Every shared model, in no particular order.
+    /// Every shared model, in no particular order (tests compare catalogs with it).
+    #[cfg(feature = "test-support")]
     pub async fn list_catalog(&self) -> Result<Vec<CatalogRow>, StorageError> {
         let mut rows = Vec::new();
         self.load_catalog(|row| rows.push(row)).await?;
