@@ -1,9 +1,11 @@
-//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` attributes and the
-//! DTOs' `ToSchema` derives.
+//! The OpenAPI 3.1 document: its paths are the route table's ([`routes::table`]), each
+//! operation from its handler's `#[utoipa::path]` attribute plus the table's shared responses,
+//! and its schemas the DTOs' `ToSchema` derives that those operations refer to.
 
 use std::sync::OnceLock;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes;
@@ -14,25 +16,6 @@ use crate::routes;
         title = "modelshare",
         description = "Share models to a public catalog, take them back, and build inference endpoints from what is shared. \
             Every error has the body `{\"error\": {\"message\", \"type\", \"code\", \"param\"}}`; every response carries `x-request-id`.",
-    ),
-    paths(
-        routes::health::healthz,
-        routes::health::readyz,
-        routes::ops::metrics,
-        routes::ops::openapi_json,
-        routes::ops::docs_redirect,
-        routes::page::catalog_page,
-        routes::catalog::list_catalog,
-        routes::catalog::get_catalog_model,
-        routes::models::list_models,
-        routes::models::get_model,
-        routes::models::list_share_events,
-        routes::sharing::share,
-        routes::sharing::unshare,
-        routes::endpoints::create_endpoint,
-        routes::endpoints::list_endpoints,
-        routes::endpoints::get_endpoint,
-        routes::endpoints::delete_endpoint,
     ),
     // Schemas only parameters refer to (utoipa collects those of bodies by itself).
     components(schemas(routes::catalog::SortParam)),
@@ -73,6 +56,30 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
     SPEC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        let mut schemas = Vec::new();
+        for route in routes::table() {
+            let mut operation = (route.operation)();
+            for common in route.common {
+                let (status, description) = common.response();
+                let envelope = Content::new(Some(Ref::from_schema_name("ErrorEnvelope")));
+                let response = ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", envelope)
+                    .build();
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert(RefOr::T(response));
+            }
+            (route.schemas)(&mut schemas);
+            doc.paths
+                .add_path_operation(&route.path, (route.http_methods)(), operation);
+        }
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, schema) in schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
         doc
     })
 }

@@ -139,7 +139,7 @@ async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> 
         ("minContextLength" = Option<i64>, Query, description = "At least this context length", minimum = 0),
         ("sort" = Option<SortParam>, Query, description = "sharedAt (default, newest first), name, or endpoints (most first)")),
     responses((status = 200, description = "Shared models", body = List<CatalogModelDto>),
-        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope)))]
 pub(crate) async fn list_catalog(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -212,7 +212,7 @@ fn list_json(items: &[Arc<CatalogItem>], next_cursor: Option<String>) -> String 
     params(("modelId" = String, Path, description = "Model id (UUID)", example = "550e8400-e29b-41d4-a716-446655440000")),
     responses((status = 200, description = "The shared model", body = CatalogModelDto),
         (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope),
-        (status = 404, description = "`model_not_found`: no such model, or not shared now", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 404, description = "`model_not_found`: no such model, or not shared now", body = ErrorEnvelope)))]
 pub(crate) async fn get_catalog_model(
     req: HttpRequest,
     path: web::Path<String>,

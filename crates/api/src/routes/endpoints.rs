@@ -86,8 +86,7 @@ fn endpoint_not_found() -> ApiError {
         (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope),
         (status = 409, description = "`slug_taken`", body = ErrorEnvelope),
         (status = 413, description = "Body over the limit", body = ErrorEnvelope),
-        (status = 415, description = "Body is not JSON", body = ErrorEnvelope),
-        (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 415, description = "Body is not JSON", body = ErrorEnvelope)))]
 pub(crate) async fn create_endpoint(
     caller: ProjectCaller,
     body: web::Json<CreateEndpoint>,
@@ -141,7 +140,7 @@ pub(crate) async fn create_endpoint(
 #[utoipa::path(get, path = "/{projectId}/v1/endpoints", tag = "endpoints", security(("bearer" = [])),
     params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 20)", minimum = 1, maximum = 100), ("after" = Option<String>, Query, description = "The `nextCursor` of the previous page")),
     responses((status = 200, description = "The project's endpoints, newest first", body = List<EndpointDto>),
-        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "No such project, or not the key's project (`project_not_found`)", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "No such project, or not the key's project (`project_not_found`)", body = ErrorEnvelope)))]
 pub(crate) async fn list_endpoints(
     caller: ProjectCaller,
     req: HttpRequest,
@@ -165,7 +164,7 @@ pub(crate) async fn list_endpoints(
 #[utoipa::path(get, path = "/{projectId}/v1/endpoints/{endpointId}", tag = "endpoints", security(("bearer" = [])),
     params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("endpointId" = String, Path, description = "Endpoint id (UUID)")),
     responses((status = 200, description = "The endpoint", body = EndpointDto),
-        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "`project_not_found` or `endpoint_not_found`", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "`project_not_found` or `endpoint_not_found`", body = ErrorEnvelope)))]
 pub(crate) async fn get_endpoint(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,
@@ -187,7 +186,7 @@ pub(crate) async fn get_endpoint(
     params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("endpointId" = String, Path, description = "Endpoint id (UUID)")),
     responses((status = 204, description = "Deleted"),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 403, description = "`permission_denied`: role below member", body = ErrorEnvelope),
-        (status = 404, description = "`project_not_found` or `endpoint_not_found`", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 404, description = "`project_not_found` or `endpoint_not_found`", body = ErrorEnvelope)))]
 pub(crate) async fn delete_endpoint(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,

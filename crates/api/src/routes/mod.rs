@@ -1,5 +1,7 @@
 //! Every route of the service, in one table: [`table`] is what [`configure`] registers and what
-//! the OpenAPI test compares with the spec. One module per resource holds the handlers.
+//! the OpenAPI document is built from ([`crate::openapi`]), each route's path, method and
+//! responses coming from its handler's `#[utoipa::path]` attribute, and the responses many
+//! routes share from the table ([`Common`]). One module per resource holds the handlers.
 
 pub mod catalog;
 pub mod endpoints;
@@ -13,80 +15,126 @@ use actix_web::http::Method;
 use actix_web::middleware::from_fn;
 use actix_web::{Route, web};
 use domain::ModelId;
+use utoipa::openapi::path::HttpMethod;
 
 use crate::app::request_timeout;
 use crate::error::ApiError;
 
-/// One method on one path.
-pub struct RouteDef {
-    pub method: Method,
-    pub path: &'static str,
-    route: fn() -> Route,
+/// A response many routes share, declared in [`table`] once rather than in each handler's
+/// attribute; [`crate::openapi`] adds it to those routes' operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Common {
+    /// 408: the handler ran past `server.request_timeout_ms`.
+    Timeout,
+    /// 429: over a rate limit.
+    RateLimited,
+    /// 503: the database is unavailable.
+    Unavailable,
 }
 
-const fn def(method: Method, path: &'static str, route: fn() -> Route) -> RouteDef {
-    RouteDef {
-        method,
-        path,
-        route,
+impl Common {
+    /// The status and what the document says about it.
+    pub fn response(self) -> (u16, &'static str) {
+        match self {
+            Self::Timeout => (408, "The request took longer than the configured timeout"),
+            Self::RateLimited => (429, "Over the rate limit; see `Retry-After`"),
+            Self::Unavailable => (503, "Database unavailable; see `Retry-After`"),
+        }
     }
 }
 
-/// The routes, in registration order.
+/// What an API route answers besides its own responses.
+const API: &[Common] = &[Common::Timeout, Common::RateLimited, Common::Unavailable];
+/// The same for the catalog's reads, which are served from memory (no 503).
+const IN_MEMORY: &[Common] = &[Common::Timeout, Common::RateLimited];
+
+type Schemas = Vec<(
+    String,
+    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+)>;
+
+/// One method on one path: how the app serves it and how the OpenAPI document describes it,
+/// both from the handler's `#[utoipa::path]` attribute.
+pub struct RouteDef {
+    pub method: Method,
+    pub path: String,
+    route: fn() -> Route,
+    /// The method as the document names it.
+    pub http_methods: fn() -> Vec<HttpMethod>,
+    /// The operation as the handler's attribute describes it.
+    pub operation: fn() -> utoipa::openapi::path::Operation,
+    /// The schemas the operation refers to.
+    pub schemas: fn(&mut Schemas),
+    /// The shared responses it also answers.
+    pub common: &'static [Common],
+}
+
+/// The route of handler `P` (the type `#[utoipa::path]` generates), served by `route`.
+fn def<P>(route: fn() -> Route, common: &'static [Common]) -> RouteDef
+where
+    P: utoipa::Path + utoipa::__dev::SchemaReferences + utoipa::__dev::Tags<'static>,
+{
+    let method = match P::methods().first() {
+        Some(HttpMethod::Post) => Method::POST,
+        Some(HttpMethod::Delete) => Method::DELETE,
+        Some(HttpMethod::Put) => Method::PUT,
+        Some(HttpMethod::Patch) => Method::PATCH,
+        _ => Method::GET,
+    };
+    RouteDef {
+        method,
+        path: P::path(),
+        route,
+        http_methods: P::methods,
+        operation: operation_of::<P>,
+        schemas: P::schemas,
+        common,
+    }
+}
+
+/// The operation of handler `P` with the tags of its attribute (which utoipa keeps apart).
+fn operation_of<P>() -> utoipa::openapi::path::Operation
+where
+    P: utoipa::Path + utoipa::__dev::Tags<'static>,
+{
+    let mut operation = P::operation();
+    let tags = operation.tags.get_or_insert_with(Vec::new);
+    for tag in P::tags() {
+        if !tags.iter().any(|t| t == tag) {
+            tags.push(tag.to_owned());
+        }
+    }
+    operation
+}
+
+/// The routes, in registration order. Each handler's attribute holds its path and method.
 pub fn table() -> Vec<RouteDef> {
     vec![
-        def(Method::GET, "/healthz", || web::get().to(health::healthz)),
-        def(Method::GET, "/readyz", || web::get().to(health::readyz)),
-        def(Method::GET, "/metrics", || web::get().to(ops::metrics)),
-        def(Method::GET, "/openapi.json", || {
-            web::get().to(ops::openapi_json)
-        }),
-        def(Method::GET, "/docs", || web::get().to(ops::docs_redirect)),
-        def(Method::GET, "/catalog", || {
-            web::get().to(page::catalog_page)
-        }),
-        def(Method::GET, "/v1/catalog/models", || {
-            web::get().to(catalog::list_catalog)
-        }),
-        def(Method::GET, "/v1/catalog/models/{modelId}", || {
-            web::get().to(catalog::get_catalog_model)
-        }),
-        def(Method::GET, "/{projectId}/v1/models", || {
-            web::get().to(models::list_models)
-        }),
-        def(Method::GET, "/{projectId}/v1/models/{modelId}", || {
-            web::get().to(models::get_model)
-        }),
-        def(
-            Method::GET,
-            "/{projectId}/v1/models/{modelId}/share-events",
-            || web::get().to(models::list_share_events),
+        def::<health::__path_healthz>(|| web::get().to(health::healthz), &[]),
+        def::<health::__path_readyz>(|| web::get().to(health::readyz), &[]),
+        def::<ops::__path_metrics>(|| web::get().to(ops::metrics), &[]),
+        def::<ops::__path_openapi_json>(|| web::get().to(ops::openapi_json), &[]),
+        def::<ops::__path_docs_redirect>(|| web::get().to(ops::docs_redirect), &[]),
+        def::<page::__path_catalog_page>(|| web::get().to(page::catalog_page), &[]),
+        def::<catalog::__path_list_catalog>(|| web::get().to(catalog::list_catalog), IN_MEMORY),
+        def::<catalog::__path_get_catalog_model>(
+            || web::get().to(catalog::get_catalog_model),
+            IN_MEMORY,
         ),
-        def(
-            Method::POST,
-            "/{projectId}/v1/models/{modelId}/share",
-            || web::post().to(sharing::share),
+        def::<models::__path_list_models>(|| web::get().to(models::list_models), API),
+        def::<models::__path_get_model>(|| web::get().to(models::get_model), API),
+        def::<models::__path_list_share_events>(|| web::get().to(models::list_share_events), API),
+        def::<sharing::__path_share>(|| web::post().to(sharing::share), API),
+        def::<sharing::__path_unshare>(|| web::post().to(sharing::unshare), API),
+        def::<endpoints::__path_create_endpoint>(
+            || web::post().to(endpoints::create_endpoint),
+            API,
         ),
-        def(
-            Method::POST,
-            "/{projectId}/v1/models/{modelId}/unshare",
-            || web::post().to(sharing::unshare),
-        ),
-        def(Method::POST, "/{projectId}/v1/endpoints", || {
-            web::post().to(endpoints::create_endpoint)
-        }),
-        def(Method::GET, "/{projectId}/v1/endpoints", || {
-            web::get().to(endpoints::list_endpoints)
-        }),
-        def(
-            Method::GET,
-            "/{projectId}/v1/endpoints/{endpointId}",
-            || web::get().to(endpoints::get_endpoint),
-        ),
-        def(
-            Method::DELETE,
-            "/{projectId}/v1/endpoints/{endpointId}",
+        def::<endpoints::__path_list_endpoints>(|| web::get().to(endpoints::list_endpoints), API),
+        def::<endpoints::__path_get_endpoint>(|| web::get().to(endpoints::get_endpoint), API),
+        def::<endpoints::__path_delete_endpoint>(
             || web::delete().to(endpoints::delete_endpoint),
+            API,
         ),
     ]
 }
@@ -94,7 +142,7 @@ pub fn table() -> Vec<RouteDef> {
 /// Registers every route of [`table`], one resource per path (so a known path with another
 /// method answers 405, not 404), plus the interactive docs' assets under `/docs/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut paths: Vec<(&'static str, Vec<Route>)> = Vec::new();
+    let mut paths: Vec<(String, Vec<Route>)> = Vec::new();
     for def in table() {
         let route = (def.route)();
         match paths.iter_mut().find(|(path, _)| *path == def.path) {

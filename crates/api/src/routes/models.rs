@@ -12,7 +12,7 @@ use crate::pagination::{Cursor, List, QueryParams};
 #[utoipa::path(get, path = "/{projectId}/v1/models", tag = "models", security(("bearer" = [])),
     params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 20)", minimum = 1, maximum = 100), ("after" = Option<String>, Query, description = "The `nextCursor` of the previous page")),
     responses((status = 200, description = "The project's models, newest first", body = List<ModelDto>),
-        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "No such project, or not the key's project (`project_not_found`)", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "No such project, or not the key's project (`project_not_found`)", body = ErrorEnvelope)))]
 pub(crate) async fn list_models(
     caller: ProjectCaller,
     req: HttpRequest,
@@ -37,7 +37,7 @@ pub(crate) async fn list_models(
 #[utoipa::path(get, path = "/{projectId}/v1/models/{modelId}", tag = "models", security(("bearer" = [])),
     params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("modelId" = String, Path, description = "Model id (UUID)", example = "550e8400-e29b-41d4-a716-446655440000")),
     responses((status = 200, description = "The model", body = ModelDto),
-        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope)))]
 pub(crate) async fn get_model(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,
@@ -60,7 +60,7 @@ pub(crate) async fn get_model(
 #[utoipa::path(get, path = "/{projectId}/v1/models/{modelId}/share-events", tag = "models", security(("bearer" = [])),
     params(("projectId" = String, Path, description = "Project id, `proj_` + 6 to 32 letters or digits", example = "proj_ABC123"), ("modelId" = String, Path, description = "Model id (UUID)", example = "550e8400-e29b-41d4-a716-446655440000"), ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 20)", minimum = 1, maximum = 100), ("after" = Option<String>, Query, description = "The `nextCursor` of the previous page")),
     responses((status = 200, description = "The model's share history, newest first", body = List<ShareEventDto>),
-        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope), (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope)))]
 pub(crate) async fn list_share_events(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,

@@ -20,8 +20,7 @@ use crate::telemetry::RequestId;
         (status = 400, description = "`invalid_model_status`, or a policy's own 400 code", body = ErrorEnvelope),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
         (status = 403, description = "`feature_not_enabled`, `permission_denied`, or a policy's own 403 code", body = ErrorEnvelope),
-        (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope),
-        (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope)))]
 pub(crate) async fn share(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,
@@ -40,8 +39,7 @@ pub(crate) async fn share(
         (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope),
         (status = 403, description = "`permission_denied`, or a policy's own 403 code", body = ErrorEnvelope),
         (status = 404, description = "`project_not_found` or `model_not_found`", body = ErrorEnvelope),
-        (status = 409, description = "`model_not_shared`", body = ErrorEnvelope),
-        (status = 408, description = "The request took longer than the configured timeout", body = ErrorEnvelope), (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorEnvelope), (status = 503, description = "Database unavailable; see `Retry-After`", body = ErrorEnvelope)))]
+        (status = 409, description = "`model_not_shared`", body = ErrorEnvelope)))]
 pub(crate) async fn unshare(
     caller: ProjectCaller,
     path: web::Path<(String, String)>,
