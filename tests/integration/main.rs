@@ -4,6 +4,11 @@
 
 // A test crate: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    reason = "test code: a bad index or cast fails the test, which is what it is for"
+)]
 
 mod db;
 mod helpers;

@@ -59,18 +59,23 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 
 const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A count as a gauge's value (past `u32::MAX`, which no count here reaches, it saturates).
+fn count(n: impl TryInto<u32>) -> f64 {
+    n.try_into().map_or(f64::from(u32::MAX), f64::from)
+}
+
 /// The text of `GET /metrics`.
 pub fn render(state: &AppState) -> String {
     let Some(handle) = handle() else {
         return String::new();
     };
-    metrics::gauge!("modelshare_model_actors").set(state.catalog.live_actors() as f64);
-    metrics::gauge!("modelshare_catalog_models").set(state.catalog.len() as f64);
+    metrics::gauge!("modelshare_model_actors").set(count(state.catalog.live_actors()));
+    metrics::gauge!("modelshare_catalog_models").set(count(state.catalog.len()));
     metrics::gauge!("modelshare_catalog_convergence_lag_seconds")
         .set(state.catalog.convergence_lag_secs());
-    metrics::gauge!("modelshare_transition_conflicts").set(state.catalog.stale_writes() as f64);
+    metrics::gauge!("modelshare_transition_conflicts").set(count(state.catalog.stale_writes()));
     metrics::gauge!("modelshare_group_commit_largest")
-        .set(state.store.largest_transition_group() as f64);
+        .set(count(state.store.largest_transition_group()));
     metrics::counter!("modelshare_catalog_repairs_total").absolute(state.catalog.catalog_repairs());
     metrics::counter!("modelshare_undecodable_rows_total")
         .absolute(state.catalog.undecodable_rows());

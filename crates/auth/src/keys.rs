@@ -50,11 +50,14 @@ pub fn mint_key(prefix: &str, slug: &ProjectSlug) -> Result<MintedKey, KeyFormat
             if secret.len() == SECRET_LEN {
                 break;
             }
-            secret.push(char::from(ALPHABET[usize::from(*b % 62)]));
+            if let Some(c) = ALPHABET.get(usize::from(*b % 62)) {
+                secret.push(char::from(*c));
+            }
         }
     }
     let key = format!("{prefix}_{slug}_{secret}");
-    let display_prefix = format!("{prefix}_{slug}_{}", &secret[..SHOWN_SECRET_CHARS]);
+    let shown: String = secret.chars().take(SHOWN_SECRET_CHARS).collect();
+    let display_prefix = format!("{prefix}_{slug}_{shown}");
     Ok(MintedKey {
         hash: hash_key(&key),
         key,

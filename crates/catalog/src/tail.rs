@@ -268,7 +268,7 @@ impl Tailer {
                 // SQLite: ids are in commit order; nothing at or below `newest` is still to come.
                 None => self.local_events.lock().forget_through(position.newest),
             }
-            if (events.len() as u64) < BATCH {
+            if u64::try_from(events.len()).unwrap_or(u64::MAX) < BATCH {
                 break;
             }
         }
@@ -300,7 +300,7 @@ impl Tailer {
                 cursor = OutboxCursor::at(last);
                 position.final_cursor = Some(cursor);
             }
-            if (events.len() as u64) < BATCH {
+            if u64::try_from(events.len()).unwrap_or(u64::MAX) < BATCH {
                 return Ok(Flow::Continue);
             }
         }

@@ -178,9 +178,11 @@ impl ProjectId {
     pub fn generate() -> Self {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         let bytes = Uuid::new_v4().into_bytes();
-        let rest: String = bytes[..12]
+        let rest: String = bytes
             .iter()
-            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+            .take(12)
+            .filter_map(|b| ALPHABET.get(usize::from(*b) % ALPHABET.len()))
+            .map(|c| char::from(*c))
             .collect();
         Self(format!("proj_{rest}"))
     }
@@ -200,7 +202,7 @@ fn hyphenated_slug(s: &str, max: usize) -> Result<(), &'static str> {
     if !bytes.iter().all(inner_ok) {
         return Err("may only contain lowercase letters, digits and hyphens");
     }
-    if !edge_ok(&bytes[0]) || !edge_ok(&bytes[bytes.len() - 1]) {
+    if !bytes.first().is_some_and(edge_ok) || !bytes.last().is_some_and(edge_ok) {
         return Err("must start and end with a lowercase letter or digit");
     }
     Ok(())

@@ -2,6 +2,11 @@
 //! `MODELSHARE_TEST_POSTGRES_URL` is set, against a fresh PostgreSQL database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    reason = "test code: a bad index or cast fails the test, which is what it is for"
+)]
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -674,7 +679,8 @@ async fn scenario(store: Store) {
             .unwrap(),
         0
     );
-    let catalog = store.list_catalog().await.unwrap();
+    let mut catalog = Vec::new();
+    store.load_catalog(|row| catalog.push(row)).await.unwrap();
     assert_eq!(catalog.len(), 1);
     assert_eq!(catalog[0].model.id, model.id);
     assert!(catalog[0].model.shared);

@@ -237,7 +237,11 @@ fn card(item: &CatalogItem) -> Markup {
 
 /// 8030000000 → "8.0B".
 fn human(n: i64) -> String {
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::as_conversions,
+        reason = "shown rounded to one decimal"
+    )]
     let f = n as f64;
     match n {
         n if n >= 1_000_000_000 => format!("{:.1}B", f / 1e9),

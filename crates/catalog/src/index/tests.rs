@@ -272,7 +272,7 @@ fn an_absent_exact_value_answers_without_examining() {
 
 #[test]
 fn a_filter_matching_nothing_stops_at_the_bound_and_continues() {
-    let rows: Vec<CatalogRow> = (0..(EXAMINE_BOUND as i64 * 2 + 10))
+    let rows: Vec<CatalogRow> = (0..(i64::try_from(EXAMINE_BOUND).unwrap() * 2 + 10))
         .map(|i| row(&format!("m{i}"), i, i % 3))
         .collect();
     let index = CatalogIndex::from_rows(rows);
@@ -323,7 +323,7 @@ impl Rng {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        usize::try_from(x % (n.max(1) as u64)).unwrap()
+        usize::try_from(x % u64::try_from(n.max(1)).unwrap()).unwrap()
     }
 
     fn chance(&mut self, percent: usize) -> bool {

@@ -222,7 +222,8 @@ impl GroupCommit {
         let stopped = || StorageError::Unavailable(DbErr::Custom("the writer has stopped".into()));
         let lane = lane_of(t.model_id, self.lanes.len());
         let (reply, answer) = oneshot::channel();
-        self.lanes[lane].send((t, reply)).map_err(|_| stopped())?;
+        let sender = self.lanes.get(lane).ok_or_else(stopped)?;
+        sender.send((t, reply)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -238,7 +239,8 @@ pub(crate) fn lane_count(backend: Backend) -> usize {
 /// The lane of `model`'s transitions among `lanes`.
 pub(crate) fn lane_of(model: ModelId, lanes: usize) -> usize {
     // The low bits of a model id are random (UUID v4 and v7 alike).
-    (model.as_uuid().as_u128() % lanes.max(1) as u128) as usize
+    let lanes = u128::try_from(lanes.max(1)).unwrap_or(1);
+    usize::try_from(model.as_uuid().as_u128() % lanes).unwrap_or(0)
 }
 
 async fn run_groups(lane: Lane, mut jobs: mpsc::UnboundedReceiver<Job>) {

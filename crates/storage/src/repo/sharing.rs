@@ -453,12 +453,11 @@ async fn postgres_guarded_in(
         );
         tx.query_one_raw(lock).await.map_err(classify)?;
     }
-    let mut order: Vec<usize> = (0..group.len()).collect();
-    order.sort_unstable_by_key(|&i| group[i].model_id);
-    let mut written: Vec<Option<Written>> = group.iter().map(|_| None).collect();
-    for i in order {
-        let t = group[i];
-        written[i] = match check_guards(tx, t).await? {
+    let mut order: Vec<(usize, &Transition)> = group.iter().copied().enumerate().collect();
+    order.sort_unstable_by_key(|(_, t)| t.model_id);
+    let mut written: Vec<(usize, Option<Written>)> = Vec::with_capacity(group.len());
+    for (i, t) in order {
+        let outcome = match check_guards(tx, t).await? {
             Err(answer) => answer,
             Ok(()) => {
                 let rows = tx
@@ -468,8 +467,11 @@ async fn postgres_guarded_in(
                 decode_group(&rows)?.remove(&t.model_id.as_uuid())
             }
         };
+        written.push((i, outcome));
     }
-    Ok(written)
+    // Back in the group's order.
+    written.sort_unstable_by_key(|(i, _)| *i);
+    Ok(written.into_iter().map(|(_, w)| w).collect())
 }
 
 /// [`POSTGRES_GROUP`] over `group`. The rows go in model order, so that two instances' groups
