@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use api::{Application, Settings};
 use async_trait::async_trait;
-use auth::{Denial, Policy, PolicyContext, PolicyRegistry, Verdict};
+use auth::{CustomStatus, Denial, Policy, PolicyContext, PolicyRegistry, Verdict};
 use domain::{ModelId, ModelStatus, Role};
 use reqwest::StatusCode;
 
@@ -246,7 +246,7 @@ impl Policy for NoInternalModels {
     async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
         if ctx.model()?.tags.iter().any(|t| t == "internal") {
             return Err(Denial::custom(
-                403,
+                CustomStatus::Forbidden,
                 "internal_model",
                 "Models tagged internal stay private.",
             )

@@ -264,7 +264,8 @@ impl From<ShareError> for ApiError {
             ShareError::Denied { policy, denial } => {
                 tracing::info!(policy, code = %denial.code, "denied");
                 ApiError {
-                    status: StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN),
+                    status: StatusCode::from_u16(denial.status.as_u16())
+                        .unwrap_or(StatusCode::FORBIDDEN),
                     code: denial.code,
                     kind: denial.kind,
                     message: denial.message,

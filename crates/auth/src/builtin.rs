@@ -8,7 +8,8 @@ use domain::{ErrorCode, Feature, ModelStatus, Role, ShareAction};
 use storage::WriteGuard;
 
 use crate::policy::{
-    Denial, Policy, PolicyConfigError, PolicyContext, PolicyParams, PolicyRegistry, Verdict,
+    CustomStatus, Denial, Policy, PolicyConfigError, PolicyContext, PolicyParams, PolicyRegistry,
+    Verdict,
 };
 
 pub(crate) fn register_all(registry: &mut PolicyRegistry) {
@@ -326,7 +327,7 @@ impl MaxSharedModels {
     /// The refusal, whether the chain's count or the write's found the account full.
     fn limit_reached(shared: u64, limit: u64) -> Denial {
         Denial::custom(
-            403,
+            CustomStatus::Forbidden,
             "shared_model_limit_reached",
             format!(
                 "Your account already shares {shared} models, the most it may share ({limit}). Unshare one first."
@@ -384,7 +385,7 @@ impl Policy for RequireLicense {
             return Ok(());
         }
         Err(Denial::custom(
-            400,
+            CustomStatus::BadRequest,
             "license_not_allowed",
             format!(
                 "Only models with one of these licenses may be shared: {}.",

@@ -11,8 +11,8 @@ pub use authenticate::{AuthError, Authenticator};
 pub use builtin::Params;
 pub use keys::{KeyFormatError, MintedKey, ParsedKey, hash_key, mint_key, parse_key};
 pub use policy::{
-    Denial, Permit, Policy, PolicyChains, PolicyConfig, PolicyConfigError, PolicyContext,
-    PolicyParams, PolicyRegistry, Refusal, Verdict,
+    CustomStatus, Denial, DenialStatus, Permit, Policy, PolicyChains, PolicyConfig,
+    PolicyConfigError, PolicyContext, PolicyParams, PolicyRegistry, Refusal, Verdict,
 };
 pub use principal::Principal;
 pub use storage::WriteGuard;

@@ -46,10 +46,50 @@ impl PolicyContext<'_> {
     }
 }
 
+/// The status a refusal answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialStatus {
+    BadRequest,
+    Forbidden,
+    NotFound,
+    Conflict,
+}
+
+impl DenialStatus {
+    pub fn as_u16(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+        }
+    }
+
+    /// The status of a refusal with `code` (the contract's refusals are 400, 403, 404 and 409;
+    /// a code that is not a refusal is refused as forbidden).
+    fn of(code: ErrorCode) -> Self {
+        match code.status() {
+            400 => Self::BadRequest,
+            404 => Self::NotFound,
+            409 => Self::Conflict,
+            _ => Self::Forbidden,
+        }
+    }
+}
+
+/// The statuses a refusal with an operator's or a policy's own code may answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomStatus {
+    /// 400, `invalid_request_error`: the model does not qualify.
+    BadRequest,
+    /// 403, `permission_error`: the caller may not.
+    Forbidden,
+}
+
 /// Why a request was refused: what the client is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
-    pub status: u16,
+    pub status: DenialStatus,
     pub code: Cow<'static, str>,
     pub kind: ErrorType,
     pub message: Cow<'static, str>,
@@ -59,22 +99,22 @@ impl Denial {
     /// A denial with one of the contract's codes.
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            status: code.status(),
+            status: DenialStatus::of(code),
             code: Cow::Borrowed(code.as_str()),
             kind: code.error_type(),
             message: message.into(),
         }
     }
 
-    /// A denial with an operator-defined code; status must be 400 or 403.
+    /// A denial with a code of its own (a policy's or an operator's).
     pub fn custom(
-        status: u16,
+        status: CustomStatus,
         code: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
         let (status, kind) = match status {
-            400 => (400, ErrorType::InvalidRequestError),
-            _ => (403, ErrorType::PermissionError),
+            CustomStatus::BadRequest => (DenialStatus::BadRequest, ErrorType::InvalidRequestError),
+            CustomStatus::Forbidden => (DenialStatus::Forbidden, ErrorType::PermissionError),
         };
         Self {
             status,
