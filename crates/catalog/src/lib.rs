@@ -37,6 +37,32 @@
 //! * **Cheap refusals.** The checks of a chain that need only the caller (feature, role) run in
 //!   the handle before any actor is leased; the actor runs the whole chain again on fresh state.
 //!
+//! # Where the work runs
+//!
+//! A share or unshare crosses these execution contexts, each owning what is listed:
+//!
+//! 1. **An HTTP worker** (actix-web, one thread per worker): the request, its caller's key
+//!    lookup and the chain's caller-only checks ([`Catalog`]'s handle), then a message to the
+//!    model's actor, awaited.
+//! 2. **The catalog arbiter** (one thread): every model actor, the registry's reaper and the
+//!    public-catalog actor. A model actor owns its model's transitions (one at a time); the
+//!    public-catalog actor owns the index and publishes its snapshots. The outbox tailer and
+//!    the reconciliation also run here, as tasks.
+//! 3. **The group-commit thread** (`storage`, a thread with its own single-threaded runtime):
+//!    one task per lane, each owning the transactions of the models hashed to it, one group at
+//!    a time, on the writer connection (SQLite) or on connections the store keeps
+//!    (PostgreSQL). A model actor's transition waits there for its group's commit.
+//! 4. **The listener thread** (PostgreSQL only, its own runtime): the `LISTEN` connection, which
+//!    must outlive the arbiter during shutdown; it only wakes the tailer.
+//! 5. **The metrics upkeep thread**: folds histogram samples every five seconds; touches no
+//!    state of the service.
+//!
+//! One model's transitions are ordered by its actor; the lane keeps them in submission order
+//! and never puts two of one model in a group; the compare-and-set on `version` orders them
+//! against other instances. Each layer's rule is what the next one relies on, not a repeat of
+//! it: the actor decides on fresh state, the lane keeps commit order equal to decision order,
+//! the database settles what no process can see.
+//!
 //! Callers use the [`Catalog`] handle; actix types never leave this crate.
 
 mod handle;

@@ -4,6 +4,7 @@
 mod accounts;
 mod catalog;
 mod endpoints;
+mod events;
 mod group_commit;
 mod keys;
 mod models;

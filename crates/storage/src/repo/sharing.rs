@@ -1,37 +1,22 @@
-//! Share/unshare transitions and the share-events outbox.
+//! What a group of share/unshare transitions writes, on each database; the engine that groups
+//! them is [`super::group_commit`], the share events' reads are [`super::events`].
 
 use std::collections::HashMap;
 
-use domain::{AccountId, ApiKeyId, ModelId, ShareAction, UserId};
+use domain::{AccountId, ShareAction};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationTrait, Statement,
+    QueryFilter, QueryResult, QuerySelect, RelationTrait, Statement,
 };
 
-use super::{commit, model_record, page, project_id, to_dt, to_ts, write_tx_on};
+use super::events::event_record;
+use super::{commit, model_record, to_dt, write_tx_on};
 use crate::connect::Deadlines;
 use crate::deadline::{Bounded, discard_sqlite_connection, query_within, within};
 use crate::entities::{models, projects, share_events};
-use crate::error::{StorageError, classify, corrupt};
-use crate::records::{Page, ShareEvent, Transition, TransitionOutcome, WriteGuard};
+use crate::error::{StorageError, classify};
+use crate::records::{Transition, TransitionOutcome, WriteGuard};
 use crate::{Backend, Store};
-
-fn event_record(row: share_events::Model) -> Result<ShareEvent, StorageError> {
-    Ok(ShareEvent {
-        id: row.id,
-        model_id: ModelId::from_uuid(row.model_id),
-        project_id: project_id(&row.project_id)?,
-        action: row
-            .action
-            .parse()
-            .map_err(|e| corrupt(format!("stored share event {}: {e}", row.id)))?,
-        actor_user_id: row.actor_user_id.map(UserId::from_uuid),
-        api_key_id: row.api_key_id.map(ApiKeyId::from_uuid),
-        request_id: row.request_id,
-        server_request_id: row.server_request_id,
-        at: to_ts(row.at),
-    })
-}
 
 impl Store {
     /// Shares or unshares a model if it is still at `expected_version` and in the opposite
@@ -65,61 +50,6 @@ impl Store {
     /// The most transitions one group commit has written together since the store opened.
     pub fn largest_transition_group(&self) -> usize {
         self.group_commit.largest()
-    }
-
-    /// A model's share history, newest first (`id DESC`), before the cursor `after`.
-    pub async fn list_share_events(
-        &self,
-        model_id: ModelId,
-        after: Option<i64>,
-        limit: u64,
-    ) -> Result<Page<ShareEvent>, StorageError> {
-        let mut query = share_events::Entity::find()
-            .filter(share_events::Column::ModelId.eq(model_id.as_uuid()));
-        if let Some(after) = after {
-            query = query.filter(share_events::Column::Id.lt(after));
-        }
-        let rows = query
-            .order_by_desc(share_events::Column::Id)
-            .limit(limit.saturating_add(1))
-            .all(&self.reader)
-            .await
-            .map_err(classify)?;
-        let items = rows
-            .into_iter()
-            .map(event_record)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page(items, limit))
-    }
-
-    /// Events with `id > after_id`, oldest first: the outbox tail.
-    pub async fn share_events_after(
-        &self,
-        after_id: i64,
-        limit: u64,
-    ) -> Result<Vec<ShareEvent>, StorageError> {
-        share_events::Entity::find()
-            .filter(share_events::Column::Id.gt(after_id))
-            .order_by_asc(share_events::Column::Id)
-            .limit(limit)
-            .all(&self.reader)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(event_record)
-            .collect()
-    }
-
-    /// The newest event id, 0 when there is none.
-    pub async fn max_share_event_id(&self) -> Result<i64, StorageError> {
-        let max: Option<Option<i64>> = share_events::Entity::find()
-            .select_only()
-            .column_as(share_events::Column::Id.max(), "max_id")
-            .into_tuple()
-            .one(&self.reader)
-            .await
-            .map_err(classify)?;
-        Ok(max.flatten().unwrap_or(0))
     }
 
     /// How many models of the account's projects are shared.
