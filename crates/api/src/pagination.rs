@@ -148,40 +148,37 @@ impl Cursor {
         parts.next().is_none().then_some(cursor)
     }
 
-    pub fn created(raw: Option<&str>) -> Result<Option<(Timestamp, Uuid)>, ApiError> {
-        match raw
-            .filter(|r| !r.is_empty())
-            .map(Self::decode)
-            .transpose()?
-        {
+    /// The cursor `raw` (none or empty: the first page), which must be of the kind `pick`
+    /// accepts: a cursor of another listing is refused like a forged one.
+    fn decode_kind<T>(
+        raw: Option<&str>,
+        pick: impl FnOnce(Self) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        match raw.filter(|r| !r.is_empty()) {
             None => Ok(None),
-            Some(Self::Created(at, id)) => Ok(Some((at, id))),
-            Some(_) => Err(bad_cursor()),
+            Some(raw) => pick(Self::decode(raw)?).map(Some).ok_or_else(bad_cursor),
         }
+    }
+
+    pub fn created(raw: Option<&str>) -> Result<Option<(Timestamp, Uuid)>, ApiError> {
+        Self::decode_kind(raw, |c| match c {
+            Self::Created(at, id) => Some((at, id)),
+            _ => None,
+        })
     }
 
     pub fn catalog(raw: Option<&str>) -> Result<Option<SortKey>, ApiError> {
-        match raw
-            .filter(|r| !r.is_empty())
-            .map(Self::decode)
-            .transpose()?
-        {
-            None => Ok(None),
-            Some(Self::Catalog(key)) => Ok(Some(key)),
-            Some(_) => Err(bad_cursor()),
-        }
+        Self::decode_kind(raw, |c| match c {
+            Self::Catalog(key) => Some(key),
+            _ => None,
+        })
     }
 
     pub fn seq(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
-        match raw
-            .filter(|r| !r.is_empty())
-            .map(Self::decode)
-            .transpose()?
-        {
-            None => Ok(None),
-            Some(Self::Seq(n)) => Ok(Some(n)),
-            Some(_) => Err(bad_cursor()),
-        }
+        Self::decode_kind(raw, |c| match c {
+            Self::Seq(n) => Some(n),
+            _ => None,
+        })
     }
 }
 
