@@ -1,13 +1,9 @@
 //! Inference endpoints bound to models.
 
 use domain::{EndpointId, EndpointSlug, ModelId, ProjectId, Timestamp, now};
-use sea_orm::sea_query::Condition;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use super::{page, project_id, to_dt, to_ts};
+use super::{newest_first, project_id, to_dt, to_ts};
 use crate::Store;
 use crate::deadline::within_db;
 use crate::entities::{endpoints, models};
@@ -79,32 +75,15 @@ impl Store {
         after: Option<(Timestamp, EndpointId)>,
         limit: u64,
     ) -> Result<Page<Endpoint>, StorageError> {
-        let mut query =
+        let query =
             endpoints::Entity::find().filter(endpoints::Column::ProjectId.eq(project_id.as_str()));
-        if let Some((at, id)) = after {
-            let at = to_dt(at);
-            query = query.filter(
-                Condition::any()
-                    .add(endpoints::Column::CreatedAt.lt(at))
-                    .add(
-                        Condition::all()
-                            .add(endpoints::Column::CreatedAt.eq(at))
-                            .add(endpoints::Column::Id.lt(id.as_uuid())),
-                    ),
-            );
-        }
-        let rows = query
-            .order_by_desc(endpoints::Column::CreatedAt)
-            .order_by_desc(endpoints::Column::Id)
-            .limit(limit.saturating_add(1))
-            .all(&self.reader)
-            .await
-            .map_err(classify)?;
-        let items = rows
-            .into_iter()
-            .map(endpoint_record)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page(items, limit))
+        let query = newest_first(
+            query,
+            endpoints::Column::CreatedAt,
+            endpoints::Column::Id,
+            after.map(|(at, id)| (at, id.as_uuid())),
+        );
+        self.read_page(query, limit, endpoint_record).await
     }
 
     pub async fn get_endpoint(

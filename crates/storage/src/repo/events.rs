@@ -4,7 +4,7 @@
 use domain::{ApiKeyId, ModelId, UserId};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::{page, project_id, to_ts};
+use super::{project_id, to_ts};
 use crate::Store;
 use crate::entities::share_events;
 use crate::error::{StorageError, classify, corrupt};
@@ -40,17 +40,8 @@ impl Store {
         if let Some(after) = after {
             query = query.filter(share_events::Column::Id.lt(after));
         }
-        let rows = query
-            .order_by_desc(share_events::Column::Id)
-            .limit(limit.saturating_add(1))
-            .all(&self.reader)
-            .await
-            .map_err(classify)?;
-        let items = rows
-            .into_iter()
-            .map(event_record)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page(items, limit))
+        let query = query.order_by_desc(share_events::Column::Id);
+        self.read_page(query, limit, event_record).await
     }
 
     /// Events with `id > after_id`, oldest first: the outbox tail.

@@ -20,8 +20,9 @@ use chrono::{DateTime, Utc};
 use domain::{AccountId, ProjectId, Timestamp};
 use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, ExecResult, IdenStatic, Iterable,
-    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, ExecResult,
+    IdenStatic, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::Store;
@@ -41,6 +42,50 @@ pub(crate) fn to_dt(at: Timestamp) -> DateTime<Utc> {
 
 pub(crate) fn project_id(raw: &str) -> Result<ProjectId, StorageError> {
     ProjectId::parse(raw).map_err(|e| corrupt(format!("stored project id {raw:?}: {e}")))
+}
+
+/// `query` newest first, by `(created, id)` descending, after the keyset cursor `after` (the
+/// creation time and id of the previous page's last row).
+pub(crate) fn newest_first<E: EntityTrait>(
+    query: Select<E>,
+    created: E::Column,
+    id: E::Column,
+    after: Option<(Timestamp, uuid::Uuid)>,
+) -> Select<E> {
+    let query = match after {
+        Some((at, last)) => {
+            let at = to_dt(at);
+            query.filter(
+                Condition::any()
+                    .add(created.lt(at))
+                    .add(Condition::all().add(created.eq(at)).add(id.lt(last))),
+            )
+        }
+        None => query,
+    };
+    query.order_by_desc(created).order_by_desc(id)
+}
+
+impl Store {
+    /// One page of `query` (filtered and ordered): at most `limit` rows read through the
+    /// readers, each made a record by `record`, and whether more follow.
+    pub(crate) async fn read_page<E: EntityTrait, T>(
+        &self,
+        query: Select<E>,
+        limit: u64,
+        record: impl Fn(E::Model) -> Result<T, StorageError>,
+    ) -> Result<Page<T>, StorageError> {
+        let rows = query
+            .limit(limit.saturating_add(1))
+            .all(&self.reader)
+            .await
+            .map_err(classify)?;
+        let items = rows
+            .into_iter()
+            .map(record)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(items, limit))
+    }
 }
 
 /// Cuts a `limit + 1` fetch down to a page.

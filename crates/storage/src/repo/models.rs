@@ -1,10 +1,10 @@
 //! Models as the platform's upload pipeline registers them.
 
 use domain::{ModelId, ModelStatus, ModelText, ProjectId, Timestamp, now};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
-use super::{commit, model_record, page, to_dt};
+use super::{commit, model_record, newest_first, to_dt};
 use crate::Store;
 use crate::entities::models;
 use crate::error::{StorageError, Violation, classify, corrupt, violation};
@@ -117,29 +117,14 @@ impl Store {
         after: Option<(Timestamp, ModelId)>,
         limit: u64,
     ) -> Result<Page<Model>, StorageError> {
-        let mut query =
+        let query =
             models::Entity::find().filter(models::Column::ProjectId.eq(project_id.as_str()));
-        if let Some((at, id)) = after {
-            let at = to_dt(at);
-            query = query.filter(
-                Condition::any().add(models::Column::CreatedAt.lt(at)).add(
-                    Condition::all()
-                        .add(models::Column::CreatedAt.eq(at))
-                        .add(models::Column::Id.lt(id.as_uuid())),
-                ),
-            );
-        }
-        let rows = query
-            .order_by_desc(models::Column::CreatedAt)
-            .order_by_desc(models::Column::Id)
-            .limit(limit.saturating_add(1))
-            .all(&self.reader)
-            .await
-            .map_err(classify)?;
-        let items = rows
-            .into_iter()
-            .map(model_record)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page(items, limit))
+        let query = newest_first(
+            query,
+            models::Column::CreatedAt,
+            models::Column::Id,
+            after.map(|(at, id)| (at, id.as_uuid())),
+        );
+        self.read_page(query, limit, model_record).await
     }
 }
