@@ -15,7 +15,7 @@ use actix_web::middleware::Next;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, error, web};
 use auth::{Authenticator, PolicyConfigError, PolicyRegistry};
-use catalog::{Catalog, CatalogSettings};
+use catalog::Catalog;
 use storage::Store;
 
 use crate::error::{ApiError, RetryAfter, envelope_fallback};
@@ -76,16 +76,7 @@ impl Application {
         let chains = policies.build(&settings.policy_config()?)?;
         let store = Store::connect(&settings.db_settings()?).await?;
         store.migrate().await?;
-        let catalog = Catalog::start(
-            store.clone(),
-            chains,
-            CatalogSettings {
-                idle_timeout: Duration::from_millis(settings.actors.idle_timeout_ms),
-                poll_interval: Duration::from_millis(settings.catalog.poll_interval_ms),
-                reconcile_interval: Duration::from_millis(settings.catalog.reconcile_interval_ms),
-            },
-        )
-        .await?;
+        let catalog = Catalog::start(store.clone(), chains, settings.catalog_settings()).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
             address: address.clone(),

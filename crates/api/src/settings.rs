@@ -27,7 +27,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub rate_limit: RateLimitSettings,
     pub actors: ActorSettings,
-    pub catalog: CatalogSettings,
+    pub catalog: CatalogSection,
     pub policies: PolicySettings,
 }
 
@@ -49,9 +49,11 @@ pub struct ActorSettings {
     pub idle_timeout_ms: u64,
 }
 
+/// `[catalog]` as the files say it; what the catalog crate gets is
+/// [`Settings::catalog_settings`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CatalogSettings {
+pub struct CatalogSection {
     pub public_browse: bool,
     pub poll_interval_ms: u64,
     pub reconcile_interval_ms: u64,
@@ -343,6 +345,15 @@ impl Settings {
                 "database.sqlite_synchronous",
                 format!("must be one of off, normal, full, extra (got {other:?})"),
             )),
+        }
+    }
+
+    /// What the catalog needs (`[catalog]` and `[actors]`).
+    pub fn catalog_settings(&self) -> catalog::CatalogSettings {
+        catalog::CatalogSettings {
+            idle_timeout: Duration::from_millis(self.actors.idle_timeout_ms),
+            poll_interval: Duration::from_millis(self.catalog.poll_interval_ms),
+            reconcile_interval: Duration::from_millis(self.catalog.reconcile_interval_ms),
         }
     }
 
