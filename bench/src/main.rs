@@ -30,7 +30,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::db::Db;
-use crate::scenarios::{ALL, Env, RunResult, Sizes};
+use crate::scenarios::{Env, RunResult, Scenario, Sizes};
 
 #[derive(Parser)]
 #[command(about = "Load harness for the modelshare release server")]
@@ -95,7 +95,8 @@ enum DbChoice {
 
 #[derive(Serialize)]
 struct ScenarioReport {
-    scenario: String,
+    #[serde(serialize_with = "scenario_name")]
+    scenario: Scenario,
     db: Db,
     runs: Vec<RunResult>,
     median: RunResult,
@@ -191,15 +192,13 @@ async fn bench(cli: Cli) -> Result<()> {
     if !bin.exists() {
         bail!("{} not found", bin.display());
     }
-    let scenarios: Vec<String> = if cli.scenarios.iter().any(|s| s == "all") {
-        ALL.iter().map(|s| (*s).to_owned()).collect()
+    let scenarios: Vec<Scenario> = if cli.scenarios.iter().any(|s| s == "all") {
+        Scenario::NAMED.iter().map(|(_, s)| *s).collect()
     } else {
-        for s in &cli.scenarios {
-            if !ALL.contains(&s.as_str()) {
-                bail!("unknown scenario {s:?}; known: all, {}", ALL.join(", "));
-            }
-        }
-        cli.scenarios.clone()
+        cli.scenarios
+            .iter()
+            .map(|s| Scenario::parse(s))
+            .collect::<Result<_>>()?
     };
     let dbs = match cli.db {
         DbChoice::Sqlite => vec![Db::Sqlite],
@@ -239,9 +238,10 @@ async fn bench(cli: Cli) -> Result<()> {
     };
     let mut reports = Vec::new();
     for db in &dbs {
-        for name in &scenarios {
+        for scenario in &scenarios {
+            let name = scenario.name();
             eprintln!("== {name} on {} ({} runs)", db.as_str(), env.runs);
-            let runs = match scenarios::run(&env, name, *db).await {
+            let runs = match scenarios::run(&env, *scenario, *db).await {
                 Ok(runs) => runs,
                 Err(err) => {
                     db::drop_leftovers().await;
@@ -260,9 +260,9 @@ async fn bench(cli: Cli) -> Result<()> {
                 );
             }
             let median = median(&runs);
-            let targets = targets(name, &median);
+            let targets = targets(*scenario, &median);
             reports.push(ScenarioReport {
-                scenario: name.clone(),
+                scenario: *scenario,
                 db: *db,
                 runs,
                 median,
@@ -361,7 +361,11 @@ fn median(runs: &[RunResult]) -> RunResult {
     }
 }
 
-fn targets(name: &str, m: &RunResult) -> Vec<Target> {
+fn scenario_name<S: serde::Serializer>(s: &Scenario, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_str(s.name())
+}
+
+fn targets(scenario: Scenario, m: &RunResult) -> Vec<Target> {
     let t = |what: &str, value: f64, target: &str, met: bool| Target {
         what: what.into(),
         value,
@@ -370,19 +374,19 @@ fn targets(name: &str, m: &RunResult) -> Vec<Target> {
     };
     let ratio = m.ratio.unwrap_or(0.0);
     let extra = |k: &str| m.extra.get(k).copied().unwrap_or(f64::NAN);
-    match name {
-        "catalog-read" => vec![t("ratio to baseline", ratio, ">= 0.7", ratio >= 0.7)],
-        "share-toggle" => vec![
+    match scenario {
+        Scenario::CatalogRead => vec![t("ratio to baseline", ratio, ">= 0.7", ratio >= 0.7)],
+        Scenario::ShareToggle => vec![
             t("ratio to baseline", ratio, ">= 0.6", ratio >= 0.6),
             t("p99 ms", m.p99_ms, "<= 50", m.p99_ms <= 50.0),
         ],
-        "hot-model" => vec![t(
+        Scenario::HotModel => vec![t(
             "race invariants hold",
             extra("invariants_ok"),
             "= 1",
             extra("invariants_ok") >= 1.0,
         )],
-        "actor-churn" => {
+        Scenario::ActorChurn => {
             let grew = extra("rss_after_minus_before_mb");
             vec![t(
                 "RSS after idle - before (MB)",
@@ -391,7 +395,7 @@ fn targets(name: &str, m: &RunResult) -> Vec<Target> {
                 grew <= 20.0,
             )]
         }
-        "catalog-scale" => vec![
+        Scenario::CatalogScale => vec![
             t(
                 "start-up s",
                 extra("startup_s"),
@@ -400,7 +404,7 @@ fn targets(name: &str, m: &RunResult) -> Vec<Target> {
             ),
             t("page p99 ms", m.p99_ms, "<= 10", m.p99_ms <= 10.0),
         ],
-        _ => Vec::new(),
+        Scenario::CatalogWorst => Vec::new(),
     }
 }
 
@@ -421,13 +425,13 @@ fn table(report: &Report) -> String {
     out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
     for s in &report.scenarios {
         let m = &s.median;
-        let notes = match s.scenario.as_str() {
-            "catalog-read" => format!(
+        let notes = match s.scenario {
+            Scenario::CatalogRead => format!(
                 "body {:.0} B (baseline {:.0} B)",
                 m.extra.get("mean_body_bytes").copied().unwrap_or(0.0),
                 m.extra.get("baseline_body_bytes").copied().unwrap_or(0.0)
             ),
-            "hot-model" => format!(
+            Scenario::HotModel => format!(
                 "{:.0} transitions/s; invariants {}",
                 m.extra.get("transitions_per_s").copied().unwrap_or(0.0),
                 if m.extra.get("invariants_ok").copied().unwrap_or(0.0) >= 1.0 {
@@ -436,18 +440,18 @@ fn table(report: &Report) -> String {
                     "VIOLATED"
                 }
             ),
-            "actor-churn" => format!(
+            Scenario::ActorChurn => format!(
                 "RSS before {:.1} / peak {:.1} / after idle {:.1} MB",
                 m.extra.get("rss_before_mb").copied().unwrap_or(0.0),
                 m.extra.get("rss_peak_mb").copied().unwrap_or(0.0),
                 m.extra.get("rss_after_idle_mb").copied().unwrap_or(0.0)
             ),
-            "catalog-scale" => format!(
+            Scenario::CatalogScale => format!(
                 "start-up {:.2} s; RSS ready {:.0} MB",
                 m.extra.get("startup_s").copied().unwrap_or(0.0),
                 m.extra.get("rss_ready_mb").copied().unwrap_or(0.0)
             ),
-            "catalog-worst" => {
+            Scenario::CatalogWorst => {
                 let x = |k: &str| m.extra.get(k).copied().unwrap_or(0.0);
                 let shape = worst::SHAPES
                     .get(x("worst_shape") as usize)
@@ -465,7 +469,7 @@ fn table(report: &Report) -> String {
                     x("rss_ready_mb"),
                 )
             }
-            _ => String::new(),
+            Scenario::ShareToggle => String::new(),
         };
         let targets: Vec<String> = s
             .targets
@@ -483,7 +487,7 @@ fn table(report: &Report) -> String {
         let opt = |v: Option<f64>, prec: usize| v.map_or("-".into(), |x| format!("{x:.prec$}"));
         out.push_str(&format!(
             "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {} | {} | {} | {}; {} |\n",
-            s.scenario,
+            s.scenario.name(),
             s.db.as_str(),
             m.throughput,
             m.p50_ms,
