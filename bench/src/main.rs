@@ -185,13 +185,7 @@ fn set_by_cargo_run(name: &str) -> bool {
 }
 
 async fn bench(cli: Cli) -> Result<()> {
-    let bin = match cli.server_bin.clone() {
-        Some(bin) => bin,
-        None => build_server()?,
-    };
-    if !bin.exists() {
-        bail!("{} not found", bin.display());
-    }
+    // Names first: a typo should not wait for a build.
     let scenarios: Vec<Scenario> = if cli.scenarios.iter().any(|s| s == "all") {
         Scenario::NAMED.iter().map(|(_, s)| *s).collect()
     } else {
@@ -200,6 +194,13 @@ async fn bench(cli: Cli) -> Result<()> {
             .map(|s| Scenario::parse(s))
             .collect::<Result<_>>()?
     };
+    let bin = match cli.server_bin.clone() {
+        Some(bin) => bin,
+        None => build_server()?,
+    };
+    if !bin.exists() {
+        bail!("{} not found", bin.display());
+    }
     let dbs = match cli.db {
         DbChoice::Sqlite => vec![Db::Sqlite],
         DbChoice::Postgres => vec![Db::Postgres],
