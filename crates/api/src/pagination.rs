@@ -105,14 +105,24 @@ pub enum Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        let plain = match self {
-            Self::Created(at, id) => format!("c:{}:{}", at.as_datetime().timestamp(), id.simple()),
-            Self::Seq(n) => format!("s:{n}"),
-            Self::Catalog(SortKey::SharedAt(secs, id)) => format!("t:{secs}:{}", id.simple()),
-            Self::Catalog(SortKey::Name(name, id)) => {
-                format!("n:{}:{}", hex::encode(name), id.simple())
-            }
-            Self::Catalog(SortKey::Endpoints(count, id)) => format!("e:{count}:{}", id.simple()),
+        match self {
+            Self::Created(at, id) => hex::encode(format!(
+                "c:{}:{}",
+                at.as_datetime().timestamp(),
+                id.simple()
+            )),
+            Self::Seq(n) => hex::encode(format!("s:{n}")),
+            Self::Catalog(key) => Self::encode_catalog(key),
+        }
+    }
+
+    /// The encoding of `Cursor::Catalog(key)`, without taking `key` (a catalog page's next
+    /// cursor is made from its last item's key).
+    pub fn encode_catalog(key: &SortKey) -> String {
+        let plain = match key {
+            SortKey::SharedAt(secs, id) => format!("t:{secs}:{}", id.simple()),
+            SortKey::Name(name, id) => format!("n:{}:{}", hex::encode(name), id.simple()),
+            SortKey::Endpoints(count, id) => format!("e:{count}:{}", id.simple()),
         };
         hex::encode(plain)
     }

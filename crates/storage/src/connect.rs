@@ -256,7 +256,7 @@ impl Store {
 
     /// Applies every pending migration (through the writer).
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        migration::Migrator::up(&*self.writer, None)
+        migration::Migrator::up(self.writer.pool(), None)
             .await
             .map_err(classify)
     }
@@ -281,9 +281,9 @@ impl Store {
         if let Some(kept) = self.reader.connections() {
             kept.close();
         }
-        let reader = self.reader.close_by_ref().await;
+        let reader = self.reader.pool().close_by_ref().await;
         let writer = match self.backend {
-            Backend::Sqlite => self.writer.close_by_ref().await,
+            Backend::Sqlite => self.writer.pool().close_by_ref().await,
             Backend::Postgres => Ok(()),
         };
         reader.and(writer).map_err(classify)
@@ -326,16 +326,16 @@ mod tests {
         };
         let store = Store::connect(&settings).await.unwrap();
         assert!(path.exists());
-        for db in [&*store.writer, &*store.reader] {
+        for db in [store.writer.pool(), store.reader.pool()] {
             assert_eq!(pragma(db, "journal_mode").await, "wal");
             assert_eq!(pragma(db, "foreign_keys").await, "1");
             assert_eq!(pragma(db, "busy_timeout").await, "1234");
             // FULL = 2
             assert_eq!(pragma(db, "synchronous").await, "2");
         }
-        assert_eq!(pragma(&store.writer, "cache_size").await, "-2000");
+        assert_eq!(pragma(store.writer.pool(), "cache_size").await, "-2000");
         assert_eq!(
-            pragma(&store.reader, "cache_size").await,
+            pragma(store.reader.pool(), "cache_size").await,
             format!("-{READER_CACHE_KIB}")
         );
         store.ping().await.unwrap();

@@ -18,7 +18,6 @@
 //! out is unknown (it may have committed just before the connection died).
 
 use std::future::Future;
-use std::ops::Deref;
 use std::time::Duration;
 
 use sea_orm::sqlx;
@@ -27,11 +26,11 @@ use sea_orm::{
     Statement,
 };
 
-use crate::error::{StorageError, classify};
+use crate::error::StorageError;
 use crate::kept::Kept;
 
 /// The error for a statement that did not answer within `limit` (a connection error, so that
-/// [`classify`] makes it [`StorageError::Unavailable`]).
+/// [`classify`](crate::error::classify) makes it [`StorageError::Unavailable`]).
 pub(crate) fn late(limit: Duration) -> DbErr {
     DbErr::Conn(RuntimeErr::Internal(format!(
         "the database did not answer within {} ms",
@@ -64,17 +63,6 @@ pub(crate) async fn within_db<T>(
         .unwrap_or_else(|_| Err(late(limit)))
 }
 
-/// `statement`'s rows from `db`, waiting at most `limit` for them.
-pub(crate) async fn query_within(
-    db: &impl ConnectionTrait,
-    statement: Statement,
-    limit: Duration,
-) -> Result<Vec<QueryResult>, StorageError> {
-    within_db(limit, db.query_all_raw(statement))
-        .await
-        .map_err(classify)
-}
-
 /// Closes the SQLite connection `pool` holds (the writer's only one), waiting at most `limit` for
 /// it to come back to the pool, so that the next write opens a fresh one. After a failed write
 /// transaction the connection's transaction state is unknown: SQLite may have rolled back on its
@@ -92,8 +80,9 @@ pub(crate) async fn discard_sqlite_connection(pool: &sqlx::SqlitePool, limit: Du
 
 /// A database handle whose every statement has a client-side deadline (`limit`): on SQLite a
 /// pool's statement under [`within_db`], on PostgreSQL a statement on a connection the store
-/// keeps ([`Kept`]), whose deadline also decides what becomes of the connection. Everything
-/// else (migrations, closing, SQLite's pools) is the sea-orm pool's own, through `Deref`.
+/// keeps ([`Kept`]), whose deadline also decides what becomes of the connection. The sea-orm
+/// pool itself is reached only by name ([`Bounded::pool`]), so that no statement reaches it by
+/// accident.
 #[derive(Clone)]
 pub(crate) struct Bounded {
     db: DatabaseConnection,
@@ -120,6 +109,12 @@ impl Bounded {
         }
     }
 
+    /// The sea-orm pool, without the deadline: migrations, closing, SQLite's own pools and
+    /// transactions. On PostgreSQL it holds one connection, for the migrations.
+    pub(crate) fn pool(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Each statement's deadline.
     pub(crate) fn limit(&self) -> Duration {
         self.limit
@@ -128,14 +123,6 @@ impl Bounded {
     /// The kept connections statements run on (PostgreSQL).
     pub(crate) fn connections(&self) -> Option<&Kept> {
         self.kept.as_ref()
-    }
-}
-
-impl Deref for Bounded {
-    type Target = DatabaseConnection;
-
-    fn deref(&self) -> &DatabaseConnection {
-        &self.db
     }
 }
 

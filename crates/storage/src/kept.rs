@@ -232,18 +232,26 @@ impl Kept {
         )
     }
 
+    /// `work` on a connection leased for it, which goes back for reuse when `work` leaves it
+    /// intact (see [`Lease::run`]).
+    async fn once<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut Lease) -> Result<T, DbErr>,
+    ) -> Result<T, DbErr> {
+        let mut lease = self.lease().await?;
+        let done = work(&mut lease).await;
+        lease.keep();
+        done
+    }
+
     /// `statement`'s rows, on a leased connection, within `limit` (leasing aside).
     pub(crate) async fn fetch_all(
         &self,
         statement: &Statement,
         limit: Duration,
     ) -> Result<Vec<QueryResult>, DbErr> {
-        let mut lease = self.lease().await?;
-        let rows = lease
-            .run(limit, |raw| Box::pin(query(statement).fetch_all(raw)))
-            .await;
-        lease.keep();
-        Ok(rows?.into_iter().map(QueryResult::from).collect())
+        self.once(async |lease| lease.fetch_all(statement, limit).await)
+            .await
     }
 
     /// `statement`'s first row, if any, within `limit`.
@@ -252,12 +260,8 @@ impl Kept {
         statement: &Statement,
         limit: Duration,
     ) -> Result<Option<QueryResult>, DbErr> {
-        let mut lease = self.lease().await?;
-        let row = lease
-            .run(limit, |raw| Box::pin(query(statement).fetch_optional(raw)))
-            .await;
-        lease.keep();
-        Ok(row?.map(QueryResult::from))
+        self.once(async |lease| lease.fetch_optional(statement, limit).await)
+            .await
     }
 
     /// `statement` executed within `limit`.
@@ -266,12 +270,8 @@ impl Kept {
         statement: &Statement,
         limit: Duration,
     ) -> Result<ExecResult, DbErr> {
-        let mut lease = self.lease().await?;
-        let done = lease
-            .run(limit, |raw| Box::pin(query(statement).execute(raw)))
-            .await;
-        lease.keep();
-        Ok(done?.into())
+        self.once(async |lease| lease.execute(statement, limit).await)
+            .await
     }
 
     /// `sql` (no parameters, possibly several statements) executed within `limit`.
@@ -280,10 +280,8 @@ impl Kept {
         sql: &str,
         limit: Duration,
     ) -> Result<ExecResult, DbErr> {
-        let mut lease = self.lease().await?;
-        let done = lease.run(limit, |raw| raw.execute(raw_sql(sql))).await;
-        lease.keep();
-        Ok(done?.into())
+        self.once(async |lease| lease.execute_unprepared(sql, limit).await)
+            .await
     }
 
     /// A transaction on a connection of its own; every statement in it, `COMMIT` included,
@@ -321,6 +319,50 @@ impl Lease {
                 Err(late(limit))
             }
         }
+    }
+}
+
+impl Lease {
+    async fn fetch_all(
+        &mut self,
+        statement: &Statement,
+        limit: Duration,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        let rows = self
+            .run(limit, |raw| Box::pin(query(statement).fetch_all(raw)))
+            .await?;
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    async fn fetch_optional(
+        &mut self,
+        statement: &Statement,
+        limit: Duration,
+    ) -> Result<Option<QueryResult>, DbErr> {
+        let row = self
+            .run(limit, |raw| Box::pin(query(statement).fetch_optional(raw)))
+            .await?;
+        Ok(row.map(QueryResult::from))
+    }
+
+    async fn execute(
+        &mut self,
+        statement: &Statement,
+        limit: Duration,
+    ) -> Result<ExecResult, DbErr> {
+        let done = self
+            .run(limit, |raw| Box::pin(query(statement).execute(raw)))
+            .await?;
+        Ok(done.into())
+    }
+
+    async fn execute_unprepared(
+        &mut self,
+        sql: &str,
+        limit: Duration,
+    ) -> Result<ExecResult, DbErr> {
+        let done = self.run(limit, |raw| raw.execute(raw_sql(sql))).await?;
+        Ok(done.into())
     }
 }
 
@@ -380,35 +422,27 @@ impl ConnectionTrait for KeptTransaction {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let mut lease = self.lease.lock().await;
-        let done = lease
-            .run(self.limit, |raw| Box::pin(query(&stmt).execute(raw)))
-            .await?;
-        Ok(done.into())
+        self.lease.lock().await.execute(&stmt, self.limit).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let mut lease = self.lease.lock().await;
-        let done = lease
-            .run(self.limit, |raw| raw.execute(raw_sql(sql)))
-            .await?;
-        Ok(done.into())
+        self.lease
+            .lock()
+            .await
+            .execute_unprepared(sql, self.limit)
+            .await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let mut lease = self.lease.lock().await;
-        let row = lease
-            .run(self.limit, |raw| Box::pin(query(&stmt).fetch_optional(raw)))
-            .await?;
-        Ok(row.map(QueryResult::from))
+        self.lease
+            .lock()
+            .await
+            .fetch_optional(&stmt, self.limit)
+            .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let mut lease = self.lease.lock().await;
-        let rows = lease
-            .run(self.limit, |raw| Box::pin(query(&stmt).fetch_all(raw)))
-            .await?;
-        Ok(rows.into_iter().map(QueryResult::from).collect())
+        self.lease.lock().await.fetch_all(&stmt, self.limit).await
     }
 
     fn support_returning(&self) -> bool {

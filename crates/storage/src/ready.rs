@@ -1,10 +1,9 @@
 //! Readiness: whether this instance can take requests now, reads and writes alike.
 
-use sea_orm::{DatabaseConnection, DbErr, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use crate::deadline::query_within;
-use crate::error::StorageError;
-use crate::{Backend, Store};
+use crate::Store;
+use crate::error::{StorageError, classify};
 
 /// The readiness write: one row, bumped on every check (written whether or not it exists yet).
 const HEARTBEAT: &str = "INSERT INTO writer_heartbeat (id, beats) VALUES (1, 1) \
@@ -38,26 +37,15 @@ impl Store {
                 ago.as_millis()
             ))));
         }
+        // Through the store's own handles, each statement under their deadline (on PostgreSQL,
+        // on the connections every request uses).
         let backend = self.writer.get_database_backend();
-        self.within_deadline(&self.reader, Statement::from_string(backend, "SELECT 1"))
-            .await?;
-        self.within_deadline(&self.writer, Statement::from_string(backend, HEARTBEAT))
-            .await?;
+        for (db, sql) in [(&self.reader, "SELECT 1"), (&self.writer, HEARTBEAT)] {
+            db.query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .map_err(classify)?;
+        }
         Ok(())
-    }
-
-    /// `statement` on `db` under the store's deadline for one statement (SQLite: for one write
-    /// transaction, which may first wait for the writer and the file lock).
-    async fn within_deadline(
-        &self,
-        db: &DatabaseConnection,
-        statement: Statement,
-    ) -> Result<Vec<QueryResult>, StorageError> {
-        let limit = match self.backend {
-            Backend::Postgres => self.deadlines.statement,
-            Backend::Sqlite => self.deadlines.sqlite_transaction,
-        };
-        query_within(db, statement, limit).await
     }
 }
 

@@ -25,7 +25,10 @@ impl Store {
                         max: pool.options().get_max_connections(),
                     }
                 };
-                vec![stats("reader", &self.reader), stats("writer", &self.writer)]
+                vec![
+                    stats("reader", self.reader.pool()),
+                    stats("writer", self.writer.pool()),
+                ]
             }
             Backend::Postgres => self
                 .reader

@@ -282,7 +282,7 @@ pub(crate) fn browse_query(
 
 /// The `nextCursor` of a catalog page that ends at `key`.
 pub(crate) fn encode_cursor(key: &SortKey) -> String {
-    Cursor::Catalog(key.clone()).encode()
+    Cursor::encode_catalog(key)
 }
 
 #[cfg(test)]

@@ -285,6 +285,7 @@ impl Store {
             crate::Backend::Sqlite => {
                 let mut conn = self
                     .reader
+                    .pool()
                     .get_sqlite_connection_pool()
                     .acquire()
                     .await

@@ -5,7 +5,6 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 
 use super::{newest_first, project_id, to_dt, to_ts};
 use crate::Store;
-use crate::deadline::within_db;
 use crate::entities::{endpoints, models};
 use crate::error::{StorageError, Violation, classify, corrupt, violation};
 use crate::records::{Endpoint, Page};
@@ -47,7 +46,7 @@ impl Store {
             created_at: Set(row.created_at),
         })
         .exec_without_returning(&self.writer);
-        let result = within_db(self.write_deadline(), insert).await;
+        let result = insert.await;
         if let Err(e) = result {
             return Err(match violation(&e) {
                 Some(Violation::Unique(_)) => StorageError::Conflict("endpoint slug"),
@@ -110,9 +109,7 @@ impl Store {
             .filter(endpoints::Column::Id.eq(id.as_uuid()))
             .filter(endpoints::Column::ProjectId.eq(project_id.as_str()))
             .exec(&self.writer);
-        let result = within_db(self.write_deadline(), delete)
-            .await
-            .map_err(classify)?;
+        let result = delete.await.map_err(classify)?;
         Ok(result.rows_affected > 0)
     }
 

@@ -9,7 +9,6 @@ use sea_orm::{
 use super::accounts::role_of;
 use super::{account_record, commit, project_id, project_record, select_prefixed, to_dt, to_ts};
 use crate::Store;
-use crate::deadline::within_db;
 use crate::entities::{account_features, accounts, api_keys, memberships, projects};
 use crate::error::{StorageError, Violation, classify, corrupt, violation};
 use crate::records::{ApiKeyRecord, KeyLookup, NewApiKey};
@@ -194,9 +193,7 @@ impl Store {
                     .add(api_keys::Column::LastUsedAt.lt(to_dt(at))),
             )
             .exec(&self.writer);
-        within_db(self.write_deadline(), touch)
-            .await
-            .map_err(classify)?;
+        touch.await.map_err(classify)?;
         Ok(())
     }
 }

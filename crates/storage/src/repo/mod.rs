@@ -171,19 +171,6 @@ impl Store {
     }
 }
 
-impl Store {
-    /// How long a single write outside the share/unshare path (an endpoint, a key's last use)
-    /// may take before its caller gets `Unavailable`: on SQLite the wait for the file lock
-    /// included. A connection such a write leaves behind on PostgreSQL is closed, never kept
-    /// (see [`crate::kept`]).
-    pub(crate) fn write_deadline(&self) -> std::time::Duration {
-        match self.backend {
-            crate::Backend::Sqlite => self.deadlines.sqlite_transaction,
-            crate::Backend::Postgres => self.deadlines.statement,
-        }
-    }
-}
-
 /// A write transaction: sea-orm's on SQLite (`BEGIN IMMEDIATE` on the writer), one on a kept
 /// connection on PostgreSQL, each of whose statements runs under the statement deadline.
 pub(crate) enum WriteTx {
@@ -206,6 +193,7 @@ pub(crate) async fn write_tx_on(writer: &Bounded) -> Result<WriteTx, StorageErro
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
     };
     writer
+        .pool()
         .begin_with_options(options)
         .await
         .map(WriteTx::Pool)

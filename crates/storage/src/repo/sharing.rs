@@ -12,7 +12,7 @@ use sea_orm::{
 use super::events::event_record;
 use super::{commit, model_record, to_dt, write_tx_on};
 use crate::connect::Deadlines;
-use crate::deadline::{Bounded, discard_sqlite_connection, query_within, within};
+use crate::deadline::{Bounded, discard_sqlite_connection, within};
 use crate::entities::{models, projects, share_events};
 use crate::error::{StorageError, classify};
 use crate::records::{Transition, TransitionOutcome, WriteGuard};
@@ -268,7 +268,7 @@ async fn sqlite_group(
     .await;
     if let Err(err) = &result {
         tracing::debug!(error = %err, "SQLite group failed; discarding the writer connection");
-        let pool = writer.get_sqlite_connection_pool();
+        let pool = writer.pool().get_sqlite_connection_pool();
         discard_sqlite_connection(pool, deadlines.sqlite_read).await;
     }
     result
@@ -313,22 +313,20 @@ SELECT m.*, e.id AS event_id, CASE WHEN m.shared THEN \
 FROM m JOIN e ON e.model_id = m.id";
 
 /// Every transition of `group` in one PostgreSQL statement (so one transaction: nothing is
-/// written on error), or, when one is a guarded share, in [`postgres_guarded_group`]. The
-/// statement runs under `deadlines.statement` (see [`crate::deadline`]); the guarded
-/// transaction under the same deadline per statement it sends.
+/// written on error), or, when one is a guarded share, in [`postgres_guarded_group`]. Each
+/// statement sent, the group's or the guarded transaction's, runs under the writer's deadline
+/// (see [`crate::deadline`]).
 async fn postgres_group(
     writer: &Bounded,
-    deadlines: Deadlines,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     if group.iter().any(|t| !t.guards_to_check().is_empty()) {
-        // Account locks, then per transition its count and its statement, then the commit.
-        let statements =
-            u32::try_from(group.len().saturating_mul(2).saturating_add(3)).unwrap_or(u32::MAX);
-        let limit = deadlines.statement.saturating_mul(statements);
-        return within(limit, postgres_guarded_group(writer, group)).await;
+        return postgres_guarded_group(writer, group).await;
     }
-    let rows = query_within(writer, group_statement(group)?, deadlines.statement).await?;
+    let rows = writer
+        .query_all_raw(group_statement(group)?)
+        .await
+        .map_err(classify)?;
     let mut written = decode_group(&rows)?;
     Ok(group
         .iter()
@@ -453,6 +451,6 @@ pub(super) async fn commit_group(
 ) -> Result<Vec<Option<Written>>, StorageError> {
     match backend {
         Backend::Sqlite => sqlite_group(writer, deadlines, group).await,
-        Backend::Postgres => postgres_group(writer, deadlines, group).await,
+        Backend::Postgres => postgres_group(writer, group).await,
     }
 }
