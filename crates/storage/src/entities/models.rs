@@ -1,6 +1,20 @@
-use sea_orm::entity::prelude::*;
+//! The `models` row, defined once. The entity's fields are the column list (its `Column` enum,
+//! in declaration order) and its decoders read columns by name: `FromQueryResult` for rows the
+//! driver returns (`RETURNING *`, the one-model read the tailer uses, the PostgreSQL catalog
+//! load), `Deserialize` for the JSON objects of the SQLite catalog load. Every statement that
+//! reads whole rows is built from that list ([`select_list`], [`sqlite_json_object`]), and
+//! the row becomes a record in one place ([`Model::into_record`]). A new column touches this
+//! file, its migration, the record and whatever shows it.
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::ColumnType;
+use sea_orm::{ActiveModelTrait, Iterable};
+
+use crate::error::{StorageError, corrupt};
+use crate::records::{self, NewModel};
+use crate::repo::{project_id, to_dt, to_ts};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "models")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -40,3 +54,90 @@ impl Related<super::projects::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The row of a model just registered: unshared, version 0, created and updated `at`.
+    pub(crate) fn registered(new: NewModel, at: domain::Timestamp) -> Result<Self, StorageError> {
+        let at = to_dt(at);
+        Ok(Self {
+            id: new.id.as_uuid(),
+            project_id: new.project_id.as_str().to_owned(),
+            name: new.name,
+            description: new.description,
+            status: new.status.as_str().to_owned(),
+            architecture: new.architecture,
+            parameter_count: new.parameter_count,
+            context_length: new.context_length,
+            license: new.license,
+            tags: serde_json::to_string(&new.tags).map_err(StorageError::bug)?,
+            shared: false,
+            shared_at: None,
+            unshared_at: None,
+            version: 0,
+            created_at: at,
+            updated_at: at,
+        })
+    }
+
+    /// Every column of the row, to insert.
+    pub(crate) fn to_insert(&self) -> ActiveModel {
+        ActiveModel::from(self.clone()).reset_all()
+    }
+
+    /// The row as the rest of the service sees it.
+    pub(crate) fn into_record(self) -> Result<records::Model, StorageError> {
+        let tags: Vec<String> = serde_json::from_str(&self.tags)
+            .map_err(|e| corrupt(format!("stored tags of model {}: {e}", self.id)))?;
+        Ok(records::Model {
+            id: domain::ModelId::from_uuid(self.id),
+            project_id: project_id(&self.project_id)?,
+            name: self.name,
+            description: self.description,
+            // A status this version does not know is kept as `Unknown` (never shareable), so a
+            // new value from the upload pipeline never makes a model unreadable.
+            status: domain::ModelStatus::from_stored(&self.status),
+            architecture: self.architecture,
+            parameter_count: self.parameter_count,
+            context_length: self.context_length,
+            license: self.license,
+            tags,
+            shared: self.shared,
+            shared_at: self.shared_at.map(to_ts),
+            unshared_at: self.unshared_at.map(to_ts),
+            version: self.version,
+            created_at: to_ts(self.created_at),
+            updated_at: to_ts(self.updated_at),
+        })
+    }
+}
+
+/// `alias.id, alias.project_id, …`: every column, in the entity's order.
+pub(crate) fn select_list(alias: &str) -> String {
+    Column::iter()
+        .map(|column| format!("{alias}.{}", column.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// SQLite: the row of table `alias` as one JSON object keyed by column name, in the encoding
+/// [`Model`]'s `Deserialize` reads: ids as hex text (the column holds 16-byte blobs), booleans
+/// as JSON booleans (the column holds 0 or 1), times as RFC 3339 text in whole seconds (the
+/// precision of every time the service writes).
+pub(crate) fn sqlite_json_object(alias: &str) -> String {
+    let pairs: Vec<String> = Column::iter()
+        .map(|column| {
+            let name = column.as_str();
+            let value = format!("{alias}.{name}");
+            let encoded = match column.def().get_column_type() {
+                ColumnType::Uuid => format!("lower(hex({value}))"),
+                ColumnType::Boolean => format!("json(iif({value}, 'true', 'false'))"),
+                ColumnType::TimestampWithTimeZone => {
+                    format!("strftime('%Y-%m-%dT%H:%M:%SZ', {value})")
+                }
+                _ => value,
+            };
+            format!("'{name}', {encoded}")
+        })
+        .collect();
+    format!("json_object({})", pairs.join(", "))
+}

@@ -1,44 +1,36 @@
 //! The public catalog: shared models with their owner's name and endpoint count.
 
-use chrono::DateTime;
+use std::sync::LazyLock;
+
 use domain::ModelId;
 use futures_util::TryStreamExt;
 use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Query, SelectStatement,
 };
-use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::sqlx::{self, Row};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryResult, RuntimeErr};
 
-use super::{model_record, select_prefixed};
+use super::select_prefixed;
 use crate::Store;
 use crate::entities::{endpoints, models, projects};
 use crate::error::{StorageError, classify, corrupt};
 use crate::records::CatalogRow;
 
-/// The columns of a catalog row, in the order [`decode_pg_row`] reads them (a macro, so that
-/// the statement stays a literal).
-macro_rules! load_columns {
-    () => {
-        "m.id, m.project_id, m.name, m.description, m.status, m.architecture, \
-         m.parameter_count, m.context_length, m.license, m.tags, m.shared, m.shared_at, \
-         m.unshared_at, m.version, m.created_at, m.updated_at, p.name"
-    };
-}
-
 /// SQLite: chunks of up to `?2` shared models after rowid `?1`, each chunk one row: the last
-/// rowid, the count, and the models as one JSON array of arrays ([`SqliteLoadRow`], the
-/// columns of `load_columns!` with times in Unix seconds, then the endpoint count). The driver
-/// hands every row and every value from its worker thread to ours separately; one value per
-/// chunk makes loading a million models several times faster than one row per model.
-const LOAD_SQLITE_CHUNK: &str = "SELECT max(rid), count(*), json_group_array(json(j)) FROM ( \
-     SELECT m.rowid AS rid, json_array(lower(hex(m.id)), m.project_id, m.name, m.description, \
-     m.status, m.architecture, m.parameter_count, m.context_length, m.license, m.tags, \
-     m.shared, unixepoch(m.shared_at), unixepoch(m.unshared_at), m.version, \
-     unixepoch(m.created_at), unixepoch(m.updated_at), p.name, \
-     (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id)) AS j \
-     FROM models m JOIN projects p ON p.id = m.project_id \
-     WHERE m.shared AND m.rowid > ?1 ORDER BY m.rowid LIMIT ?2)";
+/// rowid, the count, and the models as one JSON array of `[row, owner name, endpoint count]`
+/// (the row a JSON object by column name, see [`models::sqlite_json_object`]). The driver hands
+/// every row and every value from its worker thread to ours separately; one value per chunk
+/// makes loading a million models several times faster than one row per model.
+static LOAD_SQLITE_CHUNK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT max(rid), count(*), json_group_array(json(j)) FROM ( \
+         SELECT m.rowid AS rid, json_array({row}, p.name, \
+         (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id)) AS j \
+         FROM models m JOIN projects p ON p.id = m.project_id \
+         WHERE m.shared AND m.rowid > ?1 ORDER BY m.rowid LIMIT ?2)",
+        row = models::sqlite_json_object("m"),
+    )
+});
 
 const LOAD_SQLITE_CHUNK_SIZE: i64 = 4096;
 
@@ -47,92 +39,21 @@ const LOAD_SQLITE_CHUNK_SIZE: i64 = 4096;
 /// models, however slowly the rows are consumed).
 const LOAD_POSTGRES_PAGE_SIZE: i64 = 20_000;
 
-/// One model of a [`LOAD_SQLITE_CHUNK`] chunk, in its column order.
+/// One model of a [`LOAD_SQLITE_CHUNK`] chunk.
 #[derive(serde::Deserialize)]
-struct SqliteLoadRow(
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    i64,
-    i64,
-    String,
-    i64,
-);
-
-impl SqliteLoadRow {
-    fn into_row(self) -> Result<CatalogRow, StorageError> {
-        let Self(
-            id,
-            project_id,
-            name,
-            description,
-            status,
-            architecture,
-            parameter_count,
-            context_length,
-            license,
-            tags,
-            shared,
-            shared_at,
-            unshared_at,
-            version,
-            created_at,
-            updated_at,
-            owner_name,
-            endpoint_count,
-        ) = self;
-        let id = uuid::Uuid::try_parse(&id)
-            .map_err(|e| corrupt(format!("stored model id {id:?}: {e}")))?;
-        let time = |secs: i64| {
-            DateTime::from_timestamp(secs, 0)
-                .ok_or_else(|| corrupt(format!("stored time of model {id}: {secs}")))
-        };
-        let row = models::Model {
-            id,
-            project_id,
-            name,
-            description,
-            status,
-            architecture,
-            parameter_count,
-            context_length,
-            license,
-            tags,
-            shared: shared != 0,
-            shared_at: shared_at.map(time).transpose()?,
-            unshared_at: unshared_at.map(time).transpose()?,
-            version,
-            created_at: time(created_at)?,
-            updated_at: time(updated_at)?,
-        };
-        Ok(CatalogRow {
-            model: model_record(row)?,
-            owner_name,
-            endpoint_count,
-        })
-    }
-}
+struct SqliteLoaded(models::Model, String, i64);
 
 /// PostgreSQL: keyset pages by id; each page counts its models' endpoints through the
 /// `endpoints.model_id` index.
-const LOAD_POSTGRES_PAGE: &str = concat!(
-    "SELECT ",
-    load_columns!(),
-    ", (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id) \
-     FROM models m JOIN projects p ON p.id = m.project_id \
-     WHERE m.shared AND m.id > $1 ORDER BY m.id LIMIT $2"
-);
+static LOAD_POSTGRES_PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {columns}, p.name AS owner_name, \
+         (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id) AS endpoint_count \
+         FROM models m JOIN projects p ON p.id = m.project_id \
+         WHERE m.shared AND m.id > $1 ORDER BY m.id LIMIT $2",
+        columns = models::select_list("m"),
+    )
+});
 
 /// `models ⋈ projects` with the endpoint count of one model (`id` = the model's id).
 fn one_model_query(id: ModelId) -> SelectStatement {
@@ -176,45 +97,50 @@ fn one_model_query(id: ModelId) -> SelectStatement {
     select
 }
 
-fn catalog_row(row: &QueryResult) -> Result<CatalogRow, StorageError> {
-    let model = models::Model::from_query_result(row, "m_").map_err(classify)?;
+/// A catalog row by column name: the model's columns after `prefix`, then `owner_name` and
+/// `endpoint_count`.
+fn catalog_row(row: &QueryResult, prefix: &str) -> Result<CatalogRow, StorageError> {
+    let model = models::Model::from_query_result(row, prefix).map_err(classify)?;
     Ok(CatalogRow {
-        model: model_record(model)?,
+        model: model.into_record()?,
         owner_name: row.try_get("", "owner_name").map_err(classify)?,
         endpoint_count: row.try_get("", "endpoint_count").map_err(classify)?,
     })
 }
 
-/// A catalog row from the columns of `load_columns!` and the endpoint count, by position (the
-/// start-up load decodes every shared model; looking columns up by name was most of its time).
-fn decode_pg_row(row: &PgRow) -> Result<CatalogRow, StorageError> {
-    let columns = || -> Result<(models::Model, String, i64), sqlx::Error> {
-        let model = models::Model {
-            id: row.try_get(0)?,
-            project_id: row.try_get(1)?,
-            name: row.try_get(2)?,
-            description: row.try_get(3)?,
-            status: row.try_get(4)?,
-            architecture: row.try_get(5)?,
-            parameter_count: row.try_get(6)?,
-            context_length: row.try_get(7)?,
-            license: row.try_get(8)?,
-            tags: row.try_get(9)?,
-            shared: row.try_get(10)?,
-            shared_at: row.try_get(11)?,
-            unshared_at: row.try_get(12)?,
-            version: row.try_get(13)?,
-            created_at: row.try_get(14)?,
-            updated_at: row.try_get(15)?,
-        };
-        Ok((model, row.try_get(16)?, row.try_get(17)?))
-    };
-    let (model, owner_name, endpoint_count) = columns().map_err(sqlx_error)?;
-    Ok(CatalogRow {
-        model: model_record(model)?,
-        owner_name,
-        endpoint_count,
-    })
+/// The models of one [`LOAD_SQLITE_CHUNK`] chunk, each decoded on its own: one that does not
+/// decode is an `Err` with its model id (as stored), and the others still load.
+#[allow(
+    clippy::type_complexity,
+    reason = "a row or why it is passed over, as the loader's loop takes them"
+)]
+fn sqlite_chunk_rows(
+    json: &str,
+) -> Result<impl Iterator<Item = Result<CatalogRow, (String, StorageError)>>, StorageError> {
+    let rows: Vec<&serde_json::value::RawValue> =
+        serde_json::from_str(json).map_err(|e| corrupt(format!("catalog chunk: {e}")))?;
+    Ok(rows.into_iter().map(|raw| {
+        let decoded = serde_json::from_str::<SqliteLoaded>(raw.get())
+            .map_err(|e| corrupt(format!("stored model row: {e}")))
+            .and_then(|SqliteLoaded(model, owner_name, endpoint_count)| {
+                Ok(CatalogRow {
+                    model: model.into_record()?,
+                    owner_name,
+                    endpoint_count,
+                })
+            });
+        decoded.map_err(|err| (stored_id(raw.get()), err))
+    }))
+}
+
+/// The `id` of a chunk element that did not decode, as stored (for the log).
+fn stored_id(raw: &str) -> String {
+    let element: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
+    match element.get(0).and_then(|row| row.get("id")) {
+        Some(serde_json::Value::String(id)) => id.clone(),
+        Some(other) => other.to_string(),
+        None => "(unreadable)".to_owned(),
+    }
 }
 
 /// One [`LOAD_SQLITE_CHUNK`] row: the last rowid (none when empty), the count, the JSON.
@@ -223,7 +149,7 @@ async fn sqlite_chunk(
     after: i64,
     chunk: i64,
 ) -> Result<(Option<i64>, i64, String), StorageError> {
-    sqlx::query_as(LOAD_SQLITE_CHUNK)
+    sqlx::query_as(LOAD_SQLITE_CHUNK.as_str())
         .bind(after)
         .bind(chunk)
         .fetch_one(conn)
@@ -294,16 +220,13 @@ impl Store {
                 loop {
                     let (last, count, json) = current;
                     let mut decode = || -> Result<(), StorageError> {
-                        let rows: Vec<SqliteLoadRow> = serde_json::from_str(&json)
-                            .map_err(|e| corrupt(format!("catalog chunk: {e}")))?;
-                        for row in rows {
-                            let id = row.0.clone();
-                            match row.into_row() {
+                        for row in sqlite_chunk_rows(&json)? {
+                            match row {
                                 Ok(row) => {
                                     each(row);
                                     loaded.rows += 1;
                                 }
-                                Err(err) => loaded.skip(&id, &err),
+                                Err((id, err)) => loaded.skip(&id, &err),
                             }
                         }
                         Ok(())
@@ -331,7 +254,7 @@ impl Store {
                 let mut after = uuid::Uuid::nil();
                 loop {
                     let mut in_page = 0;
-                    let mut rows = sqlx::query(LOAD_POSTGRES_PAGE)
+                    let mut rows = sqlx::query(LOAD_POSTGRES_PAGE.as_str())
                         .bind(after)
                         .bind(chunk)
                         .fetch(lease.raw().map_err(classify)?);
@@ -339,8 +262,8 @@ impl Store {
                         in_page += 1;
                         // The id is the page's key: read it first, so that a row that does
                         // not decode is still passed over (and named).
-                        after = row.try_get(0).map_err(sqlx_error)?;
-                        match decode_pg_row(&row) {
+                        after = row.try_get("id").map_err(sqlx_error)?;
+                        match catalog_row(&QueryResult::from(row), "") {
                             Ok(row) => {
                                 each(row);
                                 loaded.rows += 1;
@@ -365,7 +288,7 @@ impl Store {
             .await
             .map_err(classify)?
             .as_ref()
-            .map(catalog_row)
+            .map(|row| catalog_row(row, "m_"))
             .transpose()
     }
 }

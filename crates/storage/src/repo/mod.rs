@@ -27,10 +27,10 @@ use sea_orm::{
 
 use crate::Store;
 use crate::deadline::Bounded;
-use crate::entities::{account_features, accounts as account_rows, models as model_rows, projects};
+use crate::entities::{account_features, accounts as account_rows, projects};
 use crate::error::{StorageError, classify, corrupt};
 use crate::kept::KeptTransaction;
-use crate::records::{Account, FeatureName, Model, Page, Project};
+use crate::records::{Account, FeatureName, Page, Project};
 
 pub(crate) fn to_ts(at: DateTime<Utc>) -> Timestamp {
     Timestamp::from_datetime(at)
@@ -135,31 +135,6 @@ pub(crate) fn account_record(
             .collect(),
         created_at: to_ts(row.created_at),
     }
-}
-
-pub(crate) fn model_record(row: model_rows::Model) -> Result<Model, StorageError> {
-    let tags: Vec<String> = serde_json::from_str(&row.tags)
-        .map_err(|e| corrupt(format!("stored tags of model {}: {e}", row.id)))?;
-    Ok(Model {
-        id: domain::ModelId::from_uuid(row.id),
-        project_id: project_id(&row.project_id)?,
-        name: row.name,
-        description: row.description,
-        // A status this version does not know is kept as `Unknown` (never shareable), so a new
-        // value from the upload pipeline never makes a model unreadable.
-        status: domain::ModelStatus::from_stored(&row.status),
-        architecture: row.architecture,
-        parameter_count: row.parameter_count,
-        context_length: row.context_length,
-        license: row.license,
-        tags,
-        shared: row.shared,
-        shared_at: row.shared_at.map(to_ts),
-        unshared_at: row.unshared_at.map(to_ts),
-        version: row.version,
-        created_at: to_ts(row.created_at),
-        updated_at: to_ts(row.updated_at),
-    })
 }
 
 impl Store {

@@ -2,12 +2,12 @@
 
 use domain::{ModelId, ModelStatus, ModelText, ProjectId, Timestamp, now};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::{commit, model_record, newest_first, to_dt};
+use super::{commit, newest_first, to_dt};
 use crate::Store;
 use crate::entities::models;
-use crate::error::{StorageError, Violation, classify, corrupt, violation};
+use crate::error::{StorageError, Violation, classify, violation};
 use crate::records::{Model, NewModel, Page};
 
 impl Store {
@@ -23,52 +23,16 @@ impl Store {
         }
         .check()
         .map_err(|err| StorageError::Invalid(err.rule()))?;
-        let at = to_dt(now());
-        let tags = serde_json::to_string(&new.tags).map_err(corrupt)?;
-        let row = models::Model {
-            id: new.id.as_uuid(),
-            project_id: new.project_id.as_str().to_owned(),
-            name: new.name,
-            description: new.description,
-            status: new.status.as_str().to_owned(),
-            architecture: new.architecture,
-            parameter_count: new.parameter_count,
-            context_length: new.context_length,
-            license: new.license,
-            tags,
-            shared: false,
-            shared_at: None,
-            unshared_at: None,
-            version: 0,
-            created_at: at,
-            updated_at: at,
-        };
-        models::Entity::insert(models::ActiveModel {
-            id: Set(row.id),
-            project_id: Set(row.project_id.clone()),
-            name: Set(row.name.clone()),
-            description: Set(row.description.clone()),
-            status: Set(row.status.clone()),
-            architecture: Set(row.architecture.clone()),
-            parameter_count: Set(row.parameter_count),
-            context_length: Set(row.context_length),
-            license: Set(row.license.clone()),
-            tags: Set(row.tags.clone()),
-            shared: Set(false),
-            shared_at: Set(None),
-            unshared_at: Set(None),
-            version: Set(0),
-            created_at: Set(at),
-            updated_at: Set(at),
-        })
-        .exec_without_returning(&self.writer)
-        .await
-        .map_err(|e| match violation(&e) {
-            Some(Violation::Unique(_)) => StorageError::Conflict("model id"),
-            Some(Violation::ForeignKey(_)) => StorageError::NotFound("project"),
-            None => classify(e),
-        })?;
-        model_record(row)
+        let row = models::Model::registered(new, now())?;
+        models::Entity::insert(row.to_insert())
+            .exec_without_returning(&self.writer)
+            .await
+            .map_err(|e| match violation(&e) {
+                Some(Violation::Unique(_)) => StorageError::Conflict("model id"),
+                Some(Violation::ForeignKey(_)) => StorageError::NotFound("project"),
+                None => classify(e),
+            })?;
+        row.into_record()
     }
 
     /// Sets the pipeline status; bumps `version` and `updated_at`.
@@ -98,7 +62,7 @@ impl Store {
             .map_err(classify)?
             .ok_or(StorageError::NotFound("model"))?;
         commit(tx).await?;
-        model_record(row)
+        row.into_record()
     }
 
     pub async fn get_model(&self, id: ModelId) -> Result<Option<Model>, StorageError> {
@@ -106,7 +70,7 @@ impl Store {
             .one(&self.reader)
             .await
             .map_err(classify)?
-            .map(model_record)
+            .map(models::Model::into_record)
             .transpose()
     }
 
@@ -125,6 +89,7 @@ impl Store {
             models::Column::Id,
             after.map(|(at, id)| (at, id.as_uuid())),
         );
-        self.read_page(query, limit, model_record).await
+        self.read_page(query, limit, models::Model::into_record)
+            .await
     }
 }

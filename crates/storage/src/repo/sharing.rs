@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::events::event_record;
-use super::{commit, model_record, to_dt, write_tx_on};
+use super::{commit, to_dt, write_tx_on};
 use crate::connect::Deadlines;
 use crate::deadline::{Bounded, discard_sqlite_connection, within};
 use crate::entities::{models, projects, share_events};
@@ -111,7 +111,7 @@ fn outcome(
         at,
     };
     Ok(TransitionOutcome::Applied {
-        model: model_record(row)?,
+        model: row.into_record()?,
         event: event_record(event)?,
         endpoint_count,
     })
