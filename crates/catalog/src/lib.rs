@@ -48,13 +48,13 @@
 //!    public-catalog actor. A model actor owns its model's transitions (one at a time); the
 //!    public-catalog actor owns the index and publishes its snapshots. The outbox tailer and
 //!    the reconciliation also run here, as tasks.
-//! 3. **The group-commit thread** (`storage`, a thread with its own single-threaded runtime):
-//!    one task per lane, each owning the transactions of the models hashed to it, one group at
-//!    a time, on the writer connection (SQLite) or on connections the store keeps
-//!    (PostgreSQL). A model actor's transition waits there for its group's commit.
-//! 4. **The listener thread** (PostgreSQL only, its own runtime): the `LISTEN` connection, which
-//!    must outlive the arbiter during shutdown; it only wakes the tailer.
-//! 5. **The metrics upkeep thread**: folds histogram samples every five seconds; touches no
+//! 3. **The main runtime** (the thread that opened the store and awaits the server): the
+//!    store's tasks. One task per group-commit lane, each owning the transactions of the
+//!    models hashed to it, one group at a time, on the writer connection (SQLite) or on
+//!    connections the store keeps (PostgreSQL); a model actor's transition waits there for its
+//!    group's commit. On PostgreSQL, also the `LISTEN` task, which only wakes the tailer and
+//!    whose connection must outlive the arbiter during shutdown.
+//! 4. **The metrics upkeep thread**: folds histogram samples every five seconds; touches no
 //!    state of the service.
 //!
 //! One model's transitions are ordered by its actor; the lane keeps them in submission order

@@ -25,8 +25,7 @@ use std::time::Duration;
 
 use actix::Addr;
 use domain::ModelId;
-use storage::{OutboxCursor, OutboxEvent, ShareEventListener, StorageError, Store};
-use tokio::sync::mpsc;
+use storage::{OutboxCursor, OutboxEvent, StorageError, Store};
 
 use crate::public::{PublicCatalog, Repair, Suspects, Update};
 
@@ -35,8 +34,6 @@ const BATCH: u64 = 5000;
 /// After a notification, how long to wait for more before reading: under load one read then
 /// covers many transitions instead of one each, for at most this much more convergence lag.
 const GATHER: Duration = Duration::from_millis(10);
-/// Wait before opening a new listener after the last one failed.
-const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 /// Most ids a tail remembers as already applied (its own and the new-id read's), waiting for
 /// the final read to pass them. Past it the oldest are forgotten: the final read then applies
 /// them once more, which is harmless, so memory stays bounded even while a transaction that
@@ -155,7 +152,7 @@ pub(crate) struct Tailer {
 
 /// Runs until the catalog's arbiter stops.
 pub(crate) async fn run(tailer: Tailer, mut position: Position) {
-    let mut wake_ups = Some(spawn_listener(tailer.store.clone()));
+    let mut wake_ups = Some(tailer.store.share_event_wake_ups());
     loop {
         match wake_ups.as_mut() {
             Some(rx) => {
@@ -179,60 +176,6 @@ pub(crate) async fn run(tailer: Tailer, mut position: Position) {
             Ok(Flow::Continue) => {}
             Ok(Flow::Stop) => return,
             Err(err) => tracing::debug!(error = %err, "outbox not readable now; retrying"),
-        }
-    }
-}
-
-/// Listens for share-event notifications on a thread of its own (its connection must outlive
-/// the actors' runtime during shutdown) and forwards each as a wake-up. The channel closes at
-/// once on SQLite; the thread ends when the receiver is dropped.
-fn spawn_listener(store: Store) -> mpsc::Receiver<()> {
-    let (tx, rx) = mpsc::channel(1);
-    let spawned = std::thread::Builder::new()
-        .name("share-events-listener".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                tracing::warn!("cannot start the listener runtime; polling only");
-                return;
-            };
-            runtime.block_on(listen(store, tx));
-        });
-    if let Err(err) = spawned {
-        tracing::warn!(error = %err, "cannot start the listener thread; polling only");
-    }
-    rx
-}
-
-async fn listen(store: Store, tx: mpsc::Sender<()>) {
-    loop {
-        let mut listener: ShareEventListener = match store.share_event_listener().await {
-            Ok(Some(listener)) => listener,
-            Ok(None) => return,
-            Err(err) => {
-                tracing::debug!(error = %err, "cannot listen for share events; polling");
-                tokio::select! {
-                    () = tokio::time::sleep(RELISTEN_AFTER) => continue,
-                    () = tx.closed() => return,
-                }
-            }
-        };
-        loop {
-            tokio::select! {
-                received = listener.recv() => match received {
-                    // A full channel already holds a wake-up; nothing is lost.
-                    Ok(()) => { let _ = tx.try_send(()); }
-                    Err(_) => break,
-                },
-                () = tx.closed() => {
-                    drop(listener);
-                    // Let the listener hand its connection back while this runtime still runs.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    return;
-                }
-            }
         }
     }
 }

@@ -177,8 +177,14 @@ fn sqlite_options(
 
 impl Store {
     /// Opens the database `settings.url` names. Nothing is migrated; see [`Store::migrate`].
+    ///
+    /// The store's own work (its group-commit lanes, its share-event listener) runs as tasks
+    /// on the runtime that calls this, so that runtime must run as long as the store is used:
+    /// in the service it is the main one, which outlives the HTTP workers and the catalog.
     pub async fn connect(settings: &DbSettings) -> Result<Store, StorageError> {
         let url = settings.url.as_str();
+        // An `async fn` always runs on a runtime; this one keeps the store's own tasks.
+        let runtime = tokio::runtime::Handle::try_current().map_err(StorageError::bug)?;
         if url.starts_with("sqlite:") {
             create_sqlite_parent_dir(url)?;
             // The writer opens (and creates) the file first, so that WAL is on before readers.
@@ -195,13 +201,18 @@ impl Store {
             .map_err(classify)?;
             let deadlines = settings.deadlines();
             let writer = Bounded::new(writer, deadlines.sqlite_transaction);
-            let group_commit =
-                crate::repo::GroupCommit::start(writer.clone(), Backend::Sqlite, deadlines)?;
+            let group_commit = crate::repo::GroupCommit::start(
+                &runtime,
+                writer.clone(),
+                Backend::Sqlite,
+                deadlines,
+            );
             Ok(Store {
                 reader: Bounded::new(reader, deadlines.sqlite_read),
                 writer,
                 backend: Backend::Sqlite,
                 group_commit,
+                runtime: runtime.clone(),
                 deadlines,
                 url: url.into(),
             })
@@ -237,13 +248,18 @@ impl Store {
                 .map_sqlx_postgres_opts(move |o| o.options(parameters.clone()));
             let pool = Database::connect(opts).await.map_err(classify)?;
             let bounded = Bounded::kept(pool, kept, deadlines.statement);
-            let group_commit =
-                crate::repo::GroupCommit::start(bounded.clone(), Backend::Postgres, deadlines)?;
+            let group_commit = crate::repo::GroupCommit::start(
+                &runtime,
+                bounded.clone(),
+                Backend::Postgres,
+                deadlines,
+            );
             Ok(Store {
                 reader: bounded.clone(),
                 writer: bounded,
                 backend: Backend::Postgres,
                 group_commit,
+                runtime: runtime.clone(),
                 deadlines,
                 url: url.into(),
             })

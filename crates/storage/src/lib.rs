@@ -19,7 +19,6 @@ mod stats;
 
 pub use connect::{Backend, DEADLINE_MARGIN, DbSettings, SqliteSynchronous};
 pub use error::StorageError;
-pub use listen::ShareEventListener;
 pub use records::*;
 pub use repo::{Loaded, OutboxCursor, OutboxEvent};
 pub use stats::PoolStats;
@@ -32,8 +31,10 @@ pub struct Store {
     /// Every statement under the write deadline; transactions through [`repo::WriteTx`].
     writer: deadline::Bounded,
     backend: Backend,
-    /// The thread that commits share/unshare transitions in groups.
+    /// The lanes that commit share/unshare transitions in groups.
     group_commit: repo::GroupCommit,
+    /// The runtime that opened the store, which runs its lanes and its listener.
+    runtime: tokio::runtime::Handle,
     /// The write path's client-side limits.
     deadlines: connect::Deadlines,
     /// Kept for connections outside the pools (PostgreSQL `LISTEN`); never logged.

@@ -29,9 +29,9 @@ type Job = (
 /// Group commit of transitions. Every transition must be durable before it is answered, and
 /// each commit waits for a disk flush, so one transaction per transition makes each wait for
 /// the flushes of all queued before it (on SQLite, where one writer commits at a time) or
-/// spends a round trip, a commit and a flush per transition (on PostgreSQL). Instead a thread
-/// of its own takes every transition queued while the previous commit was in flight and writes
-/// them in one transaction: one flush for the lot. Each keeps its own compare-and-set (one that
+/// spends a round trip, a commit and a flush per transition (on PostgreSQL). Instead a lane (a
+/// task of its own) takes every transition queued while the previous commit was in flight and
+/// writes them in one transaction: one flush for the lot. Each keeps its own compare-and-set (one that
 /// finds its model changed writes nothing and is answered [`TransitionOutcome::Stale`]); if
 /// anything else fails, the group is rolled back and each transition is retried alone, so an
 /// error reaches only the transition it belongs to; only when the database is unavailable does
@@ -158,49 +158,36 @@ impl Lane {
 }
 
 impl GroupCommit {
-    /// Starts the committing thread on `writer`; it ends when every handle is dropped. Every
-    /// group is written under `deadlines` (see [`commit_group`]).
+    /// Starts the lanes on `writer`, each a task on the runtime that opens the store; a lane
+    /// ends when every handle is dropped. Every group is written under `deadlines` (see
+    /// [`commit_group`]).
     pub(crate) fn start(
+        runtime: &tokio::runtime::Handle,
         writer: Bounded,
         backend: Backend,
         deadlines: Deadlines,
-    ) -> Result<Self, StorageError> {
+    ) -> Self {
         let lanes = lane_count(backend);
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..lanes).map(|_| mpsc::unbounded_channel()).unzip();
         let largest = Arc::new(AtomicUsize::new(0));
         let in_flight = Arc::new(InFlight::new(lanes));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(StorageError::bug)?;
-        let tasks: Vec<Lane> = (0..lanes)
-            .map(|index| Lane {
+        for (index, jobs) in receivers.into_iter().enumerate() {
+            let lane = Lane {
                 index,
                 writer: writer.clone(),
                 backend,
                 deadlines,
                 largest: Arc::clone(&largest),
                 in_flight: Arc::clone(&in_flight),
-            })
-            .collect();
-        std::thread::Builder::new()
-            .name("group-commit".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let mut running = tokio::task::JoinSet::new();
-                    for (lane, jobs) in tasks.into_iter().zip(receivers) {
-                        running.spawn(run_groups(lane, jobs));
-                    }
-                    while running.join_next().await.is_some() {}
-                });
-            })
-            .map_err(StorageError::bug)?;
-        Ok(Self {
+            };
+            runtime.spawn(run_groups(lane, jobs));
+        }
+        Self {
             lanes: senders.into(),
             largest,
             in_flight,
-        })
+        }
     }
 
     pub(crate) fn largest(&self) -> usize {
