@@ -1,26 +1,53 @@
 //! Extractors that put authorization in a handler's signature: a handler that takes a
-//! [`ProjectCaller`] cannot run for a request without a valid key of the path's project.
+//! [`ProjectCaller<Member>`] cannot run for a request without a valid key of the path's project
+//! with at least the member role, and one that takes a [`CatalogCaller`] cannot run for a
+//! request the catalog's access rule refuses.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use auth::{AuthError, Principal};
-use domain::ProjectId;
+use domain::{ErrorCode, ProjectId, Role};
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// The caller of a `/{projectId}/...` route: authenticated, and the key's project is the path's.
-///
-/// Check order: 401 (no or bad key) before 404 `project_not_found`; a key of another project
-/// gets the same 404 as a project that does not exist.
-#[derive(Debug, Clone)]
-pub struct ProjectCaller(pub Principal);
+/// The least role a [`ProjectCaller`] must have, as a type.
+pub trait RoleGate {
+    const LEAST: Role;
+}
 
-impl FromRequest for ProjectCaller {
+/// Any member of the project (viewer or above).
+#[derive(Debug, Clone, Copy)]
+pub struct AnyRole;
+
+impl RoleGate for AnyRole {
+    const LEAST: Role = Role::Viewer;
+}
+
+/// Member or above.
+#[derive(Debug, Clone, Copy)]
+pub struct Member;
+
+impl RoleGate for Member {
+    const LEAST: Role = Role::Member;
+}
+
+/// The caller of a `/{projectId}/...` route: authenticated, the key's project is the path's,
+/// and its role is at least `R`'s.
+///
+/// Check order: 401 (no or bad key), then 404 `project_not_found` (a key of another project
+/// gets the same 404 as a project that does not exist), then 403 `permission_denied`. A role a
+/// route's policy chain decides (share and unshare) is not gated here: the chain's own check
+/// answers it, with the operator's configuration.
+#[derive(Debug, Clone)]
+pub struct ProjectCaller<R: RoleGate = AnyRole>(pub Principal, PhantomData<R>);
+
+impl<R: RoleGate + 'static> FromRequest for ProjectCaller<R> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -39,7 +66,41 @@ impl FromRequest for ProjectCaller {
                 return Err(ApiError::project_not_found());
             }
             tracing::Span::current().record("project_id", principal.project_id.as_str());
-            Ok(Self(principal))
+            if principal.role < R::LEAST {
+                return Err(ApiError::new(
+                    ErrorCode::PermissionDenied,
+                    format!(
+                        "This action needs the {} role in the project; your role is {}.",
+                        R::LEAST,
+                        principal.role
+                    ),
+                ));
+            }
+            Ok(Self(principal, PhantomData))
+        })
+    }
+}
+
+/// A reader of the public catalog: the key's principal, or nobody when no key is sent and
+/// `catalog.public_browse` is on (such a request counts against its address). A key that is
+/// sent is always checked, so a bad one is a 401 rather than silently ignored.
+#[derive(Debug, Clone)]
+pub struct CatalogCaller(pub Option<Principal>);
+
+impl FromRequest for CatalogCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let credentials = Credentials::of(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(ApiError::internal)?;
+            if credentials.is_anonymous() && state.public_browse {
+                credentials.count_anonymous(&state)?;
+                return Ok(Self(None));
+            }
+            credentials.authenticate(&state).await.map(Some).map(Self)
         })
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::Credentials;
+use crate::extract::CatalogCaller;
 use crate::pagination::{Cursor, List, QueryParams};
 
 pub(crate) const PARAMS: &[&str] = &[
@@ -116,16 +116,6 @@ impl SortParam {
     }
 }
 
-/// Anonymous reads are allowed when `catalog.public_browse` is on; a key that is sent is
-/// always checked, so a bad one is a 401 rather than silently ignored.
-async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let credentials = Credentials::of(req);
-    if credentials.is_anonymous() && state.public_browse {
-        return credentials.count_anonymous(state);
-    }
-    credentials.authenticate(state).await.map(drop)
-}
-
 /// `GET /v1/catalog/models`.
 #[utoipa::path(get, path = "/v1/catalog/models", tag = "catalog",
     security((), ("bearer" = [])),
@@ -141,10 +131,10 @@ async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> 
     responses((status = 200, description = "Shared models", body = List<CatalogModelDto>),
         (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope)))]
 pub(crate) async fn list_catalog(
+    _caller: CatalogCaller,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state).await?;
     let params = QueryParams::parse(req.query_string(), PARAMS)?;
     let query = browse_query(&params, &state)?;
     let body = match state.pages.get(&query, state.catalog.generation()) {
@@ -214,11 +204,11 @@ fn list_json(items: &[Arc<CatalogItem>], next_cursor: Option<String>) -> String 
         (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope),
         (status = 404, description = "`model_not_found`: no such model, or not shared now", body = ErrorEnvelope)))]
 pub(crate) async fn get_catalog_model(
+    _caller: CatalogCaller,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state).await?;
     QueryParams::parse(req.query_string(), &[])?;
     let id = super::model_id(&path)?;
     let item = state

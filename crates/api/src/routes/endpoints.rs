@@ -2,13 +2,13 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{EndpointId, EndpointSlug, ErrorCode, ModelId, Role, Timestamp};
+use domain::{EndpointId, EndpointSlug, ErrorCode, ModelId, Timestamp};
 use serde::{Deserialize, Serialize};
 use storage::StorageError;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::ProjectCaller;
+use crate::extract::{Member, ProjectCaller};
 use crate::pagination::{Cursor, List, QueryParams};
 
 /// The body of `POST /{projectId}/v1/endpoints`.
@@ -55,19 +55,6 @@ impl From<storage::Endpoint> for EndpointDto {
     }
 }
 
-fn require_member(caller: &ProjectCaller) -> Result<(), ApiError> {
-    if caller.0.role >= Role::Member {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        ErrorCode::PermissionDenied,
-        format!(
-            "This action needs the member role in the project; your role is {}.",
-            caller.0.role
-        ),
-    ))
-}
-
 fn endpoint_not_found() -> ApiError {
     ApiError::new(
         ErrorCode::EndpointNotFound,
@@ -88,11 +75,10 @@ fn endpoint_not_found() -> ApiError {
         (status = 413, description = "Body over the limit", body = ErrorEnvelope),
         (status = 415, description = "Body is not JSON", body = ErrorEnvelope)))]
 pub(crate) async fn create_endpoint(
-    caller: ProjectCaller,
+    caller: ProjectCaller<Member>,
     body: web::Json<CreateEndpoint>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_member(&caller)?;
     let slug = EndpointSlug::parse(&body.slug).map_err(|e| {
         ApiError::invalid(
             "slug",
@@ -188,11 +174,10 @@ pub(crate) async fn get_endpoint(
         (status = 401, description = "Missing, malformed, unknown, revoked or expired key", body = ErrorEnvelope), (status = 403, description = "`permission_denied`: role below member", body = ErrorEnvelope),
         (status = 404, description = "`project_not_found` or `endpoint_not_found`", body = ErrorEnvelope)))]
 pub(crate) async fn delete_endpoint(
-    caller: ProjectCaller,
+    caller: ProjectCaller<Member>,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_member(&caller)?;
     let id: EndpointId = path.1.parse().map_err(|_| endpoint_not_found())?;
     let project = &caller.0.project_id;
     let endpoint = state
