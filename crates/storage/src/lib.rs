@@ -16,6 +16,12 @@ mod ready;
 mod records;
 mod repo;
 mod stats;
+#[cfg(feature = "test-support")]
+#[allow(
+    clippy::expect_used,
+    reason = "test support: a test database that cannot be set up fails the test that asked for it"
+)]
+pub mod testing;
 
 pub use connect::{Backend, DEADLINE_MARGIN, DbSettings, SqliteSynchronous};
 pub use error::StorageError;

@@ -1,0 +1,46 @@
+//! The catalog's reads: shared models per account, the whole catalog, one model's row with its
+//! owner and endpoint count.
+
+use domain::{ModelId, ProjectId};
+use storage::Store;
+
+use crate::fixtures::{acme, endpoints_of, model, other, project, share, ts};
+
+both!(catalog);
+
+/// Only shared models are in the catalog, each with its project's name and its endpoints in
+/// every project; a model's row is read alone too (shared or not), and follows a deletion.
+async fn catalog(store: Store) {
+    let (acme, other) = (acme(&store).await, other(&store).await);
+    let ready = model(&store, &acme.project.id, "llama-7b").await;
+    let shared = share(&store, &ready, ts(1_900_000_000)).await;
+    let created = endpoints_of(&store, &acme, &other, shared.id).await;
+    let paging = ProjectId::generate();
+    project(&store, acme.account.id, paging.clone(), "paging", "Paging").await;
+    let unshared = model(&store, &paging, "m0").await;
+
+    let shared_in = |account| store.count_shared_models_in_account(account);
+    assert_eq!(shared_in(acme.account.id).await.unwrap(), 1);
+    assert_eq!(shared_in(other.account.id).await.unwrap(), 0);
+    let mut catalog = Vec::new();
+    store.load_catalog(|row| catalog.push(row)).await.unwrap();
+    assert_eq!(catalog.len(), 1);
+    assert_eq!(catalog[0].model.id, shared.id);
+    assert!(catalog[0].model.shared);
+    assert_eq!(catalog[0].owner_name, "Acme Models");
+    assert_eq!(catalog[0].endpoint_count, 27);
+    let row = store.get_catalog_row(shared.id).await.unwrap().unwrap();
+    assert_eq!(row, catalog[0]);
+    let unshared_row = store.get_catalog_row(unshared.id).await.unwrap().unwrap();
+    assert!(!unshared_row.model.shared);
+    assert_eq!(unshared_row.owner_name, "Paging");
+    assert_eq!(unshared_row.endpoint_count, 0);
+    assert_eq!(store.get_catalog_row(ModelId::new()).await.unwrap(), None);
+
+    let deleted = store
+        .delete_endpoint(&acme.project.id, created.chat.id)
+        .await;
+    assert!(deleted.unwrap());
+    let row = store.get_catalog_row(shared.id).await.unwrap().unwrap();
+    assert_eq!(row.endpoint_count, 26);
+}
