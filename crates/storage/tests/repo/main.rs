@@ -21,5 +21,6 @@ mod connect;
 mod endpoints;
 mod groups;
 mod keys;
+mod model_row;
 mod models;
 mod sharing;
