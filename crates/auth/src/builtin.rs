@@ -7,10 +7,8 @@ use async_trait::async_trait;
 use domain::{ErrorCode, Feature, ModelStatus, Role, ShareAction};
 use storage::WriteGuard;
 
-use crate::policy::{
-    CustomStatus, Denial, Policy, PolicyConfigError, PolicyContext, PolicyParams, PolicyRegistry,
-    Verdict,
-};
+use crate::chains::{PolicyConfigError, PolicyParams, PolicyRegistry};
+use crate::policy::{CustomStatus, Denial, Policy, PolicyContext, Verdict};
 
 pub(crate) fn register_all(registry: &mut PolicyRegistry) {
     registry
@@ -244,7 +242,10 @@ impl Policy for ModelStatusAllowed {
     }
 }
 
-/// Unshare only what is shared: 409 `model_not_shared` otherwise. No parameters.
+/// Unshare only what is shared: 409 `model_not_shared` otherwise, at this place in the chain.
+/// No parameters. The rule itself is [`Standing`](crate::Standing)'s, which the model's actor
+/// applies whether or not the chain names this policy; naming it decides only which checks
+/// answer before it.
 pub struct CurrentlyShared;
 
 impl CurrentlyShared {
@@ -258,10 +259,12 @@ impl Policy for CurrentlyShared {
     }
 
     async fn check(&self, ctx: &PolicyContext<'_>) -> Result<(), Verdict> {
-        if ctx.model()?.shared {
-            return Ok(());
+        // Asked as an unshare whatever the chain: "shared now, or refused".
+        let standing = crate::Standing::of(ShareAction::Unshare, ctx.principal, Some(ctx.model()?));
+        match standing.refusal(ShareAction::Unshare) {
+            Some(refusal) => Err(refusal.verdict),
+            None => Ok(()),
         }
-        Err(Denial::model_not_shared().into())
     }
 }
 

@@ -3,16 +3,19 @@
 
 mod authenticate;
 mod builtin;
+mod chains;
 mod keys;
 mod policy;
 mod principal;
+mod standing;
 
 pub use authenticate::{AuthError, Authenticator};
 pub use builtin::Params;
-pub use keys::{KeyFormatError, MintedKey, ParsedKey, hash_key, mint_key, parse_key};
-pub use policy::{
-    CustomStatus, Denial, DenialStatus, Permit, Policy, PolicyChains, PolicyConfig,
-    PolicyConfigError, PolicyContext, PolicyParams, PolicyRegistry, Refusal, Verdict,
+pub use chains::{
+    Permit, PolicyChains, PolicyConfig, PolicyConfigError, PolicyParams, PolicyRegistry, Refusal,
 };
+pub use keys::{KeyFormatError, MintedKey, ParsedKey, hash_key, mint_key, parse_key};
+pub use policy::{CustomStatus, Denial, DenialStatus, Policy, PolicyContext, Verdict};
 pub use principal::Principal;
+pub use standing::Standing;
 pub use storage::WriteGuard;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use actix::{Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, Message, WrapFuture};
-use auth::{PolicyChains, Principal, Refusal};
+use auth::{Permit, PolicyChains, Principal, Refusal, Standing};
 use domain::{ModelId, ShareAction, now};
 use storage::{CatalogRow, Model, Store, Transition, TransitionOutcome};
 use tracing::Instrument;
@@ -118,7 +118,6 @@ async fn apply(
     msg: Apply,
     mut remembered: Option<Model>,
 ) -> (Result<Transitioned, ShareError>, Option<Model>) {
-    let principal = &msg.principal;
     let mut writes = 0;
     loop {
         let (model, fresh) = match remembered.take() {
@@ -128,86 +127,140 @@ async fn apply(
                 Err(err) => return (Err(err.into()), None),
             },
         };
-        let visible = model
-            .as_ref()
-            .filter(|m| m.project_id == principal.project_id);
-        let checked = cx
-            .chains
-            .permit(msg.action, principal, visible, &cx.store)
-            .await;
-        let would_write = checked.is_ok()
-            && visible.is_some_and(|m| m.shared != (msg.action == ShareAction::Share));
-        if !would_write && !fresh {
-            // Decide anything but a write on what the database says now.
-            continue;
-        }
-        if visible.is_some_and(|m| m.shared == (msg.action == ShareAction::Share)) {
-            // Already in the state asked for (a no-op share, or an unshare refused with
-            // `model_not_shared`), decided on a fresh read.
-            cx.republish(id).await;
-        }
-        let permit = match checked {
-            Ok(permit) => permit,
-            Err(refusal) => return (Err(refusal_error(refusal)), model),
+        let (version, permit) = match decide(&cx, &msg, id, model.as_ref(), fresh).await {
+            Decision::Reread => continue,
+            Decision::Answer(result) => return (result, model),
+            Decision::Write { version, permit } => (version, permit),
         };
-        let Some(current) = visible else {
-            return (Err(not_found()), model);
-        };
-        match (msg.action, current.shared) {
-            // Idempotent share: the original sharedAt, no new event.
-            (ShareAction::Share, true) => {
-                return (Transitioned::unchanged(current), model);
-            }
-            (ShareAction::Unshare, false) => {
-                return (Err(refusal_error(Refusal::model_not_shared())), model);
-            }
-            _ => {}
-        }
         if writes == MAX_ATTEMPTS {
             return (Err(ShareError::Contended), None);
         }
         writes += 1;
-        let outcome = cx
-            .store
-            .apply_transition(Transition {
-                model_id: id,
-                expected_version: current.version,
-                action: msg.action,
-                at: now(),
-                actor_user_id: Some(principal.user_id),
-                api_key_id: Some(principal.api_key_id),
-                request_id: msg.request_id.clone(),
-                server_request_id: Some(msg.server_request_id.clone()),
-                guards: permit.guards(),
-            })
-            .await;
-        match outcome {
-            Err(err) => return (Err(err.into()), None),
-            Ok(TransitionOutcome::Applied {
-                model,
-                event,
-                endpoint_count,
-            }) => {
-                cx.local_events.insert(event.id);
-                publish(&cx.public, &model, &principal.project_name, endpoint_count).await;
-                cx.announcer.poke();
-                tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
-                return (Transitioned::changed(&model), Some(model));
-            }
-            // The write's own count found the account full (concurrent shares of other models
-            // passed the chain's count too): the policy's refusal. The model is as it was.
-            Ok(TransitionOutcome::LimitReached { guard, shared }) => {
-                let refusal = permit.refusal(guard, shared);
-                return (Err(refusal_error(refusal)), model);
-            }
+        match write(&cx, &msg, id, version, &permit).await {
+            Wrote::Committed(done, now) => return (done, Some(now)),
+            Wrote::Refused(refusal) => return (Err(refusal_error(refusal)), model),
+            Wrote::Failed(err) => return (Err(err), None),
             // The model changed since it was read or remembered (another instance wrote
             // first, or the memory was old): start over from a fresh read.
-            Ok(TransitionOutcome::Stale) => {
-                if fresh {
-                    cx.stale_writes.fetch_add(1, Ordering::Relaxed);
-                }
+            Wrote::Stale if fresh => {
+                cx.stale_writes.fetch_add(1, Ordering::Relaxed);
             }
+            Wrote::Stale => {}
         }
+    }
+}
+
+/// What to do with the model as read (or remembered).
+enum Decision {
+    /// Read the model again: only a write is decided on a remembered state.
+    Reread,
+    /// Answer without writing.
+    Answer(Result<Transitioned, ShareError>),
+    /// Write the transition if the model is still at `version`, under the chain's `permit`.
+    Write { version: i64, permit: Permit },
+}
+
+/// The chain, then the model's [`Standing`], on `model`.
+async fn decide(
+    cx: &ActorContext,
+    msg: &Apply,
+    id: ModelId,
+    model: Option<&Model>,
+    fresh: bool,
+) -> Decision {
+    let standing = Standing::of(msg.action, &msg.principal, model);
+    let checked = cx
+        .chains
+        .permit(msg.action, &msg.principal, standing.visible(), &cx.store)
+        .await;
+    let permit = match (checked, standing) {
+        (Ok(permit), Standing::Changes(current)) => {
+            return Decision::Write {
+                version: current.version,
+                permit,
+            };
+        }
+        _ if !fresh => return Decision::Reread,
+        (checked, _) => checked,
+    };
+    if let Standing::AlreadyDone(_) = standing {
+        // Already in the state asked for (a no-op share, or an unshare refused with
+        // `model_not_shared`), decided on a fresh read.
+        cx.republish(id).await;
+    }
+    let answer = match (permit, standing) {
+        (Err(refusal), _) => Err(refusal_error(refusal)),
+        // Idempotent share: the original sharedAt, no new event.
+        (Ok(_), Standing::AlreadyDone(current)) if msg.action == ShareAction::Share => {
+            Transitioned::unchanged(current)
+        }
+        (Ok(_), standing) => Err(refusal_error(
+            standing
+                .refusal(msg.action)
+                .unwrap_or_else(Refusal::model_not_found),
+        )),
+    };
+    Decision::Answer(answer)
+}
+
+/// How a write ended.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per write, matched at once: boxing the row would only cost an allocation"
+)]
+enum Wrote {
+    /// Committed and published: the answer, and the model's new row.
+    Committed(Result<Transitioned, ShareError>, Model),
+    /// The write's own guard refused (the model is as it was read).
+    Refused(Refusal),
+    /// The database failed: the model's state is unknown.
+    Failed(ShareError),
+    /// The model was no longer at the version read: nothing written.
+    Stale,
+}
+
+/// Writes the transition of `msg` on the model at `version`, and publishes it before returning.
+async fn write(
+    cx: &ActorContext,
+    msg: &Apply,
+    id: ModelId,
+    version: i64,
+    permit: &Permit,
+) -> Wrote {
+    let principal = &msg.principal;
+    let outcome = cx
+        .store
+        .apply_transition(Transition {
+            model_id: id,
+            expected_version: version,
+            action: msg.action,
+            at: now(),
+            actor_user_id: Some(principal.user_id),
+            api_key_id: Some(principal.api_key_id),
+            request_id: msg.request_id.clone(),
+            server_request_id: Some(msg.server_request_id.clone()),
+            guards: permit.guards(),
+        })
+        .await;
+    match outcome {
+        Err(err) => Wrote::Failed(err.into()),
+        Ok(TransitionOutcome::Applied {
+            model,
+            event,
+            endpoint_count,
+        }) => {
+            cx.local_events.insert(event.id);
+            publish(&cx.public, &model, &principal.project_name, endpoint_count).await;
+            cx.announcer.poke();
+            tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
+            Wrote::Committed(Transitioned::changed(&model), model)
+        }
+        // The write's own count found the account full (concurrent shares of other models
+        // passed the chain's count too): the policy's refusal. The model is as it was.
+        Ok(TransitionOutcome::LimitReached { guard, shared }) => {
+            Wrote::Refused(permit.refusal(guard, shared))
+        }
+        Ok(TransitionOutcome::Stale) => Wrote::Stale,
     }
 }
 
@@ -238,8 +291,4 @@ async fn publish(
     if public.send(update).await.is_err() {
         tracing::error!(model_id = %model.id, "public catalog actor is gone");
     }
-}
-
-fn not_found() -> ShareError {
-    refusal_error(Refusal::model_not_found())
 }
