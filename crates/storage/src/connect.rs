@@ -186,90 +186,103 @@ impl Store {
         // An `async fn` always runs on a runtime; this one keeps the store's own tasks.
         let runtime = tokio::runtime::Handle::try_current().map_err(StorageError::bug)?;
         if url.starts_with("sqlite:") {
-            create_sqlite_parent_dir(url)?;
-            // The writer opens (and creates) the file first, so that WAL is on before readers.
-            let writer = Database::connect(sqlite_options(settings, 1, 1, None))
-                .await
-                .map_err(classify)?;
-            let reader = Database::connect(sqlite_options(
-                settings,
-                settings.max_connections,
-                settings.min_connections,
-                Some(READER_CACHE_KIB),
-            ))
-            .await
-            .map_err(classify)?;
-            let deadlines = settings.deadlines();
-            let writer = Bounded::new(writer, deadlines.sqlite_transaction);
-            let group_commit = crate::repo::GroupCommit::start(
-                &runtime,
-                writer.clone(),
-                Backend::Sqlite,
-                deadlines,
-            );
-            Ok(Store {
-                reader: Bounded::new(reader, deadlines.sqlite_read),
-                writer,
-                backend: Backend::Sqlite,
-                group_commit,
-                runtime: runtime.clone(),
-                deadlines,
-                url: url.into(),
-            })
+            connect_sqlite(settings, runtime).await
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let mut parameters: Vec<(&'static str, String)> = SERVER_KEEPALIVES
-                .iter()
-                .map(|(k, v)| (*k, (*v).to_owned()))
-                .collect();
-            if !settings.statement_timeout.is_zero() {
-                parameters.push((
-                    "statement_timeout",
-                    format!("{}ms", settings.statement_timeout.as_millis()),
-                ));
-            }
-            let deadlines = settings.deadlines();
-            let kept = Kept::new(&KeptSettings {
-                url: settings.url.clone(),
-                parameters: parameters.clone(),
-                max_connections: settings.max_connections,
-                connect_timeout: settings.connect_timeout,
-                acquire_timeout: settings.acquire_timeout,
-            })
-            .map_err(classify)?;
-            // sea-orm's own pool is left the migrations, at start-up: one connection, closed
-            // when idle. Everything the service does at run time goes through `kept`.
-            let mut opts = ConnectOptions::new(settings.url.clone());
-            opts.max_connections(1)
-                .min_connections(0)
-                .idle_timeout(Duration::from_secs(10))
-                .connect_timeout(settings.connect_timeout)
-                .acquire_timeout(settings.acquire_timeout)
-                .sqlx_logging(false)
-                .map_sqlx_postgres_opts(move |o| o.options(parameters.clone()));
-            let pool = Database::connect(opts).await.map_err(classify)?;
-            let bounded = Bounded::kept(pool, kept, deadlines.statement);
-            let group_commit = crate::repo::GroupCommit::start(
-                &runtime,
-                bounded.clone(),
-                Backend::Postgres,
-                deadlines,
-            );
-            Ok(Store {
-                reader: bounded.clone(),
-                writer: bounded,
-                backend: Backend::Postgres,
-                group_commit,
-                runtime: runtime.clone(),
-                deadlines,
-                url: url.into(),
-            })
+            connect_postgres(settings, runtime).await
         } else {
             Err(StorageError::Invalid(
                 "database url must start with sqlite: or postgres:",
             ))
         }
     }
+}
 
+/// [`Store::connect`] on SQLite: a writer connection and a reader pool on one file.
+async fn connect_sqlite(
+    settings: &DbSettings,
+    runtime: tokio::runtime::Handle,
+) -> Result<Store, StorageError> {
+    let url = settings.url.as_str();
+    create_sqlite_parent_dir(url)?;
+    // The writer opens (and creates) the file first, so that WAL is on before readers.
+    let writer = Database::connect(sqlite_options(settings, 1, 1, None))
+        .await
+        .map_err(classify)?;
+    let reader = Database::connect(sqlite_options(
+        settings,
+        settings.max_connections,
+        settings.min_connections,
+        Some(READER_CACHE_KIB),
+    ))
+    .await
+    .map_err(classify)?;
+    let deadlines = settings.deadlines();
+    let writer = Bounded::new(writer, deadlines.sqlite_transaction);
+    let group_commit =
+        crate::repo::GroupCommit::start(&runtime, writer.clone(), Backend::Sqlite, deadlines);
+    Ok(Store {
+        reader: Bounded::new(reader, deadlines.sqlite_read),
+        writer,
+        backend: Backend::Sqlite,
+        group_commit,
+        runtime,
+        deadlines,
+        url: url.into(),
+    })
+}
+
+/// [`Store::connect`] on PostgreSQL: connections the store keeps, and sea-orm's pool for the
+/// migrations.
+async fn connect_postgres(
+    settings: &DbSettings,
+    runtime: tokio::runtime::Handle,
+) -> Result<Store, StorageError> {
+    let url = settings.url.as_str();
+    let mut parameters: Vec<(&'static str, String)> = SERVER_KEEPALIVES
+        .iter()
+        .map(|(k, v)| (*k, (*v).to_owned()))
+        .collect();
+    if !settings.statement_timeout.is_zero() {
+        parameters.push((
+            "statement_timeout",
+            format!("{}ms", settings.statement_timeout.as_millis()),
+        ));
+    }
+    let deadlines = settings.deadlines();
+    let kept = Kept::new(&KeptSettings {
+        url: settings.url.clone(),
+        parameters: parameters.clone(),
+        max_connections: settings.max_connections,
+        connect_timeout: settings.connect_timeout,
+        acquire_timeout: settings.acquire_timeout,
+    })
+    .map_err(classify)?;
+    // sea-orm's own pool is left the migrations, at start-up: one connection, closed
+    // when idle. Everything the service does at run time goes through `kept`.
+    let mut opts = ConnectOptions::new(settings.url.clone());
+    opts.max_connections(1)
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(10))
+        .connect_timeout(settings.connect_timeout)
+        .acquire_timeout(settings.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |o| o.options(parameters.clone()));
+    let pool = Database::connect(opts).await.map_err(classify)?;
+    let bounded = Bounded::kept(pool, kept, deadlines.statement);
+    let group_commit =
+        crate::repo::GroupCommit::start(&runtime, bounded.clone(), Backend::Postgres, deadlines);
+    Ok(Store {
+        reader: bounded.clone(),
+        writer: bounded,
+        backend: Backend::Postgres,
+        group_commit,
+        runtime,
+        deadlines,
+        url: url.into(),
+    })
+}
+
+impl Store {
     /// Applies every pending migration (through the writer).
     pub async fn migrate(&self) -> Result<(), StorageError> {
         migration::Migrator::up(self.writer.pool(), None)

@@ -204,79 +204,96 @@ impl Store {
     async fn load_catalog_in_chunks(
         &self,
         chunk: i64,
+        each: impl FnMut(CatalogRow),
+    ) -> Result<Loaded, StorageError> {
+        match self.backend {
+            crate::Backend::Sqlite => self.load_sqlite(chunk, each).await,
+            crate::Backend::Postgres => self.load_postgres(chunk, each).await,
+        }
+    }
+
+    /// SQLite: [`LOAD_SQLITE_CHUNK`] after [`LOAD_SQLITE_CHUNK`], each sent while the one
+    /// before is decoded.
+    async fn load_sqlite(
+        &self,
+        chunk: i64,
         mut each: impl FnMut(CatalogRow),
     ) -> Result<Loaded, StorageError> {
         let mut loaded = Loaded::default();
-        match self.backend {
-            crate::Backend::Sqlite => {
-                let mut conn = self
-                    .reader
-                    .pool()
-                    .get_sqlite_connection_pool()
-                    .acquire()
-                    .await
-                    .map_err(sqlx_error)?;
-                let mut current = sqlite_chunk(&mut conn, i64::MIN, chunk).await?;
-                loop {
-                    let (last, count, json) = current;
-                    let mut decode = || -> Result<(), StorageError> {
-                        for row in sqlite_chunk_rows(&json)? {
-                            match row {
-                                Ok(row) => {
-                                    each(row);
-                                    loaded.rows += 1;
-                                }
-                                Err((id, err)) => loaded.skip(&id, &err),
-                            }
+        let mut conn = self
+            .reader
+            .pool()
+            .get_sqlite_connection_pool()
+            .acquire()
+            .await
+            .map_err(sqlx_error)?;
+        let mut current = sqlite_chunk(&mut conn, i64::MIN, chunk).await?;
+        loop {
+            let (last, count, json) = current;
+            let mut decode = || -> Result<(), StorageError> {
+                for row in sqlite_chunk_rows(&json)? {
+                    match row {
+                        Ok(row) => {
+                            each(row);
+                            loaded.rows += 1;
                         }
-                        Ok(())
-                    };
-                    let Some(last) = last.filter(|_| count == chunk) else {
-                        decode()?;
-                        return Ok(loaded);
-                    };
-                    // The next chunk's statement is sent first and runs on the driver's
-                    // thread while this one is decoded here.
-                    let (next, decoded) =
-                        futures_util::future::join(sqlite_chunk(&mut conn, last, chunk), async {
-                            decode()
-                        })
-                        .await;
-                    decoded?;
-                    current = next?;
+                        Err((id, err)) => loaded.skip(&id, &err),
+                    }
+                }
+                Ok(())
+            };
+            let Some(last) = last.filter(|_| count == chunk) else {
+                decode()?;
+                return Ok(loaded);
+            };
+            // The next chunk's statement is sent first and runs on the driver's
+            // thread while this one is decoded here.
+            let (next, decoded) =
+                futures_util::future::join(sqlite_chunk(&mut conn, last, chunk), async {
+                    decode()
+                })
+                .await;
+            decoded?;
+            current = next?;
+        }
+    }
+
+    /// PostgreSQL: [`LOAD_POSTGRES_PAGE`] after [`LOAD_POSTGRES_PAGE`] on one kept connection,
+    /// each row decoded as it streams in.
+    async fn load_postgres(
+        &self,
+        chunk: i64,
+        mut each: impl FnMut(CatalogRow),
+    ) -> Result<Loaded, StorageError> {
+        let mut loaded = Loaded::default();
+        let kept = self.reader.connections().ok_or(StorageError::Invalid(
+            "a PostgreSQL store keeps its connections",
+        ))?;
+        let mut lease = kept.lease().await.map_err(classify)?;
+        let mut after = uuid::Uuid::nil();
+        loop {
+            let mut in_page = 0;
+            let mut rows = sqlx::query(LOAD_POSTGRES_PAGE.as_str())
+                .bind(after)
+                .bind(chunk)
+                .fetch(lease.raw().map_err(classify)?);
+            while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
+                in_page += 1;
+                // The id is the page's key: read it first, so that a row that does
+                // not decode is still passed over (and named).
+                after = row.try_get("id").map_err(sqlx_error)?;
+                match catalog_row(&QueryResult::from(row), "") {
+                    Ok(row) => {
+                        each(row);
+                        loaded.rows += 1;
+                    }
+                    Err(err) => loaded.skip(&after.to_string(), &err),
                 }
             }
-            crate::Backend::Postgres => {
-                let kept = self.reader.connections().ok_or(StorageError::Invalid(
-                    "a PostgreSQL store keeps its connections",
-                ))?;
-                let mut lease = kept.lease().await.map_err(classify)?;
-                let mut after = uuid::Uuid::nil();
-                loop {
-                    let mut in_page = 0;
-                    let mut rows = sqlx::query(LOAD_POSTGRES_PAGE.as_str())
-                        .bind(after)
-                        .bind(chunk)
-                        .fetch(lease.raw().map_err(classify)?);
-                    while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
-                        in_page += 1;
-                        // The id is the page's key: read it first, so that a row that does
-                        // not decode is still passed over (and named).
-                        after = row.try_get("id").map_err(sqlx_error)?;
-                        match catalog_row(&QueryResult::from(row), "") {
-                            Ok(row) => {
-                                each(row);
-                                loaded.rows += 1;
-                            }
-                            Err(err) => loaded.skip(&after.to_string(), &err),
-                        }
-                    }
-                    drop(rows);
-                    if in_page < chunk.unsigned_abs() {
-                        lease.keep();
-                        return Ok(loaded);
-                    }
-                }
+            drop(rows);
+            if in_page < chunk.unsigned_abs() {
+                lease.keep();
+                return Ok(loaded);
             }
         }
     }

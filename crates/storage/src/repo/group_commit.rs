@@ -233,64 +233,78 @@ pub(crate) fn lane_of(model: ModelId, lanes: usize) -> usize {
 async fn run_groups(lane: Lane, mut jobs: mpsc::UnboundedReceiver<Job>) {
     // Transitions of a model already in the group, for the next one (oldest first).
     let mut held: VecDeque<Job> = VecDeque::new();
-    loop {
-        let mut waiting = std::mem::take(&mut held);
-        let first = match waiting.pop_front() {
+    while let Some(group) = next_group(&mut held, &mut jobs).await {
+        commit_and_answer(&lane, group).await;
+    }
+}
+
+/// The next group: the held transitions first, then whatever is queued, up to [`MAX_GROUP`],
+/// at most one per model (a second one of a model is held for a later group). Waits for a
+/// first transition; `None` once every handle is dropped and nothing is held.
+async fn next_group(
+    held: &mut VecDeque<Job>,
+    jobs: &mut mpsc::UnboundedReceiver<Job>,
+) -> Option<Vec<Job>> {
+    let mut waiting = std::mem::take(held);
+    let first = match waiting.pop_front() {
+        Some(job) => job,
+        None => jobs.recv().await?,
+    };
+    let mut in_group = HashSet::from([first.0.model_id]);
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        let job = match waiting.pop_front() {
             Some(job) => job,
-            None => match jobs.recv().await {
-                Some(job) => job,
-                None => return,
+            None => match jobs.try_recv() {
+                Ok(job) => job,
+                Err(_) => break,
             },
         };
-        let mut in_group = HashSet::from([first.0.model_id]);
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            let job = match waiting.pop_front() {
-                Some(job) => job,
-                None => match jobs.try_recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                },
-            };
-            if in_group.insert(job.0.model_id) {
-                group.push(job);
-            } else {
-                held.push_back(job);
+        if in_group.insert(job.0.model_id) {
+            group.push(job);
+        } else {
+            held.push_back(job);
+        }
+    }
+    held.extend(waiting);
+    Some(group)
+}
+
+/// Commits `group` and answers each of its callers: what it wrote; or, when the group failed,
+/// each alone again (an error reaches only its own transition), except when the database is
+/// unavailable, which every caller hears at once.
+async fn commit_and_answer(lane: &Lane, mut group: Vec<Job>) {
+    let transitions: Vec<&Transition> = group.iter().map(|(t, _)| t).collect();
+    let result = lane.commit(&transitions).await;
+    drop(transitions);
+    match result {
+        Ok(written) => {
+            lane.largest.fetch_max(written.len(), Ordering::Relaxed);
+            for ((t, reply), written) in group.into_iter().zip(written) {
+                // A caller that went away has nothing to hear; its write stands.
+                let _ = reply.send(answer(t, written));
             }
         }
-        held.extend(waiting);
-        let transitions: Vec<&Transition> = group.iter().map(|(t, _)| t).collect();
-        let result = lane.commit(&transitions).await;
-        drop(transitions);
-        match result {
-            Ok(written) => {
-                lane.largest.fetch_max(written.len(), Ordering::Relaxed);
-                for ((t, reply), written) in group.into_iter().zip(written) {
-                    // A caller that went away has nothing to hear; its write stands.
-                    let _ = reply.send(answer(t, written));
-                }
+        Err(err) if group.len() == 1 => {
+            if let Some((_, reply)) = group.pop() {
+                let _ = reply.send(Err(err));
             }
-            Err(err) if group.len() == 1 => {
-                if let Some((_, reply)) = group.pop() {
-                    let _ = reply.send(Err(err));
-                }
+        }
+        Err(err) if err.is_unavailable() => {
+            // The database is out of reach: alone, each would wait for it again in turn.
+            let source = err
+                .source()
+                .map_or_else(|| err.to_string(), ToString::to_string);
+            for (_, reply) in group {
+                let err = StorageError::Unavailable(DbErr::Custom(source.clone()));
+                let _ = reply.send(Err(err));
             }
-            Err(err) if err.is_unavailable() => {
-                // The database is out of reach: alone, each would wait for it again in turn.
-                let source = err
-                    .source()
-                    .map_or_else(|| err.to_string(), ToString::to_string);
-                for (_, reply) in group {
-                    let err = StorageError::Unavailable(DbErr::Custom(source.clone()));
-                    let _ = reply.send(Err(err));
-                }
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, size = group.len(), "group commit failed; one by one");
-                for (t, reply) in group {
-                    let written = lane.commit(&[&t]).await;
-                    let _ = reply.send(written.and_then(|mut w| answer(t, w.pop().flatten())));
-                }
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, size = group.len(), "group commit failed; one by one");
+            for (t, reply) in group {
+                let written = lane.commit(&[&t]).await;
+                let _ = reply.send(written.and_then(|mut w| answer(t, w.pop().flatten())));
             }
         }
     }

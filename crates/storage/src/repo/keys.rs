@@ -1,7 +1,7 @@
 //! API keys and the per-request key lookup.
 
 use domain::{ApiKeyId, Timestamp, UserId, now};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
 };
@@ -106,55 +106,7 @@ impl Store {
         &self,
         hash: &[u8; 32],
     ) -> Result<Option<KeyLookup>, StorageError> {
-        let mut select = Query::select();
-        select_prefixed::<api_keys::Entity>(&mut select, "api_keys", "k_");
-        select_prefixed::<projects::Entity>(&mut select, "projects", "p_");
-        select_prefixed::<accounts::Entity>(&mut select, "accounts", "a_");
-        select
-            .expr_as(
-                Expr::col((memberships::Entity, memberships::Column::Role)),
-                Alias::new("m_role"),
-            )
-            .from(api_keys::Entity)
-            .join(
-                JoinType::InnerJoin,
-                projects::Entity,
-                Expr::col((projects::Entity, projects::Column::Id))
-                    .equals((api_keys::Entity, api_keys::Column::ProjectId)),
-            )
-            .join(
-                JoinType::InnerJoin,
-                accounts::Entity,
-                Expr::col((accounts::Entity, accounts::Column::Id))
-                    .equals((projects::Entity, projects::Column::AccountId)),
-            )
-            .join(
-                JoinType::LeftJoin,
-                memberships::Entity,
-                Condition::all()
-                    .add(
-                        Expr::col((memberships::Entity, memberships::Column::ProjectId))
-                            .equals((api_keys::Entity, api_keys::Column::ProjectId)),
-                    )
-                    .add(
-                        Expr::col((memberships::Entity, memberships::Column::UserId))
-                            .equals((api_keys::Entity, api_keys::Column::UserId)),
-                    ),
-            )
-            .expr_as(
-                Expr::col((account_features::Entity, account_features::Column::Feature)),
-                Alias::new("f_feature"),
-            )
-            .join(
-                JoinType::LeftJoin,
-                account_features::Entity,
-                Expr::col((
-                    account_features::Entity,
-                    account_features::Column::AccountId,
-                ))
-                .equals((accounts::Entity, accounts::Column::Id)),
-            )
-            .and_where(Expr::col((api_keys::Entity, api_keys::Column::KeyHash)).eq(hash.to_vec()));
+        let select = key_lookup_query(hash);
         // The hash is unique: every row is the same key, one per feature of its account.
         let rows = self.reader.query_all(&select).await.map_err(classify)?;
         let Some(row) = rows.first() else {
@@ -196,4 +148,60 @@ impl Store {
         touch.await.map_err(classify)?;
         Ok(())
     }
+}
+
+/// The key with this hash joined with its project, its account, the owner's membership (left)
+/// and the account's features (left: one row per feature), each table's columns prefixed
+/// (`k_`, `p_`, `a_`, `m_role`, `f_feature`).
+fn key_lookup_query(hash: &[u8; 32]) -> SelectStatement {
+    let mut select = Query::select();
+    select_prefixed::<api_keys::Entity>(&mut select, "api_keys", "k_");
+    select_prefixed::<projects::Entity>(&mut select, "projects", "p_");
+    select_prefixed::<accounts::Entity>(&mut select, "accounts", "a_");
+    select
+        .expr_as(
+            Expr::col((memberships::Entity, memberships::Column::Role)),
+            Alias::new("m_role"),
+        )
+        .from(api_keys::Entity)
+        .join(
+            JoinType::InnerJoin,
+            projects::Entity,
+            Expr::col((projects::Entity, projects::Column::Id))
+                .equals((api_keys::Entity, api_keys::Column::ProjectId)),
+        )
+        .join(
+            JoinType::InnerJoin,
+            accounts::Entity,
+            Expr::col((accounts::Entity, accounts::Column::Id))
+                .equals((projects::Entity, projects::Column::AccountId)),
+        )
+        .join(
+            JoinType::LeftJoin,
+            memberships::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((memberships::Entity, memberships::Column::ProjectId))
+                        .equals((api_keys::Entity, api_keys::Column::ProjectId)),
+                )
+                .add(
+                    Expr::col((memberships::Entity, memberships::Column::UserId))
+                        .equals((api_keys::Entity, api_keys::Column::UserId)),
+                ),
+        )
+        .expr_as(
+            Expr::col((account_features::Entity, account_features::Column::Feature)),
+            Alias::new("f_feature"),
+        )
+        .join(
+            JoinType::LeftJoin,
+            account_features::Entity,
+            Expr::col((
+                account_features::Entity,
+                account_features::Column::AccountId,
+            ))
+            .equals((accounts::Entity, accounts::Column::Id)),
+        )
+        .and_where(Expr::col((api_keys::Entity, api_keys::Column::KeyHash)).eq(hash.to_vec()));
+    select
 }
