@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, MailboxError};
 use arc_swap::{ArcSwap, Guard};
-use auth::{Denial, PolicyChains, Principal, Refusal, Verdict};
-use domain::{ModelId, ShareAction, Timestamp};
-use storage::{Model, StorageError, Store};
+use auth::{PolicyChains, Principal, Refusal};
+use domain::{ModelId, ShareAction};
+use storage::{StorageError, Store};
 
-use crate::index::{BrowsePage, BrowseQuery, CatalogItem, Loader, Snapshot};
+use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader, Snapshot};
 use crate::memory::{Trim, release_free_pages};
 use crate::model_actor::{ActorContext, Apply, ModelActor};
+use crate::outcome::{ShareError, Transitioned, refusal_error};
 use crate::public::{PublicCatalog, Update};
 use crate::registry::Registry;
 use crate::tail::{self, Announcer, LocalEvents, Position, TailStats, Tailer};
@@ -25,66 +26,6 @@ pub struct CatalogSettings {
     pub poll_interval: Duration,
     /// How often the whole catalog is compared with the database and repaired; zero: never.
     pub reconcile_interval: Duration,
-}
-
-/// The state of a model after a share or unshare.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transitioned {
-    pub model_id: ModelId,
-    /// Where the model stands now, and since when.
-    pub now: Visibility,
-    /// False when nothing was written (sharing a model that was already shared).
-    pub changed: bool,
-}
-
-/// Where a model stands after a share or unshare: shared since `at`, or unshared since `at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    Shared { at: Timestamp },
-    Unshared { at: Timestamp },
-}
-
-impl Transitioned {
-    pub(crate) fn changed(model: &Model) -> Result<Self, ShareError> {
-        Ok(Self {
-            changed: true,
-            ..Self::unchanged(model)?
-        })
-    }
-
-    /// The model as it stands; a row whose state has no time (which every write sets) is a bug.
-    pub(crate) fn unchanged(model: &Model) -> Result<Self, ShareError> {
-        let now = match (model.shared, model.shared_at, model.unshared_at) {
-            (true, Some(at), _) => Visibility::Shared { at },
-            (false, _, Some(at)) => Visibility::Unshared { at },
-            _ => {
-                return Err(ShareError::Storage(StorageError::bug(format!(
-                    "model {} has no time for its state",
-                    model.id
-                ))));
-            }
-        };
-        Ok(Self {
-            model_id: model.id,
-            now,
-            changed: false,
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ShareError {
-    /// A policy refused; `policy` names it.
-    #[error("denied by {policy}: {}", denial.code)]
-    Denied { policy: String, denial: Denial },
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// Other instances kept changing the model; nothing was written.
-    #[error("the model kept changing; try again")]
-    Contended,
-    /// The service is shutting down.
-    #[error("the catalog is stopping")]
-    Stopped,
 }
 
 /// The catalog: share/unshare through per-model actors, and reads of the public catalog.
@@ -111,27 +52,9 @@ impl Catalog {
         chains: PolicyChains,
         settings: CatalogSettings,
     ) -> Result<Self, StorageError> {
-        // Everything committed below both marks is in the load below; the tail reads anything
-        // else again (applying an event twice is harmless).
-        let horizon = store.outbox_horizon().await?;
-        let start_id = store.max_share_event_id().await?;
-        let started = std::time::Instant::now();
-        let mut loader = Loader::default();
-        let loaded = store.load_catalog(|row| loader.push(row)).await?;
-        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let read_ms = millis(started.elapsed());
-        let index = loader.finish();
-        tracing::info!(
-            shared_models = index.len(),
-            undecodable = loaded.undecodable,
-            read_ms,
-            total_ms = millis(started.elapsed()),
-            "public catalog loaded"
-        );
+        let (index, position, undecodable) = load_index(&store).await?;
         let stats = Arc::new(TailStats::default());
-        stats
-            .undecodable
-            .fetch_add(loaded.undecodable, Ordering::Relaxed);
+        stats.undecodable.fetch_add(undecodable, Ordering::Relaxed);
         let published = Arc::new(ArcSwap::new(index.snapshot()));
         let arbiter = Arbiter::new().handle();
         let public = {
@@ -141,28 +64,14 @@ impl Catalog {
         let registry = Registry::new(settings.idle_timeout);
         spawn_sweeper(&arbiter, &registry, settings.idle_timeout);
         let local_events = Arc::new(LocalEvents::default());
-        arbiter.spawn(tail::run(
-            Tailer {
-                store: store.clone(),
-                public: public.clone(),
-                local_events: Arc::clone(&local_events),
-                stats: Arc::clone(&stats),
-                poll_interval: settings.poll_interval,
-            },
-            Position::after_load(start_id, horizon),
-        ));
-        if !settings.reconcile_interval.is_zero() {
-            arbiter.spawn(tail::reconcile(
-                store.clone(),
-                public.clone(),
-                Arc::clone(&stats),
-                settings.reconcile_interval,
-            ));
-        }
-        let announcer = Arc::new(Announcer::default());
-        if store.backend() == storage::Backend::Postgres {
-            arbiter.spawn(tail::announce(store.clone(), Arc::clone(&announcer)));
-        }
+        let tailer = Tailer {
+            store: store.clone(),
+            public: public.clone(),
+            local_events: Arc::clone(&local_events),
+            stats: Arc::clone(&stats),
+            poll_interval: settings.poll_interval,
+        };
+        let announcer = spawn_tail(&arbiter, tailer, position, settings.reconcile_interval);
         Ok(Self {
             inner: Arc::new(Inner {
                 arbiter,
@@ -376,20 +285,62 @@ impl Catalog {
     }
 }
 
-pub(crate) fn refusal_error(refusal: Refusal) -> ShareError {
-    match refusal.verdict {
-        Verdict::Deny(denial) => ShareError::Denied {
-            policy: refusal.policy,
-            denial,
-        },
-        Verdict::Failed(err) => ShareError::Storage(err),
-    }
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
         self.arbiter.stop();
     }
+}
+
+/// The public catalog as the database has it now, where the tail starts reading after it, and
+/// how many rows did not decode.
+async fn load_index(store: &Store) -> Result<(CatalogIndex, Position, u64), StorageError> {
+    // Everything committed below both marks is in the load below; the tail reads anything
+    // else again (applying an event twice is harmless).
+    let horizon = store.outbox_horizon().await?;
+    let start_id = store.max_share_event_id().await?;
+    let started = std::time::Instant::now();
+    let mut loader = Loader::default();
+    let loaded = store.load_catalog(|row| loader.push(row)).await?;
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let read_ms = millis(started.elapsed());
+    let index = loader.finish();
+    tracing::info!(
+        shared_models = index.len(),
+        undecodable = loaded.undecodable,
+        read_ms,
+        total_ms = millis(started.elapsed()),
+        "public catalog loaded"
+    );
+    Ok((
+        index,
+        Position::after_load(start_id, horizon),
+        loaded.undecodable,
+    ))
+}
+
+/// Starts, on the catalog's arbiter, the outbox tail from `position`, the reconciliation (every
+/// `reconcile_interval`, unless zero) and, on PostgreSQL, the announcer, which it returns.
+fn spawn_tail(
+    arbiter: &ArbiterHandle,
+    tailer: Tailer,
+    position: Position,
+    reconcile_interval: Duration,
+) -> Arc<Announcer> {
+    let store = tailer.store.clone();
+    if !reconcile_interval.is_zero() {
+        arbiter.spawn(tail::reconcile(
+            store.clone(),
+            tailer.public.clone(),
+            Arc::clone(&tailer.stats),
+            reconcile_interval,
+        ));
+    }
+    arbiter.spawn(tail::run(tailer, position));
+    let announcer = Arc::new(Announcer::default());
+    if store.backend() == storage::Backend::Postgres {
+        arbiter.spawn(tail::announce(store, Arc::clone(&announcer)));
+    }
+    announcer
 }
 
 /// Drops idle actors a few times per idle period, and gives their memory back to the operating
@@ -419,61 +370,4 @@ fn spawn_sweeper(arbiter: &ArbiterHandle, registry: &Arc<Registry>, idle_timeout
             trim_due = trim.after_sweep(before, live);
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn model(shared: bool, shared_at: Option<Timestamp>, unshared_at: Option<Timestamp>) -> Model {
-        let at = domain::now();
-        Model {
-            id: ModelId::new(),
-            project_id: "proj_ABC123".parse().unwrap(),
-            name: "m".into(),
-            description: String::new(),
-            status: domain::ModelStatus::Ready,
-            architecture: None,
-            parameter_count: None,
-            context_length: None,
-            license: None,
-            tags: Vec::new(),
-            shared,
-            shared_at,
-            unshared_at,
-            version: 1,
-            created_at: at,
-            updated_at: at,
-        }
-    }
-
-    #[test]
-    fn a_transition_says_where_the_model_stands_and_since_when() {
-        let (then, now) = (
-            Timestamp::from(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()),
-            domain::now(),
-        );
-        let shared = Transitioned::changed(&model(true, Some(now), Some(then))).unwrap();
-        assert_eq!(shared.now, Visibility::Shared { at: now });
-        assert!(shared.changed);
-        let unshared = Transitioned::unchanged(&model(false, Some(then), Some(now))).unwrap();
-        assert_eq!(unshared.now, Visibility::Unshared { at: now });
-        assert!(!unshared.changed);
-    }
-
-    /// A row whose state has no time is a bug (500), not an outage to retry (503).
-    #[test]
-    fn a_state_without_its_time_is_a_bug() {
-        for broken in [
-            model(true, None, None),
-            model(false, Some(domain::now()), None),
-        ] {
-            match Transitioned::unchanged(&broken) {
-                Err(ShareError::Storage(err)) => assert!(!err.is_unavailable(), "{err:?}"),
-                other => panic!("{other:?}"),
-            }
-        }
-    }
 }

@@ -69,11 +69,13 @@ mod handle;
 mod index;
 mod memory;
 mod model_actor;
+mod outcome;
 mod public;
 mod registry;
 mod tail;
 
-pub use handle::{Catalog, CatalogSettings, ShareError, Transitioned, Visibility};
+pub use handle::{Catalog, CatalogSettings};
 pub use index::{
     BrowsePage, BrowseQuery, CatalogItem, EXAMINE_BOUND, Filter, Sort, SortKey, examine_bound,
 };
+pub use outcome::{ShareError, Transitioned, Visibility};

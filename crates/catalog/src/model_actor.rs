@@ -9,7 +9,7 @@ use domain::{ModelId, ShareAction, now};
 use storage::{CatalogRow, Model, Store, Transition, TransitionOutcome};
 use tracing::Instrument;
 
-use crate::handle::{ShareError, Transitioned, refusal_error};
+use crate::outcome::{ShareError, Transitioned, refusal_error};
 use crate::public::{PublicCatalog, Update};
 use crate::tail::{Announcer, LocalEvents, TailStats, publish_fresh};
 
