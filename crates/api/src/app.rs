@@ -62,6 +62,20 @@ pub struct Application {
     catalog: Catalog,
 }
 
+impl AppState {
+    fn new(settings: &Settings, store: &Store, catalog: &Catalog) -> Self {
+        Self {
+            authenticator: Authenticator::new(store.clone(), settings.auth.key_prefix.clone()),
+            store: store.clone(),
+            catalog: catalog.clone(),
+            api: settings.api.clone(),
+            public_browse: settings.catalog.public_browse,
+            rate_limits: RateLimits::new(&settings.rate_limit),
+            pages: crate::page_cache::PageCache::new(settings.catalog.page_cache_bytes),
+        }
+    }
+}
+
 impl Application {
     /// Builds the service with the built-in policies.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
@@ -86,15 +100,7 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
-        let state = web::Data::new(AppState {
-            authenticator: Authenticator::new(store.clone(), settings.auth.key_prefix.clone()),
-            store: store.clone(),
-            catalog: catalog.clone(),
-            api: settings.api.clone(),
-            public_browse: settings.catalog.public_browse,
-            rate_limits: RateLimits::new(&settings.rate_limit),
-            pages: crate::page_cache::PageCache::new(settings.catalog.page_cache_bytes),
-        });
+        let state = web::Data::new(AppState::new(&settings, &store, &catalog));
         crate::metrics::handle();
         let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
             settings.server.request_timeout_ms,

@@ -133,8 +133,6 @@ fn render(
     total: usize,
     error: Option<&str>,
 ) -> Markup {
-    let value = |key: &str| params.get(key).cloned().unwrap_or_default();
-    let sort = value("sort");
     // Grouped by architecture, in the order of the first model of each group.
     let mut groups: Vec<(String, Vec<&CatalogItem>)> = Vec::new();
     for item in items {
@@ -160,23 +158,7 @@ fn render(
                         code { "POST /{projectId}/v1/endpoints" } "." }
                 }
                 main {
-                    form.filters method="get" action="/catalog" {
-                        label { "Search" input type="search" name="q" value=(value("q")) placeholder="name or description"; }
-                        label { "Architecture" input name="architecture" value=(value("architecture")); }
-                        label { "License" input name="license" value=(value("license")); }
-                        label { "Tag" input name="tag" value=(value("tag")); }
-                        label { "Min parameters" input type="number" min="0" name="minParameters" value=(value("minParameters")); }
-                        label { "Max parameters" input type="number" min="0" name="maxParameters" value=(value("maxParameters")); }
-                        label { "Min context" input type="number" min="0" name="minContextLength" value=(value("minContextLength")); }
-                        label { "Sort"
-                            select name="sort" {
-                                option value="sharedAt" selected[sort.is_empty() || sort == "sharedAt"] { "Newest shared" }
-                                option value="name" selected[sort == "name"] { "Name" }
-                                option value="endpoints" selected[sort == "endpoints"] { "Most endpoints" }
-                            }
-                        }
-                        button type="submit" { "Filter" }
-                    }
+                    (filters(params))
                     @if let Some(error) = error {
                         p.error { (error) }
                     } @else if items.is_empty() && next.is_some() {
@@ -203,6 +185,31 @@ fn render(
                     }
                 }
             }
+        }
+    }
+}
+
+/// The filter form, filled in with the page's parameters.
+fn filters(params: &BTreeMap<String, String>) -> Markup {
+    let value = |key: &str| params.get(key).cloned().unwrap_or_default();
+    let sort = value("sort");
+    html! {
+        form.filters method="get" action="/catalog" {
+            label { "Search" input type="search" name="q" value=(value("q")) placeholder="name or description"; }
+            label { "Architecture" input name="architecture" value=(value("architecture")); }
+            label { "License" input name="license" value=(value("license")); }
+            label { "Tag" input name="tag" value=(value("tag")); }
+            label { "Min parameters" input type="number" min="0" name="minParameters" value=(value("minParameters")); }
+            label { "Max parameters" input type="number" min="0" name="maxParameters" value=(value("maxParameters")); }
+            label { "Min context" input type="number" min="0" name="minContextLength" value=(value("minContextLength")); }
+            label { "Sort"
+                select name="sort" {
+                    option value="sharedAt" selected[sort.is_empty() || sort == "sharedAt"] { "Newest shared" }
+                    option value="name" selected[sort == "name"] { "Name" }
+                    option value="endpoints" selected[sort == "endpoints"] { "Most endpoints" }
+                }
+            }
+            button type="submit" { "Filter" }
         }
     }
 }
