@@ -5,4 +5,4 @@
 //! The test databases live in `storage::testing` (shared with the storage crate's own tests);
 //! this module only gives them their names here.
 
-pub use storage::testing::{TestDb, postgres_pass, postgres_url};
+pub use storage::testing::{TestDb, postgres_pass};

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::db::{TestDb, postgres_url};
+use crate::db::TestDb;
 use crate::helpers::{Tenant, TestApp, connect_store, consistent_history, serve_binary, spawn_on};
 
 /// A TCP proxy in front of PostgreSQL that the test can cut, restore, or blackhole.
@@ -100,16 +100,6 @@ fn pg_parts(url: &str) -> (String, String) {
         format!("{hostport}:5432")
     };
     (hostport, db.to_owned())
-}
-
-fn require_postgres() -> Option<String> {
-    let url = postgres_url();
-    if url.is_none() {
-        eprintln!(
-            "skipped: set MODELSHARE_TEST_POSTGRES_URL to run the PostgreSQL fault tests (CI does)"
-        );
-    }
-    url
 }
 
 /// What one client saw: each acknowledged transition's request id, per model.
@@ -240,8 +230,7 @@ struct BehindProxy {
 }
 
 impl BehindProxy {
-    async fn start(admin: &str, models: usize, adjust: impl FnOnce(&mut api::Settings)) -> Self {
-        let db = TestDb::postgres(admin);
+    async fn start(db: TestDb, models: usize, adjust: impl FnOnce(&mut api::Settings)) -> Self {
         let (upstream, name) = pg_parts(&db.url);
         let proxy = Proxy::start(upstream).await;
         let proxied = TestDb::alias(&format!("postgres://postgres@{}/{name}", proxy.addr));
@@ -306,10 +295,10 @@ impl BehindProxy {
 #[actix_rt::test]
 async fn a_database_outage_answers_503_loses_nothing_and_heals_itself() {
     let _heavy = crate::helpers::exclusive().await;
-    let Some(admin) = require_postgres() else {
+    let Some(db) = TestDb::postgres_or_skip() else {
         return;
     };
-    let mut run = BehindProxy::start(&admin, 8, |_| {}).await;
+    let mut run = BehindProxy::start(db, 8, |_| {}).await;
     let (proxy, app, seen) = (&run.proxy, Arc::clone(&run.app), Arc::clone(&run.seen));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before_cut = seen.lock().unwrap().acknowledged.len();
@@ -414,10 +403,10 @@ async fn watch_readiness(app: &TestApp, for_how_long: Duration) -> Vec<(Instant,
 #[actix_rt::test]
 async fn a_stalled_database_connection_answers_503_and_heals_itself() {
     let _heavy = crate::helpers::exclusive().await;
-    let Some(admin) = require_postgres() else {
+    let Some(db) = TestDb::postgres_or_skip() else {
         return;
     };
-    let mut run = BehindProxy::start(&admin, 16, |s| {
+    let mut run = BehindProxy::start(db, 16, |s| {
         // Below the write deadline (3 s here), so that readiness sees the stall.
         s.database.writer_stall_ms = 1000;
     })

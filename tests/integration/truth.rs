@@ -13,7 +13,7 @@ use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value,
 };
 
-use crate::db::{TestDb, postgres_url};
+use crate::db::TestDb;
 use crate::helpers::{
     TestApp, assert_error, connect_store, consistent_history, converged, in_catalog, shared_in_db,
     spawn_on,
@@ -132,14 +132,10 @@ fn no_reconciliation(s: &mut api::Settings) {
 
 #[actix_rt::test]
 async fn a_transition_committed_late_reaches_every_catalog() {
-    let Some(admin) = postgres_url() else {
-        eprintln!(
-            "skipped: set MODELSHARE_TEST_POSTGRES_URL to run this PostgreSQL test (CI does)"
-        );
+    let Some(db) = TestDb::postgres_or_skip() else {
         return;
     };
     let _heavy = crate::helpers::exclusive().await;
-    let db = TestDb::postgres(&admin);
     let a = Arc::new(spawn_on(&db, no_reconciliation, PolicyRegistry::with_builtins()).await);
     let b = Arc::new(spawn_on(&db, no_reconciliation, PolicyRegistry::with_builtins()).await);
     let t = a.tenant().await;
