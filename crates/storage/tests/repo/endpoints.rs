@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 
 use domain::{EndpointId, EndpointSlug, ModelId, ShareAction};
-use storage::{Model, StorageError, Store, Transition, TransitionOutcome};
+use storage::{Model, StorageError, Store, TransitionOutcome};
 
-use crate::fixtures::{Tenant, acme, endpoints_of, model, other, share, ts};
+use crate::fixtures::{Tenant, acme, endpoints_of, model, other, share, transition, ts};
 
 both!(
     endpoints,
@@ -69,17 +69,12 @@ async fn endpoint_count_in_transitions(store: Store) {
         (version + 1, ShareAction::Share, 2),
     ] {
         let outcome = store
-            .apply_transition(Transition {
-                model_id: model.id,
+            .apply_transition(transition(
+                model.id,
                 expected_version,
                 action,
-                at: ts(1_900_000_010),
-                actor_user_id: None,
-                api_key_id: None,
-                request_id: format!("req-{expected_version}"),
-                server_request_id: None,
-                guards: Vec::new(),
-            })
+                ts(1_900_000_010),
+            ))
             .await
             .unwrap();
         let TransitionOutcome::Applied { endpoint_count, .. } = outcome else {

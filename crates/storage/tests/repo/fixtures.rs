@@ -118,26 +118,41 @@ pub async fn model(store: &Store, project: &ProjectId, name: &str) -> Model {
         .unwrap()
 }
 
-/// `model`, shared at its current version at `at` (by no one in particular).
-pub async fn share(store: &Store, model: &Model, at: Timestamp) -> Model {
+/// `action` on `model_id` at `expected_version`, at `at`, by no one in particular, unguarded.
+pub fn transition(
+    model_id: ModelId,
+    expected_version: i64,
+    action: ShareAction,
+    at: Timestamp,
+) -> Transition {
+    Transition {
+        model_id,
+        expected_version,
+        action,
+        at,
+        actor_user_id: None,
+        api_key_id: None,
+        request_id: format!("fixture-{action:?}-{expected_version}"),
+        server_request_id: None,
+        guards: Vec::new(),
+    }
+}
+
+/// [`transition`] of `model` at its current version, applied: the row it wrote.
+pub async fn apply(store: &Store, model: &Model, action: ShareAction, at: Timestamp) -> Model {
     let outcome = store
-        .apply_transition(Transition {
-            model_id: model.id,
-            expected_version: model.version,
-            action: ShareAction::Share,
-            at,
-            actor_user_id: None,
-            api_key_id: None,
-            request_id: format!("fixture-share-{}", model.name),
-            server_request_id: None,
-            guards: Vec::new(),
-        })
+        .apply_transition(transition(model.id, model.version, action, at))
         .await
         .unwrap();
     let TransitionOutcome::Applied { model, .. } = outcome else {
-        panic!("the fixture's share should apply: {outcome:?}");
+        panic!("the fixture's {action:?} should apply: {outcome:?}");
     };
     model
+}
+
+/// `model`, shared at its current version at `at`.
+pub async fn share(store: &Store, model: &Model, at: Timestamp) -> Model {
+    apply(store, model, ShareAction::Share, at).await
 }
 
 /// What [`endpoints_of`] created.

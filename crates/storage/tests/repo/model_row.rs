@@ -2,43 +2,21 @@
 //! `RETURNING` (group commit), the entity read (`get_model`, the CLI's), the one-model catalog
 //! read (the tailer's) and the whole-catalog load (start-up, one chunked path per database).
 
-use domain::{ModelId, ModelStatus, ShareAction, Timestamp};
-use storage::{Model, NewModel, Store, Transition, TransitionOutcome};
+use domain::{ModelId, ModelStatus, ShareAction};
+use storage::{Model, NewModel, Store};
 
-use crate::fixtures::{acme, ts};
+use crate::fixtures::{acme, apply, ts};
 
 both!(every_column_round_trips, absent_optional_columns_round_trip);
-
-/// A transition of `model` at `at`, applied; the row its `RETURNING` read back.
-async fn transition(store: &Store, model: &Model, action: ShareAction, at: Timestamp) -> Model {
-    let outcome = store
-        .apply_transition(Transition {
-            model_id: model.id,
-            expected_version: model.version,
-            action,
-            at,
-            actor_user_id: None,
-            api_key_id: None,
-            request_id: format!("round-trip-{action:?}"),
-            server_request_id: None,
-            guards: Vec::new(),
-        })
-        .await
-        .unwrap();
-    let TransitionOutcome::Applied { model, .. } = outcome else {
-        panic!("the transition should apply: {outcome:?}");
-    };
-    model
-}
 
 /// `new` registered, shared, unshared and shared again (so both times are set), then read by
 /// every path; each must give exactly the row the last write returned, which must hold every
 /// value written.
 async fn round_trip(store: &Store, new: NewModel) {
     let created = store.create_model(new.clone()).await.unwrap();
-    let shared = transition(store, &created, ShareAction::Share, ts(1_900_000_000)).await;
-    let unshared = transition(store, &shared, ShareAction::Unshare, ts(1_900_000_100)).await;
-    let last = transition(store, &unshared, ShareAction::Share, ts(1_900_000_200)).await;
+    let shared = apply(store, &created, ShareAction::Share, ts(1_900_000_000)).await;
+    let unshared = apply(store, &shared, ShareAction::Unshare, ts(1_900_000_100)).await;
+    let last = apply(store, &unshared, ShareAction::Share, ts(1_900_000_200)).await;
 
     let expected = Model {
         id: new.id,
