@@ -74,7 +74,7 @@ impl Application {
         policies: PolicyRegistry,
     ) -> Result<Self, StartupError> {
         let chains = policies.build(&settings.policy_config()?)?;
-        let store = Store::connect(&settings.db_settings()?).await?;
+        let store = Store::connect(&settings.db_settings()).await?;
         store.migrate().await?;
         let catalog = Catalog::start(store.clone(), chains, settings.catalog_settings()).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -97,10 +97,10 @@ impl Application {
         });
         crate::metrics::handle();
         let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
-            settings.server.request_timeout_ms,
+            settings.server.request_timeout_ms.get(),
         )));
-        let retry_after = web::Data::new(RetryAfter(settings.database.retry_after_secs));
-        let body_limit = settings.server.body_limit_bytes;
+        let retry_after = web::Data::new(RetryAfter(settings.database.retry_after_secs.get()));
+        let body_limit = settings.server.body_limit_bytes.get();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -119,7 +119,7 @@ impl Application {
             secs => KeepAlive::Timeout(Duration::from_secs(secs)),
         })
         .client_request_timeout(Duration::from_millis(
-            settings.server.client_header_timeout_ms,
+            settings.server.client_header_timeout_ms.get(),
         ));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);

@@ -294,7 +294,7 @@ pub enum CliError {
 
 /// Runs an operator command (everything but `serve`) and returns what to print.
 pub async fn run(command: Command, settings: &Settings) -> Result<Output, CliError> {
-    let store = Store::connect(&settings.db_settings()?).await?;
+    let store = Store::connect(&settings.db_settings()).await?;
     store.migrate().await?;
     let result = execute(command, settings, &store).await;
     if let Err(err) = store.close().await {
