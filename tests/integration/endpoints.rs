@@ -1,5 +1,7 @@
 //! Endpoints: create from an own or a catalog model, slugs, survival after unshare, bad bodies.
 
+use std::num::NonZeroUsize;
+
 use domain::{ModelStatus, Role};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -205,7 +207,8 @@ async fn only_usable_models_and_members_may_create() {
 
 #[actix_rt::test]
 async fn bad_bodies_get_the_envelope() {
-    let app = spawn_app_with(|s| s.server.body_limit_bytes = 1024).await;
+    let app =
+        spawn_app_with(|s| s.server.body_limit_bytes = NonZeroUsize::new(1024).unwrap()).await;
     let t = app.tenant().await;
     let url = app.url(&format!("/{}/v1/endpoints", t.project));
     let send = |body: String, content_type: &'static str| {

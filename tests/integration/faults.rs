@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -238,10 +239,10 @@ impl BehindProxy {
             spawn_on(
                 &proxied,
                 |s| {
-                    s.database.acquire_timeout_ms = 1000;
-                    s.database.connect_timeout_ms = 1000;
-                    s.database.statement_timeout_ms = 2000;
-                    s.database.retry_after_secs = 2;
+                    s.database.acquire_timeout_ms = NonZeroU64::new(1000).unwrap();
+                    s.database.connect_timeout_ms = NonZeroU64::new(1000).unwrap();
+                    s.database.statement_timeout_ms = NonZeroU64::new(2000).unwrap();
+                    s.database.retry_after_secs = NonZeroU64::new(2).unwrap();
                     adjust(s);
                 },
                 PolicyRegistry::with_builtins(),
@@ -408,7 +409,7 @@ async fn a_stalled_database_connection_answers_503_and_heals_itself() {
     };
     let mut run = BehindProxy::start(db, 16, |s| {
         // Below the write deadline (3 s here), so that readiness sees the stall.
-        s.database.writer_stall_ms = 1000;
+        s.database.writer_stall_ms = NonZeroU64::new(1000).unwrap();
     })
     .await;
     let (proxy, app, seen, models) = (
@@ -699,9 +700,9 @@ async fn a_full_disk_answers_503_and_heals_when_space_returns() {
     let app = spawn_on(
         &db,
         |s| {
-            s.database.acquire_timeout_ms = 2000;
+            s.database.acquire_timeout_ms = NonZeroU64::new(2000).unwrap();
             s.database.sqlite_busy_timeout_ms = 2000;
-            s.database.retry_after_secs = 2;
+            s.database.retry_after_secs = NonZeroU64::new(2).unwrap();
         },
         PolicyRegistry::with_builtins(),
     )

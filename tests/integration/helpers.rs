@@ -1,5 +1,6 @@
 //! Typed helpers so a test reads like the user story it checks.
 
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use crate::db::TestDb;
@@ -33,7 +34,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.rate_limit.enabled = false;
     // On a loaded 2-core machine a debug build is slow: wait for the database rather than
     // answer 503. The outage tests set their own short timeouts.
-    settings.database.acquire_timeout_ms = 30_000;
+    settings.database.acquire_timeout_ms = NonZeroU64::new(30_000).unwrap();
     settings.database.sqlite_busy_timeout_ms = 30_000;
     settings.database.url = api::settings::Secret::new(db.url.clone());
     settings
@@ -95,7 +96,7 @@ fn client_for(settings: &Settings) -> reqwest::Client {
 
 /// A store on the test database, outside any app.
 pub async fn connect_store(db: &TestDb) -> Store {
-    let settings = test_settings(db).db_settings().expect("db settings");
+    let settings = test_settings(db).db_settings();
     Store::connect(&settings).await.expect("connect")
 }
 

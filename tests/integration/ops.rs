@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -190,7 +191,7 @@ async fn a_request_over_the_timeout_is_408_in_the_envelope() {
     registry.register("slow", |_| Ok(Arc::new(Slow)));
     let app = spawn_app_with_policies(
         |s| {
-            s.server.request_timeout_ms = 300;
+            s.server.request_timeout_ms = NonZeroU64::new(300).unwrap();
             s.policies.share.insert(0, "slow".into());
         },
         registry,
@@ -209,7 +210,7 @@ async fn a_request_over_the_timeout_is_408_in_the_envelope() {
 async fn a_client_slow_to_send_its_headers_gets_408_after_the_header_timeout() {
     let app = spawn_app().await;
     // The handler timeout is far longer: the header timeout is a setting of its own.
-    assert_eq!(app.settings.server.request_timeout_ms, 30_000);
+    assert_eq!(app.settings.server.request_timeout_ms.get(), 30_000);
     let mut stream = raw_connection(&app).await;
     let started = Instant::now();
     stream

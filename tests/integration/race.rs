@@ -1,5 +1,6 @@
 //! Many concurrent shares and unshares of one model: the model's actor serializes them.
 
+use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 use domain::ShareAction;
@@ -101,7 +102,7 @@ async fn four_hundred_concurrent_shares_and_unshares_of_one_model_stay_consisten
 
 #[actix_rt::test]
 async fn idle_model_actors_are_stopped() {
-    let app = spawn_app_with(|s| s.actors.idle_timeout_ms = 2000).await;
+    let app = spawn_app_with(|s| s.actors.idle_timeout_ms = NonZeroU64::new(2000).unwrap()).await;
     let t = app.tenant().await;
     let mut models = vec![t.model];
     for i in 0..4 {

@@ -88,7 +88,7 @@ impl Application {
         policies: PolicyRegistry,
     ) -> Result<Self, StartupError> {
         let chains = policies.build(&settings.policy_config()?)?;
-        let store = Store::connect(&settings.db_settings()?).await?;
+        let store = Store::connect(&settings.db_settings()).await?;
         store.migrate().await?;
         let catalog = Catalog::start(store.clone(), chains, settings.catalog_settings()).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -103,10 +103,10 @@ impl Application {
         let state = web::Data::new(AppState::new(&settings, &store, &catalog));
         crate::metrics::handle();
         let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
-            settings.server.request_timeout_ms,
+            settings.server.request_timeout_ms.get(),
         )));
-        let retry_after = web::Data::new(RetryAfter(settings.database.retry_after_secs));
-        let body_limit = settings.server.body_limit_bytes;
+        let retry_after = web::Data::new(RetryAfter(settings.database.retry_after_secs.get()));
+        let body_limit = settings.server.body_limit_bytes.get();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -125,7 +125,7 @@ impl Application {
             secs => KeepAlive::Timeout(Duration::from_secs(secs)),
         })
         .client_request_timeout(Duration::from_millis(
-            settings.server.client_header_timeout_ms,
+            settings.server.client_header_timeout_ms.get(),
         ));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);

@@ -50,15 +50,15 @@ impl QueryParams {
     /// `limit`: 1 to `max_page_size`, default `default_page_size`.
     pub fn limit(&self, api: &ApiSettings) -> Result<u64, ApiError> {
         let Some(raw) = self.get("limit") else {
-            return Ok(api.default_page_size);
+            return Ok(api.default_page_size.get());
         };
         match raw.parse::<u64>() {
-            Ok(n) if (1..=api.max_page_size).contains(&n) => Ok(n),
+            Ok(n) if (1..=api.max_page_size.get()).contains(&n) => Ok(n),
             _ => Err(ApiError::invalid(
                 "limit",
                 format!(
                     "`limit` must be an integer from 1 to {}.",
-                    api.max_page_size
+                    api.max_page_size.get()
                 ),
             )),
         }
