@@ -83,3 +83,9 @@ bench *args="--scenario all --db both":
 # A 2-second tiny run of every scenario: checks they complete, not their speed.
 bench-smoke:
     cargo run --release -p bench -- --smoke --db both
+
+# share-toggle measured by wrk, the bench's second, independent client, against the release
+# build: `just wrk-share-toggle postgres 32 10` (database, connections, seconds).
+wrk-share-toggle db="sqlite" connections="32" seconds="10":
+    cargo build --release -p api
+    MODELSHARE_TEST_POSTGRES_URL={{pg_url}} bench/wrk/share-toggle.sh "$PWD/target/release/modelshare" {{db}} {{connections}} {{seconds}}
