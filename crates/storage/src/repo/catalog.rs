@@ -18,7 +18,7 @@ use crate::records::CatalogRow;
 
 /// SQLite: chunks of up to `?2` shared models after rowid `?1`, each chunk one row: the last
 /// rowid, the count, and the models as one JSON array of `[row, owner name, endpoint count]`
-/// (the row a JSON object by column name, see [`models::sqlite_json_object`]). The driver hands
+/// (the row a JSON array in the entity's column order, see [`models::sqlite_json_array`]). The driver hands
 /// every row and every value from its worker thread to ours separately; one value per chunk
 /// makes loading a million models several times faster than one row per model.
 static LOAD_SQLITE_CHUNK: LazyLock<String> = LazyLock::new(|| {
@@ -28,7 +28,7 @@ static LOAD_SQLITE_CHUNK: LazyLock<String> = LazyLock::new(|| {
          (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id)) AS j \
          FROM models m JOIN projects p ON p.id = m.project_id \
          WHERE m.shared AND m.rowid > ?1 ORDER BY m.rowid LIMIT ?2)",
-        row = models::sqlite_json_object("m"),
+        row = models::sqlite_json_array("m"),
     )
 });
 
@@ -108,35 +108,49 @@ fn catalog_row(row: &QueryResult, prefix: &str) -> Result<CatalogRow, StorageErr
     })
 }
 
-/// The models of one [`LOAD_SQLITE_CHUNK`] chunk, each decoded on its own: one that does not
-/// decode is an `Err` with its model id (as stored), and the others still load.
+/// The models of one [`LOAD_SQLITE_CHUNK`] chunk: one that does not decode is an `Err` with
+/// its model id (as stored), and the others still load. The chunk is decoded in one pass; only
+/// when that fails is it decoded again model by model, to tell the bad ones apart.
 #[allow(
     clippy::type_complexity,
     reason = "a row or why it is passed over, as the loader's loop takes them"
 )]
 fn sqlite_chunk_rows(
     json: &str,
-) -> Result<impl Iterator<Item = Result<CatalogRow, (String, StorageError)>>, StorageError> {
+) -> Result<Vec<Result<CatalogRow, (String, StorageError)>>, StorageError> {
+    let into_row = |SqliteLoaded(model, owner_name, endpoint_count)| {
+        let id = model.id;
+        let row = model.into_record().map(|model| CatalogRow {
+            model,
+            owner_name,
+            endpoint_count,
+        });
+        row.map_err(|err| (id.simple().to_string(), err))
+    };
+    if let Ok(rows) = serde_json::from_str::<Vec<SqliteLoaded>>(json) {
+        return Ok(rows.into_iter().map(into_row).collect());
+    }
     let rows: Vec<&serde_json::value::RawValue> =
         serde_json::from_str(json).map_err(|e| corrupt(format!("catalog chunk: {e}")))?;
-    Ok(rows.into_iter().map(|raw| {
-        let decoded = serde_json::from_str::<SqliteLoaded>(raw.get())
-            .map_err(|e| corrupt(format!("stored model row: {e}")))
-            .and_then(|SqliteLoaded(model, owner_name, endpoint_count)| {
-                Ok(CatalogRow {
-                    model: model.into_record()?,
-                    owner_name,
-                    endpoint_count,
-                })
-            });
-        decoded.map_err(|err| (stored_id(raw.get()), err))
-    }))
+    Ok(rows
+        .into_iter()
+        .map(
+            |raw| match serde_json::from_str::<SqliteLoaded>(raw.get()) {
+                Ok(loaded) => into_row(loaded),
+                Err(e) => Err((
+                    stored_id(raw.get()),
+                    corrupt(format!("stored model row: {e}")),
+                )),
+            },
+        )
+        .collect())
 }
 
 /// The `id` of a chunk element that did not decode, as stored (for the log).
 fn stored_id(raw: &str) -> String {
     let element: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
-    match element.get(0).and_then(|row| row.get("id")) {
+    // The id is the row's first column.
+    match element.get(0).and_then(|row| row.get(0)) {
         Some(serde_json::Value::String(id)) => id.clone(),
         Some(other) => other.to_string(),
         None => "(unreadable)".to_owned(),
