@@ -30,6 +30,7 @@ trap cleanup EXIT
 case $db in
   sqlite) export MODELSHARE__DATABASE__URL="sqlite://$work/modelshare.db?mode=rwc" ;;
   postgres)
+    : "${MODELSHARE_TEST_POSTGRES_URL:?set MODELSHARE_TEST_POSTGRES_URL to the PostgreSQL server}"
     scratch="ms_wrk_$RANDOM$RANDOM"
     psql -q "$MODELSHARE_TEST_POSTGRES_URL" -c "CREATE DATABASE $scratch"
     export MODELSHARE__DATABASE__URL="${MODELSHARE_TEST_POSTGRES_URL%/*}/$scratch"
