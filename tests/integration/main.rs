@@ -33,4 +33,5 @@ mod race;
 mod seed;
 mod sharing;
 mod signals;
+mod tools;
 mod truth;

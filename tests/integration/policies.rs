@@ -25,7 +25,7 @@ fn overlay(dir: &Path, local: &str) -> Settings {
     Settings::load(Some(dir)).unwrap()
 }
 
-fn with_overlay(local: &'static str) -> impl FnOnce(&mut Settings) {
+pub(crate) fn with_overlay(local: &'static str) -> impl FnOnce(&mut Settings) {
     move |settings: &mut Settings| {
         let dir = tempfile::tempdir().unwrap();
         let loaded = overlay(dir.path(), local);

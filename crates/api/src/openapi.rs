@@ -22,6 +22,7 @@ use crate::routes;
     modifiers(&BearerAuth),
     tags(
         (name = "sharing", description = "Share a model to the public catalog and take it back (admin)"),
+        (name = "sharing tools", description = "Before a share or unshare: would it pass every check, and what would it touch (nothing written)"),
         (name = "models", description = "A project's own models and their share history"),
         (name = "catalog", description = "The public catalog of shared models"),
         (name = "endpoints", description = "Inference endpoints bound to a model"),

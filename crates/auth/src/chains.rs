@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use domain::ShareAction;
-use storage::{Model, Store, WriteGuard};
+use storage::{Model, StorageError, Store, WriteGuard};
 
 use crate::policy::{Denial, Policy, PolicyContext, Verdict};
 use crate::principal::Principal;
@@ -199,6 +199,13 @@ impl Refusal {
     }
 }
 
+/// One policy's answer in a dry run ([`PolicyChains::check_all`]): passed, or its denial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub policy: String,
+    pub denial: Option<Denial>,
+}
+
 /// A chain's consent to write, with the guards its policies ask the write to check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permit {
@@ -315,5 +322,47 @@ impl PolicyChains {
             })
             .collect();
         Ok(Permit { guards })
+    }
+
+    /// Every policy of `action`'s chain on `model` (the caller's, freshly read), in chain order,
+    /// none skipped after a refusal; then the rule of the model's own state
+    /// ([`Standing`](crate::Standing)), when the chain does not already say it. Nothing is
+    /// written. A policy that cannot decide (the database) fails the whole run.
+    pub async fn check_all(
+        &self,
+        action: ShareAction,
+        principal: &Principal,
+        model: &Model,
+        store: &Store,
+    ) -> Result<Vec<Check>, StorageError> {
+        let ctx = PolicyContext {
+            action,
+            principal,
+            model: Some(model),
+            store,
+        };
+        let mut checks = Vec::with_capacity(self.chain(action).len() + 1);
+        for named in self.chain(action) {
+            let denial = match named.policy.check(&ctx).await {
+                Ok(()) => None,
+                Err(Verdict::Deny(denial)) => Some(denial),
+                Err(Verdict::Failed(err)) => return Err(err),
+            };
+            checks.push(Check {
+                policy: named.name.clone(),
+                denial,
+            });
+        }
+        let standing = crate::Standing::of(action, principal, Some(model));
+        if let Some(refusal) = standing.refusal(action)
+            && !checks.iter().any(|c| c.policy == refusal.policy)
+            && let Verdict::Deny(denial) = refusal.verdict
+        {
+            checks.push(Check {
+                policy: refusal.policy,
+                denial: Some(denial),
+            });
+        }
+        Ok(checks)
     }
 }

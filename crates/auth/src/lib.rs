@@ -12,7 +12,8 @@ mod standing;
 pub use authenticate::{AuthError, Authenticator};
 pub use builtin::Params;
 pub use chains::{
-    Permit, PolicyChains, PolicyConfig, PolicyConfigError, PolicyParams, PolicyRegistry, Refusal,
+    Check, Permit, PolicyChains, PolicyConfig, PolicyConfigError, PolicyParams, PolicyRegistry,
+    Refusal,
 };
 pub use keys::{KeyFormatError, MintedKey, ParsedKey, hash_key, mint_key, parse_key};
 pub use policy::{CustomStatus, Denial, DenialStatus, Policy, PolicyContext, Verdict};

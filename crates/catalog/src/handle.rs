@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, MailboxError};
 use arc_swap::{ArcSwap, Guard};
-use auth::{PolicyChains, Principal, Refusal};
+use auth::{Check, PolicyChains, Principal, Refusal};
 use domain::{ModelId, ShareAction};
-use storage::{StorageError, Store};
+use storage::{Model, StorageError, Store};
 
 use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader, Snapshot};
 use crate::memory::{Trim, release_free_pages};
@@ -164,6 +164,31 @@ impl Catalog {
             Ok(result) => result,
             Err(MailboxError::Closed | MailboxError::Timeout) => Err(ShareError::Stopped),
         }
+    }
+
+    /// A dry run of `action` on the model for `principal`: every check of the chain on the
+    /// model's fresh state ([`PolicyChains::check_all`]), nothing written, no actor leased and
+    /// none disturbed. `None` when the principal cannot see the model.
+    pub async fn check_all(
+        &self,
+        model_id: ModelId,
+        action: ShareAction,
+        principal: &Principal,
+    ) -> Result<Option<(Model, Vec<Check>)>, ShareError> {
+        let actors = &self.inner.actors;
+        let visible = actors
+            .store
+            .get_model(model_id)
+            .await?
+            .filter(|m| m.project_id == principal.project_id);
+        let Some(model) = visible else {
+            return Ok(None);
+        };
+        let checks = actors
+            .chains
+            .check_all(action, principal, &model, &actors.store)
+            .await?;
+        Ok(Some((model, checks)))
     }
 
     /// The answer for a model id that cannot exist (not a UUID): the policy chain runs without a

@@ -128,6 +128,19 @@ pub struct NewModel {
     pub tags: Vec<String>,
 }
 
+/// How many endpoints serve a model, seen from its own project (counts only: no other project
+/// is named).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointSpread {
+    pub total: u64,
+    /// In the model's own project.
+    pub own_project: u64,
+    /// In every other project.
+    pub other_projects: u64,
+    /// How many other projects have at least one.
+    pub projects_affected: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub id: EndpointId,

@@ -10,6 +10,7 @@ pub mod models;
 pub mod ops;
 pub mod page;
 pub mod sharing;
+pub mod tools;
 
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
@@ -126,6 +127,8 @@ pub fn table() -> Vec<RouteDef> {
         def::<models::__path_list_share_events>(|| web::get().to(models::list_share_events), API),
         def::<sharing::__path_share>(|| web::post().to(sharing::share), API),
         def::<sharing::__path_unshare>(|| web::post().to(sharing::unshare), API),
+        def::<tools::__path_share_eligibility>(|| web::get().to(tools::share_eligibility), API),
+        def::<tools::__path_unshare_impact>(|| web::get().to(tools::unshare_impact), API),
         def::<endpoints::__path_create_endpoint>(
             || web::post().to(endpoints::create_endpoint),
             API,

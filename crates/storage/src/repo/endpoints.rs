@@ -1,13 +1,15 @@
 //! Inference endpoints bound to models.
 
 use domain::{EndpointId, EndpointSlug, ModelId, ProjectId, Timestamp, now};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
 
 use super::{newest_first, project_id, to_dt, to_ts};
 use crate::Store;
 use crate::entities::{endpoints, models};
 use crate::error::{StorageError, Violation, classify, corrupt, violation};
-use crate::records::{Endpoint, Page};
+use crate::records::{Endpoint, EndpointSpread, Page};
 
 fn endpoint_record(row: endpoints::Model) -> Result<Endpoint, StorageError> {
     Ok(Endpoint {
@@ -120,5 +122,36 @@ impl Store {
             .await
             .map_err(classify)?;
         Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    /// Where the endpoints on `model_id` are, seen from `own` (the model's project): counts
+    /// only, so that no other project is named.
+    pub async fn endpoint_spread(
+        &self,
+        model_id: ModelId,
+        own: &ProjectId,
+    ) -> Result<EndpointSpread, StorageError> {
+        let per_project: Vec<(String, i64)> = endpoints::Entity::find()
+            .select_only()
+            .column(endpoints::Column::ProjectId)
+            .column_as(endpoints::Column::Id.count(), "n")
+            .filter(endpoints::Column::ModelId.eq(model_id.as_uuid()))
+            .group_by(endpoints::Column::ProjectId)
+            .into_tuple()
+            .all(&self.reader)
+            .await
+            .map_err(classify)?;
+        let mut spread = EndpointSpread::default();
+        for (project, n) in per_project {
+            let n = u64::try_from(n).unwrap_or(0);
+            spread.total += n;
+            if project == own.as_str() {
+                spread.own_project += n;
+            } else {
+                spread.other_projects += n;
+                spread.projects_affected += 1;
+            }
+        }
+        Ok(spread)
     }
 }
