@@ -57,6 +57,14 @@ fn routes(project: &str, model: &str, endpoint: &str) -> Vec<(Method, String)> {
             Method::GET,
             format!("/{project}/v1/models/{model}/share-events"),
         ),
+        (
+            Method::GET,
+            format!("/{project}/v1/models/{model}/share-eligibility"),
+        ),
+        (
+            Method::GET,
+            format!("/{project}/v1/models/{model}/unshare-impact"),
+        ),
         (Method::POST, format!("/{project}/v1/models/{model}/share")),
         (
             Method::POST,
