@@ -46,12 +46,19 @@ async fn call(app: &TestApp, method: Method, path: &str, key: &str) -> reqwest::
     if method == Method::POST && path.ends_with("/endpoints") {
         req = req.json(&serde_json::json!({"slug": "intruder", "modelId": uuid::Uuid::new_v4()}));
     }
+    if method == Method::POST
+        && (path.ends_with("/models/share") || path.ends_with("/models/unshare"))
+    {
+        req = req.json(&serde_json::json!({"modelIds": [uuid::Uuid::new_v4()]}));
+    }
     req.send().await.unwrap()
 }
 
 fn routes(project: &str, model: &str, endpoint: &str) -> Vec<(Method, String)> {
     vec![
         (Method::GET, format!("/{project}/v1/models")),
+        (Method::POST, format!("/{project}/v1/models/share")),
+        (Method::POST, format!("/{project}/v1/models/unshare")),
         (Method::GET, format!("/{project}/v1/models/{model}")),
         (
             Method::GET,

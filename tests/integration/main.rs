@@ -15,6 +15,7 @@ mod helpers;
 
 mod auth;
 mod browser;
+mod bulk;
 mod catalog;
 mod cli;
 mod client;

@@ -36,6 +36,16 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The envelope's `error` object.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            message: &self.message,
+            kind: self.kind.as_str(),
+            code: &self.code,
+            param: self.param.as_deref(),
+        }
+    }
+
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
             status: StatusCode::from_u16(code.status())
@@ -139,7 +149,7 @@ pub struct ErrorEnvelope<'a> {
     pub error: ErrorBody<'a>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     /// A sentence for people; never internals.
     #[schema(value_type = String, example = "User does not have admin role in the project.")]
@@ -173,14 +183,7 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        let mut response = builder.json(ErrorEnvelope {
-            error: ErrorBody {
-                message: &self.message,
-                kind: self.kind.as_str(),
-                code: &self.code,
-                param: self.param.as_deref(),
-            },
-        });
+        let mut response = builder.json(ErrorEnvelope { error: self.body() });
         response.extensions_mut().insert(Enveloped);
         response
     }

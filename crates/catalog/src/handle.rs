@@ -142,14 +142,7 @@ impl Catalog {
     ) -> Result<Transitioned, ShareError> {
         // Checks that need only the caller (feature, role) refuse before any actor is leased,
         // so that refusals stay cheap; the actor runs the whole chain again on fresh state.
-        let actors = &self.inner.actors;
-        if let Err(refusal) = actors
-            .chains
-            .evaluate_caller(action, principal, &actors.store)
-            .await
-        {
-            return Err(refusal_error(refusal));
-        }
+        self.refuse_caller(action, principal).await?;
         let lease = self
             .inner
             .registry
@@ -164,6 +157,22 @@ impl Catalog {
             Ok(result) => result,
             Err(MailboxError::Closed | MailboxError::Timeout) => Err(ShareError::Stopped),
         }
+    }
+
+    /// The chain's checks that need only the caller (those before its first check of the
+    /// model: feature, role), in order: the first refusal, if any. A caller refused here is
+    /// refused the same way by every share or unshare of any model.
+    pub async fn refuse_caller(
+        &self,
+        action: ShareAction,
+        principal: &Principal,
+    ) -> Result<(), ShareError> {
+        let actors = &self.inner.actors;
+        actors
+            .chains
+            .evaluate_caller(action, principal, &actors.store)
+            .await
+            .map_err(refusal_error)
     }
 
     /// A dry run of `action` on the model for `principal`: every check of the chain on the

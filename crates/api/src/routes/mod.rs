@@ -3,6 +3,7 @@
 //! responses coming from its handler's `#[utoipa::path]` attribute, and the responses many
 //! routes share from the table ([`Common`]). One module per resource holds the handlers.
 
+pub mod bulk;
 pub mod catalog;
 pub mod endpoints;
 pub mod health;
@@ -123,6 +124,9 @@ pub fn table() -> Vec<RouteDef> {
             IN_MEMORY,
         ),
         def::<models::__path_list_models>(|| web::get().to(models::list_models), API),
+        // Before `/{projectId}/v1/models/{modelId}`, whose pattern also matches these paths.
+        def::<bulk::__path_bulk_share>(|| web::post().to(bulk::bulk_share), API),
+        def::<bulk::__path_bulk_unshare>(|| web::post().to(bulk::bulk_unshare), API),
         def::<models::__path_get_model>(|| web::get().to(models::get_model), API),
         def::<models::__path_list_share_events>(|| web::get().to(models::list_share_events), API),
         def::<sharing::__path_share>(|| web::post().to(sharing::share), API),

@@ -51,22 +51,37 @@ pub(crate) async fn unshare(
 }
 
 /// The 200 body for where the model now stands (a share answers shared, an unshare unshared).
-fn answer(done: &Transitioned) -> HttpResponse {
-    match done.now {
-        Visibility::Shared { at } => HttpResponse::Ok().json(SharedDto {
-            model_id: done.model_id,
-            shared: true,
-            shared_at: at,
-        }),
-        Visibility::Unshared { at } => HttpResponse::Ok().json(UnsharedDto {
-            model_id: done.model_id,
-            shared: false,
-            unshared_at: at,
-        }),
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SeedBody {
+    Shared(SharedDto),
+    Unshared(UnsharedDto),
+}
+
+impl From<&Transitioned> for SeedBody {
+    fn from(done: &Transitioned) -> Self {
+        match done.now {
+            Visibility::Shared { at } => Self::Shared(SharedDto {
+                model_id: done.model_id,
+                shared: true,
+                shared_at: at,
+            }),
+            Visibility::Unshared { at } => Self::Unshared(UnsharedDto {
+                model_id: done.model_id,
+                shared: false,
+                unshared_at: at,
+            }),
+        }
     }
 }
 
-async fn transition(
+fn answer(done: &Transitioned) -> HttpResponse {
+    HttpResponse::Ok().json(SeedBody::from(done))
+}
+
+/// One share or unshare of the model `raw_model_id` names (anything but a UUID names none), by
+/// its actor through the chain, counted in the metrics.
+pub(super) async fn transition(
     action: ShareAction,
     caller: &ProjectCaller,
     raw_model_id: &str,
