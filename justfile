@@ -89,3 +89,9 @@ bench-smoke:
 wrk-share-toggle db="sqlite" connections="32" seconds="10":
     cargo build --release -p api
     MODELSHARE_TEST_POSTGRES_URL={{pg_url}} bench/wrk/share-toggle.sh "$PWD/target/release/modelshare" {{db}} {{connections}} {{seconds}}
+
+# One bulk share of 100 models against 100 single shares, on the release build:
+# `just bulk-vs-single postgres`.
+bulk-vs-single db="sqlite":
+    cargo build --release -p api
+    MODELSHARE_TEST_POSTGRES_URL={{pg_url}} bench/tools/bulk-vs-single.sh "$PWD/target/release/modelshare" {{db}}
