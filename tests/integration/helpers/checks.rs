@@ -1,0 +1,167 @@
+//! What tests assert with (the error envelope, a model's history, catalogs that converge) and
+//! the real binary as a process.
+
+use std::time::Duration;
+
+use crate::db::TestDb;
+use domain::{ModelId, ShareAction};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use storage::Store;
+
+use super::TestApp;
+
+/// Asserts status and the envelope's code, and returns the envelope's `error` object.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "x-request-id missing"
+    );
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
+    let body: Value = response.json().await.expect("json body");
+    let error = body
+        .get("error")
+        .cloned()
+        .unwrap_or_else(|| panic!("no envelope: {body}"));
+    assert_eq!(error["code"], code, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(error["type"].as_str().is_some(), "{body}");
+    assert!(
+        error.as_object().is_some_and(|o| o.contains_key("param")),
+        "{body}"
+    );
+    error
+}
+
+/// A `modelshare serve` process (the real binary) with its stderr in a file.
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    pub log: std::path::PathBuf,
+}
+
+/// Starts `modelshare serve` on `db` with extra environment, and waits until it is ready.
+pub async fn serve_binary(db: &TestDb, env: &[(&str, &str)]) -> Served {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let log = db.dir().join(format!("serve-{port}.log"));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"));
+    command
+        .current_dir(db.dir())
+        .env("MODELSHARE__DATABASE__URL", &db.url)
+        .env("MODELSHARE__SERVER__PORT", port.to_string())
+        .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
+        .args([
+            "--config",
+            crate::cli::config_dir().to_str().expect("utf-8 path"),
+            "serve",
+        ])
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("modelshare starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return Served { child, base, log };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("modelshare serve never became ready");
+}
+
+/// A model's share events (newest first), after checking the history is consistent: events
+/// alternate share, unshare, share, … from the first, and the model's state is the last one.
+pub async fn consistent_history(store: &Store, model: ModelId) -> Vec<storage::ShareEvent> {
+    let events = store
+        .list_share_events(model, None, 1_000_000)
+        .await
+        .expect("events")
+        .items;
+    for (i, event) in events.iter().rev().enumerate() {
+        let expected = if i % 2 == 0 {
+            ShareAction::Share
+        } else {
+            ShareAction::Unshare
+        };
+        assert_eq!(
+            event.action, expected,
+            "model {model}: event {i} breaks the alternation"
+        );
+    }
+    let state = store
+        .get_model(model)
+        .await
+        .expect("model")
+        .expect("model exists");
+    let last_is_share = events
+        .first()
+        .is_some_and(|e| e.action == ShareAction::Share);
+    assert_eq!(
+        state.shared, last_is_share,
+        "model {model}: state and last event disagree"
+    );
+    events
+}
+
+/// Tests that load the machine (hundreds of concurrent calls) or measure time run one at a
+/// time, so that one's load does not distort another's measurement.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
+/// The ids the database says are shared.
+pub async fn shared_in_db(app: &TestApp) -> std::collections::BTreeSet<ModelId> {
+    app.store
+        .list_catalog()
+        .await
+        .expect("catalog rows")
+        .into_iter()
+        .map(|r| r.model.id)
+        .collect()
+}
+
+/// The ids an instance's in-memory catalog holds.
+pub fn in_catalog(app: &TestApp) -> std::collections::BTreeSet<ModelId> {
+    app.catalog.shared_ids().into_iter().collect()
+}
+
+/// Waits until every app's catalog equals the database; returns how long that took, and
+/// panics after `within`.
+pub async fn converged(apps: &[&TestApp], within: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let truth = shared_in_db(apps[0]).await;
+        if apps.iter().all(|a| in_catalog(a) == truth) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "catalogs did not equal the database within {within:?}: db {truth:?}, catalogs {:?}",
+            apps.iter().map(|a| in_catalog(a)).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
