@@ -19,8 +19,9 @@ use actix_web::{Route, web};
 use domain::ModelId;
 use utoipa::openapi::path::HttpMethod;
 
-use crate::app::request_timeout;
+use crate::app::{AppState, request_timeout};
 use crate::error::ApiError;
+use crate::extract::ProjectCaller;
 
 /// A response many routes share, declared in [`table`] once rather than in each handler's
 /// attribute; [`crate::openapi`] adds it to those routes' operations.
@@ -164,6 +165,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg.service(resource.wrap(from_fn(request_timeout)));
     }
     cfg.service(ops::docs());
+}
+
+/// The model the path's `raw` id names, if it is in the caller's project; else 404
+/// `model_not_found` (a model of another project is not told apart from one that does not
+/// exist). Records the id on the request's span.
+pub(crate) async fn own_model(
+    state: &AppState,
+    caller: &ProjectCaller,
+    raw: &str,
+) -> Result<storage::Model, ApiError> {
+    let id = model_id(raw)?;
+    tracing::Span::current().record("model_id", raw);
+    state
+        .store
+        .get_model(id)
+        .await?
+        .filter(|m| m.project_id == caller.0.project_id)
+        .ok_or_else(ApiError::model_not_found)
 }
 
 /// A model id from the path; anything that is not a UUID names no model.

@@ -45,14 +45,7 @@ pub(crate) async fn get_model(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     QueryParams::parse(req.query_string(), &[])?;
-    let model_id = super::model_id(&path.1)?;
-    tracing::Span::current().record("model_id", path.1.as_str());
-    let model = state
-        .store
-        .get_model(model_id)
-        .await?
-        .filter(|m| m.project_id == caller.0.project_id)
-        .ok_or_else(ApiError::model_not_found)?;
+    let model = super::own_model(&state, &caller, &path.1).await?;
     Ok(HttpResponse::Ok().json(ModelDto::from(model)))
 }
 
@@ -68,14 +61,7 @@ pub(crate) async fn list_share_events(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params = QueryParams::parse(req.query_string(), &["limit", "after"])?;
-    let model_id = super::model_id(&path.1)?;
-    tracing::Span::current().record("model_id", path.1.as_str());
-    state
-        .store
-        .get_model(model_id)
-        .await?
-        .filter(|m| m.project_id == caller.0.project_id)
-        .ok_or_else(ApiError::model_not_found)?;
+    let model_id = super::own_model(&state, &caller, &path.1).await?.id;
     let limit = params.limit(&state.api)?;
     let after = Cursor::seq(params.get("after"))?;
     let page = state

@@ -124,18 +124,13 @@ pub(crate) async fn unshare_impact(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     QueryParams::parse(req.query_string(), &[])?;
-    let model_id = super::model_id(&path.1)?;
-    tracing::Span::current().record("model_id", path.1.as_str());
-    let project = &caller.0.project_id;
-    let model = state
+    let model = super::own_model(&state, &caller, &path.1).await?;
+    let spread = state
         .store
-        .get_model(model_id)
-        .await?
-        .filter(|m| &m.project_id == project)
-        .ok_or_else(ApiError::model_not_found)?;
-    let spread = state.store.endpoint_spread(model_id, project).await?;
+        .endpoint_spread(model.id, &caller.0.project_id)
+        .await?;
     Ok(HttpResponse::Ok().json(UnshareImpactDto {
-        model_id,
+        model_id: model.id,
         shared: model.shared,
         endpoints: EndpointCountsDto {
             total: spread.total,
