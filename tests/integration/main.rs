@@ -24,6 +24,7 @@ mod endpoints;
 mod envelope;
 mod faults;
 mod health;
+mod idempotency;
 mod instances;
 mod isolation;
 mod limits;

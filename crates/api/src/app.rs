@@ -60,6 +60,17 @@ pub struct Application {
     server: Server,
     store: Store,
     catalog: Catalog,
+    /// Deletes expired idempotency keys while the service runs.
+    sweeper: AbortOnDrop,
+}
+
+/// A task stopped when its owner is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl AppState {
@@ -137,12 +148,17 @@ impl Application {
                 source,
             })?
             .run();
+        let sweeper = AbortOnDrop(store.spawn_idempotency_sweeper(
+            Duration::from_secs(settings.api.idempotency_ttl_secs.get()),
+            Duration::from_secs(settings.api.idempotency_sweep_interval_secs.get()),
+        ));
         tracing::info!(port, backend = ?store.backend(), "listening");
         Ok(Self {
             port,
             server,
             store,
             catalog,
+            sweeper,
         })
     }
 
@@ -171,6 +187,7 @@ impl Application {
             handle.stop(true).await;
         });
         let result = self.server.await;
+        drop(self.sweeper);
         if let Err(err) = self.store.close().await {
             tracing::warn!(error = %err, "closing the database failed");
         }

@@ -170,6 +170,12 @@ pub struct ErrorBody<'a> {
 #[derive(Debug, Clone, Copy)]
 struct Enveloped;
 
+/// Marks `response` as final: [`envelope_fallback`] leaves it as it is (a replayed response,
+/// whose error body was already the envelope when it was first answered).
+pub(crate) fn as_answered(response: &mut HttpResponse) {
+    response.extensions_mut().insert(Enveloped);
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status

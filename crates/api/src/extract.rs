@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use auth::{AuthError, Principal};
 use domain::{ErrorCode, ProjectId, Role};
 
@@ -105,6 +105,11 @@ impl FromRequest for CatalogCaller {
     }
 }
 
+/// The principal a middleware already proved for this request (in the request's extensions),
+/// so that the handler's extractor neither looks the key up nor charges the limits again.
+#[derive(Debug, Clone)]
+pub struct Proven(pub Principal);
+
 /// What a request offers to prove who it is: its `Authorization` header and its address.
 /// [`Credentials::authenticate`] is the one path from a header to a [`Principal`], under the
 /// rate limits (see [`crate::ratelimit`] for who is charged what).
@@ -112,6 +117,7 @@ impl FromRequest for CatalogCaller {
 pub struct Credentials {
     header: Option<String>,
     peer: Option<IpAddr>,
+    proven: Option<Principal>,
 }
 
 impl Credentials {
@@ -124,6 +130,7 @@ impl Credentials {
                 .get(AUTHORIZATION)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             peer: req.peer_addr().map(|a| a.ip()),
+            proven: req.extensions().get::<Proven>().map(|p| p.0.clone()),
         }
     }
 
@@ -143,6 +150,9 @@ impl Credentials {
     /// The principal of the key, if it is valid: 401 without a key or with a bad one, 429 over
     /// a limit (before the key is looked up, if the address is over its own).
     pub async fn authenticate(self, state: &AppState) -> Result<Principal, ApiError> {
+        if let Some(principal) = self.proven {
+            return Ok(principal);
+        }
         if self.is_anonymous() {
             self.count_anonymous(state)?;
             return Err(AuthError::Missing.into());

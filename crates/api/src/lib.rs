@@ -7,6 +7,7 @@ pub mod cli;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod page_cache;

@@ -62,16 +62,15 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
             let mut operation = (route.operation)();
             for common in route.common {
                 let (status, description) = common.response();
-                let envelope = Content::new(Some(Ref::from_schema_name("ErrorEnvelope")));
-                let response = ResponseBuilder::new()
-                    .description(description)
-                    .content("application/json", envelope)
-                    .build();
+                let response = error_response(description);
                 operation
                     .responses
                     .responses
                     .entry(status.to_string())
                     .or_insert(RefOr::T(response));
+            }
+            if route.method == actix_web::http::Method::POST {
+                idempotent(&mut operation);
             }
             (route.schemas)(&mut schemas);
             doc.paths
@@ -83,4 +82,56 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
         }
         doc
     })
+}
+
+/// Adds the `Idempotency-Key` header and its two answers to a POST's operation.
+fn idempotent(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    let header = ParameterBuilder::new()
+        .name(crate::idempotency::IDEMPOTENCY_KEY.as_str())
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "1 to 255 printable ASCII characters. The first response is kept for 24 h for this API key: \
+             a retry with the same key, method, path and body gets it back byte for byte with `Idempotent-Replayed: true`.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(header));
+    let responses = &mut operation.responses.responses;
+    let in_use = "`idempotency_key_in_use`: a request with this `Idempotency-Key` is still running; see `Retry-After`";
+    match responses.get_mut("409") {
+        Some(RefOr::T(response)) => {
+            response.description = format!("{}; or {in_use}", response.description);
+        }
+        _ => {
+            responses.insert("409".to_owned(), RefOr::T(error_response(in_use)));
+        }
+    }
+    responses.insert(
+        "422".to_owned(),
+        RefOr::T(error_response(
+            "`idempotency_key_reused`: this `Idempotency-Key` was used with another method, path or body",
+        )),
+    );
+}
+
+/// A response with the error envelope.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorEnvelope"))),
+        )
+        .build()
 }

@@ -96,6 +96,10 @@ error_codes! {
     PayloadTooLarge => (413, "payload_too_large", InvalidRequestError),
     /// The body's media type is not JSON.
     UnsupportedMediaType => (415, "unsupported_media_type", InvalidRequestError),
+    /// An `Idempotency-Key` already used with another method, path or body.
+    IdempotencyKeyReused => (422, "idempotency_key_reused", InvalidRequestError),
+    /// An `Idempotency-Key` whose first request is still running.
+    IdempotencyKeyInUse => (409, "idempotency_key_in_use", ConflictError),
     /// Over the rate limit.
     RateLimitExceeded => (429, "rate_limit_exceeded", RateLimitError),
     /// Database unreachable or timed out.

@@ -26,7 +26,7 @@ pub mod testing;
 pub use connect::{Backend, DEADLINE_MARGIN, DbSettings, SqliteSynchronous};
 pub use error::StorageError;
 pub use records::*;
-pub use repo::{Loaded, OutboxCursor, OutboxEvent};
+pub use repo::{Claimed, IdempotencyClaim, Loaded, OutboxCursor, OutboxEvent, StoredResponse};
 pub use stats::PoolStats;
 
 /// The database, cheap to clone.

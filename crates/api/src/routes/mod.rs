@@ -22,6 +22,7 @@ use utoipa::openapi::path::HttpMethod;
 use crate::app::{AppState, request_timeout};
 use crate::error::ApiError;
 use crate::extract::ProjectCaller;
+use crate::idempotency::idempotency;
 
 /// A response many routes share, declared in [`table`] once rather than in each handler's
 /// attribute; [`crate::openapi`] adds it to those routes' operations.
@@ -162,7 +163,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         let resource = routes
             .into_iter()
             .fold(web::resource(path), |r, route| r.route(route));
-        cfg.service(resource.wrap(from_fn(request_timeout)));
+        // The idempotency layer outside the timeout, so that it sees a timed-out request's 408.
+        cfg.service(
+            resource
+                .wrap(from_fn(request_timeout))
+                .wrap(from_fn(idempotency)),
+        );
     }
     cfg.service(ops::docs());
 }

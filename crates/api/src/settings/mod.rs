@@ -165,6 +165,10 @@ pub struct ApiSettings {
     /// At most `max_page_size` ([`Settings::validate`]).
     pub default_page_size: NonZeroU64,
     pub max_page_size: MaxPageSize,
+    /// How long the first response to a POST with an `Idempotency-Key` is kept.
+    pub idempotency_ttl_secs: NonZeroU64,
+    /// How often expired idempotency keys are deleted.
+    pub idempotency_sweep_interval_secs: NonZeroU64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

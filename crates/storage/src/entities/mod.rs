@@ -4,6 +4,7 @@ pub(crate) mod account_features;
 pub(crate) mod accounts;
 pub(crate) mod api_keys;
 pub(crate) mod endpoints;
+pub(crate) mod idempotency_keys;
 pub(crate) mod memberships;
 pub(crate) mod models;
 pub(crate) mod projects;

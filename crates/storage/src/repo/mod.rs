@@ -6,12 +6,14 @@ mod catalog;
 mod endpoints;
 mod events;
 mod group_commit;
+mod idempotency;
 mod keys;
 mod models;
 mod outbox;
 mod sharing;
 
 pub use catalog::Loaded;
+pub use idempotency::{Claimed, IdempotencyClaim, StoredResponse};
 pub use outbox::{OutboxCursor, OutboxEvent};
 
 pub(crate) use group_commit::GroupCommit;

@@ -20,6 +20,7 @@ mod catalog;
 mod connect;
 mod endpoints;
 mod groups;
+mod idempotency;
 mod keys;
 mod model_row;
 mod models;
