@@ -53,7 +53,8 @@
 //!    models hashed to it, one group at a time, on the writer connection (SQLite) or on
 //!    connections the store keeps (PostgreSQL); a model actor's transition waits there for its
 //!    group's commit. On PostgreSQL, also the `LISTEN` task, which only wakes the tailer and
-//!    whose connection must outlive the arbiter during shutdown.
+//!    whose connection must outlive the arbiter during shutdown. Off the share path, the
+//!    sweeper of expired idempotency keys is a task here too.
 //! 4. **The metrics upkeep thread**: folds histogram samples every five seconds; touches no
 //!    state of the service.
 //!
