@@ -401,3 +401,42 @@ async fn keys_are_forgotten_after_their_time_to_live() {
     let again = create_endpoint(&app, &t, "short", "two").await;
     assert_eq!(again.status, StatusCode::CREATED);
 }
+
+/// Every POST of the route table, whatever it answers (a 400 for an empty body is an answer
+/// too), replays its first response on a retry with the same key.
+#[actix_rt::test]
+async fn every_post_route_replays() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let posts: Vec<String> = api::routes::table()
+        .into_iter()
+        .filter(|route| route.method == actix_web::http::Method::POST)
+        .map(|route| {
+            let mut path = route
+                .path
+                .replace("{projectId}", t.project.as_str())
+                .replace("{modelId}", &t.model.to_string());
+            // Any other id: one that names nothing, which is an answer all the same.
+            while let (Some(open), Some(close)) = (path.find('{'), path.find('}')) {
+                path.replace_range(open..=close, "0");
+            }
+            path
+        })
+        .collect();
+    assert!(posts.len() >= 5, "{posts:?}");
+    for (i, path) in posts.iter().enumerate() {
+        let key = format!("every-post-{i}");
+        let first = send(&app.client, app.url(path), &t.key, &key, &json!({})).await;
+        assert!(first.status.as_u16() < 500, "{path}: {first:?}");
+        let again = send(&app.client, app.url(path), &t.key, &key, &json!({})).await;
+        assert!(again.replayed, "{path} ran twice: {again:?}");
+        assert_eq!(
+            Answer {
+                replayed: false,
+                ..again
+            },
+            first,
+            "{path}"
+        );
+    }
+}
