@@ -9,6 +9,7 @@ mod group_commit;
 mod keys;
 mod models;
 mod outbox;
+mod schedules;
 mod sharing;
 
 pub use catalog::Loaded;
