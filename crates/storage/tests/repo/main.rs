@@ -23,4 +23,5 @@ mod groups;
 mod keys;
 mod model_row;
 mod models;
+mod schedules;
 mod sharing;
