@@ -206,6 +206,8 @@ async fn a_schedule_runs_as_its_creator_as_of_then() {
 
 #[actix_rt::test]
 async fn a_schedule_that_ran_cannot_be_cancelled() {
+    // It checks the run's timing too: not under another test's load.
+    let _heavy = exclusive().await;
     let app = spawn_app().await;
     let t = app.tenant().await;
     let never_shared = app
