@@ -7,6 +7,7 @@ mod m20261127_000001_initial;
 mod m20261201_000001_writer_heartbeat;
 mod m20261201_000002_outbox_tx;
 mod m20261202_000001_idempotency_keys;
+mod m20261202_000002_schedules;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_writer_heartbeat::Migration),
             Box::new(m20261201_000002_outbox_tx::Migration),
             Box::new(m20261202_000001_idempotency_keys::Migration),
+            Box::new(m20261202_000002_schedules::Migration),
         ]
     }
 }

@@ -51,10 +51,19 @@ async fn call(app: &TestApp, method: Method, path: &str, key: &str) -> reqwest::
     {
         req = req.json(&serde_json::json!({"modelIds": [uuid::Uuid::new_v4()]}));
     }
+    if method == Method::POST && path.ends_with("/schedules") {
+        req = req.json(&serde_json::json!({"action": "share", "at": in_an_hour()}));
+    }
     req.send().await.unwrap()
 }
 
-fn routes(project: &str, model: &str, endpoint: &str) -> Vec<(Method, String)> {
+/// A valid schedule time.
+fn in_an_hour() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn routes(project: &str, model: &str, endpoint: &str, schedule: &str) -> Vec<(Method, String)> {
     vec![
         (Method::GET, format!("/{project}/v1/models")),
         (Method::POST, format!("/{project}/v1/models/share")),
@@ -76,6 +85,22 @@ fn routes(project: &str, model: &str, endpoint: &str) -> Vec<(Method, String)> {
         (
             Method::POST,
             format!("/{project}/v1/models/{model}/unshare"),
+        ),
+        (
+            Method::POST,
+            format!("/{project}/v1/models/{model}/schedules"),
+        ),
+        (
+            Method::GET,
+            format!("/{project}/v1/models/{model}/schedules"),
+        ),
+        (
+            Method::GET,
+            format!("/{project}/v1/models/{model}/schedules/{schedule}"),
+        ),
+        (
+            Method::DELETE,
+            format!("/{project}/v1/models/{model}/schedules/{schedule}"),
         ),
         (Method::POST, format!("/{project}/v1/endpoints")),
         (Method::GET, format!("/{project}/v1/endpoints")),
@@ -107,6 +132,22 @@ async fn another_tenants_key_learns_nothing_on_any_route() {
         .await
         .unwrap();
     let endpoint = created["id"].as_str().unwrap().to_owned();
+    let scheduled: Value = app
+        .client
+        .post(app.url(&format!(
+            "/{}/v1/models/{}/schedules",
+            victim.project, victim.model
+        )))
+        .bearer_auth(&victim.key)
+        .json(&serde_json::json!({"action": "share", "at": in_an_hour()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schedule = scheduled["id"].as_str().unwrap().to_owned();
+    let missing_schedule = format!("sch_{}", uuid::Uuid::new_v4().simple());
     let other_account = app.tenant().await;
     let (sibling_project, sibling_key) = sibling(&app, &victim).await;
     let intruders = [
@@ -122,8 +163,14 @@ async fn another_tenants_key_learns_nothing_on_any_route() {
             victim.project.as_str(),
             &victim.model.to_string(),
             &endpoint,
+            &schedule,
         );
-        let fake = routes("proj_NOSUCHPROJECT", &missing_model, &missing_endpoint);
+        let fake = routes(
+            "proj_NOSUCHPROJECT",
+            &missing_model,
+            &missing_endpoint,
+            &missing_schedule,
+        );
         for ((method, real_path), (_, fake_path)) in real.iter().zip(&fake) {
             let a = assert_error(
                 call(&app, method.clone(), real_path, key).await,
@@ -140,8 +187,18 @@ async fn another_tenants_key_learns_nothing_on_any_route() {
             assert_eq!(a, b, "{method} {real_path}");
         }
         // Their own project in the path, the victim's ids: the same 404 as ids that do not exist.
-        let real = routes(own_project.as_str(), &victim.model.to_string(), &endpoint);
-        let fake = routes(own_project.as_str(), &missing_model, &missing_endpoint);
+        let real = routes(
+            own_project.as_str(),
+            &victim.model.to_string(),
+            &endpoint,
+            &schedule,
+        );
+        let fake = routes(
+            own_project.as_str(),
+            &missing_model,
+            &missing_endpoint,
+            &missing_schedule,
+        );
         for ((method, real_path), (_, fake_path)) in real
             .iter()
             .zip(&fake)
@@ -196,4 +253,11 @@ async fn another_tenants_key_learns_nothing_on_any_route() {
     assert_eq!(endpoint_now.status(), StatusCode::OK);
     let events = app.store.list_share_events(shared, None, 10).await.unwrap();
     assert_eq!(events.items.len(), 1);
+    let schedules = app
+        .store
+        .list_schedules(&victim.project, None, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(schedules.items.len(), 1, "an intruder created a schedule");
+    assert_eq!(schedules.items[0].status, domain::ScheduleStatus::Pending);
 }

@@ -32,6 +32,7 @@ mod models;
 mod ops;
 mod policies;
 mod race;
+mod schedules;
 mod seed;
 mod sharing;
 mod signals;

@@ -3,9 +3,11 @@
 //!
 //! Shutdown is ours, not actix-web's: actix treats SIGINT as a forced stop (in-flight requests
 //! dropped), so its signal handling is off and [`Application::run_until_stopped`] turns SIGINT
-//! and SIGTERM alike into a graceful stop bounded by `server.shutdown_grace_secs`.
+//! and SIGTERM alike (or a [`Stopper`]) into a graceful stop bounded by
+//! `server.shutdown_grace_secs`, after which the schedule runner stops and the database closes.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -21,6 +23,7 @@ use storage::Store;
 use crate::error::{ApiError, RetryAfter, envelope_fallback};
 use crate::ratelimit::RateLimits;
 use crate::routes;
+use crate::scheduler::Scheduler;
 use crate::settings::{ApiSettings, Settings, SettingsError};
 use crate::telemetry::request_context;
 
@@ -62,6 +65,9 @@ pub struct Application {
     catalog: Catalog,
     /// Deletes expired idempotency keys while the service runs.
     sweeper: AbortOnDrop,
+    /// Runs scheduled shares and unshares when they come due.
+    scheduler: Scheduler,
+    stopper: Stopper,
 }
 
 /// A task stopped when its owner is dropped.
@@ -70,6 +76,22 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Stops a running [`Application`] as SIGTERM would (gracefully), without a signal: for a
+/// process that runs several (tests stop one instance of two).
+#[derive(Debug, Clone, Default)]
+pub struct Stopper(Arc<tokio::sync::Notify>);
+
+impl Stopper {
+    /// Asks the application to stop; [`Application::run_until_stopped`] then returns.
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
+
+    async fn requested(&self) {
+        self.0.notified().await;
     }
 }
 
@@ -153,12 +175,20 @@ impl Application {
             Duration::from_secs(settings.api.idempotency_sweep_interval_secs.get()),
         ));
         tracing::info!(port, backend = ?store.backend(), "listening");
+        // Its first tick runs now: schedules that came due while no instance ran run at once.
+        let scheduler = Scheduler::start(
+            store.clone(),
+            catalog.clone(),
+            settings.scheduler_settings(),
+        );
         Ok(Self {
             port,
             server,
             store,
             catalog,
             sweeper,
+            scheduler,
+            stopper: Stopper::default(),
         })
     }
 
@@ -176,18 +206,29 @@ impl Application {
         self.catalog.clone()
     }
 
-    /// Serves until SIGINT or SIGTERM, then stops accepting connections, lets in-flight requests
-    /// finish (for up to `server.shutdown_grace_secs`) and closes the database.
+    /// What stops this application once it runs, as a signal would.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Serves until SIGINT or SIGTERM (or its [`Stopper`]), then stops accepting connections,
+    /// lets in-flight requests finish (for up to `server.shutdown_grace_secs`), stops the
+    /// schedule runner (after the runs in flight are recorded) and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let signals = ShutdownSignals::listen()?;
         let handle = self.server.handle();
+        let stopper = self.stopper.clone();
         actix_rt::spawn(async move {
-            let signal = signals.recv().await;
+            let signal = tokio::select! {
+                signal = signals.recv() => signal,
+                () = stopper.requested() => "stop requested",
+            };
             tracing::info!(signal, "stopping: draining in-flight requests");
             handle.stop(true).await;
         });
         let result = self.server.await;
         drop(self.sweeper);
+        self.scheduler.stop().await;
         if let Err(err) = self.store.close().await {
             tracing::warn!(error = %err, "closing the database failed");
         }

@@ -1,6 +1,6 @@
 //! What goes on the wire. Storage records never do; these do.
 
-use domain::{ApiKeyId, ModelId, Timestamp, UserId};
+use domain::{ApiKeyId, ModelId, ScheduleId, Timestamp, UserId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -70,6 +70,9 @@ pub struct ShareEventDto {
     pub request_id: String,
     /// The id the service gave that request (null on events written before it was kept).
     pub server_request_id: Option<String>,
+    /// The schedule whose run wrote the event (null for a request's own share or unshare).
+    #[schema(value_type = Option<String>, example = "sch_4f9d2c8e0b7a4e1f9c3d5a6b7e8f9012")]
+    pub schedule_id: Option<ScheduleId>,
     #[schema(value_type = String, format = DateTime, example = "2026-01-15T10:30:00Z")]
     pub at: Timestamp,
 }
@@ -83,6 +86,7 @@ impl From<storage::ShareEvent> for ShareEventDto {
             api_key_id: e.api_key_id,
             request_id: e.request_id,
             server_request_id: e.server_request_id,
+            schedule_id: e.schedule_id,
             at: e.at,
         }
     }

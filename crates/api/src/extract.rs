@@ -37,6 +37,14 @@ impl RoleGate for Member {
     const LEAST: Role = Role::Member;
 }
 
+/// Admins only.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl RoleGate for Admin {
+    const LEAST: Role = Role::Admin;
+}
+
 /// The caller of a `/{projectId}/...` route: authenticated, the key's project is the path's,
 /// and its role is at least `R`'s.
 ///

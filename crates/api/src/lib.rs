@@ -14,8 +14,9 @@ pub mod page_cache;
 pub mod pagination;
 pub mod ratelimit;
 pub mod routes;
+pub mod scheduler;
 pub mod settings;
 pub mod telemetry;
 
-pub use app::{Application, StartupError};
+pub use app::{Application, StartupError, Stopper};
 pub use settings::Settings;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use domain::{Feature, Timestamp, now};
+use domain::{ApiKeyId, Feature, ProjectId, Timestamp, UserId, now};
+use storage::Account;
 use storage::{KeyLookup, StorageError, Store};
 
 use crate::keys::parse_key;
@@ -84,11 +85,7 @@ fn usable(found: &KeyLookup, at: Timestamp) -> Option<Principal> {
         return None;
     }
     let role = found.role?;
-    let features = Feature::ALL
-        .iter()
-        .copied()
-        .filter(|f| found.account.has_feature(*f))
-        .collect();
+    let features = features_of(&found.account);
     Some(Principal {
         user_id: found.key.user_id,
         api_key_id: found.key.id,
@@ -99,4 +96,45 @@ fn usable(found: &KeyLookup, at: Timestamp) -> Option<Principal> {
         role,
         features,
     })
+}
+
+/// The known features the account has enabled.
+fn features_of(account: &Account) -> std::collections::BTreeSet<Feature> {
+    Feature::ALL
+        .iter()
+        .copied()
+        .filter(|f| account.has_feature(*f))
+        .collect()
+}
+
+/// The principal `user_id` has in `project_id` now (their role there, their account's features),
+/// acting through the key `api_key_id`, read fresh from the store: how a schedule runs as the
+/// user who created it, as of its run. `None` when the user is no longer a member of the project
+/// (or the project is gone). The key is named, not checked: a schedule acts with the user's
+/// standing, not the key's.
+pub async fn member_principal(
+    store: &Store,
+    project_id: &ProjectId,
+    user_id: UserId,
+    api_key_id: ApiKeyId,
+) -> Result<Option<Principal>, StorageError> {
+    let Some(membership) = store.get_membership(project_id, user_id).await? else {
+        return Ok(None);
+    };
+    let Some(project) = store.get_project(project_id).await? else {
+        return Ok(None);
+    };
+    let Some(account) = store.get_account(project.account_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        user_id,
+        api_key_id,
+        project_id: project.id,
+        project_slug: project.slug,
+        project_name: project.name,
+        account_id: project.account_id,
+        role: membership.role,
+        features: features_of(&account),
+    }))
 }

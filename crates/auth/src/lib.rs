@@ -9,7 +9,7 @@ mod policy;
 mod principal;
 mod standing;
 
-pub use authenticate::{AuthError, Authenticator};
+pub use authenticate::{AuthError, Authenticator, member_principal};
 pub use builtin::Params;
 pub use chains::{
     Check, Permit, PolicyChains, PolicyConfig, PolicyConfigError, PolicyParams, PolicyRegistry,

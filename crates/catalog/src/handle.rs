@@ -7,12 +7,12 @@ use std::time::Duration;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, MailboxError};
 use arc_swap::{ArcSwap, Guard};
 use auth::{Check, PolicyChains, Principal, Refusal};
-use domain::{ModelId, ShareAction};
+use domain::{ModelId, ScheduleId, ShareAction};
 use storage::{Model, StorageError, Store};
 
 use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader, Snapshot};
 use crate::memory::{Trim, release_free_pages};
-use crate::model_actor::{ActorContext, Apply, ModelActor};
+use crate::model_actor::{ActorContext, Apply, ModelActor, Origin};
 use crate::outcome::{ShareError, Transitioned, refusal_error};
 use crate::public::{PublicCatalog, Update};
 use crate::registry::Registry;
@@ -103,14 +103,9 @@ impl Catalog {
         request_id: &str,
         server_request_id: &str,
     ) -> Result<Transitioned, ShareError> {
-        self.apply(
-            model_id,
-            ShareAction::Share,
-            principal,
-            request_id,
-            server_request_id,
-        )
-        .await
+        let origin = Origin::request(request_id, server_request_id);
+        self.apply(model_id, ShareAction::Share, principal, origin)
+            .await
     }
 
     /// Withdraws a model of the principal's project from the public catalog.
@@ -122,14 +117,29 @@ impl Catalog {
         request_id: &str,
         server_request_id: &str,
     ) -> Result<Transitioned, ShareError> {
-        self.apply(
-            model_id,
-            ShareAction::Unshare,
-            principal,
-            request_id,
-            server_request_id,
-        )
-        .await
+        let origin = Origin::request(request_id, server_request_id);
+        self.apply(model_id, ShareAction::Unshare, principal, origin)
+            .await
+    }
+
+    /// Runs the schedule `schedule_id`: `action` on the model for `principal` (the scheduling
+    /// user as of now), exactly as a request's share or unshare (the chain's caller checks, then
+    /// the model's actor and the whole chain on fresh state). Its share event records the
+    /// schedule, and the schedule's id stands as the event's request id.
+    #[tracing::instrument(skip_all, fields(model_id = %model_id, schedule_id = %schedule_id))]
+    pub async fn run_scheduled(
+        &self,
+        model_id: ModelId,
+        action: ShareAction,
+        principal: &Principal,
+        schedule_id: ScheduleId,
+    ) -> Result<Transitioned, ShareError> {
+        let origin = Origin {
+            request_id: schedule_id.to_string(),
+            server_request_id: None,
+            schedule_id: Some(schedule_id),
+        };
+        self.apply(model_id, action, principal, origin).await
     }
 
     async fn apply(
@@ -137,8 +147,7 @@ impl Catalog {
         model_id: ModelId,
         action: ShareAction,
         principal: &Principal,
-        request_id: &str,
-        server_request_id: &str,
+        origin: Origin,
     ) -> Result<Transitioned, ShareError> {
         // Checks that need only the caller (feature, role) refuse before any actor is leased,
         // so that refusals stay cheap; the actor runs the whole chain again on fresh state.
@@ -150,8 +159,7 @@ impl Catalog {
         let message = Apply {
             action,
             principal: principal.clone(),
-            request_id: request_id.to_owned(),
-            server_request_id: server_request_id.to_owned(),
+            origin,
         };
         match lease.addr.send(message).await {
             Ok(result) => result,

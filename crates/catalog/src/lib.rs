@@ -58,6 +58,11 @@
 //! 4. **The metrics upkeep thread**: folds histogram samples every five seconds; touches no
 //!    state of the service.
 //!
+//! A scheduled share or unshare starts in the `api` crate's schedule runner (a task on the main
+//! runtime), which reads the scheduling user's principal fresh and calls
+//! [`Catalog::run_scheduled`]: from there it is a request's transition like any other (context
+//! 2's checks, then the model's actor), its share event naming the schedule.
+//!
 //! One model's transitions are ordered by its actor; the lane keeps them in submission order
 //! and never puts two of one model in a group; the compare-and-set on `version` orders them
 //! against other instances. Each layer's rule is what the next one relies on, not a repeat of

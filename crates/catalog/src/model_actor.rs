@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use actix::{Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, Message, WrapFuture};
 use auth::{Permit, PolicyChains, Principal, Refusal, Standing};
-use domain::{ModelId, ShareAction, now};
+use domain::{ModelId, ScheduleId, ShareAction, now};
 use storage::{CatalogRow, Model, Store, Transition, TransitionOutcome};
 use tracing::Instrument;
 
@@ -63,8 +63,28 @@ impl Actor for ModelActor {
 pub(crate) struct Apply {
     pub(crate) action: ShareAction,
     pub(crate) principal: Principal,
+    pub(crate) origin: Origin,
+}
+
+/// What asked for a transition, as its share event records it.
+pub(crate) struct Origin {
+    /// The request's id as echoed to the client; a schedule's id for a scheduled run.
     pub(crate) request_id: String,
-    pub(crate) server_request_id: String,
+    /// The id the service gave the request itself (none for a scheduled run).
+    pub(crate) server_request_id: Option<String>,
+    /// The schedule being run, if any.
+    pub(crate) schedule_id: Option<ScheduleId>,
+}
+
+impl Origin {
+    /// A request's own transition.
+    pub(crate) fn request(request_id: &str, server_request_id: &str) -> Self {
+        Self {
+            request_id: request_id.to_owned(),
+            server_request_id: Some(server_request_id.to_owned()),
+            schedule_id: None,
+        }
+    }
 }
 
 impl Message for Apply {
@@ -83,8 +103,7 @@ impl Handler<Apply> for ModelActor {
             }
             self.busy = true;
         }
-        let span =
-            tracing::info_span!("transition", request_id = %msg.request_id, model_id = %self.id);
+        let span = tracing::info_span!("transition", request_id = %msg.origin.request_id, model_id = %self.id);
         let work = apply(
             self.id,
             Arc::clone(&self.context),
@@ -237,8 +256,9 @@ async fn write(
             at: now(),
             actor_user_id: Some(principal.user_id),
             api_key_id: Some(principal.api_key_id),
-            request_id: msg.request_id.clone(),
-            server_request_id: Some(msg.server_request_id.clone()),
+            request_id: msg.origin.request_id.clone(),
+            server_request_id: msg.origin.server_request_id.clone(),
+            schedule_id: msg.origin.schedule_id,
             guards: permit.guards(),
         })
         .await;

@@ -82,6 +82,10 @@ error_codes! {
     ModelNotShared => (409, "model_not_shared", ConflictError),
     /// Bad JSON, bad field, bad query parameter.
     InvalidRequest => (400, "invalid_request", InvalidRequestError),
+    /// No such schedule of this model (also: the id is not a schedule id).
+    ScheduleNotFound => (404, "schedule_not_found", NotFoundError),
+    /// Cancel of a schedule that already ran, was cancelled, or is running now.
+    ScheduleNotPending => (409, "schedule_not_pending", ConflictError),
     /// Endpoint slug already used in the project.
     SlugTaken => (409, "slug_taken", ConflictError),
     /// No route matches the path.

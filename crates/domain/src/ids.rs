@@ -188,6 +188,70 @@ impl ProjectId {
     }
 }
 
+/// A schedule of a share or unshare: `sch_` followed by 32 lowercase hex digits (a random
+/// UUID, without hyphens). Stored as the UUID; the prefix says what the id names on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScheduleId(Uuid);
+
+impl ScheduleId {
+    /// The wire prefix.
+    pub const PREFIX: &'static str = "sch_";
+
+    /// A fresh random id.
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub const fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+
+    /// `sch_` and 32 lowercase hex digits; anything else is not a schedule id.
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let invalid = |reason| InvalidId {
+            kind: "schedule id",
+            reason,
+        };
+        let hex = s
+            .strip_prefix(Self::PREFIX)
+            .ok_or_else(|| invalid("must start with sch_"))?;
+        if hex.len() != 32
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(invalid("must have 32 lowercase hex digits after sch_"));
+        }
+        Uuid::try_parse(hex)
+            .map(Self)
+            .map_err(|_| invalid("must have 32 lowercase hex digits after sch_"))
+    }
+}
+
+impl FromStr for ScheduleId {
+    type Err = InvalidId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for ScheduleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, self.0.simple())
+    }
+}
+
+impl Serialize for ScheduleId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 fn hyphenated_slug(s: &str, max: usize) -> Result<(), &'static str> {
     let bytes = s.as_bytes();
     if bytes.is_empty() || bytes.len() > max {
@@ -244,6 +308,26 @@ mod tests {
         assert!(ProjectSlug::parse("myproject").is_ok());
         assert!(ProjectSlug::parse("my_project").is_err());
         assert!(ProjectSlug::parse(&"a".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn schedule_ids_round_trip_and_refuse_other_spellings() {
+        let id = ScheduleId::generate();
+        let text = id.to_string();
+        assert!(text.starts_with("sch_") && text.len() == 36, "{text}");
+        assert_eq!(ScheduleId::parse(&text).unwrap(), id);
+        let hyphenated = format!("sch_{}", id.as_uuid().hyphenated());
+        let upper = format!("sch_{}", id.as_uuid().simple()).to_uppercase();
+        for bad in [
+            "",
+            "sch_",
+            "sch_xyz",
+            &hyphenated,
+            &upper,
+            "550e8400e29b41d4a716446655440000",
+        ] {
+            assert!(ScheduleId::parse(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

@@ -14,11 +14,11 @@ mod time;
 pub use error::{ErrorCode, ErrorType};
 pub use ids::{
     AccountId, ApiKeyId, EndpointId, EndpointSlug, InvalidId, ModelId, ProjectId, ProjectSlug,
-    UserId,
+    ScheduleId, UserId,
 };
 pub use limits::{
     MAX_MODEL_DESCRIPTION_CHARS, MAX_MODEL_LABEL_CHARS, MAX_MODEL_NAME_CHARS, MAX_MODEL_TAG_CHARS,
     MAX_MODEL_TAGS, ModelText, ModelTextError,
 };
-pub use model::{Feature, ModelStatus, Role, ShareAction, UnknownValue};
+pub use model::{Feature, ModelStatus, Role, ScheduleStatus, ShareAction, UnknownValue};
 pub use time::{Timestamp, now};

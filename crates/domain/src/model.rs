@@ -118,6 +118,17 @@ closed_set!(
     }
 );
 
+closed_set!(
+    /// Where a scheduled share or unshare stands. `pending` until it ran (or was cancelled);
+    /// then `succeeded` or `failed` for good.
+    ScheduleStatus, "schedule status", {
+        Pending => "pending",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
 impl PartialOrd for Feature {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))

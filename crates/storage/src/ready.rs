@@ -69,6 +69,7 @@ mod tests {
             api_key_id: None,
             request_id: request_id.into(),
             server_request_id: None,
+            schedule_id: None,
             guards: Vec::new(),
         }
     }

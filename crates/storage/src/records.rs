@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use domain::{
     AccountId, ApiKeyId, EndpointId, EndpointSlug, Feature, ModelId, ModelStatus, ProjectId,
-    ProjectSlug, Role, ShareAction, Timestamp, UserId,
+    ProjectSlug, Role, ScheduleId, ScheduleStatus, ShareAction, Timestamp, UserId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +164,8 @@ pub struct ShareEvent {
     pub request_id: String,
     /// The id the service gave the request itself (none on events written before it was kept).
     pub server_request_id: Option<String>,
+    /// The schedule whose run wrote the event (none for a request's own transition).
+    pub schedule_id: Option<ScheduleId>,
     pub at: Timestamp,
 }
 
@@ -180,6 +182,8 @@ pub struct Transition {
     pub request_id: String,
     /// The id the service gave the request itself.
     pub server_request_id: Option<String>,
+    /// The schedule this transition runs, recorded on its event.
+    pub schedule_id: Option<ScheduleId>,
     /// Conditions on other rows that must hold when the transition is written; checked inside
     /// its transaction (see [`WriteGuard`]). Empty for most transitions.
     pub guards: Vec<WriteGuard>,
@@ -241,6 +245,68 @@ pub struct CatalogRow {
     pub model: Model,
     pub owner_name: String,
     pub endpoint_count: i64,
+}
+
+/// A scheduled share or unshare of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub id: ScheduleId,
+    pub project_id: ProjectId,
+    pub model_id: ModelId,
+    pub action: ShareAction,
+    /// When it is due.
+    pub at: Timestamp,
+    pub status: ScheduleStatus,
+    pub created_at: Timestamp,
+    pub created_by_user_id: UserId,
+    /// The key it was created with; its run's share event names it.
+    pub created_by_key_id: ApiKeyId,
+    /// When it succeeded or failed.
+    pub result_at: Option<Timestamp>,
+    /// The seed's response body, when it succeeded.
+    pub result: Option<serde_json::Value>,
+    /// The error object, exactly as the API would have answered it, when it failed.
+    pub error: Option<serde_json::Value>,
+    pub cancelled_at: Option<Timestamp>,
+    /// How many times a runner claimed it (more than once after a retry or a takeover).
+    pub attempts: i32,
+}
+
+/// A schedule to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSchedule {
+    pub project_id: ProjectId,
+    pub model_id: ModelId,
+    pub action: ShareAction,
+    pub at: Timestamp,
+    pub created_by_user_id: UserId,
+    pub created_by_key_id: ApiKeyId,
+}
+
+/// A runner's claim on a due schedule: until `until`, no other runner takes it, and only the
+/// holder of `token` can record its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub token: uuid::Uuid,
+    pub until: Timestamp,
+}
+
+/// How a schedule's run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScheduleOutcome {
+    /// The transition was answered 200: its body.
+    Succeeded(serde_json::Value),
+    /// The transition was refused: the error object.
+    Failed(serde_json::Value),
+}
+
+/// Why a schedule could not be cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelRefused {
+    /// The model has no such schedule.
+    NotFound,
+    /// It already ran, was cancelled, or a runner holds it now.
+    NotPending,
 }
 
 /// Keyset pagination: at most `limit` items after `after`, plus whether more exist.

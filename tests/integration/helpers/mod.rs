@@ -24,6 +24,14 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub settings: Settings,
     _data: Option<TestDb>,
+    /// How to stop the app and wait for it, for the handle that started it.
+    running: Option<Running>,
+}
+
+/// A running app's stopper and task.
+struct Running {
+    stopper: api::Stopper,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// Settings for a test: the shipped defaults, the given database, port 0.
@@ -73,7 +81,8 @@ pub async fn spawn_on(
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.store();
     let catalog = app.catalog();
-    actix_rt::spawn(app.run_until_stopped());
+    let stopper = app.stopper();
+    let task = actix_rt::spawn(app.run_until_stopped());
     TestApp {
         base,
         store,
@@ -81,6 +90,7 @@ pub async fn spawn_on(
         client: client_for(&settings),
         settings,
         _data: None,
+        running: Some(Running { stopper, task }),
     }
 }
 
@@ -111,7 +121,20 @@ impl TestApp {
             client: self.client.clone(),
             settings: self.settings.clone(),
             _data: None,
+            running: None,
         }
+    }
+
+    /// Stops the app as SIGTERM would and waits until it has stopped (requests drained, its
+    /// schedule runner stopped, its database closed). Only the handle that started it can.
+    pub async fn stop(self) {
+        let running = self.running.expect("stop the handle that started the app");
+        running.stopper.stop();
+        running
+            .task
+            .await
+            .expect("the app's task")
+            .expect("the app stopped cleanly");
     }
 
     /// The same handles, talking HTTP to another base URL (another instance).

@@ -6,12 +6,13 @@ use storage::{NewApiKey, NewModel, NewProject, StorageError, Store};
 
 use super::output::{
     AccountJson, MembershipJson, Migrated, ModelJson, NewKeyJson, Output, ProjectJson,
-    RevokedKeyJson, UserJson,
+    RevokedKeyJson, SchedulesJson, UserJson,
 };
 use super::{
     AccountsCommand, Command, CreateModelArgs, FeatureArgs, KeysCommand, MembersCommand,
-    ModelsCommand, ProjectsCommand, UsersCommand, demo,
+    ModelsCommand, ProjectsCommand, SchedulesCommand, UsersCommand, demo,
 };
+use crate::routes::schedules::ScheduleDto;
 use crate::settings::{Settings, SettingsError};
 
 /// Why a command failed; printed as one line on stderr with a non-zero exit.
@@ -51,6 +52,7 @@ async fn execute(command: Command, settings: &Settings, store: &Store) -> Result
         Command::Members(cmd) => members(cmd, store).await,
         Command::Keys(cmd) => keys(cmd, settings, store).await,
         Command::Models(cmd) => models(cmd, store).await,
+        Command::Schedules(cmd) => schedules(cmd, store).await,
     }
 }
 
@@ -179,6 +181,55 @@ async fn models(cmd: ModelsCommand, store: &Store) -> Result<Output, CliError> {
         }
     };
     Output::new(&ModelJson::from(model), text)
+}
+
+/// Schedules read a page at a time.
+const SCHEDULE_PAGE: u64 = 100;
+
+async fn schedules(cmd: SchedulesCommand, store: &Store) -> Result<Output, CliError> {
+    let SchedulesCommand::List { project, status } = cmd;
+    store
+        .get_project(&project)
+        .await?
+        .ok_or_else(|| not_found("project", &project))?;
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_schedules(&project, None, status, after, SCHEDULE_PAGE)
+            .await?;
+        after = page.items.last().map(|s| (s.created_at, s.id));
+        all.extend(page.items);
+        if !page.has_more {
+            break;
+        }
+    }
+    let mut text = match (all.len(), status) {
+        (0, _) => format!("No schedules in {project}."),
+        (n, Some(status)) => format!("{n} {status} schedule(s) in {project}:"),
+        (n, None) => format!("{n} schedule(s) in {project}:"),
+    };
+    for s in &all {
+        let code = s
+            .error
+            .as_ref()
+            .and_then(|e| e["code"].as_str())
+            .map(|code| format!(" ({code})"))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "\n{}  {:<7}  model {}  at {}  {}{code}",
+            s.id,
+            s.action,
+            s.model_id,
+            s.at.to_rfc3339(),
+            s.status
+        ));
+    }
+    let json = SchedulesJson {
+        project_id: &project,
+        schedules: all.into_iter().map(ScheduleDto::from).collect(),
+    };
+    Output::new(&json, text)
 }
 
 /// Mints a key for `user` in `project_id` (who must be a member) and stores its hash.

@@ -15,7 +15,7 @@ use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use domain::{
     AccountId, ApiKeyId, Feature, ModelId, ModelStatus, ModelText, ModelTextError, ProjectId,
-    ProjectSlug, Role, UserId,
+    ProjectSlug, Role, ScheduleStatus, UserId,
 };
 
 pub use execute::{CliError, run};
@@ -148,6 +148,21 @@ pub enum Command {
     /// Models (stands in for the platform's upload pipeline).
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Scheduled shares and unshares.
+    #[command(subcommand)]
+    Schedules(SchedulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchedulesCommand {
+    /// List a project's schedules (of all its models), newest first.
+    List {
+        #[arg(long)]
+        project: ProjectId,
+        /// Only this status: pending, succeeded, failed or cancelled.
+        #[arg(long)]
+        status: Option<ScheduleStatus>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

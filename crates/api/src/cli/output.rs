@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::CliError;
 use crate::dto::ModelDto;
+use crate::routes::schedules::ScheduleDto;
 
 /// A command's result: a JSON object and the text a person reads.
 #[derive(Debug)]
@@ -163,4 +164,12 @@ impl From<storage::Model> for ModelJson {
             model: ModelDto::from(model),
         }
     }
+}
+
+/// `schedules list`: the project's schedules as the API shows them, newest first.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SchedulesJson<'a> {
+    pub project_id: &'a ProjectId,
+    pub schedules: Vec<ScheduleDto>,
 }

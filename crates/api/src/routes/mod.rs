@@ -10,6 +10,7 @@ pub mod health;
 pub mod models;
 pub mod ops;
 pub mod page;
+pub mod schedules;
 pub mod sharing;
 pub mod tools;
 
@@ -21,7 +22,7 @@ use utoipa::openapi::path::HttpMethod;
 
 use crate::app::{AppState, request_timeout};
 use crate::error::ApiError;
-use crate::extract::ProjectCaller;
+use crate::extract::{ProjectCaller, RoleGate};
 use crate::idempotency::idempotency;
 
 /// A response many routes share, declared in [`table`] once rather than in each handler's
@@ -135,6 +136,16 @@ pub fn table() -> Vec<RouteDef> {
         def::<sharing::__path_unshare>(|| web::post().to(sharing::unshare), API),
         def::<tools::__path_share_eligibility>(|| web::get().to(tools::share_eligibility), API),
         def::<tools::__path_unshare_impact>(|| web::get().to(tools::unshare_impact), API),
+        def::<schedules::__path_create_schedule>(
+            || web::post().to(schedules::create_schedule),
+            API,
+        ),
+        def::<schedules::__path_list_schedules>(|| web::get().to(schedules::list_schedules), API),
+        def::<schedules::__path_get_schedule>(|| web::get().to(schedules::get_schedule), API),
+        def::<schedules::__path_cancel_schedule>(
+            || web::delete().to(schedules::cancel_schedule),
+            API,
+        ),
         def::<endpoints::__path_create_endpoint>(
             || web::post().to(endpoints::create_endpoint),
             API,
@@ -176,9 +187,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The model the path's `raw` id names, if it is in the caller's project; else 404
 /// `model_not_found` (a model of another project is not told apart from one that does not
 /// exist). Records the id on the request's span.
-pub(crate) async fn own_model(
+pub(crate) async fn own_model<R: RoleGate>(
     state: &AppState,
-    caller: &ProjectCaller,
+    caller: &ProjectCaller<R>,
     raw: &str,
 ) -> Result<storage::Model, ApiError> {
     let id = model_id(raw)?;

@@ -5,7 +5,7 @@
 
 use actix_web::{HttpResponse, web};
 use catalog::{ShareError, Transitioned, Visibility};
-use domain::ShareAction;
+use domain::{ModelId, ShareAction};
 
 use crate::app::AppState;
 use crate::dto::{SharedDto, UnsharedDto};
@@ -58,20 +58,27 @@ pub enum SeedBody {
     Unshared(UnsharedDto),
 }
 
-impl From<&Transitioned> for SeedBody {
-    fn from(done: &Transitioned) -> Self {
-        match done.now {
+impl SeedBody {
+    /// The body for a model that stands as `now`.
+    pub fn new(model_id: ModelId, now: Visibility) -> Self {
+        match now {
             Visibility::Shared { at } => Self::Shared(SharedDto {
-                model_id: done.model_id,
+                model_id,
                 shared: true,
                 shared_at: at,
             }),
             Visibility::Unshared { at } => Self::Unshared(UnsharedDto {
-                model_id: done.model_id,
+                model_id,
                 shared: false,
                 unshared_at: at,
             }),
         }
+    }
+}
+
+impl From<&Transitioned> for SeedBody {
+    fn from(done: &Transitioned) -> Self {
+        Self::new(done.model_id, done.now)
     }
 }
 

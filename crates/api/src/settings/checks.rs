@@ -144,3 +144,35 @@ impl TryFrom<u64> for MaxPageSize {
         }
     }
 }
+
+/// `schedules.tick_interval_ms`: how often the runner looks for due schedules, from
+/// [`TickInterval::MIN`] to [`TickInterval::MAX`] milliseconds (a schedule must run within a
+/// second of its time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u64")]
+pub struct TickInterval(u64);
+
+impl TickInterval {
+    pub const MIN: u64 = 10;
+    pub const MAX: u64 = 1000;
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for TickInterval {
+    type Error = String;
+
+    fn try_from(ms: u64) -> Result<Self, String> {
+        if (Self::MIN..=Self::MAX).contains(&ms) {
+            Ok(Self(ms))
+        } else {
+            Err(format!(
+                "invalid value: integer `{ms}`, expected milliseconds from {} to {}",
+                Self::MIN,
+                Self::MAX
+            ))
+        }
+    }
+}

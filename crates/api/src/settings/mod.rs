@@ -23,7 +23,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 use storage::{DbSettings, SqliteSynchronous};
 
-pub use checks::MaxPageSize;
+pub use checks::{MaxPageSize, TickInterval};
 
 /// The defaults, compiled in so the binary runs from any folder.
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
@@ -39,6 +39,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub actors: ActorSettings,
     pub catalog: CatalogSection,
+    pub schedules: ScheduleSettings,
     pub policies: PolicySettings,
 }
 
@@ -98,6 +99,14 @@ pub struct CatalogSection {
     pub reconcile_interval_ms: u64,
     /// Bytes of rendered catalog pages kept (least recently used first out); 0 keeps none.
     pub page_cache_bytes: usize,
+}
+
+/// `[schedules]`: the runner of scheduled shares and unshares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSettings {
+    pub tick_interval_ms: TickInterval,
+    pub lease_secs: NonZeroU64,
 }
 
 /// `[policies]`: the two chains, and one parameter table per policy (`[policies.NAME]`).
@@ -305,6 +314,14 @@ impl Settings {
             idle_timeout: Duration::from_millis(self.actors.idle_timeout_ms.get()),
             poll_interval: Duration::from_millis(self.catalog.poll_interval_ms.get()),
             reconcile_interval: Duration::from_millis(self.catalog.reconcile_interval_ms),
+        }
+    }
+
+    /// What the schedule runner needs.
+    pub fn scheduler_settings(&self) -> crate::scheduler::SchedulerSettings {
+        crate::scheduler::SchedulerSettings {
+            tick: Duration::from_millis(self.schedules.tick_interval_ms.get()),
+            lease: Duration::from_secs(self.schedules.lease_secs.get()),
         }
     }
 

@@ -28,6 +28,9 @@ fn default_toml_and_the_structs_agree() {
     assert_eq!(settings.log.format, LogFormat::Pretty);
     assert_eq!(settings.api.max_page_size.get(), 100);
     assert_eq!(settings.db_settings().max_connections, 8);
+    let runner = settings.scheduler_settings();
+    assert_eq!(runner.tick, Duration::from_millis(250));
+    assert_eq!(runner.lease, Duration::from_secs(60));
 }
 
 #[test]
@@ -99,6 +102,16 @@ fn bad_values_name_their_key() {
             "per_key_burst = 0",
             "rate_limit.per_key_burst",
         ),
+        (
+            "tick_interval_ms = 250",
+            "tick_interval_ms = 5",
+            "schedules.tick_interval_ms",
+        ),
+        (
+            "tick_interval_ms = 250",
+            "tick_interval_ms = 1001",
+            "schedules.tick_interval_ms",
+        ),
     ] {
         let err = error_for(from, to);
         assert!(err.contains(key), "{key}: {err}");
@@ -126,6 +139,7 @@ fn every_value_that_must_be_positive_refuses_zero_naming_its_key() {
         ("default_page_size = 20", "api.default_page_size"),
         ("poll_interval_ms = 200", "catalog.poll_interval_ms"),
         ("idle_timeout_ms = 60000", "actors.idle_timeout_ms"),
+        ("lease_secs = 60", "schedules.lease_secs"),
     ] {
         let (name, _) = from.split_once(" = ").unwrap();
         let err = error_for(from, &format!("{name} = 0"));

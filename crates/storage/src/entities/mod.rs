@@ -8,5 +8,6 @@ pub(crate) mod idempotency_keys;
 pub(crate) mod memberships;
 pub(crate) mod models;
 pub(crate) mod projects;
+pub(crate) mod schedules;
 pub(crate) mod share_events;
 pub(crate) mod users;

@@ -12,6 +12,8 @@ pub struct Model {
     pub api_key_id: Option<Uuid>,
     pub request_id: String,
     pub server_request_id: Option<String>,
+    /// The schedule whose run wrote the event.
+    pub schedule_id: Option<Uuid>,
     pub at: DateTimeUtc,
 }
 

@@ -355,6 +355,7 @@ mod tests {
                         api_key_id: None,
                         request_id: format!("r{i}"),
                         server_request_id: None,
+                        schedule_id: None,
                         guards: Vec::new(),
                     })
                     .await

@@ -1,7 +1,7 @@
 //! Reading the share events: a model's history, and the plain outbox reads by id (the
 //! gap-free tail is [`super::outbox`]).
 
-use domain::{ApiKeyId, ModelId, UserId};
+use domain::{ApiKeyId, ModelId, ScheduleId, UserId};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{project_id, to_ts};
@@ -23,6 +23,7 @@ pub(super) fn event_record(row: share_events::Model) -> Result<ShareEvent, Stora
         api_key_id: row.api_key_id.map(ApiKeyId::from_uuid),
         request_id: row.request_id,
         server_request_id: row.server_request_id,
+        schedule_id: row.schedule_id.map(ScheduleId::from_uuid),
         at: to_ts(row.at),
     })
 }
@@ -60,6 +61,21 @@ impl Store {
             .into_iter()
             .map(event_record)
             .collect()
+    }
+
+    /// The event the run of `schedule_id` wrote, if it wrote one (a runner that takes over a
+    /// claim whose holder stopped learns from it that the transition was already written).
+    pub async fn share_event_of_schedule(
+        &self,
+        schedule_id: ScheduleId,
+    ) -> Result<Option<ShareEvent>, StorageError> {
+        share_events::Entity::find()
+            .filter(share_events::Column::ScheduleId.eq(schedule_id.as_uuid()))
+            .one(&self.reader)
+            .await
+            .map_err(classify)?
+            .map(event_record)
+            .transpose()
     }
 
     /// The newest event id, 0 when there is none.

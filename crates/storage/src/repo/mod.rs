@@ -10,6 +10,7 @@ mod idempotency;
 mod keys;
 mod models;
 mod outbox;
+mod schedules;
 mod sharing;
 
 pub use catalog::Loaded;

@@ -134,6 +134,7 @@ pub fn transition(
         api_key_id: None,
         request_id: format!("fixture-{action:?}-{expected_version}"),
         server_request_id: None,
+        schedule_id: None,
         guards: Vec::new(),
     }
 }

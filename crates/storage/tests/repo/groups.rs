@@ -37,6 +37,7 @@ fn grouped(model: ModelId, version: i64, action: ShareAction, tag: &str) -> Tran
         api_key_id: None,
         request_id: format!("group-{tag}"),
         server_request_id: None,
+        schedule_id: None,
         guards: Vec::new(),
     }
 }
@@ -159,6 +160,7 @@ fn guarded(model: &Model, action: ShareAction, guard: WriteGuard) -> Transition 
         api_key_id: None,
         request_id: format!("guarded-{}", model.name),
         server_request_id: None,
+        schedule_id: None,
         guards: vec![guard],
     }
 }

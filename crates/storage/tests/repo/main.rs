@@ -24,4 +24,5 @@ mod idempotency;
 mod keys;
 mod model_row;
 mod models;
+mod schedules;
 mod sharing;

@@ -50,6 +50,7 @@ impl Sharing {
             api_key_id: Some(self.key),
             request_id: format!("req-{version}"),
             server_request_id: None,
+            schedule_id: None,
             guards: Vec::new(),
         }
     }

@@ -111,6 +111,7 @@ fn outcome(
         api_key_id: t.api_key_id.map(|k| k.as_uuid()),
         request_id: t.request_id,
         server_request_id: t.server_request_id,
+        schedule_id: t.schedule_id.map(|s| s.as_uuid()),
         at,
     };
     Ok(TransitionOutcome::Applied {

@@ -25,6 +25,7 @@ struct GroupRow<'a> {
     api_key_id: Option<uuid::Uuid>,
     request_id: &'a str,
     server_request_id: Option<&'a str>,
+    schedule_id: Option<uuid::Uuid>,
 }
 
 /// The PostgreSQL group statement. `t` is the group; `m` applies each compare-and-set (a model
@@ -35,16 +36,17 @@ struct GroupRow<'a> {
 const POSTGRES_GROUP: &str = "\
 WITH t AS (SELECT * FROM json_to_recordset($1::json) AS t(ord integer, model_id uuid, \
 expected_version bigint, share boolean, at timestamptz, actor_user_id uuid, api_key_id uuid, \
-request_id text, server_request_id text)), \
+request_id text, server_request_id text, schedule_id uuid)), \
 m AS (UPDATE models SET shared = t.share, version = models.version + 1, updated_at = t.at, \
 shared_at = CASE WHEN t.share THEN t.at ELSE models.shared_at END, \
 unshared_at = CASE WHEN t.share THEN models.unshared_at ELSE t.at END \
 FROM t WHERE models.id = t.model_id AND models.version = t.expected_version \
 AND models.shared <> t.share RETURNING models.*), \
 e AS (INSERT INTO share_events \
-(model_id, project_id, action, actor_user_id, api_key_id, request_id, server_request_id, at) \
+(model_id, project_id, action, actor_user_id, api_key_id, request_id, server_request_id, \
+schedule_id, at) \
 SELECT m.id, m.project_id, CASE WHEN t.share THEN 'share' ELSE 'unshare' END, \
-t.actor_user_id, t.api_key_id, t.request_id, t.server_request_id, t.at \
+t.actor_user_id, t.api_key_id, t.request_id, t.server_request_id, t.schedule_id, t.at \
 FROM m JOIN t ON t.model_id = m.id \
 ORDER BY t.ord RETURNING id, model_id) \
 SELECT m.*, e.id AS event_id, CASE WHEN m.shared THEN \
@@ -157,6 +159,7 @@ fn group_statement(group: &[&Transition]) -> Result<Statement, StorageError> {
             api_key_id: t.api_key_id.map(|k| k.as_uuid()),
             request_id: &t.request_id,
             server_request_id: t.server_request_id.as_deref(),
+            schedule_id: t.schedule_id.map(|s| s.as_uuid()),
         })
         .collect();
     rows.sort_unstable_by_key(|r| r.model_id);

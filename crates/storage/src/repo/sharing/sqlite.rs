@@ -63,7 +63,7 @@ async fn sqlite_event(
         DbBackend::Sqlite,
         "INSERT INTO share_events \
          (model_id, project_id, action, actor_user_id, api_key_id, request_id, \
-         server_request_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         server_request_id, schedule_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [
             row.id.into(),
             row.project_id.clone().into(),
@@ -72,6 +72,7 @@ async fn sqlite_event(
             t.api_key_id.map(|k| k.as_uuid()).into(),
             t.request_id.clone().into(),
             t.server_request_id.clone().into(),
+            t.schedule_id.map(|s| s.as_uuid()).into(),
             at.into(),
         ],
     );
