@@ -304,6 +304,15 @@ impl Settings {
                 "must be at least 1 (or set rate_limit.enabled = false)",
             ));
         }
+        // A claim must outlive any transition it starts, or a second runner could start it again.
+        if self.schedules.lease_secs.get().saturating_mul(1000)
+            <= self.server.request_timeout_ms.get()
+        {
+            return Err(invalid(
+                "schedules.lease_secs",
+                "must be longer than server.request_timeout_ms (the longest a transition is waited for)",
+            ));
+        }
         self.policy_config()?;
         Ok(())
     }

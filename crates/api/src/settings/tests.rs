@@ -112,6 +112,7 @@ fn bad_values_name_their_key() {
             "tick_interval_ms = 1001",
             "schedules.tick_interval_ms",
         ),
+        ("lease_secs = 60", "lease_secs = 30", "schedules.lease_secs"),
     ] {
         let err = error_for(from, to);
         assert!(err.contains(key), "{key}: {err}");
