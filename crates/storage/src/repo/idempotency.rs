@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::ApiKeyId;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TryInsertResult};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TryInsertResult, UpdateMany,
+};
 
 use super::to_dt;
 use crate::Store;
@@ -50,6 +52,13 @@ pub enum Claimed {
     InFlight,
     /// The key's request ran: its response.
     Done(StoredResponse),
+}
+
+/// The row of `key` sent with `api_key_id`.
+fn the_key(api_key_id: ApiKeyId, key: &str) -> Condition {
+    Condition::all()
+        .add(Column::ApiKeyId.eq(api_key_id.as_uuid()))
+        .add(Column::Key.eq(key))
 }
 
 fn seconds(d: Duration) -> chrono::Duration {
@@ -108,18 +117,10 @@ impl Store {
         // The request that claimed it stopped without an answer (its process died): take over.
         let taken = rows::Entity::update_many()
             .col_expr(Column::LockedUntil, Expr::value(locked_until))
-            .filter(Column::ApiKeyId.eq(claim.api_key_id.as_uuid()))
-            .filter(Column::Key.eq(claim.key))
+            .filter(the_key(claim.api_key_id, claim.key))
             .filter(Column::LockedUntil.eq(row.locked_until))
-            .filter(Column::ResponseStatus.is_null())
-            .exec(&self.writer)
-            .await
-            .map_err(classify)?;
-        Ok(if taken.rows_affected == 1 {
-            Claimed::Run
-        } else {
-            Claimed::InFlight
-        })
+            .filter(Column::ResponseStatus.is_null());
+        self.take(taken).await
     }
 
     /// Replaces a row past its time to live (not swept yet) by this request's claim.
@@ -137,13 +138,16 @@ impl Store {
             .col_expr(Column::ResponseHeaders, Expr::value(Option::<String>::None))
             .col_expr(Column::ResponseBody, Expr::value(Option::<Vec<u8>>::None))
             .col_expr(Column::CreatedAt, Expr::value(now))
-            .filter(Column::ApiKeyId.eq(claim.api_key_id.as_uuid()))
-            .filter(Column::Key.eq(claim.key))
-            .filter(Column::CreatedAt.eq(created_at))
-            .exec(&self.writer)
-            .await
-            .map_err(classify)?;
-        Ok(if renewed.rows_affected == 1 {
+            .filter(the_key(claim.api_key_id, claim.key))
+            .filter(Column::CreatedAt.eq(created_at));
+        self.take(renewed).await
+    }
+
+    /// Runs a compare-and-set on a claim: this request's if it changed the row, else another
+    /// request got there first.
+    async fn take(&self, update: UpdateMany<rows::Entity>) -> Result<Claimed, StorageError> {
+        let changed = update.exec(&self.writer).await.map_err(classify)?;
+        Ok(if changed.rows_affected == 1 {
             Claimed::Run
         } else {
             Claimed::InFlight
@@ -169,8 +173,7 @@ impl Store {
                 Column::ResponseBody,
                 Expr::value(Some(response.body.clone())),
             )
-            .filter(Column::ApiKeyId.eq(api_key_id.as_uuid()))
-            .filter(Column::Key.eq(key))
+            .filter(the_key(api_key_id, key))
             .filter(Column::ResponseStatus.is_null())
             .exec(&self.writer)
             .await
@@ -186,8 +189,7 @@ impl Store {
         key: &str,
     ) -> Result<(), StorageError> {
         rows::Entity::delete_many()
-            .filter(Column::ApiKeyId.eq(api_key_id.as_uuid()))
-            .filter(Column::Key.eq(key))
+            .filter(the_key(api_key_id, key))
             .filter(Column::ResponseStatus.is_null())
             .exec(&self.writer)
             .await

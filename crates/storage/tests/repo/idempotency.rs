@@ -30,6 +30,11 @@ fn claim<'a>(
     }
 }
 
+/// What `claim` finds.
+async fn claims(store: &Store, claim: IdempotencyClaim<'_>) -> Claimed {
+    store.claim_idempotency_key(claim).await.unwrap()
+}
+
 /// A key of a new admin of `tenant`.
 async fn api_key(store: &Store, tenant: &Tenant, hash: u8) -> domain::ApiKeyId {
     let user = member(store, tenant, &format!("a{hash}@example.test"), Role::Admin).await;
@@ -41,25 +46,13 @@ async fn api_key(store: &Store, tenant: &Tenant, hash: u8) -> domain::ApiKeyId {
 /// API key's same key is its own.
 async fn one_claim_wins_and_its_response_is_kept(store: Store) {
     let alice = api_key(&store, &acme(&store).await, 1).await;
+    assert_eq!(claims(&store, claim(alice, "k1", "f1")).await, Claimed::Run);
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "k1", "f1"))
-            .await
-            .unwrap(),
-        Claimed::Run
-    );
-    assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "k1", "f1"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "k1", "f1")).await,
         Claimed::InFlight
     );
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "k1", "f2"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "k1", "f2")).await,
         Claimed::Reused
     );
     let response = StoredResponse {
@@ -75,17 +68,11 @@ async fn one_claim_wins_and_its_response_is_kept(store: Store) {
         .await
         .unwrap();
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "k1", "f1"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "k1", "f1")).await,
         Claimed::Done(response.clone())
     );
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "k1", "f2"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "k1", "f2")).await,
         Claimed::Reused
     );
     // Completing again changes nothing: the first response stays.
@@ -99,63 +86,33 @@ async fn one_claim_wins_and_its_response_is_kept(store: Store) {
         .await
         .unwrap();
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "k1", "f1"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "k1", "f1")).await,
         Claimed::Done(response)
     );
     let bob = api_key(&store, &other(&store).await, 2).await;
-    assert_eq!(
-        store
-            .claim_idempotency_key(claim(bob, "k1", "f1"))
-            .await
-            .unwrap(),
-        Claimed::Run
-    );
+    assert_eq!(claims(&store, claim(bob, "k1", "f1")).await, Claimed::Run);
 }
 
 /// A released claim, and one whose lease ran out without a response, run again; a completed
 /// one is not released.
 async fn a_released_or_abandoned_claim_runs_again(store: Store) {
     let alice = api_key(&store, &acme(&store).await, 3).await;
-    assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "k", "f"))
-            .await
-            .unwrap(),
-        Claimed::Run
-    );
+    assert_eq!(claims(&store, claim(alice, "k", "f")).await, Claimed::Run);
     store.release_idempotency_key(alice, "k").await.unwrap();
-    assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "k", "f"))
-            .await
-            .unwrap(),
-        Claimed::Run
-    );
+    assert_eq!(claims(&store, claim(alice, "k", "f")).await, Claimed::Run);
 
     let short = IdempotencyClaim {
         lease: Duration::ZERO,
         ..claim(alice, "dead", "f")
     };
-    assert_eq!(
-        store.claim_idempotency_key(short).await.unwrap(),
-        Claimed::Run
-    );
+    assert_eq!(claims(&store, short).await, Claimed::Run);
     // Its holder never answered and the lease is over: the next claim takes it over, once.
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "dead", "f"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "dead", "f")).await,
         Claimed::Run
     );
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "dead", "f"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "dead", "f")).await,
         Claimed::InFlight
     );
 
@@ -170,10 +127,7 @@ async fn a_released_or_abandoned_claim_runs_again(store: Store) {
         .unwrap();
     store.release_idempotency_key(alice, "dead").await.unwrap();
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "dead", "f"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "dead", "f")).await,
         Claimed::Done(done)
     );
 }
@@ -186,13 +140,7 @@ async fn keys_expire_and_are_swept(store: Store) {
         headers: vec![],
         body: b"old".to_vec(),
     };
-    assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "old", "f"))
-            .await
-            .unwrap(),
-        Claimed::Run
-    );
+    assert_eq!(claims(&store, claim(alice, "old", "f")).await, Claimed::Run);
     store
         .complete_idempotency_key(alice, "old", &done)
         .await
@@ -201,25 +149,10 @@ async fn keys_expire_and_are_swept(store: Store) {
         ttl: Duration::ZERO,
         ..claim(alice, "old", "another")
     };
-    assert_eq!(
-        store.claim_idempotency_key(expired).await.unwrap(),
-        Claimed::Run
-    );
+    assert_eq!(claims(&store, expired).await, Claimed::Run);
 
-    assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "a", "f"))
-            .await
-            .unwrap(),
-        Claimed::Run
-    );
-    assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "b", "f"))
-            .await
-            .unwrap(),
-        Claimed::Run
-    );
+    assert_eq!(claims(&store, claim(alice, "a", "f")).await, Claimed::Run);
+    assert_eq!(claims(&store, claim(alice, "b", "f")).await, Claimed::Run);
     assert_eq!(store.sweep_idempotency_keys(HOUR).await.unwrap(), 0);
     // Keys are stamped in whole seconds: one second later, a zero time to live covers all three.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -228,10 +161,7 @@ async fn keys_expire_and_are_swept(store: Store) {
         3
     );
     assert_eq!(
-        store
-            .claim_idempotency_key(claim(alice, "a", "other"))
-            .await
-            .unwrap(),
+        claims(&store, claim(alice, "a", "other")).await,
         Claimed::Run
     );
 }
