@@ -220,11 +220,16 @@ async fn connect_sqlite(
     let writer = Bounded::new(writer, deadlines.sqlite_transaction);
     let group_commit =
         crate::repo::GroupCommit::start(&runtime, writer.clone(), Backend::Sqlite, deadlines);
+    let idempotency_lane = Some(crate::repo::IdempotencyLane::start(
+        &runtime,
+        writer.clone(),
+    ));
     Ok(Store {
         reader: Bounded::new(reader, deadlines.sqlite_read),
         writer,
         backend: Backend::Sqlite,
         group_commit,
+        idempotency_lane,
         runtime,
         deadlines,
         url: url.into(),
@@ -276,6 +281,7 @@ async fn connect_postgres(
         writer: bounded,
         backend: Backend::Postgres,
         group_commit,
+        idempotency_lane: None,
         runtime,
         deadlines,
         url: url.into(),

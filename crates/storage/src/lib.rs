@@ -39,6 +39,9 @@ pub struct Store {
     backend: Backend,
     /// The lanes that commit share/unshare transitions in groups.
     group_commit: repo::GroupCommit,
+    /// SQLite: the lane that commits idempotency-key writes in batches (PostgreSQL groups
+    /// concurrent commits itself).
+    idempotency_lane: Option<repo::IdempotencyLane>,
     /// The runtime that opened the store, which runs its lanes and its listener.
     runtime: tokio::runtime::Handle,
     /// The write path's client-side limits.

@@ -18,6 +18,7 @@ pub use idempotency::{Claimed, IdempotencyClaim, StoredResponse};
 pub use outbox::{OutboxCursor, OutboxEvent};
 
 pub(crate) use group_commit::GroupCommit;
+pub(crate) use idempotency::IdempotencyLane;
 
 use chrono::{DateTime, Utc};
 use domain::{AccountId, ProjectId, Timestamp};

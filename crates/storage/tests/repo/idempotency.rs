@@ -11,7 +11,8 @@ use crate::fixtures::{Tenant, acme, key, member, other};
 both!(
     one_claim_wins_and_its_response_is_kept,
     a_released_or_abandoned_claim_runs_again,
-    keys_expire_and_are_swept
+    keys_expire_and_are_swept,
+    concurrent_claims_of_one_key_let_one_run
 );
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -164,4 +165,26 @@ async fn keys_expire_and_are_swept(store: Store) {
         claims(&store, claim(alice, "a", "other")).await,
         Claimed::Run
     );
+}
+
+/// Fifty claims of one key at once (on SQLite, batched into few transactions by the lane): one
+/// runs, the others find it in flight; fifty claims of fifty keys all run.
+async fn concurrent_claims_of_one_key_let_one_run(store: Store) {
+    let alice = api_key(&store, &acme(&store).await, 5).await;
+    let same = (0..50).map(|_| claims(&store, claim(alice, "same", "f")));
+    let found = futures_util::future::join_all(same).await;
+    assert_eq!(
+        found.iter().filter(|c| **c == Claimed::Run).count(),
+        1,
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .all(|c| matches!(c, Claimed::Run | Claimed::InFlight))
+    );
+    let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+    let distinct = keys.iter().map(|k| claims(&store, claim(alice, k, "f")));
+    let found = futures_util::future::join_all(distinct).await;
+    assert!(found.iter().all(|c| *c == Claimed::Run), "{found:?}");
 }
