@@ -85,10 +85,11 @@ bench-smoke:
     cargo run --release -p bench -- --smoke --db both
 
 # share-toggle measured by wrk, the bench's second, independent client, against the release
-# build: `just wrk-share-toggle postgres 32 10` (database, connections, seconds).
-wrk-share-toggle db="sqlite" connections="32" seconds="10":
+# build: `just wrk-share-toggle postgres 32 10` (database, connections, seconds); add `keyed`
+# to send an Idempotency-Key of its own with every request.
+wrk-share-toggle db="sqlite" connections="32" seconds="10" keyed="":
     cargo build --release -p api
-    MODELSHARE_TEST_POSTGRES_URL={{pg_url}} bench/wrk/share-toggle.sh "$PWD/target/release/modelshare" {{db}} {{connections}} {{seconds}}
+    MODELSHARE_TEST_POSTGRES_URL={{pg_url}} bench/wrk/share-toggle.sh "$PWD/target/release/modelshare" {{db}} {{connections}} {{seconds}} {{keyed}}
 
 # One bulk share of 100 models against 100 single shares, on the release build:
 # `just bulk-vs-single postgres`.
