@@ -298,3 +298,70 @@ async fn a_schedule_due_while_no_instance_ran_runs_at_start_up() {
     assert!(second.catalog.get(t.model).is_some());
     store.close().await.unwrap();
 }
+
+/// A runner that wrote its transition and died before recording the outcome: once its lease
+/// is over, the next runner records the success from the event that names the schedule, and
+/// does not run it again (an unshare run twice would fail with `model_not_shared`).
+#[actix_rt::test]
+async fn a_run_that_died_after_writing_is_recorded_not_repeated() {
+    let _heavy = exclusive().await;
+    let db = TestDb::new();
+    let first = spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
+    let t = first.tenant().await;
+    first.shared(&t, t.model).await;
+    let (at, at_text) = whole_seconds_ahead(1);
+    let created = scheduled(&first, &t, t.model, "unshare", &at_text).await;
+    let id: domain::ScheduleId = created["id"].as_str().unwrap().parse().unwrap();
+    first.stop().await;
+    tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()).await;
+
+    // The runner that died: it claimed the schedule (its lease ends at `at`), wrote the unshare
+    // with the schedule's id, and recorded nothing.
+    let store = connect_store(&db).await;
+    let lease = storage::Claim {
+        token: uuid::Uuid::new_v4(),
+        until: domain::Timestamp::from(at),
+    };
+    let claimed = store
+        .claim_due_schedules(domain::Timestamp::from(Utc::now()), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let model = store.get_model(t.model).await.unwrap().unwrap();
+    let unshared_at = domain::now();
+    store
+        .apply_transition(storage::Transition {
+            model_id: t.model,
+            expected_version: model.version,
+            action: ShareAction::Unshare,
+            at: unshared_at,
+            actor_user_id: Some(t.user),
+            api_key_id: Some(t.key_id),
+            request_id: id.to_string(),
+            server_request_id: None,
+            schedule_id: Some(id),
+            guards: Vec::new(),
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    let second = spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
+    let (done, _) = outcome(
+        &second,
+        &t,
+        t.model,
+        &id.to_string(),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["shared"], false, "{done}");
+    assert_eq!(
+        parse_time(&done["result"]["unsharedAt"]),
+        unshared_at.as_datetime()
+    );
+    let events = consistent_history(&second.store, t.model).await;
+    assert_eq!(events.len(), 2, "one share, one unshare: {events:?}");
+    assert_eq!(events[0].schedule_id, Some(id));
+}
