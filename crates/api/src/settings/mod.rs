@@ -218,6 +218,27 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `[policies.rules]`: one table per rule (`[policies.rules.NAME]`).
+fn rule_tables(
+    value: &toml::Value,
+) -> Result<std::collections::BTreeMap<String, toml::Table>, SettingsError> {
+    let not_tables = || {
+        SettingsError::Policy(
+            "policies.rules: must hold one table per rule ([policies.rules.NAME])".into(),
+        )
+    };
+    let toml::Value::Table(rules) = value else {
+        return Err(not_tables());
+    };
+    rules
+        .iter()
+        .map(|(name, rule)| match rule {
+            toml::Value::Table(table) => Ok((name.clone(), table.clone())),
+            _ => Err(not_tables()),
+        })
+        .collect()
+}
+
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -353,7 +374,12 @@ impl Settings {
     /// The policy chains and parameter tables, for the policy registry.
     pub fn policy_config(&self) -> Result<auth::PolicyConfig, SettingsError> {
         let mut params = std::collections::BTreeMap::new();
+        let mut rules = std::collections::BTreeMap::new();
         for (name, value) in &self.policies.params {
+            if name == "rules" {
+                rules = rule_tables(value)?;
+                continue;
+            }
             let toml::Value::Table(table) = value else {
                 return Err(SettingsError::Policy(format!(
                     "policies.{name}: must be a table of parameters ([policies.{name}])"
@@ -365,6 +391,7 @@ impl Settings {
             share: self.policies.share.clone(),
             unshare: self.policies.unshare.clone(),
             params,
+            rules,
         })
     }
 
