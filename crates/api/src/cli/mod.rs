@@ -21,7 +21,7 @@ use domain::{
 pub use execute::{CliError, run};
 pub use output::Output;
 
-use crate::app::Application;
+use crate::app::{Application, StartupError};
 use crate::settings::Settings;
 use crate::telemetry;
 
@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
     };
     let system = actix_rt::System::new();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => system.block_on(serve(settings)),
+        Command::Serve => system.block_on(serve(settings, cli.config)),
         command => match system.block_on(run(command, &settings)) {
             Ok(output) => {
                 if cli.json {
@@ -59,14 +59,19 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn serve(settings: Settings) -> ExitCode {
+/// Serves until stopped; `config_dir` is where SIGHUP reads the configuration again.
+/// A bad configuration (policies and rules included) exits 2, another start-up failure 1.
+async fn serve(settings: Settings, config_dir: Option<PathBuf>) -> ExitCode {
     telemetry::init(&settings.log);
     let app = match Application::build(settings).await {
-        Ok(app) => app,
+        Ok(app) => app.reload_from(config_dir),
         Err(err) => {
             tracing::error!(error = %err, "start-up failed");
             eprintln!("error: {err}");
-            return ExitCode::FAILURE;
+            return match err {
+                StartupError::Settings(_) | StartupError::Policy(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
         }
     };
     match app.run_until_stopped().await {
