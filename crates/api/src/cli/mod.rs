@@ -7,6 +7,7 @@
 mod demo;
 mod execute;
 mod output;
+mod policies;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,22 +41,24 @@ pub fn main() -> ExitCode {
         }
     };
     let system = actix_rt::System::new();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => system.block_on(serve(settings, cli.config)),
-        command => match system.block_on(run(command, &settings)) {
-            Ok(output) => {
-                if cli.json {
-                    println!("{}", output.json);
-                } else {
-                    println!("{}", output.text);
-                }
-                ExitCode::SUCCESS
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => return system.block_on(serve(settings, cli.config)),
+        Command::Policies(cmd) => system.block_on(policies::run(cmd, &settings)),
+        command => system.block_on(run(command, &settings)),
+    };
+    match result {
+        Ok(output) => {
+            if cli.json {
+                println!("{}", output.json);
+            } else {
+                println!("{}", output.text);
             }
-            Err(err) => {
-                eprintln!("error: {err}");
-                ExitCode::FAILURE
-            }
-        },
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
     }
 }
 
@@ -156,6 +159,28 @@ pub enum Command {
     /// Scheduled shares and unshares.
     #[command(subcommand)]
     Schedules(SchedulesCommand),
+    /// Try the configured policies and rules before deploying them.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// Build both chains, compiling every rule: exit 0, or 2 with the error.
+    Check,
+    /// Run the configured chain on a model and a caller given as JSON; print each policy's
+    /// verdict (the checks of the eligibility dry-run).
+    Eval {
+        /// share or unshare.
+        #[arg(long)]
+        action: domain::ShareAction,
+        /// A model as the API shows it (name, status, license, parameterCount, tags, …).
+        #[arg(long = "model-json", value_name = "FILE")]
+        model_json: PathBuf,
+        /// {"role", "projectId", "accountId", "features", optional "userId"}.
+        #[arg(long = "caller-json", value_name = "FILE")]
+        caller_json: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
