@@ -13,6 +13,7 @@
 //! that tie one setting to another.
 
 mod checks;
+mod policies;
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use storage::{DbSettings, SqliteSynchronous};
 
 pub use checks::{MaxPageSize, TickInterval};
+pub use policies::PolicySettings;
 
 /// The defaults, compiled in so the binary runs from any folder.
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
@@ -107,16 +109,6 @@ pub struct CatalogSection {
 pub struct ScheduleSettings {
     pub tick_interval_ms: TickInterval,
     pub lease_secs: NonZeroU64,
-}
-
-/// `[policies]`: the two chains, and one parameter table per policy (`[policies.NAME]`).
-/// The names and parameters are checked against the policy registry when the service starts.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PolicySettings {
-    pub share: Vec<String>,
-    pub unshare: Vec<String>,
-    #[serde(flatten)]
-    pub params: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,27 +208,6 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
     }
-}
-
-/// `[policies.rules]`: one table per rule (`[policies.rules.NAME]`).
-fn rule_tables(
-    value: &toml::Value,
-) -> Result<std::collections::BTreeMap<String, toml::Table>, SettingsError> {
-    let not_tables = || {
-        SettingsError::Policy(
-            "policies.rules: must hold one table per rule ([policies.rules.NAME])".into(),
-        )
-    };
-    let toml::Value::Table(rules) = value else {
-        return Err(not_tables());
-    };
-    rules
-        .iter()
-        .map(|(name, rule)| match rule {
-            toml::Value::Table(table) => Ok((name.clone(), table.clone())),
-            _ => Err(not_tables()),
-        })
-        .collect()
 }
 
 /// Why the configuration could not be used.
@@ -369,30 +340,6 @@ impl Settings {
             sqlite_synchronous: db.sqlite_synchronous,
             writer_stall: Duration::from_millis(db.writer_stall_ms.get()),
         }
-    }
-
-    /// The policy chains and parameter tables, for the policy registry.
-    pub fn policy_config(&self) -> Result<auth::PolicyConfig, SettingsError> {
-        let mut params = std::collections::BTreeMap::new();
-        let mut rules = std::collections::BTreeMap::new();
-        for (name, value) in &self.policies.params {
-            if name == "rules" {
-                rules = rule_tables(value)?;
-                continue;
-            }
-            let toml::Value::Table(table) = value else {
-                return Err(SettingsError::Policy(format!(
-                    "policies.{name}: must be a table of parameters ([policies.{name}])"
-                )));
-            };
-            params.insert(name.clone(), table.clone());
-        }
-        Ok(auth::PolicyConfig {
-            share: self.policies.share.clone(),
-            unshare: self.policies.unshare.clone(),
-            params,
-            rules,
-        })
     }
 
     /// The base URL clients use, for printed examples.

@@ -66,7 +66,12 @@ fn friday() -> Timestamp {
     Timestamp::from(chrono::DateTime::from_timestamp(1_768_564_800, 0).unwrap())
 }
 
-fn input(principal: &Principal, model: &Model, shared: u64, now: Timestamp) -> RuleInput {
+fn input<'v>(
+    principal: &'v Principal,
+    model: &'v Model,
+    shared: u64,
+    now: Timestamp,
+) -> RuleInput<'v> {
     let all = Roots::of(input::ROOTS);
     RuleInput::build(all, principal, Some(model), shared, now)
 }
