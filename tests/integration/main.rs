@@ -32,6 +32,8 @@ mod models;
 mod ops;
 mod policies;
 mod race;
+mod reload;
+mod rules;
 mod schedules;
 mod seed;
 mod sharing;

@@ -5,6 +5,7 @@
 //! dropped), so its signal handling is off and [`Application::run_until_stopped`] turns SIGINT
 //! and SIGTERM alike (or a [`Stopper`]) into a graceful stop bounded by
 //! `server.shutdown_grace_secs`, after which the schedule runner stops and the database closes.
+//! SIGHUP reloads the configuration's policies ([`crate::reload`]).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use storage::Store;
 
 use crate::error::{ApiError, RetryAfter, envelope_fallback};
 use crate::ratelimit::RateLimits;
+use crate::reload::Reloader;
 use crate::routes;
 use crate::scheduler::Scheduler;
 use crate::settings::{ApiSettings, Settings, SettingsError};
@@ -68,6 +70,8 @@ pub struct Application {
     /// Runs scheduled shares and unshares when they come due.
     scheduler: Scheduler,
     stopper: Stopper,
+    /// What SIGHUP runs.
+    reloader: Reloader,
 }
 
 /// A task stopped when its owner is dropped.
@@ -121,6 +125,7 @@ impl Application {
         policies: PolicyRegistry,
     ) -> Result<Self, StartupError> {
         let chains = policies.build(&settings.policy_config()?)?;
+        let policies = Arc::new(policies);
         let store = Store::connect(&settings.db_settings()).await?;
         store.migrate().await?;
         let catalog = Catalog::start(store.clone(), chains, settings.catalog_settings()).await?;
@@ -181,6 +186,7 @@ impl Application {
             catalog.clone(),
             settings.scheduler_settings(),
         );
+        let reloader = Reloader::new(policies, catalog.clone(), settings);
         Ok(Self {
             port,
             server,
@@ -189,6 +195,7 @@ impl Application {
             sweeper,
             scheduler,
             stopper: Stopper::default(),
+            reloader,
         })
     }
 
@@ -206,6 +213,18 @@ impl Application {
         self.catalog.clone()
     }
 
+    /// What reloads this application's policies, as SIGHUP does.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
+    /// Reloads (on SIGHUP) from the config folder `dir`, the `--config` the service started
+    /// with (`None`: `./config`).
+    pub fn reload_from(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.reloader = self.reloader.with_config_dir(dir);
+        self
+    }
+
     /// What stops this application once it runs, as a signal would.
     pub fn stopper(&self) -> Stopper {
         self.stopper.clone()
@@ -214,8 +233,11 @@ impl Application {
     /// Serves until SIGINT or SIGTERM (or its [`Stopper`]), then stops accepting connections,
     /// lets in-flight requests finish (for up to `server.shutdown_grace_secs`), stops the
     /// schedule runner (after the runs in flight are recorded) and closes the database.
+    ///
+    /// Meanwhile each SIGHUP reloads the configuration ([`Reloader::reload_files`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let signals = ShutdownSignals::listen()?;
+        let reloads = AbortOnDrop(spawn_reloads(self.reloader.clone())?);
         let handle = self.server.handle();
         let stopper = self.stopper.clone();
         actix_rt::spawn(async move {
@@ -227,6 +249,7 @@ impl Application {
             handle.stop(true).await;
         });
         let result = self.server.await;
+        drop(reloads);
         drop(self.sweeper);
         self.scheduler.stop().await;
         if let Err(err) = self.store.close().await {
@@ -258,6 +281,19 @@ impl ShutdownSignals {
             _ = self.terminate.recv() => "SIGTERM",
         }
     }
+}
+
+/// Listens for SIGHUP (registered now, so none is missed) and reloads on each.
+fn spawn_reloads(reloader: Reloader) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!(signal = "SIGHUP", "reloading the configuration");
+            // The outcome is logged and counted by the reloader.
+            let _ = reloader.reload_files();
+        }
+    }))
 }
 
 /// Routes actix's extractor errors (bad JSON, bad query, bad path, body too large) into the

@@ -13,10 +13,12 @@ pub mod openapi;
 pub mod page_cache;
 pub mod pagination;
 pub mod ratelimit;
+pub mod reload;
 pub mod routes;
 pub mod scheduler;
 pub mod settings;
 pub mod telemetry;
 
 pub use app::{Application, StartupError, Stopper};
+pub use reload::{ReloadError, Reloaded, Reloader};
 pub use settings::Settings;

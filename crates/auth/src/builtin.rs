@@ -35,13 +35,13 @@ pub(crate) fn register_all(registry: &mut PolicyRegistry) {
 
 /// Reads a policy's parameter table; refuses keys nobody asked for.
 pub struct Params<'a> {
-    policy: &'static str,
+    policy: &'a str,
     table: &'a PolicyParams,
     used: BTreeSet<&'static str>,
 }
 
 impl<'a> Params<'a> {
-    pub fn new(policy: &'static str, table: &'a PolicyParams) -> Self {
+    pub fn new(policy: &'a str, table: &'a PolicyParams) -> Self {
         Self {
             policy,
             table,

@@ -11,6 +11,7 @@ use storage::{Model, StorageError, Store, WriteGuard};
 
 use crate::policy::{Denial, Policy, PolicyContext, Verdict};
 use crate::principal::Principal;
+use crate::rules::CelRule;
 
 /// A policy's parameters as written in `[policies.NAME]`.
 pub type PolicyParams = toml::Table;
@@ -26,6 +27,10 @@ pub enum PolicyConfigError {
     },
     #[error("policies.{policy}: unknown policy {policy:?} has parameters; known policies: {known}")]
     UnknownTable { policy: String, known: String },
+    #[error("policies.rules.{rule}: a built-in policy has this name; choose another")]
+    RuleShadowsPolicy { rule: String },
+    #[error("policies.{chain}: rule {rule:?} does not apply to {chain} (see its applies_to)")]
+    RuleNotForChain { chain: &'static str, rule: String },
     #[error("policies.{policy}.{param}: {message}")]
     BadParam {
         policy: String,
@@ -60,12 +65,14 @@ impl fmt::Debug for PolicyRegistry {
     }
 }
 
-/// What the configuration says: the two chains and each policy's parameter table.
+/// What the configuration says: the two chains, each policy's parameter table and the
+/// operators' rules (`[policies.rules.NAME]`, see [`crate::rules`]).
 #[derive(Debug, Clone, Default)]
 pub struct PolicyConfig {
     pub share: Vec<String>,
     pub unshare: Vec<String>,
     pub params: BTreeMap<String, PolicyParams>,
+    pub rules: BTreeMap<String, PolicyParams>,
 }
 
 impl PolicyRegistry {
@@ -116,10 +123,28 @@ impl PolicyRegistry {
                     })?;
             built.insert(name, factory(params)?);
         }
+        let rules = self.rules(config)?;
         let chain = |chain: &'static str, names: &[String]| {
             names
                 .iter()
                 .map(|name| {
+                    if let Some(rule) = rules.get(name.as_str()) {
+                        let action = match chain {
+                            "share" => ShareAction::Share,
+                            _ => ShareAction::Unshare,
+                        };
+                        if !rule.applies_to(action) {
+                            return Err(PolicyConfigError::RuleNotForChain {
+                                chain,
+                                rule: name.clone(),
+                            });
+                        }
+                        let policy: Arc<dyn Policy> = rule.clone();
+                        return Ok(NamedPolicy {
+                            name: name.clone(),
+                            policy,
+                        });
+                    }
                     if let Some(policy) = built.get(name.as_str()) {
                         return Ok(NamedPolicy {
                             name: name.clone(),
@@ -144,6 +169,25 @@ impl PolicyRegistry {
             share: chain("share", &config.share)?,
             unshare: chain("unshare", &config.unshare)?,
         })
+    }
+}
+
+impl PolicyRegistry {
+    /// Compiles every rule, used by a chain or not; a rule may not take a registered name.
+    fn rules(
+        &self,
+        config: &PolicyConfig,
+    ) -> Result<BTreeMap<String, Arc<CelRule>>, PolicyConfigError> {
+        config
+            .rules
+            .iter()
+            .map(|(name, table)| {
+                if self.factories.contains_key(name) {
+                    return Err(PolicyConfigError::RuleShadowsPolicy { rule: name.clone() });
+                }
+                Ok((name.clone(), Arc::new(CelRule::from_params(name, table)?)))
+            })
+            .collect()
     }
 }
 

@@ -7,6 +7,7 @@ mod chains;
 mod keys;
 mod policy;
 mod principal;
+pub mod rules;
 mod standing;
 
 pub use authenticate::{AuthError, Authenticator, member_principal};
@@ -18,5 +19,6 @@ pub use chains::{
 pub use keys::{KeyFormatError, MintedKey, ParsedKey, hash_key, mint_key, parse_key};
 pub use policy::{CustomStatus, Denial, DenialStatus, Policy, PolicyContext, Verdict};
 pub use principal::Principal;
+pub use rules::CelRule;
 pub use standing::Standing;
 pub use storage::WriteGuard;

@@ -79,7 +79,7 @@ impl Catalog {
                 index: published,
                 actors: Arc::new(ActorContext {
                     store,
-                    chains,
+                    chains: ArcSwap::from_pointee(chains),
                     public,
                     live: AtomicUsize::new(0),
                     stale_writes: AtomicU64::new(0),
@@ -151,12 +151,14 @@ impl Catalog {
     ) -> Result<Transitioned, ShareError> {
         // Checks that need only the caller (feature, role) refuse before any actor is leased,
         // so that refusals stay cheap; the actor runs the whole chain again on fresh state.
-        self.refuse_caller(action, principal).await?;
+        let chains = self.chains();
+        refuse_caller(&chains, action, principal, &self.inner.actors.store).await?;
         let lease = self
             .inner
             .registry
             .lease(model_id, || self.start_actor(model_id));
         let message = Apply {
+            chains,
             action,
             principal: principal.clone(),
             origin,
@@ -175,12 +177,18 @@ impl Catalog {
         action: ShareAction,
         principal: &Principal,
     ) -> Result<(), ShareError> {
-        let actors = &self.inner.actors;
-        actors
-            .chains
-            .evaluate_caller(action, principal, &actors.store)
-            .await
-            .map_err(refusal_error)
+        refuse_caller(&self.chains(), action, principal, &self.inner.actors.store).await
+    }
+
+    /// The policy chains in force now (one value: a reload replaces it whole).
+    pub fn chains(&self) -> Arc<PolicyChains> {
+        self.inner.actors.chains.load_full()
+    }
+
+    /// Puts `chains` in force: every transition asked for from now on is decided by them;
+    /// one already asked for keeps the chains it started with.
+    pub fn replace_chains(&self, chains: PolicyChains) {
+        self.inner.actors.chains.store(Arc::new(chains));
     }
 
     /// A dry run of `action` on the model for `principal`: every check of the chain on the
@@ -201,8 +209,8 @@ impl Catalog {
         let Some(model) = visible else {
             return Ok(None);
         };
-        let checks = actors
-            .chains
+        let checks = self
+            .chains()
             .check_all(action, principal, &model, &actors.store)
             .await?;
         Ok(Some((model, checks)))
@@ -216,8 +224,8 @@ impl Catalog {
         principal: &Principal,
     ) -> ShareError {
         let actors = &self.inner.actors;
-        match actors
-            .chains
+        match self
+            .chains()
             .evaluate(action, principal, None, &actors.store)
             .await
         {
@@ -412,4 +420,17 @@ fn spawn_sweeper(arbiter: &ArbiterHandle, registry: &Arc<Registry>, idle_timeout
             trim_due = trim.after_sweep(before, live);
         }
     });
+}
+
+/// The chain's checks that need only the caller, by `chains`.
+async fn refuse_caller(
+    chains: &PolicyChains,
+    action: ShareAction,
+    principal: &Principal,
+    store: &Store,
+) -> Result<(), ShareError> {
+    chains
+        .evaluate_caller(action, principal, store)
+        .await
+        .map_err(refusal_error)
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use actix::{Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, Message, WrapFuture};
+use arc_swap::ArcSwap;
 use auth::{Permit, PolicyChains, Principal, Refusal, Standing};
 use domain::{ModelId, ScheduleId, ShareAction, now};
 use storage::{CatalogRow, Model, Store, Transition, TransitionOutcome};
@@ -19,7 +20,9 @@ const MAX_ATTEMPTS: usize = 16;
 /// What every model actor works with: one per catalog, shared by all its actors.
 pub(crate) struct ActorContext {
     pub(crate) store: Store,
-    pub(crate) chains: PolicyChains,
+    /// The policy chains in force; a reload swaps them whole ([`crate::Catalog::replace_chains`]).
+    /// A transition loads them once and decides on that one value, retries included.
+    pub(crate) chains: ArcSwap<PolicyChains>,
     pub(crate) public: Addr<PublicCatalog>,
     /// Model actors alive.
     pub(crate) live: AtomicUsize,
@@ -61,6 +64,8 @@ impl Actor for ModelActor {
 
 /// Share or unshare, on behalf of a principal.
 pub(crate) struct Apply {
+    /// The chains this transition is decided by, loaded once when it was asked for.
+    pub(crate) chains: Arc<PolicyChains>,
     pub(crate) action: ShareAction,
     pub(crate) principal: Principal,
     pub(crate) origin: Origin,
@@ -188,7 +193,7 @@ async fn decide(
     fresh: bool,
 ) -> Decision {
     let standing = Standing::of(msg.action, &msg.principal, model);
-    let checked = cx
+    let checked = msg
         .chains
         .permit(msg.action, &msg.principal, standing.visible(), &cx.store)
         .await;

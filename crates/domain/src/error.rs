@@ -72,6 +72,8 @@ error_codes! {
     FeatureNotEnabled => (403, "feature_not_enabled", PermissionError),
     /// The caller's project role is too low.
     PermissionDenied => (403, "permission_denied", PermissionError),
+    /// A policy rule (CEL) could not be evaluated; the transition is refused (fail closed).
+    PolicyError => (403, "policy_error", PermissionError),
     /// No such model in this project.
     ModelNotFound => (404, "model_not_found", NotFoundError),
     /// No such endpoint in this project.

@@ -55,6 +55,15 @@ pub struct Served {
 
 /// Starts `modelshare serve` on `db` with extra environment, and waits until it is ready.
 pub async fn serve_binary(db: &TestDb, env: &[(&str, &str)]) -> Served {
+    serve_binary_in(db, &crate::cli::config_dir(), env).await
+}
+
+/// [`serve_binary`] with `--config config`.
+pub async fn serve_binary_in(
+    db: &TestDb,
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Served {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
@@ -67,11 +76,7 @@ pub async fn serve_binary(db: &TestDb, env: &[(&str, &str)]) -> Served {
         .env("MODELSHARE__DATABASE__URL", &db.url)
         .env("MODELSHARE__SERVER__PORT", port.to_string())
         .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
-        .args([
-            "--config",
-            crate::cli::config_dir().to_str().expect("utf-8 path"),
-            "serve",
-        ])
+        .args(["--config", config.to_str().expect("utf-8 path"), "serve"])
         .stderr(std::fs::File::create(&log).expect("log file"));
     for (k, v) in env {
         command.env(k, v);

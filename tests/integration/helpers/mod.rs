@@ -23,6 +23,8 @@ pub struct TestApp {
     pub catalog: catalog::Catalog,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// Reloads the app's policies as SIGHUP does.
+    pub reloader: api::Reloader,
     _data: Option<TestDb>,
     /// How to stop the app and wait for it, for the handle that started it.
     running: Option<Running>,
@@ -82,6 +84,7 @@ pub async fn spawn_on(
     let store = app.store();
     let catalog = app.catalog();
     let stopper = app.stopper();
+    let reloader = app.reloader();
     let task = actix_rt::spawn(app.run_until_stopped());
     TestApp {
         base,
@@ -89,6 +92,7 @@ pub async fn spawn_on(
         catalog,
         client: client_for(&settings),
         settings,
+        reloader,
         _data: None,
         running: Some(Running { stopper, task }),
     }
@@ -120,6 +124,7 @@ impl TestApp {
             catalog: self.catalog.clone(),
             client: self.client.clone(),
             settings: self.settings.clone(),
+            reloader: self.reloader.clone(),
             _data: None,
             running: None,
         }

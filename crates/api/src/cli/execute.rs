@@ -28,6 +28,24 @@ pub enum CliError {
     Key(#[from] auth::KeyFormatError),
     #[error("could not write the output: {0}")]
     Output(#[from] serde_json::Error),
+    /// A policy or rule of the configuration does not build.
+    #[error("configuration: {0}")]
+    Policy(#[from] auth::PolicyConfigError),
+    /// A file given on the command line could not be read or parsed.
+    #[error("{0}")]
+    BadInput(String),
+}
+
+impl CliError {
+    /// 2 for a bad configuration or input file, 1 for a command that failed.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        match self {
+            Self::Settings(_) | Self::Policy(_) | Self::BadInput(_) => {
+                std::process::ExitCode::from(2)
+            }
+            _ => std::process::ExitCode::FAILURE,
+        }
+    }
 }
 
 /// Runs an operator command (everything but `serve`) and returns what to print.
@@ -44,6 +62,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<Output, CliErr
 async fn execute(command: Command, settings: &Settings, store: &Store) -> Result<Output, CliError> {
     match command {
         Command::Serve => Err(CliError::Usage("serve is not an operator command".into())),
+        Command::Policies(cmd) => super::policies::run(cmd, settings).await,
         Command::Migrate => Output::new(&Migrated { migrated: true }, "Database is up to date."),
         Command::Demo => demo::demo(settings, store).await,
         Command::Accounts(cmd) => accounts(cmd, store).await,

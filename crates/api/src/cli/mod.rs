@@ -7,6 +7,7 @@
 mod demo;
 mod execute;
 mod output;
+mod policies;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ use domain::{
 pub use execute::{CliError, run};
 pub use output::Output;
 
-use crate::app::Application;
+use crate::app::{Application, StartupError};
 use crate::settings::Settings;
 use crate::telemetry;
 
@@ -40,33 +41,40 @@ pub fn main() -> ExitCode {
         }
     };
     let system = actix_rt::System::new();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => system.block_on(serve(settings)),
-        command => match system.block_on(run(command, &settings)) {
-            Ok(output) => {
-                if cli.json {
-                    println!("{}", output.json);
-                } else {
-                    println!("{}", output.text);
-                }
-                ExitCode::SUCCESS
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => return system.block_on(serve(settings, cli.config)),
+        Command::Policies(cmd) => system.block_on(policies::run(cmd, &settings)),
+        command => system.block_on(run(command, &settings)),
+    };
+    match result {
+        Ok(output) => {
+            if cli.json {
+                println!("{}", output.json);
+            } else {
+                println!("{}", output.text);
             }
-            Err(err) => {
-                eprintln!("error: {err}");
-                ExitCode::FAILURE
-            }
-        },
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
     }
 }
 
-async fn serve(settings: Settings) -> ExitCode {
+/// Serves until stopped; `config_dir` is where SIGHUP reads the configuration again.
+/// A bad configuration (policies and rules included) exits 2, another start-up failure 1.
+async fn serve(settings: Settings, config_dir: Option<PathBuf>) -> ExitCode {
     telemetry::init(&settings.log);
     let app = match Application::build(settings).await {
-        Ok(app) => app,
+        Ok(app) => app.reload_from(config_dir),
         Err(err) => {
             tracing::error!(error = %err, "start-up failed");
             eprintln!("error: {err}");
-            return ExitCode::FAILURE;
+            return match err {
+                StartupError::Settings(_) | StartupError::Policy(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
         }
     };
     match app.run_until_stopped().await {
@@ -151,6 +159,28 @@ pub enum Command {
     /// Scheduled shares and unshares.
     #[command(subcommand)]
     Schedules(SchedulesCommand),
+    /// Try the configured policies and rules before deploying them.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// Build both chains, compiling every rule: exit 0, or 2 with the error.
+    Check,
+    /// Run the configured chain on a model and a caller given as JSON; print each policy's
+    /// verdict (the checks of the eligibility dry-run).
+    Eval {
+        /// share or unshare.
+        #[arg(long)]
+        action: domain::ShareAction,
+        /// A model as the API shows it (name, status, license, parameterCount, tags, …).
+        #[arg(long = "model-json", value_name = "FILE")]
+        model_json: PathBuf,
+        /// {"role", "projectId", "accountId", "features", optional "userId"}.
+        #[arg(long = "caller-json", value_name = "FILE")]
+        caller_json: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,6 +13,7 @@
 //! that tie one setting to another.
 
 mod checks;
+mod policies;
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use storage::{DbSettings, SqliteSynchronous};
 
 pub use checks::{MaxPageSize, TickInterval};
+pub use policies::PolicySettings;
 
 /// The defaults, compiled in so the binary runs from any folder.
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
@@ -107,16 +109,6 @@ pub struct CatalogSection {
 pub struct ScheduleSettings {
     pub tick_interval_ms: TickInterval,
     pub lease_secs: NonZeroU64,
-}
-
-/// `[policies]`: the two chains, and one parameter table per policy (`[policies.NAME]`).
-/// The names and parameters are checked against the policy registry when the service starts.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PolicySettings {
-    pub share: Vec<String>,
-    pub unshare: Vec<String>,
-    #[serde(flatten)]
-    pub params: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -348,24 +340,6 @@ impl Settings {
             sqlite_synchronous: db.sqlite_synchronous,
             writer_stall: Duration::from_millis(db.writer_stall_ms.get()),
         }
-    }
-
-    /// The policy chains and parameter tables, for the policy registry.
-    pub fn policy_config(&self) -> Result<auth::PolicyConfig, SettingsError> {
-        let mut params = std::collections::BTreeMap::new();
-        for (name, value) in &self.policies.params {
-            let toml::Value::Table(table) = value else {
-                return Err(SettingsError::Policy(format!(
-                    "policies.{name}: must be a table of parameters ([policies.{name}])"
-                )));
-            };
-            params.insert(name.clone(), table.clone());
-        }
-        Ok(auth::PolicyConfig {
-            share: self.policies.share.clone(),
-            unshare: self.policies.unshare.clone(),
-            params,
-        })
     }
 
     /// The base URL clients use, for printed examples.

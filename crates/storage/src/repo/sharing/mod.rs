@@ -3,7 +3,7 @@
 //! groups transitions is [`super::group_commit`]; the share events' reads are
 //! [`super::events`].
 
-use domain::AccountId;
+use domain::{AccountId, ProjectId};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
     RelationTrait,
@@ -61,6 +61,20 @@ impl Store {
         account_id: AccountId,
     ) -> Result<u64, StorageError> {
         count_shared_in_account(&self.reader, account_id).await
+    }
+
+    /// How many models of the project are shared (what policy rules see as
+    /// `project.sharedModels`).
+    pub async fn count_shared_models_in_project(
+        &self,
+        project_id: &ProjectId,
+    ) -> Result<u64, StorageError> {
+        models::Entity::find()
+            .filter(models::Column::ProjectId.eq(project_id.as_str()))
+            .filter(models::Column::Shared.eq(true))
+            .count(&self.reader)
+            .await
+            .map_err(classify)
     }
 }
 
