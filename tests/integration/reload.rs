@@ -138,6 +138,49 @@ async fn sighup_swaps_the_chain_and_a_broken_file_leaves_it_in_force() {
     assert!(status.success(), "{status}");
 }
 
+/// Without a signal: a change of the files is seen within `reload.watch_interval_ms` and put in
+/// force; a broken file is refused and the old chain stays.
+#[actix_rt::test]
+async fn a_change_of_the_files_is_reloaded_without_a_signal() {
+    let db = TestDb::sqlite();
+    connect_store(&db).await.migrate().await.unwrap();
+    let seeding = spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
+    let t = seeding.tenant().await;
+    let (project, model) = (t.project.to_string(), t.model.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &chain("first_chain"));
+    let mut served = serve_binary_in(
+        &db,
+        dir.path(),
+        &[("MODELSHARE__RELOAD__WATCH_INTERVAL_MS", "100")],
+    )
+    .await;
+    assert_eq!(
+        share_code(&served, &project, &model, &t.key).await,
+        "first_chain"
+    );
+    std::fs::write(dir.path().join("local.toml"), chain("watched_chain")).unwrap();
+    eventually("the watched chain answers", || async {
+        share_code(&served, &project, &model, &t.key).await == "watched_chain"
+    })
+    .await;
+    std::fs::write(
+        dir.path().join("local.toml"),
+        "[policies]\nshare = [\"no_such_policy\"]\n",
+    )
+    .unwrap();
+    eventually("the refusal is logged", || async {
+        log_of(&served).contains("reload refused")
+    })
+    .await;
+    assert_eq!(
+        share_code(&served, &project, &model, &t.key).await,
+        "watched_chain"
+    );
+    send_signal(&served.child, "TERM");
+    assert!(served.child.wait().unwrap().success());
+}
+
 fn write_config(dir: &Path, local: &str) {
     std::fs::copy(config_dir().join("default.toml"), dir.join("default.toml")).unwrap();
     std::fs::write(dir.join("local.toml"), local).unwrap();

@@ -234,10 +234,12 @@ impl Application {
     /// lets in-flight requests finish (for up to `server.shutdown_grace_secs`), stops the
     /// schedule runner (after the runs in flight are recorded) and closes the database.
     ///
-    /// Meanwhile each SIGHUP reloads the configuration ([`Reloader::reload_files`]).
+    /// Meanwhile each SIGHUP, and each change of the config files, reloads the configuration
+    /// ([`Reloader::reload_files`], [`Reloader::spawn_watch`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let signals = ShutdownSignals::listen()?;
         let reloads = AbortOnDrop(spawn_reloads(self.reloader.clone())?);
+        let watch = self.reloader.spawn_watch().map(AbortOnDrop);
         let handle = self.server.handle();
         let stopper = self.stopper.clone();
         actix_rt::spawn(async move {
@@ -250,6 +252,7 @@ impl Application {
         });
         let result = self.server.await;
         drop(reloads);
+        drop(watch);
         drop(self.sweeper);
         self.scheduler.stop().await;
         if let Err(err) = self.store.close().await {

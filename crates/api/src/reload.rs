@@ -1,6 +1,7 @@
 //! Reloading the configuration without a restart: on SIGHUP (see
-//! [`Application::run_until_stopped`](crate::Application::run_until_stopped)) the service reads
-//! its config files again, with the same layering and `--config` folder it started with.
+//! [`Application::run_until_stopped`](crate::Application::run_until_stopped)), and when the
+//! config files change ([`Reloader::spawn_watch`], every `reload.watch_interval_ms`), the service
+//! reads its config files again, with the same layering and `--config` folder it started with.
 //!
 //! What changes live is the policy chains and rules: the new ones are built (every rule
 //! compiled) next to the old, then put in force in one step ([`catalog::Catalog::replace_chains`]);
@@ -85,6 +86,32 @@ impl Reloader {
         )
     }
 
+    /// Watches the config files (every `reload.watch_interval_ms` of the settings the service
+    /// started with; `None` when that is 0) and reloads them ([`Reloader::reload_files`]) each
+    /// time what they hold changes, until the task is aborted. A file that changes back and
+    /// forth between two looks is not seen; SIGHUP remains the way to force a reload.
+    pub fn spawn_watch(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let every = std::time::Duration::from_millis(self.inner.started.reload.watch_interval_ms);
+        if every.is_zero() {
+            return None;
+        }
+        let reloader = self.clone();
+        Some(actix_rt::spawn(async move {
+            let files = Settings::files(reloader.inner.config_dir.as_deref());
+            let mut seen = files.contents();
+            loop {
+                tokio::time::sleep(every).await;
+                let now = files.contents();
+                if now != seen {
+                    seen = now;
+                    tracing::info!("the config files changed; reloading the configuration");
+                    // Logged and counted by `counted`; a refused one keeps the old chains.
+                    let _ = reloader.reload_files();
+                }
+            }
+        }))
+    }
+
     /// Puts `next`'s policies in force, or refuses it and keeps the chains in force; logs and
     /// counts the outcome either way.
     pub fn apply(&self, next: &Settings) -> Result<Reloaded, ReloadError> {
@@ -138,7 +165,7 @@ impl Reloader {
 fn need_restart(started: &Settings, next: &Settings) -> Vec<&'static str> {
     let differs =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
-    let sections: [(&'static str, bool); 9] = [
+    let sections: [(&'static str, bool); 10] = [
         ("server", differs(&started.server, &next.server)),
         (
             "database",
@@ -152,6 +179,7 @@ fn need_restart(started: &Settings, next: &Settings) -> Vec<&'static str> {
         ("actors", differs(&started.actors, &next.actors)),
         ("catalog", differs(&started.catalog, &next.catalog)),
         ("schedules", differs(&started.schedules, &next.schedules)),
+        ("reload", differs(&started.reload, &next.reload)),
     ];
     sections
         .into_iter()

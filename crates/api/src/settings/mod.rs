@@ -42,7 +42,39 @@ pub struct Settings {
     pub actors: ActorSettings,
     pub catalog: CatalogSection,
     pub schedules: ScheduleSettings,
+    pub reload: ReloadSettings,
     pub policies: PolicySettings,
+}
+
+/// The config files of a folder, in layer order (each overrides the one before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFiles {
+    /// `default.toml` (the built-in copy is used when it is missing).
+    pub default: PathBuf,
+    /// `{MODELSHARE_ENV}.toml`, when the variable is set.
+    pub env: Option<PathBuf>,
+    /// `local.toml`.
+    pub local: PathBuf,
+}
+
+impl ConfigFiles {
+    /// What the files hold now (`None` for one that cannot be read, such as a missing one).
+    pub fn contents(&self) -> Vec<Option<Vec<u8>>> {
+        [Some(&self.default), self.env.as_ref(), Some(&self.local)]
+            .into_iter()
+            .flatten()
+            .map(|path| std::fs::read(path).ok())
+            .collect()
+    }
+}
+
+/// `[reload]`: how the configuration is reloaded besides SIGHUP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadSettings {
+    /// How often the config files are compared with what was last read; a change reloads them
+    /// as SIGHUP would. 0 = no watching (SIGHUP only).
+    pub watch_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,20 +267,18 @@ fn invalid(key: &'static str, message: impl Into<String>) -> SettingsError {
 impl Settings {
     /// Loads every layer from `dir` (default `./config`) and the environment, then validates.
     pub fn load(dir: Option<&Path>) -> Result<Self, SettingsError> {
-        let dir = dir.map_or_else(|| PathBuf::from("config"), Path::to_path_buf);
-        let default_file = dir.join("default.toml");
+        let files = Self::files(dir);
         let mut builder = Config::builder();
-        builder = if default_file.is_file() {
-            builder.add_source(File::from(default_file))
+        builder = if files.default.is_file() {
+            builder.add_source(File::from(files.default))
         } else {
             builder.add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
         };
-        if let Ok(env) = std::env::var("MODELSHARE_ENV") {
-            builder =
-                builder.add_source(File::from(dir.join(format!("{env}.toml"))).required(false));
+        if let Some(env_file) = files.env {
+            builder = builder.add_source(File::from(env_file).required(false));
         }
         builder = builder
-            .add_source(File::from(dir.join("local.toml")).required(false))
+            .add_source(File::from(files.local).required(false))
             .add_source(
                 Environment::with_prefix("MODELSHARE")
                     .prefix_separator("__")
@@ -256,6 +286,18 @@ impl Settings {
                     .try_parsing(true),
             );
         Self::from_config(builder.build()?)
+    }
+
+    /// The files [`Settings::load`] reads from `dir` (default `./config`).
+    pub fn files(dir: Option<&Path>) -> ConfigFiles {
+        let dir = dir.map_or_else(|| PathBuf::from("config"), Path::to_path_buf);
+        ConfigFiles {
+            default: dir.join("default.toml"),
+            env: std::env::var("MODELSHARE_ENV")
+                .ok()
+                .map(|env| dir.join(format!("{env}.toml"))),
+            local: dir.join("local.toml"),
+        }
     }
 
     /// Parses and validates TOML text alone (no files, no environment).
