@@ -8,6 +8,7 @@ mod m20261201_000001_writer_heartbeat;
 mod m20261201_000002_outbox_tx;
 mod m20261202_000001_idempotency_keys;
 mod m20261202_000002_schedules;
+mod m20261202_000003_webhooks;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_outbox_tx::Migration),
             Box::new(m20261202_000001_idempotency_keys::Migration),
             Box::new(m20261202_000002_schedules::Migration),
+            Box::new(m20261202_000003_webhooks::Migration),
         ]
     }
 }

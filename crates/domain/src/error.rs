@@ -88,6 +88,10 @@ error_codes! {
     ScheduleNotFound => (404, "schedule_not_found", NotFoundError),
     /// Cancel of a schedule that already ran, was cancelled, or is running now.
     ScheduleNotPending => (409, "schedule_not_pending", ConflictError),
+    /// No such webhook in this project (also: the id is not a webhook id).
+    WebhookNotFound => (404, "webhook_not_found", NotFoundError),
+    /// No such delivery of this webhook (also: the id is not a delivery id).
+    DeliveryNotFound => (404, "delivery_not_found", NotFoundError),
     /// Endpoint slug already used in the project.
     SlugTaken => (409, "slug_taken", ConflictError),
     /// No route matches the path.

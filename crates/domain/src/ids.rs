@@ -188,69 +188,91 @@ impl ProjectId {
     }
 }
 
-/// A schedule of a share or unshare: `sch_` followed by 32 lowercase hex digits (a random
-/// UUID, without hyphens). Stored as the UUID; the prefix says what the id names on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ScheduleId(Uuid);
+/// An id on the wire: a fixed prefix and 32 lowercase hex digits (a random UUID, without
+/// hyphens). Stored as the UUID; the prefix says what the id names.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Uuid);
 
-impl ScheduleId {
-    /// The wire prefix.
-    pub const PREFIX: &'static str = "sch_";
+        impl $name {
+            /// The wire prefix.
+            pub const PREFIX: &'static str = $prefix;
 
-    /// A fresh random id.
-    pub fn generate() -> Self {
-        Self(Uuid::new_v4())
-    }
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(Uuid::new_v4())
+            }
 
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
+            pub const fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
 
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
 
-    /// `sch_` and 32 lowercase hex digits; anything else is not a schedule id.
-    pub fn parse(s: &str) -> Result<Self, InvalidId> {
-        let invalid = |reason| InvalidId {
-            kind: "schedule id",
-            reason,
-        };
-        let hex = s
-            .strip_prefix(Self::PREFIX)
-            .ok_or_else(|| invalid("must start with sch_"))?;
-        if hex.len() != 32
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(invalid("must have 32 lowercase hex digits after sch_"));
+            /// The prefix and 32 lowercase hex digits; anything else is not such an id.
+            pub fn parse(s: &str) -> Result<Self, InvalidId> {
+                let invalid = |reason| InvalidId { kind: $kind, reason };
+                let hex = s
+                    .strip_prefix(Self::PREFIX)
+                    .ok_or_else(|| invalid(concat!("must start with ", $prefix)))?;
+                let bad = concat!("must have 32 lowercase hex digits after ", $prefix);
+                if hex.len() != 32
+                    || !hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
+                    return Err(invalid(bad));
+                }
+                Uuid::try_parse(hex).map(Self).map_err(|_| invalid(bad))
+            }
         }
-        Uuid::try_parse(hex)
-            .map(Self)
-            .map_err(|_| invalid("must have 32 lowercase hex digits after sch_"))
-    }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}{}", Self::PREFIX, self.0.simple())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+    };
 }
 
-impl FromStr for ScheduleId {
-    type Err = InvalidId;
+prefixed_id!(
+    /// A schedule of a share or unshare: `sch_` and 32 lowercase hex digits.
+    ScheduleId,
+    "sch_",
+    "schedule id"
+);
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
+prefixed_id!(
+    /// A webhook subscription: `wh_` and 32 lowercase hex digits.
+    WebhookId,
+    "wh_",
+    "webhook id"
+);
 
-impl fmt::Display for ScheduleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", Self::PREFIX, self.0.simple())
-    }
-}
-
-impl Serialize for ScheduleId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+prefixed_id!(
+    /// One delivery of an event to a webhook: `dlv_` and 32 lowercase hex digits.
+    DeliveryId,
+    "dlv_",
+    "delivery id"
+);
 
 fn hyphenated_slug(s: &str, max: usize) -> Result<(), &'static str> {
     let bytes = s.as_bytes();
@@ -328,6 +350,17 @@ mod tests {
         ] {
             assert!(ScheduleId::parse(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn webhook_and_delivery_ids_have_their_own_prefixes() {
+        let webhook = WebhookId::generate();
+        assert!(webhook.to_string().starts_with("wh_"));
+        assert_eq!(WebhookId::parse(&webhook.to_string()).unwrap(), webhook);
+        let delivery = DeliveryId::from_uuid(webhook.as_uuid());
+        assert!(DeliveryId::parse(&webhook.to_string()).is_err());
+        assert!(WebhookId::parse(&delivery.to_string()).is_err());
+        assert_eq!(DeliveryId::parse(&delivery.to_string()).unwrap(), delivery);
     }
 
     #[test]

@@ -13,12 +13,15 @@ mod time;
 
 pub use error::{ErrorCode, ErrorType};
 pub use ids::{
-    AccountId, ApiKeyId, EndpointId, EndpointSlug, InvalidId, ModelId, ProjectId, ProjectSlug,
-    ScheduleId, UserId,
+    AccountId, ApiKeyId, DeliveryId, EndpointId, EndpointSlug, InvalidId, ModelId, ProjectId,
+    ProjectSlug, ScheduleId, UserId, WebhookId,
 };
 pub use limits::{
     MAX_MODEL_DESCRIPTION_CHARS, MAX_MODEL_LABEL_CHARS, MAX_MODEL_NAME_CHARS, MAX_MODEL_TAG_CHARS,
     MAX_MODEL_TAGS, ModelText, ModelTextError,
 };
-pub use model::{Feature, ModelStatus, Role, ScheduleStatus, ShareAction, UnknownValue};
+pub use model::{
+    DeliveryStatus, EventType, Feature, ModelStatus, Role, ScheduleStatus, ShareAction,
+    UnknownValue,
+};
 pub use time::{Timestamp, now};

@@ -129,6 +129,26 @@ closed_set!(
     }
 );
 
+closed_set!(
+    /// Where a webhook delivery stands: `pending` while attempts remain (or one is running),
+    /// then `succeeded` or `failed` for good.
+    DeliveryStatus, "delivery status", {
+        Pending => "pending",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+);
+
+closed_set!(
+    /// What a webhook can be told of.
+    EventType, "event type", {
+        ModelShared => "model.shared",
+        ModelUnshared => "model.unshared",
+        EndpointModelUnshared => "endpoint.model_unshared",
+        Ping => "ping",
+    }
+);
+
 impl PartialOrd for Feature {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))

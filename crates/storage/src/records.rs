@@ -3,8 +3,9 @@
 use std::collections::BTreeSet;
 
 use domain::{
-    AccountId, ApiKeyId, EndpointId, EndpointSlug, Feature, ModelId, ModelStatus, ProjectId,
-    ProjectSlug, Role, ScheduleId, ScheduleStatus, ShareAction, Timestamp, UserId,
+    AccountId, ApiKeyId, DeliveryId, DeliveryStatus, EndpointId, EndpointSlug, EventType, Feature,
+    ModelId, ModelStatus, ProjectId, ProjectSlug, Role, ScheduleId, ScheduleStatus, ShareAction,
+    Timestamp, UserId, WebhookId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,4 +315,146 @@ pub enum CancelRefused {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub has_more: bool,
+}
+
+/// A webhook subscription to create. `secret` is the signing secret as sealed by the caller
+/// (the store never sees it in the clear).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub project_id: ProjectId,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub description: String,
+    pub sealed_secret: String,
+    pub created_by_user_id: UserId,
+}
+
+/// A webhook subscription as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub project_id: ProjectId,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub description: String,
+    pub active: bool,
+    /// The signing secret, sealed.
+    pub sealed_secret: String,
+    /// After a rotation: the former secret (sealed), which keeps signing until `.1`.
+    pub previous_secret: Option<(String, chrono::DateTime<chrono::Utc>)>,
+    /// Events in a row whose every attempt failed.
+    pub failed_events: i32,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("project_id", &self.project_id)
+            .field("events", &self.events)
+            .field("active", &self.active)
+            .field("failed_events", &self.failed_events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A delivery to make: one event to one webhook. `fanout_key` is unique per webhook (the event
+/// id for deliveries made from the outbox), so that making it twice makes it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub webhook_id: WebhookId,
+    pub project_id: ProjectId,
+    pub event_id: String,
+    pub event_type: EventType,
+    /// The body sent on every attempt.
+    pub payload: String,
+    pub fanout_key: String,
+}
+
+/// A delivery as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub event_id: String,
+    pub event_type: EventType,
+    /// Attempts made so far.
+    pub attempt: i32,
+    pub status: DeliveryStatus,
+    pub response_status: Option<i32>,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+    pub attempted_at: Option<Timestamp>,
+    /// When the next attempt is due (pending deliveries only).
+    pub next_attempt_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// A delivery an engine claimed, with what it needs to send it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub delivery: Delivery,
+    pub payload: String,
+    pub url: String,
+    pub sealed_secret: String,
+    pub previous_secret: Option<(String, chrono::DateTime<chrono::Utc>)>,
+}
+
+impl std::fmt::Debug for ClaimedDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedDelivery")
+            .field("delivery", &self.delivery)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one attempt of a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempted {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub response_status: Option<i32>,
+    pub duration_ms: i64,
+    /// Why it failed (none on success).
+    pub error: Option<String>,
+    pub next: AttemptNext,
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptNext {
+    /// The receiver took it.
+    Succeeded,
+    /// Another attempt is due then.
+    RetryAt(chrono::DateTime<chrono::Utc>),
+    /// No attempt is left: the event failed for this webhook.
+    Failed,
+}
+
+/// What recording an attempt did to its webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The claim was no longer the caller's: nothing was written.
+    NotHeld,
+    Written,
+    /// Written, and the webhook reached its limit of failed events: it is inactive now.
+    Disabled,
+}
+
+/// A share event as the webhook fan-out sees it, with everyone it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanoutEvent {
+    pub event: ShareEvent,
+    /// The owner project's active subscriptions that existed when the event was written.
+    pub owner_webhooks: Vec<(WebhookId, Vec<EventType>)>,
+    /// Unshares: each other project with endpoints on the model, its endpoints, and its
+    /// active subscriptions.
+    pub endpoint_projects: Vec<EndpointProject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointProject {
+    pub project_id: ProjectId,
+    pub endpoint_ids: Vec<EndpointId>,
+    pub webhooks: Vec<(WebhookId, Vec<EventType>)>,
 }

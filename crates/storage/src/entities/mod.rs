@@ -11,3 +11,5 @@ pub(crate) mod projects;
 pub(crate) mod schedules;
 pub(crate) mod share_events;
 pub(crate) mod users;
+pub(crate) mod webhook_deliveries;
+pub(crate) mod webhooks;

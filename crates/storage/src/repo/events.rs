@@ -10,7 +10,7 @@ use crate::entities::share_events;
 use crate::error::{StorageError, classify, corrupt};
 use crate::records::{Page, ShareEvent};
 
-pub(super) fn event_record(row: share_events::Model) -> Result<ShareEvent, StorageError> {
+pub(crate) fn event_record(row: share_events::Model) -> Result<ShareEvent, StorageError> {
     Ok(ShareEvent {
         id: row.id,
         model_id: ModelId::from_uuid(row.model_id),

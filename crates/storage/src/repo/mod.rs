@@ -12,6 +12,7 @@ mod models;
 mod outbox;
 mod schedules;
 mod sharing;
+mod webhooks;
 
 pub use catalog::Loaded;
 pub use idempotency::{Claimed, IdempotencyClaim, StoredResponse};
