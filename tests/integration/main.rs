@@ -40,3 +40,4 @@ mod sharing;
 mod signals;
 mod tools;
 mod truth;
+mod webhooks;

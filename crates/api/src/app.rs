@@ -28,6 +28,7 @@ use crate::routes;
 use crate::scheduler::Scheduler;
 use crate::settings::{ApiSettings, Settings, SettingsError};
 use crate::telemetry::request_context;
+use crate::webhooks::{SecretBox, SecretKeyError, UrlGuard, WebhookEngine};
 
 /// What handlers share. Cheap to clone; passed by value, never global.
 pub struct AppState {
@@ -40,6 +41,14 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     /// Catalog pages as served, until the catalog changes.
     pub pages: crate::page_cache::PageCache,
+    /// Seals webhook signing secrets for the store.
+    pub secrets: SecretBox,
+    /// Which webhook URLs are allowed.
+    pub url_guard: UrlGuard,
+    /// `webhooks.max_per_project`.
+    pub webhooks_per_project: u64,
+    /// Wakes the webhook engine (a ping or a redelivery is due now).
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Why the service could not start.
@@ -47,6 +56,10 @@ pub struct AppState {
 pub enum StartupError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    WebhookKey(#[from] SecretKeyError),
+    #[error("webhooks: the delivery client: {0}")]
+    WebhookClient(#[from] reqwest::Error),
     #[error("database: {0}")]
     Storage(#[from] storage::StorageError),
     #[error("configuration: {0}")]
@@ -69,6 +82,8 @@ pub struct Application {
     sweeper: AbortOnDrop,
     /// Runs scheduled shares and unshares when they come due.
     scheduler: Scheduler,
+    /// Fans share events out to webhooks and delivers them.
+    webhooks: WebhookEngine,
     stopper: Stopper,
     /// What SIGHUP runs.
     reloader: Reloader,
@@ -100,7 +115,7 @@ impl Stopper {
 }
 
 impl AppState {
-    fn new(settings: &Settings, store: &Store, catalog: &Catalog) -> Self {
+    fn new(settings: &Settings, store: &Store, catalog: &Catalog, secrets: SecretBox) -> Self {
         Self {
             authenticator: Authenticator::new(store.clone(), settings.auth.key_prefix.clone()),
             store: store.clone(),
@@ -109,6 +124,10 @@ impl AppState {
             public_browse: settings.catalog.public_browse,
             rate_limits: RateLimits::new(&settings.rate_limit),
             pages: crate::page_cache::PageCache::new(settings.catalog.page_cache_bytes),
+            secrets,
+            url_guard: settings.url_guard(),
+            webhooks_per_project: settings.webhooks.max_per_project.get(),
+            webhook_wake: catalog.commits(),
         }
     }
 }
@@ -125,6 +144,10 @@ impl Application {
         policies: PolicyRegistry,
     ) -> Result<Self, StartupError> {
         let chains = policies.build(&settings.policy_config()?)?;
+        let secrets = SecretBox::load(
+            settings.webhooks.secret_key.expose(),
+            &settings.webhooks.secret_key_file,
+        )?;
         let policies = Arc::new(policies);
         let store = Store::connect(&settings.db_settings()).await?;
         store.migrate().await?;
@@ -138,7 +161,7 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
-        let state = web::Data::new(AppState::new(&settings, &store, &catalog));
+        let state = web::Data::new(AppState::new(&settings, &store, &catalog, secrets.clone()));
         crate::metrics::handle();
         let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
             settings.server.request_timeout_ms.get(),
@@ -186,6 +209,12 @@ impl Application {
             catalog.clone(),
             settings.scheduler_settings(),
         );
+        let webhooks = WebhookEngine::start(
+            store.clone(),
+            catalog.commits(),
+            secrets,
+            settings.webhook_engine_settings(),
+        )?;
         let reloader = Reloader::new(policies, catalog.clone(), settings);
         Ok(Self {
             port,
@@ -194,6 +223,7 @@ impl Application {
             catalog,
             sweeper,
             scheduler,
+            webhooks,
             stopper: Stopper::default(),
             reloader,
         })
@@ -255,6 +285,7 @@ impl Application {
         drop(watch);
         drop(self.sweeper);
         self.scheduler.stop().await;
+        self.webhooks.stop().await;
         if let Err(err) = self.store.close().await {
             tracing::warn!(error = %err, "closing the database failed");
         }

@@ -18,6 +18,7 @@ pub mod routes;
 pub mod scheduler;
 pub mod settings;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{Application, StartupError, Stopper};
 pub use reload::{ReloadError, Reloaded, Reloader};

@@ -25,6 +25,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                     Matcher::Full("http_request_duration_seconds".into()),
                     LATENCY_BUCKETS,
                 )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("modelshare_webhook_delivery_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
                 .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => {

@@ -26,6 +26,7 @@ use crate::routes;
         (name = "models", description = "A project's own models and their share history"),
         (name = "catalog", description = "The public catalog of shared models"),
         (name = "endpoints", description = "Inference endpoints bound to a model"),
+        (name = "webhooks", description = "Signed POSTs to your URLs when models are shared or unshared (admin)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

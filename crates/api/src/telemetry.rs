@@ -150,6 +150,7 @@ pub async fn request_context(
         route = tracing::field::Empty,
         project_id = tracing::field::Empty,
         model_id = tracing::field::Empty,
+        webhook_id = tracing::field::Empty,
     );
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;

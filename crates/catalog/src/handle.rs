@@ -87,6 +87,7 @@ impl Catalog {
                     overlaps: AtomicU64::new(0),
                     local_events,
                     announcer,
+                    committed: Arc::new(tokio::sync::Notify::new()),
                     stats: Arc::clone(&stats),
                 }),
                 stats,
@@ -284,6 +285,12 @@ impl Catalog {
         if self.inner.actors.public.send(update).await.is_err() {
             tracing::error!(%model_id, "public catalog actor is gone");
         }
+    }
+
+    /// Notified after each transition this process commits: what wakes work that follows the
+    /// outbox (the webhook engine). One waiter; a notification with no waiter is kept for it.
+    pub fn commits(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.inner.actors.committed)
     }
 
     /// Model actors the registry holds.

@@ -36,6 +36,8 @@ pub(crate) struct ActorContext {
     /// Events this process wrote (and already applied); the outbox tailer skips them.
     pub(crate) local_events: Arc<LocalEvents>,
     pub(crate) announcer: Arc<Announcer>,
+    /// Notified after each transition this process commits (the webhook engine waits on it).
+    pub(crate) committed: Arc<tokio::sync::Notify>,
     pub(crate) stats: Arc<TailStats>,
 }
 
@@ -277,6 +279,7 @@ async fn write(
             cx.local_events.insert(event.id);
             publish(&cx.public, &model, &principal.project_name, endpoint_count).await;
             cx.announcer.poke();
+            cx.committed.notify_one();
             tracing::info!(action = %msg.action, event_id = event.id, "transition committed");
             Wrote::Committed(Transitioned::changed(&model), model)
         }

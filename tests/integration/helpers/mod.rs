@@ -48,6 +48,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.database.acquire_timeout_ms = NonZeroU64::new(30_000).unwrap();
     settings.database.sqlite_busy_timeout_ms = 30_000;
     settings.database.url = api::settings::Secret::new(db.url.clone());
+    // A key of the test's own, so no key file is made in the working folder.
+    settings.webhooks.secret_key = api::settings::Secret::new("5e".repeat(32));
     settings
 }
 
@@ -147,4 +149,20 @@ impl TestApp {
         self.base = base;
         self
     }
+}
+
+/// The text column `column` of every row `sql` selects, read on a connection of the test's own
+/// to the app's database (what a dump of it would hold).
+pub async fn raw_texts(app: &TestApp, sql: &str, column: &str) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(app.settings.database.url.expose())
+        .await
+        .expect("connect");
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("query");
+    rows.iter()
+        .map(|row| row.try_get::<String>("", column).expect("text column"))
+        .collect()
 }

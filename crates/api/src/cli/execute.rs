@@ -6,11 +6,11 @@ use storage::{NewApiKey, NewModel, NewProject, StorageError, Store};
 
 use super::output::{
     AccountJson, MembershipJson, Migrated, ModelJson, NewKeyJson, Output, ProjectJson,
-    RevokedKeyJson, SchedulesJson, UserJson,
+    RevokedKeyJson, SchedulesJson, UserJson, WebhooksJson,
 };
 use super::{
     AccountsCommand, Command, CreateModelArgs, FeatureArgs, KeysCommand, MembersCommand,
-    ModelsCommand, ProjectsCommand, SchedulesCommand, UsersCommand, demo,
+    ModelsCommand, ProjectsCommand, SchedulesCommand, UsersCommand, WebhooksCommand, demo,
 };
 use crate::routes::schedules::ScheduleDto;
 use crate::settings::{Settings, SettingsError};
@@ -72,6 +72,7 @@ async fn execute(command: Command, settings: &Settings, store: &Store) -> Result
         Command::Keys(cmd) => keys(cmd, settings, store).await,
         Command::Models(cmd) => models(cmd, store).await,
         Command::Schedules(cmd) => schedules(cmd, store).await,
+        Command::Webhooks(cmd) => webhooks(cmd, store).await,
     }
 }
 
@@ -247,6 +248,47 @@ async fn schedules(cmd: SchedulesCommand, store: &Store) -> Result<Output, CliEr
     let json = SchedulesJson {
         project_id: &project,
         schedules: all.into_iter().map(ScheduleDto::from).collect(),
+    };
+    Output::new(&json, text)
+}
+
+async fn webhooks(cmd: WebhooksCommand, store: &Store) -> Result<Output, CliError> {
+    let WebhooksCommand::List { project } = cmd;
+    store
+        .get_project(&project)
+        .await?
+        .ok_or_else(|| not_found("project", &project))?;
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_webhooks(&project, after, SCHEDULE_PAGE).await?;
+        after = page.items.last().map(|w| (w.created_at, w.id));
+        all.extend(page.items);
+        if !page.has_more {
+            break;
+        }
+    }
+    let mut text = match all.len() {
+        0 => format!("No webhooks in {project}."),
+        n => format!("{n} webhook(s) in {project}:"),
+    };
+    for w in &all {
+        let events: Vec<&str> = w.events.iter().map(|e| e.as_str()).collect();
+        text.push_str(&format!(
+            "\n{}  {}  {}  [{}]  failed in a row: {}",
+            w.id,
+            if w.active { "active  " } else { "inactive" },
+            w.url,
+            events.join(", "),
+            w.failed_events
+        ));
+    }
+    let json = WebhooksJson {
+        project_id: &project,
+        webhooks: all
+            .iter()
+            .map(|w| crate::routes::webhooks::WebhookDto::new(w, None))
+            .collect(),
     };
     Output::new(&json, text)
 }

@@ -159,6 +159,9 @@ pub enum Command {
     /// Scheduled shares and unshares.
     #[command(subcommand)]
     Schedules(SchedulesCommand),
+    /// Webhook subscriptions.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Try the configured policies and rules before deploying them.
     #[command(subcommand)]
     Policies(PoliciesCommand),
@@ -192,6 +195,16 @@ pub enum SchedulesCommand {
         /// Only this status: pending, succeeded, failed or cancelled.
         #[arg(long)]
         status: Option<ScheduleStatus>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List a project's webhooks (never their secrets), newest first, with their state and
+    /// count of events failed in a row.
+    List {
+        #[arg(long)]
+        project: ProjectId,
     },
 }
 

@@ -166,6 +166,14 @@ impl From<storage::Model> for ModelJson {
     }
 }
 
+/// `webhooks list`: the project's webhooks as the API shows them (no secrets), newest first.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WebhooksJson<'a> {
+    pub project_id: &'a ProjectId,
+    pub webhooks: Vec<crate::routes::webhooks::WebhookDto>,
+}
+
 /// `schedules list`: the project's schedules as the API shows them, newest first.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -13,6 +13,7 @@ pub mod page;
 pub mod schedules;
 pub mod sharing;
 pub mod tools;
+pub mod webhooks;
 
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
@@ -146,6 +147,15 @@ pub fn table() -> Vec<RouteDef> {
             || web::delete().to(schedules::cancel_schedule),
             API,
         ),
+        def::<webhooks::__path_create_webhook>(|| web::post().to(webhooks::create_webhook), API),
+        def::<webhooks::__path_list_webhooks>(|| web::get().to(webhooks::list_webhooks), API),
+        def::<webhooks::__path_get_webhook>(|| web::get().to(webhooks::get_webhook), API),
+        def::<webhooks::__path_update_webhook>(|| web::patch().to(webhooks::update_webhook), API),
+        def::<webhooks::__path_delete_webhook>(|| web::delete().to(webhooks::delete_webhook), API),
+        def::<webhooks::__path_ping_webhook>(|| web::post().to(webhooks::ping_webhook), API),
+        def::<webhooks::__path_rotate_secret>(|| web::post().to(webhooks::rotate_secret), API),
+        def::<webhooks::__path_list_deliveries>(|| web::get().to(webhooks::list_deliveries), API),
+        def::<webhooks::__path_redeliver>(|| web::post().to(webhooks::redeliver), API),
         def::<endpoints::__path_create_endpoint>(
             || web::post().to(endpoints::create_endpoint),
             API,

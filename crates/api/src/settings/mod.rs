@@ -42,6 +42,7 @@ pub struct Settings {
     pub actors: ActorSettings,
     pub catalog: CatalogSection,
     pub schedules: ScheduleSettings,
+    pub webhooks: WebhookSettings,
     pub reload: ReloadSettings,
     pub policies: PolicySettings,
 }
@@ -141,6 +142,32 @@ pub struct CatalogSection {
 pub struct ScheduleSettings {
     pub tick_interval_ms: TickInterval,
     pub lease_secs: NonZeroU64,
+}
+
+/// `[webhooks]`: subscriptions and their delivery engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub allow_http: bool,
+    pub allow_private_networks: bool,
+    pub timeout_ms: NonZeroU64,
+    /// One wait per retry; at most [`WebhookSettings::MAX_RETRIES`].
+    pub retry_schedule_secs: Vec<u64>,
+    /// 0 to 100.
+    pub jitter_percent: u8,
+    pub max_in_flight_per_webhook: NonZeroU32,
+    pub disable_after_failed_events: NonZeroU32,
+    pub lease_secs: NonZeroU64,
+    pub poll_interval_ms: NonZeroU64,
+    pub max_per_project: NonZeroU64,
+    /// Empty, or 64 hex digits.
+    pub secret_key: Secret,
+    pub secret_key_file: PathBuf,
+}
+
+impl WebhookSettings {
+    /// The longest retry schedule accepted.
+    pub const MAX_RETRIES: usize = 20;
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -347,8 +374,58 @@ impl Settings {
                 "must be longer than server.request_timeout_ms (the longest a transition is waited for)",
             ));
         }
+        let hooks = &self.webhooks;
+        if hooks.lease_secs.get().saturating_mul(1000) <= hooks.timeout_ms.get() {
+            return Err(invalid(
+                "webhooks.lease_secs",
+                "must be longer than webhooks.timeout_ms (an attempt must end within its lease)",
+            ));
+        }
+        if hooks.retry_schedule_secs.len() > WebhookSettings::MAX_RETRIES {
+            return Err(invalid(
+                "webhooks.retry_schedule_secs",
+                format!("may list at most {} retries", WebhookSettings::MAX_RETRIES),
+            ));
+        }
+        if hooks.jitter_percent > 100 {
+            return Err(invalid("webhooks.jitter_percent", "must be from 0 to 100"));
+        }
+        let key = hooks.secret_key.expose();
+        if !key.is_empty() && (key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(invalid(
+                "webhooks.secret_key",
+                "must be empty or 64 hex digits (a 256-bit key)",
+            ));
+        }
         self.policy_config()?;
         Ok(())
+    }
+
+    /// What the webhook engine needs.
+    pub fn webhook_engine_settings(&self) -> crate::webhooks::EngineSettings {
+        let hooks = &self.webhooks;
+        crate::webhooks::EngineSettings {
+            timeout: Duration::from_millis(hooks.timeout_ms.get()),
+            retry_schedule: hooks
+                .retry_schedule_secs
+                .iter()
+                .map(|&s| Duration::from_secs(s))
+                .collect(),
+            jitter_percent: hooks.jitter_percent,
+            max_in_flight_per_webhook: hooks.max_in_flight_per_webhook.get(),
+            disable_after_failed_events: hooks.disable_after_failed_events.get(),
+            lease: Duration::from_secs(hooks.lease_secs.get()),
+            poll_interval: Duration::from_millis(hooks.poll_interval_ms.get()),
+            guard: self.url_guard(),
+        }
+    }
+
+    /// Which webhook targets are allowed.
+    pub fn url_guard(&self) -> crate::webhooks::UrlGuard {
+        crate::webhooks::UrlGuard {
+            allow_http: self.webhooks.allow_http,
+            allow_private_networks: self.webhooks.allow_private_networks,
+        }
     }
 
     /// What the catalog needs (`[catalog]` and `[actors]`).
