@@ -11,9 +11,11 @@
 //! instance delivering it now. `fanout_key` is unique per webhook: the event id for a delivery
 //! made from the outbox, so that fanning an event out twice makes one delivery.
 //!
-//! `webhook_fanout` is one row: the outbox position up to which share events have been turned
-//! into deliveries (`(tx, id)` on PostgreSQL, `id` on SQLite). It starts at the newest event
-//! when the table is made: no subscription existed before, so nothing earlier is owed.
+//! `webhook_fanout` is one row: the outbox positions up to which share events have been turned
+//! into deliveries: `(cursor_tx, cursor_id)` in the gap-free order of final events (`id` alone
+//! on SQLite), and on PostgreSQL `newest_id`, the highest id read so far (a fast path that does
+//! not wait for older transactions to end). Both start at the newest event when the table is
+//! made: no subscription existed before, so nothing earlier is owed.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -66,6 +68,7 @@ enum WebhookFanout {
     Id,
     CursorTx,
     CursorId,
+    NewestId,
 }
 
 #[derive(DeriveIden)]
@@ -193,14 +196,16 @@ impl MigrationTrait for Migration {
                     .col(integer(WebhookFanout::Id).primary_key())
                     .col(big_integer(WebhookFanout::CursorTx))
                     .col(big_integer(WebhookFanout::CursorId))
+                    .col(big_integer(WebhookFanout::NewestId))
                     .to_owned(),
             )
             .await?;
         manager
             .get_connection()
             .execute_unprepared(
-                "INSERT INTO webhook_fanout (id, cursor_tx, cursor_id) \
-                 SELECT 1, COALESCE(MAX(tx), 0), COALESCE(MAX(id), 0) FROM share_events",
+                "INSERT INTO webhook_fanout (id, cursor_tx, cursor_id, newest_id) \
+                 SELECT 1, COALESCE(MAX(tx), 0), COALESCE(MAX(id), 0), COALESCE(MAX(id), 0) \
+                 FROM share_events",
             )
             .await?;
         Ok(())

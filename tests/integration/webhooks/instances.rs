@@ -150,3 +150,61 @@ async fn an_instance_killed_mid_delivery_loses_nothing() {
     );
     drop(survivor);
 }
+
+/// A transaction that writes a share event and commits late, after newer events were written
+/// and delivered: its event is delivered once it commits (the fan-out's final read), and the
+/// newer ones were not held back meanwhile (its fast read).
+#[actix_rt::test]
+async fn an_event_whose_transaction_commits_late_is_delivered() {
+    use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
+    let Some(db) = TestDb::postgres_or_skip() else {
+        return;
+    };
+    let app = spawn_on(&db, local_receivers, PolicyRegistry::with_builtins()).await;
+    let t = app.tenant().await;
+    let receiver = Receiver::start();
+    subscribe(&app, &t, &receiver.url, &["model.shared", "model.unshared"]).await;
+    let late = app.model_in(&t.project, "late", ModelStatus::Ready).await;
+
+    // The held transaction takes its event id now, below the ones that follow.
+    let conn = Database::connect(&db.url).await.unwrap();
+    let tx = conn.begin().await.unwrap();
+    tx.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "INSERT INTO share_events (model_id, project_id, action, request_id, at) \
+         VALUES ($1, $2, 'share', 'held-share', $3)",
+        [
+            late.as_uuid().into(),
+            t.project.as_str().into(),
+            chrono::Utc::now().into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    let model = t.model.to_string();
+    for i in 0..10 {
+        let answer = if i % 2 == 0 {
+            app.share(&t.project, &model, &t.key).await
+        } else {
+            app.unshare(&t.project, &model, &t.key).await
+        };
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let meanwhile = receiver.wait_for(10, Duration::from_secs(10)).await;
+    assert_eq!(
+        meanwhile.len(),
+        10,
+        "newer events waited for the open transaction"
+    );
+    tx.commit().await.unwrap();
+    let got = receiver.wait_for(11, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 11, "the late event was skipped");
+    assert_eq!(got[10].json()["data"]["requestId"], "held-share");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ids: BTreeSet<String> = receiver.got().into_iter().map(|r| r.id).collect();
+    assert_eq!(
+        (ids.len(), receiver.got().len()),
+        (11, 11),
+        "an event went out twice"
+    );
+}

@@ -26,3 +26,4 @@ mod model_row;
 mod models;
 mod schedules;
 mod sharing;
+mod webhooks;

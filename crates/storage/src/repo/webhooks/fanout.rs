@@ -1,13 +1,17 @@
 //! Turning committed share events into deliveries: the webhooks' outbox tail.
 //!
 //! One row (`webhook_fanout`) holds how far the fan-out has read, in the outbox's gap-free
-//! order (see [`super::super::outbox`]): `id` on SQLite, where ids are in commit order; on
-//! PostgreSQL `(tx, id)` over final events only (those whose transaction is below the horizon
-//! read before the batch), so an event whose transaction commits late is read once it has
-//! ended, never skipped. A batch is read, turned into deliveries and the position advanced in
-//! one transaction that locks the row: an event is fanned out once, whichever instance does it,
-//! and an instance that dies halfway leaves nothing (its transaction rolls back). The unique
-//! `(webhook_id, fanout_key)` makes a second fan-out of the same event a no-op all the same.
+//! order (see [`super::super::outbox`]): on SQLite `id`, since ids are in commit order. On
+//! PostgreSQL two reads, as the catalog's tail makes them: new ids (`id > newest_id`, at once,
+//! whatever older transaction is still open) and final events in `(tx, id)` order (those whose
+//! transaction is below the horizon read before the batch), so an event whose transaction
+//! commits late, below ids already read, is read once it has ended: never skipped. An event met
+//! by both reads makes its deliveries once: `(webhook_id, fanout_key)` is unique, and the
+//! insert skips what exists.
+//!
+//! A batch is read, turned into deliveries and the positions advanced in one transaction that
+//! locks the row: an instance that dies halfway leaves nothing (its transaction rolls back), and
+//! two instances take turns.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,12 +29,13 @@ use crate::error::{StorageError, classify};
 use crate::records::{EndpointProject, FanoutEvent, NewDelivery, Webhook};
 use crate::{Backend, Store};
 
-/// The share events after the position, in the outbox's order.
-fn events_sql(backend: Backend) -> &'static str {
+/// Final share events after the position, in the outbox's order (PostgreSQL).
+const FINAL_EVENTS: &str = "SELECT * FROM share_events WHERE (tx, id) > ($1, $2) AND tx < $3 \
+                            ORDER BY tx, id LIMIT $4";
+/// Share events by id after a position: PostgreSQL's fast read, SQLite's only one.
+fn new_events_sql(backend: Backend) -> &'static str {
     match backend {
-        Backend::Postgres => {
-            "SELECT * FROM share_events WHERE (tx, id) > ($1, $2) AND tx < $3 ORDER BY tx, id LIMIT $4"
-        }
+        Backend::Postgres => "SELECT * FROM share_events WHERE id > $1 ORDER BY id LIMIT $2",
         Backend::Sqlite => "SELECT * FROM share_events WHERE id > ? ORDER BY id LIMIT ?",
     }
 }
@@ -60,7 +65,8 @@ impl Store {
         let (sql, values): (&str, Vec<Value>) = match (self.backend, horizon) {
             (Backend::Postgres, Some(horizon)) => (
                 "SELECT 1 AS one FROM share_events e, webhook_fanout f WHERE f.id = 1 \
-                 AND (e.tx, e.id) > (f.cursor_tx, f.cursor_id) AND e.tx < $1 LIMIT 1",
+                 AND (e.id > f.newest_id OR ((e.tx, e.id) > (f.cursor_tx, f.cursor_id) \
+                 AND e.tx < $1)) LIMIT 1",
                 vec![horizon.into()],
             ),
             (Backend::Postgres, None) => return Ok(false),
@@ -108,49 +114,72 @@ impl Store {
         let position = tx
             .query_one_raw(Statement::from_string(
                 backend,
-                format!("SELECT cursor_tx, cursor_id FROM webhook_fanout WHERE id = 1{lock}"),
+                format!(
+                    "SELECT cursor_tx, cursor_id, newest_id FROM webhook_fanout WHERE id = 1{lock}"
+                ),
             ))
             .await
             .map_err(classify)?
             .ok_or(StorageError::NotFound("webhook fan-out position"))?;
-        let cursor_tx: i64 = position.try_get("", "cursor_tx").map_err(classify)?;
-        let cursor_id: i64 = position.try_get("", "cursor_id").map_err(classify)?;
+        let mut cursor_tx: i64 = position.try_get("", "cursor_tx").map_err(classify)?;
+        let mut cursor_id: i64 = position.try_get("", "cursor_id").map_err(classify)?;
+        let mut newest_id: i64 = position.try_get("", "newest_id").map_err(classify)?;
         let limit_value = Value::from(i64::try_from(limit).unwrap_or(i64::MAX));
-        let values: Vec<Value> = match (self.backend, horizon) {
-            (Backend::Postgres, Some(horizon)) => vec![
-                cursor_tx.into(),
-                cursor_id.into(),
-                horizon.into(),
-                limit_value,
-            ],
-            (Backend::Postgres, None) => {
-                tx.rollback().await?;
-                return Ok(0);
-            }
-            (Backend::Sqlite, _) => vec![cursor_id.into(), limit_value],
+        let after = match self.backend {
+            Backend::Postgres => newest_id,
+            Backend::Sqlite => cursor_id,
         };
-        let rows = tx
+        let mut rows = tx
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
-                events_sql(self.backend),
-                values,
+                new_events_sql(self.backend),
+                [after.into(), limit_value.clone()],
             ))
             .await
             .map_err(classify)?;
-        let Some(last) = rows.last() else {
+        let mut read = rows.len();
+        if let Some(last) = rows.last() {
+            let id: i64 = last.try_get("", "id").map_err(classify)?;
+            newest_id = newest_id.max(id);
+            if self.backend == Backend::Sqlite {
+                cursor_id = id;
+            }
+        }
+        if let (Backend::Postgres, Some(horizon)) = (self.backend, horizon) {
+            let finals = tx
+                .query_all_raw(Statement::from_sql_and_values(
+                    backend,
+                    FINAL_EVENTS,
+                    [
+                        cursor_tx.into(),
+                        cursor_id.into(),
+                        horizon.into(),
+                        limit_value,
+                    ],
+                ))
+                .await
+                .map_err(classify)?;
+            read = read.max(finals.len());
+            if let Some(last) = finals.last() {
+                cursor_tx = last.try_get("", "tx").map_err(classify)?;
+                cursor_id = last.try_get("", "id").map_err(classify)?;
+            }
+            rows.extend(finals);
+        }
+        if rows.is_empty() {
             tx.rollback().await?;
             return Ok(0);
-        };
-        let last_tx: i64 = last.try_get("", "tx").map_err(classify)?;
-        let last_id: i64 = last.try_get("", "id").map_err(classify)?;
-        let events = rows
-            .iter()
-            .map(|row| {
-                share_events::Model::from_query_result(row, "")
-                    .map_err(classify)
-                    .and_then(event_record)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        }
+        let mut seen = BTreeSet::new();
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let event = share_events::Model::from_query_result(row, "")
+                .map_err(classify)
+                .and_then(event_record)?;
+            if seen.insert(event.id) {
+                events.push(event);
+            }
+        }
         // Who had endpoints on each unshared model: other projects are told.
         let unshared: BTreeSet<ModelId> = events
             .iter()
@@ -239,20 +268,20 @@ impl Store {
         }
         let advance = match self.backend {
             Backend::Postgres => {
-                "UPDATE webhook_fanout SET cursor_tx = $1, cursor_id = $2 WHERE id = 1"
+                "UPDATE webhook_fanout SET cursor_tx = $1, cursor_id = $2, newest_id = $3 WHERE id = 1"
             }
             Backend::Sqlite => {
-                "UPDATE webhook_fanout SET cursor_tx = ?, cursor_id = ? WHERE id = 1"
+                "UPDATE webhook_fanout SET cursor_tx = ?, cursor_id = ?, newest_id = ? WHERE id = 1"
             }
         };
         tx.execute_raw(Statement::from_sql_and_values(
             backend,
             advance,
-            [last_tx.into(), last_id.into()],
+            [cursor_tx.into(), cursor_id.into(), newest_id.into()],
         ))
         .await
         .map_err(classify)?;
         commit(tx).await?;
-        Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+        Ok(u64::try_from(read).unwrap_or(u64::MAX))
     }
 }
