@@ -177,6 +177,17 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Deliveries in flight (under a live lease), counted per webhook at each claim: only
+        // claimed rows have a lease, so the count reads those and not the backlog.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_webhook_deliveries_claimed")
+                    .table(WebhookDeliveries::Table)
+                    .col(WebhookDeliveries::ClaimedUntil)
+                    .to_owned(),
+            )
+            .await?;
         // A webhook's deliveries, newest first (the listing's order).
         manager
             .create_index(

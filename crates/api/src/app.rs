@@ -49,6 +49,8 @@ pub struct AppState {
     pub webhooks_per_project: u64,
     /// Wakes the webhook engine (a ping or a redelivery is due now).
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Tells the webhook engine that a webhook was made or turned on here.
+    pub webhooks_changed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Why the service could not start.
@@ -115,6 +117,13 @@ impl Stopper {
 }
 
 impl AppState {
+    /// A webhook was made, turned on, pinged or redelivered here: the engine looks at once.
+    pub(crate) fn webhook_changed(&self) {
+        self.webhooks_changed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.webhook_wake.notify_one();
+    }
+
     fn new(settings: &Settings, store: &Store, catalog: &Catalog, secrets: SecretBox) -> Self {
         Self {
             authenticator: Authenticator::new(store.clone(), settings.auth.key_prefix.clone()),
@@ -128,6 +137,7 @@ impl AppState {
             url_guard: settings.url_guard(),
             webhooks_per_project: settings.webhooks.max_per_project.get(),
             webhook_wake: catalog.commits(),
+            webhooks_changed: Arc::default(),
         }
     }
 }
@@ -162,6 +172,7 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
         let state = web::Data::new(AppState::new(&settings, &store, &catalog, secrets.clone()));
+        let webhooks_changed = Arc::clone(&state.webhooks_changed);
         crate::metrics::handle();
         let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
             settings.server.request_timeout_ms.get(),
@@ -212,6 +223,7 @@ impl Application {
         let webhooks = WebhookEngine::start(
             store.clone(),
             catalog.commits(),
+            webhooks_changed,
             secrets,
             settings.webhook_engine_settings(),
         )?;

@@ -304,3 +304,43 @@ async fn delete_patch_ping_rotate_and_redeliver() {
     let malformed = call(&app, Method::GET, &t, "/not-a-webhook", &t.key, None).await;
     assert_error(malformed, StatusCode::NOT_FOUND, "webhook_not_found").await;
 }
+
+#[actix_rt::test]
+async fn operators_list_a_projects_webhooks_from_the_cli_without_secrets() {
+    let app = webhook_app(|_| {}).await;
+    let t = app.tenant().await;
+    let made = subscribe(&app, &t, "https://hooks.example.com/a", &["model.shared"]).await;
+    let secret = made["secret"].as_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"))
+            .env(
+                "MODELSHARE__DATABASE__URL",
+                app.settings.database.url.expose(),
+            )
+            .env_remove("MODELSHARE_ENV")
+            .arg("--config")
+            .arg(crate::cli::config_dir())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let project = t.project.as_str();
+    let json: Value =
+        serde_json::from_str(&run(&["--json", "webhooks", "list", "--project", project])).unwrap();
+    assert_eq!(json["projectId"], project);
+    let listed = json["webhooks"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], made["id"]);
+    assert_eq!(listed[0]["url"], "https://hooks.example.com/a");
+    assert!(listed[0].get("secret").is_none());
+    let text = run(&["webhooks", "list", "--project", project]);
+    assert!(text.contains(made["id"].as_str().unwrap()), "{text}");
+    assert!(text.contains("active"), "{text}");
+    assert!(!text.contains(&secret[6..]));
+}

@@ -262,6 +262,7 @@ pub(crate) async fn create_webhook(
         })
         .await?;
     tracing::info!(webhook_id = %webhook.id, "webhook created");
+    state.webhook_changed();
     Ok(HttpResponse::Created()
         .insert_header((
             LOCATION,
@@ -349,6 +350,7 @@ pub(crate) async fn update_webhook(
         .await?
         .ok_or_else(webhook_not_found)?;
     tracing::info!(webhook_id = %webhook.id, active, "webhook updated");
+    state.webhook_changed();
     Ok(HttpResponse::Ok().json(WebhookDto::new(&webhook, None)))
 }
 
@@ -390,7 +392,7 @@ pub(crate) async fn ping_webhook(
         .store
         .insert_delivery(events::ping(webhook.id, &webhook.project_id))
         .await?;
-    state.webhook_wake.notify_one();
+    state.webhook_changed();
     Ok(HttpResponse::Accepted().json(DeliveryDto::from(delivery)))
 }
 
@@ -474,7 +476,7 @@ pub(crate) async fn redeliver(
         .redeliver(webhook.id, id)
         .await?
         .ok_or_else(delivery_not_found)?;
-    state.webhook_wake.notify_one();
+    state.webhook_changed();
     tracing::info!(webhook_id = %webhook.id, delivery_id = %delivery.id, redelivery_of = %id, "redelivery made");
     Ok(HttpResponse::Accepted().json(DeliveryDto::from(delivery)))
 }

@@ -160,6 +160,7 @@ pub struct WebhookSettings {
     pub lease_secs: NonZeroU64,
     pub poll_interval_ms: NonZeroU64,
     pub max_per_project: NonZeroU64,
+    pub delivery_retention_days: NonZeroU64,
     /// Empty, or 64 hex digits.
     pub secret_key: Secret,
     pub secret_key_file: PathBuf,
@@ -417,6 +418,9 @@ impl Settings {
             lease: Duration::from_secs(hooks.lease_secs.get()),
             poll_interval: Duration::from_millis(hooks.poll_interval_ms.get()),
             guard: self.url_guard(),
+            retention: Duration::from_secs(
+                hooks.delivery_retention_days.get().saturating_mul(86_400),
+            ),
         }
     }
 

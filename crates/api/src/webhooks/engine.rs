@@ -15,7 +15,7 @@
 //! its lease to run out; another instance then makes the attempt: at least once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -38,6 +38,8 @@ const CLAIM_BATCH: usize = 64;
 const GATHER: Duration = Duration::from_millis(5);
 /// How often the queue-depth gauge is refreshed at most.
 const GAUGE_EVERY: Duration = Duration::from_secs(1);
+/// How often finished deliveries past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// At shutdown, how long attempts in flight may still finish (the rest are retried by
 /// whichever instance claims them after their lease).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -53,6 +55,8 @@ pub struct EngineSettings {
     pub lease: Duration,
     pub poll_interval: Duration,
     pub guard: UrlGuard,
+    /// How long finished deliveries are kept (listed); pending ones are kept until they finish.
+    pub retention: Duration,
 }
 
 /// A running engine. [`WebhookEngine::stop`] it before the store closes.
@@ -67,6 +71,7 @@ impl WebhookEngine {
     pub fn start(
         store: Store,
         wake: Arc<Notify>,
+        changed: Arc<AtomicBool>,
         secrets: SecretBox,
         settings: EngineSettings,
     ) -> Result<Self, reqwest::Error> {
@@ -88,9 +93,10 @@ impl WebhookEngine {
             in_flight: AtomicUsize::new(0),
             done: Notify::new(),
             gauge_at: std::sync::Mutex::new(None),
+            pruned_at: std::sync::Mutex::new(None),
         });
         let stop = Arc::new(Notify::new());
-        let task = actix_rt::spawn(run(engine, wake, Arc::clone(&stop)));
+        let task = actix_rt::spawn(run(engine, wake, changed, Arc::clone(&stop)));
         Ok(Self { stop, task })
     }
 
@@ -112,16 +118,35 @@ struct Engine {
     /// An attempt ended: its webhook may take another.
     done: Notify,
     gauge_at: std::sync::Mutex<Option<Instant>>,
+    pruned_at: std::sync::Mutex<Option<Instant>>,
 }
 
-async fn run(engine: Arc<Engine>, wake: Arc<Notify>, stop: Arc<Notify>) {
+/// Runs rounds until told to stop. `changed` is set when a webhook is made or turned on here.
+async fn run(engine: Arc<Engine>, wake: Arc<Notify>, changed: Arc<AtomicBool>, stop: Arc<Notify>) {
     let mut remote = Some(engine.store.share_event_wake_ups());
     let mut tasks = JoinSet::new();
+    // When no webhook existed at the last look: until a poll interval has passed, rounds
+    // that a commit wakes are skipped (a service without webhooks pays one read per interval).
+    let mut none_since: Option<Instant> = None;
     loop {
-        engine.fan_out().await;
-        engine.dispatch(&mut tasks).await;
+        if changed.swap(false, Ordering::Relaxed) {
+            none_since = None;
+        }
+        let skip = none_since.is_some_and(|at| at.elapsed() < engine.settings.poll_interval);
+        if !skip {
+            match engine.store.has_webhooks().await {
+                Ok(false) if tasks.is_empty() => none_since = Some(Instant::now()),
+                Ok(_) => {
+                    none_since = None;
+                    engine.fan_out().await;
+                    engine.dispatch(&mut tasks).await;
+                }
+                Err(err) => tracing::debug!(error = %err, "could not look for webhooks"),
+            }
+        }
         while tasks.try_join_next().is_some() {}
         engine.refresh_gauge().await;
+        engine.prune().await;
         let woken = tokio::select! {
             () = stop.notified() => break,
             () = wake.notified() => true,
@@ -354,23 +379,49 @@ impl Engine {
         Ok(status)
     }
 
+    /// Deletes finished deliveries past their retention, at most every [`PRUNE_EVERY`] (the
+    /// first time at start-up).
+    async fn prune(&self) {
+        if !due(&self.pruned_at, PRUNE_EVERY) {
+            return;
+        }
+        let retention = chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        match self
+            .store
+            .delete_finished_deliveries(Utc::now() - retention)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deliveries = n,
+                "finished deliveries past their retention deleted"
+            ),
+            Err(err) => tracing::debug!(error = %err, "old deliveries not deleted now"),
+        }
+    }
+
     /// Sets the queue-depth gauge, at most every [`GAUGE_EVERY`].
     async fn refresh_gauge(&self) {
-        {
-            let mut at = self
-                .gauge_at
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if at.is_some_and(|t| t.elapsed() < GAUGE_EVERY) {
-                return;
-            }
-            *at = Some(Instant::now());
+        if !due(&self.gauge_at, GAUGE_EVERY) {
+            return;
         }
         if let Ok(pending) = self.store.pending_deliveries().await {
             let pending = u32::try_from(pending).map_or(f64::from(u32::MAX), f64::from);
             metrics::gauge!("modelshare_webhook_queue_depth").set(pending);
         }
     }
+}
+
+/// Whether `every` has passed since `last` (never set: yes); if so, `last` becomes now.
+fn due(last: &std::sync::Mutex<Option<Instant>>, every: Duration) -> bool {
+    let mut last = last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_some_and(|t| t.elapsed() < every) {
+        return false;
+    }
+    *last = Some(Instant::now());
+    true
 }
 
 /// `wait`, varied by up to `percent` either way.

@@ -15,6 +15,7 @@ both!(
     a_webhook_has_at_most_its_bound_in_flight,
     only_the_holder_records_and_failures_disable,
     an_event_fanned_out_twice_is_delivered_once,
+    finished_deliveries_are_pruned_pending_ones_kept,
 );
 
 async fn webhook(store: &Store, project: &domain::ProjectId, user: domain::UserId) -> Webhook {
@@ -270,4 +271,45 @@ async fn an_event_fanned_out_twice_is_delivered_once(store: Store) {
             .len(),
         1
     );
+}
+
+async fn finished_deliveries_are_pruned_pending_ones_kept(store: Store) {
+    let hooks = hooks(&store, 1).await;
+    let hook = &hooks[0];
+    for n in 0..2 {
+        store.insert_delivery(delivery(hook, n)).await.unwrap();
+    }
+    let now = Utc::now();
+    let token = uuid::Uuid::new_v4();
+    let claimed = store
+        .claim_deliveries(now, token, now + Duration::seconds(30), 1, 10)
+        .await
+        .unwrap();
+    let done = Attempted {
+        at: now,
+        response_status: Some(200),
+        duration_ms: 1,
+        error: None,
+        next: AttemptNext::Succeeded,
+    };
+    store
+        .record_attempt(claimed[0].delivery.id, token, &done, 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .delete_finished_deliveries(now - Duration::days(1))
+            .await
+            .unwrap(),
+        0
+    );
+    let later = now + Duration::days(1);
+    assert_eq!(store.delete_finished_deliveries(later).await.unwrap(), 1);
+    let left = store
+        .list_deliveries(hook.id, None, 10)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].status, DeliveryStatus::Pending);
 }

@@ -106,11 +106,12 @@ fn in_flight_sql(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => {
             "SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries \
-             WHERE status = 'pending' AND claimed_until >= $1 GROUP BY webhook_id"
+             WHERE claimed_until >= $1 AND status = 'pending' GROUP BY webhook_id"
         }
         Backend::Sqlite => {
-            "SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries \
-             WHERE status = 'pending' AND claimed_until >= ? GROUP BY webhook_id"
+            "SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries INDEXED BY \
+             idx_webhook_deliveries_claimed WHERE claimed_until >= ? AND status = 'pending' \
+             GROUP BY webhook_id"
         }
     }
 }
@@ -194,6 +195,21 @@ impl Store {
             .await
             .map_err(classify)?;
         Ok(row.is_some())
+    }
+
+    /// Deletes deliveries made before `before` that are finished (succeeded or failed); pending
+    /// ones stay whatever their age. How many went.
+    pub async fn delete_finished_deliveries(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let deleted = webhook_deliveries::Entity::delete_many()
+            .filter(webhook_deliveries::Column::Status.ne(DeliveryStatus::Pending.as_str()))
+            .filter(webhook_deliveries::Column::CreatedAt.lt(before))
+            .exec(&self.writer)
+            .await
+            .map_err(classify)?;
+        Ok(deleted.rows_affected)
     }
 
     /// Deliveries still pending (due or not), for the queue-depth gauge.

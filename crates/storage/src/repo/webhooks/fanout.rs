@@ -98,11 +98,7 @@ impl Store {
     ) -> Result<u64, StorageError> {
         // Any subscription, active or not: an inactive one's events are passed over (the
         // position moves past them), not kept for when it is turned back on.
-        let any = webhooks::Entity::find()
-            .one(&self.reader)
-            .await
-            .map_err(classify)?;
-        if any.is_none() || !self.has_events_to_fan_out(horizon).await? {
+        if !self.has_webhooks().await? || !self.has_events_to_fan_out(horizon).await? {
             return Ok(0);
         }
         let tx = self.write_tx().await?;

@@ -86,6 +86,15 @@ impl Store {
         webhook_record(row)
     }
 
+    /// Whether any project has a subscription (active or not).
+    pub async fn has_webhooks(&self) -> Result<bool, StorageError> {
+        let any = webhooks::Entity::find()
+            .one(&self.reader)
+            .await
+            .map_err(classify)?;
+        Ok(any.is_some())
+    }
+
     /// How many subscriptions the project has.
     pub async fn count_webhooks(&self, project_id: &ProjectId) -> Result<u64, StorageError> {
         webhooks::Entity::find()

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Webhook figures on a fresh SQLite or PostgreSQL database (bench/fresh-server.sh), with the
+# shipped defaults but local receivers allowed: the time from a share's 200 to the receiver's
+# 200 (200 events, one at a time; p50 and p99) on one instance and, with a second instance on
+# the same database taking every other transition, on two; then the deliveries per second one
+# instance sustains to a local receiver, for 1 and for 8 webhooks. Needs Python's requests.
+#
+#   bench/tools/webhook-latency.sh SERVER_BIN [sqlite|postgres]
+#
+# PostgreSQL: MODELSHARE_TEST_POSTGRES_URL names the server (a scratch database is created and
+# dropped); needs psql.
+set -euo pipefail
+
+bin=$1
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../fresh-server.sh"
+fresh_database "${2:-sqlite}"
+export MODELSHARE__WEBHOOKS__ALLOW_HTTP=true
+export MODELSHARE__WEBHOOKS__ALLOW_PRIVATE_NETWORKS=true
+MODELSHARE__WEBHOOKS__SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export MODELSHARE__WEBHOOKS__SECRET_KEY
+
+cd "$here/../.."
+key=$(demo_key "$bin")
+ids=$(seed_models "$bin" 200 hooks | paste -sd, -)
+serve "$bin"
+# A second instance on the same database.
+second_port=$((port + 1))
+MODELSHARE__SERVER__PORT=$second_port "$bin" --config config serve > "$fresh_work/second.log" 2>&1 &
+second=$!
+trap 'kill $second 2>/dev/null || true; fresh_cleanup' EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$second_port/readyz" > /dev/null && break
+  sleep 0.1
+done
+python3 "$here/webhook_latency.py" "http://127.0.0.1:$port" "http://127.0.0.1:$second_port" \
+  "$key" proj_ABC123 "$ids"
