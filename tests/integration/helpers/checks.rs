@@ -170,3 +170,25 @@ pub async fn converged(apps: &[&TestApp], within: Duration) -> Duration {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Runs the `modelshare` binary with `args` on the app's database and the repository's config;
+/// asserts it succeeded and returns its standard output.
+pub fn run_cli(app: &super::TestApp, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"))
+        .env(
+            "MODELSHARE__DATABASE__URL",
+            app.settings.database.url.expose(),
+        )
+        .env_remove("MODELSHARE_ENV")
+        .arg("--config")
+        .arg(crate::cli::config_dir())
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::{one, scheduled, whole_seconds_ahead};
-use crate::helpers::spawn_app;
+use crate::helpers::{run_cli, spawn_app};
 
 #[actix_rt::test]
 async fn operators_list_a_projects_schedules_from_the_cli() {
@@ -20,25 +20,7 @@ async fn operators_list_a_projects_schedules_from_the_cli() {
             .status(),
         StatusCode::OK
     );
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"))
-            .env(
-                "MODELSHARE__DATABASE__URL",
-                app.settings.database.url.expose(),
-            )
-            .env_remove("MODELSHARE_ENV")
-            .arg("--config")
-            .arg(crate::cli::config_dir())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| run_cli(&app, args);
     let project = t.project.as_str();
     let all: Value =
         serde_json::from_str(&cli(&["--json", "schedules", "list", "--project", project])).unwrap();

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{Receiver, call, create, deliveries_until, hooks_path, subscribe, webhook_app};
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, run_cli, spawn_app};
 use std::time::Duration;
 
 #[actix_rt::test]
@@ -311,25 +311,7 @@ async fn operators_list_a_projects_webhooks_from_the_cli_without_secrets() {
     let t = app.tenant().await;
     let made = subscribe(&app, &t, "https://hooks.example.com/a", &["model.shared"]).await;
     let secret = made["secret"].as_str().unwrap();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelshare-under-test"))
-            .env(
-                "MODELSHARE__DATABASE__URL",
-                app.settings.database.url.expose(),
-            )
-            .env_remove("MODELSHARE_ENV")
-            .arg("--config")
-            .arg(crate::cli::config_dir())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| run_cli(&app, args);
     let project = t.project.as_str();
     let json: Value =
         serde_json::from_str(&run(&["--json", "webhooks", "list", "--project", project])).unwrap();

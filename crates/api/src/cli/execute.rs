@@ -203,8 +203,29 @@ async fn models(cmd: ModelsCommand, store: &Store) -> Result<Output, CliError> {
     Output::new(&ModelJson::from(model), text)
 }
 
-/// Schedules read a page at a time.
-const SCHEDULE_PAGE: u64 = 100;
+/// Lists read a page at a time.
+const LIST_PAGE: u64 = 100;
+
+/// Every item of a keyset-paged list: `page(after)` reads the page after `after`, `key` gives
+/// an item's cursor.
+async fn every_page<T, K, F>(
+    page: impl Fn(Option<K>) -> F,
+    key: impl Fn(&T) -> K,
+) -> Result<Vec<T>, StorageError>
+where
+    F: std::future::Future<Output = Result<storage::Page<T>, StorageError>>,
+{
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let next = page(after).await?;
+        after = next.items.last().map(&key);
+        all.extend(next.items);
+        if !next.has_more {
+            return Ok(all);
+        }
+    }
+}
 
 async fn schedules(cmd: SchedulesCommand, store: &Store) -> Result<Output, CliError> {
     let SchedulesCommand::List { project, status } = cmd;
@@ -212,18 +233,11 @@ async fn schedules(cmd: SchedulesCommand, store: &Store) -> Result<Output, CliEr
         .get_project(&project)
         .await?
         .ok_or_else(|| not_found("project", &project))?;
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list_schedules(&project, None, status, after, SCHEDULE_PAGE)
-            .await?;
-        after = page.items.last().map(|s| (s.created_at, s.id));
-        all.extend(page.items);
-        if !page.has_more {
-            break;
-        }
-    }
+    let all = every_page(
+        |after| store.list_schedules(&project, None, status, after, LIST_PAGE),
+        |s| (s.created_at, s.id),
+    )
+    .await?;
     let mut text = match (all.len(), status) {
         (0, _) => format!("No schedules in {project}."),
         (n, Some(status)) => format!("{n} {status} schedule(s) in {project}:"),
@@ -258,16 +272,11 @@ async fn webhooks(cmd: WebhooksCommand, store: &Store) -> Result<Output, CliErro
         .get_project(&project)
         .await?
         .ok_or_else(|| not_found("project", &project))?;
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store.list_webhooks(&project, after, SCHEDULE_PAGE).await?;
-        after = page.items.last().map(|w| (w.created_at, w.id));
-        all.extend(page.items);
-        if !page.has_more {
-            break;
-        }
-    }
+    let all = every_page(
+        |after| store.list_webhooks(&project, after, LIST_PAGE),
+        |w| (w.created_at, w.id),
+    )
+    .await?;
     let mut text = match all.len() {
         0 => format!("No webhooks in {project}."),
         n => format!("{n} webhook(s) in {project}:"),
