@@ -78,6 +78,36 @@ fn body<D: Serialize>(id: &str, kind: EventType, at: Timestamp, data: D) -> Stri
     serde_json::to_string(&envelope).unwrap_or_default()
 }
 
+/// One event of `kind` for `project`, to each of `webhooks` subscribed to `kind`; the body is
+/// made (by `data`) only if one is.
+fn to_subscribers<D: Serialize>(
+    webhooks: &[(WebhookId, Vec<EventType>)],
+    kind: EventType,
+    project: &ProjectId,
+    share_event: &storage::ShareEvent,
+    data: impl FnOnce() -> D,
+    out: &mut Vec<NewDelivery>,
+) {
+    let subscribed: Vec<WebhookId> = webhooks
+        .iter()
+        .filter(|(_, events)| events.contains(&kind))
+        .map(|(id, _)| *id)
+        .collect();
+    if subscribed.is_empty() {
+        return;
+    }
+    let id = event_id(share_event.id, kind, project);
+    let payload = body(&id, kind, share_event.at, data());
+    out.extend(subscribed.into_iter().map(|webhook_id| NewDelivery {
+        webhook_id,
+        project_id: project.clone(),
+        event_id: id.clone(),
+        event_type: kind,
+        payload: payload.clone(),
+        fanout_key: id.clone(),
+    }));
+}
+
 /// The deliveries of one share event: to each of the owner's subscriptions to its type, and on
 /// an unshare to each other project's subscriptions to `endpoint.model_unshared`.
 pub fn deliveries_of(fanout: &FanoutEvent) -> Vec<NewDelivery> {
@@ -87,70 +117,38 @@ pub fn deliveries_of(fanout: &FanoutEvent) -> Vec<NewDelivery> {
         ShareAction::Share => (EventType::ModelShared, Some(event.at.to_rfc3339()), None),
         ShareAction::Unshare => (EventType::ModelUnshared, None, Some(event.at.to_rfc3339())),
     };
-    let owner: Vec<WebhookId> = fanout
-        .owner_webhooks
-        .iter()
-        .filter(|(_, events)| events.contains(&kind))
-        .map(|(id, _)| *id)
-        .collect();
-    if !owner.is_empty() {
-        let id = event_id(event.id, kind, &event.project_id);
-        let payload = body(
-            &id,
-            kind,
-            event.at,
-            ModelData {
-                model_id: event.model_id,
-                project_id: &event.project_id,
-                shared_at,
-                unshared_at,
-                actor_user_id: event.actor_user_id,
-                request_id: &event.request_id,
-                schedule_id: event.schedule_id,
-            },
-        );
-        out.extend(owner.into_iter().map(|webhook_id| NewDelivery {
-            webhook_id,
-            project_id: event.project_id.clone(),
-            event_id: id.clone(),
-            event_type: kind,
-            payload: payload.clone(),
-            fanout_key: id.clone(),
-        }));
-    }
-    if event.action != ShareAction::Unshare {
-        return out;
-    }
-    let kind = EventType::EndpointModelUnshared;
-    for project in &fanout.endpoint_projects {
-        let subscribed: Vec<WebhookId> = project
-            .webhooks
-            .iter()
-            .filter(|(_, events)| events.contains(&kind))
-            .map(|(id, _)| *id)
-            .collect();
-        if subscribed.is_empty() {
-            continue;
+    let owner = &event.project_id;
+    to_subscribers(
+        &fanout.owner_webhooks,
+        kind,
+        owner,
+        event,
+        || ModelData {
+            model_id: event.model_id,
+            project_id: owner,
+            shared_at,
+            unshared_at,
+            actor_user_id: event.actor_user_id,
+            request_id: &event.request_id,
+            schedule_id: event.schedule_id,
+        },
+        &mut out,
+    );
+    if event.action == ShareAction::Unshare {
+        for project in &fanout.endpoint_projects {
+            to_subscribers(
+                &project.webhooks,
+                EventType::EndpointModelUnshared,
+                &project.project_id,
+                event,
+                || EndpointData {
+                    model_id: event.model_id,
+                    unshared_at: event.at.to_rfc3339(),
+                    endpoint_ids: &project.endpoint_ids,
+                },
+                &mut out,
+            );
         }
-        let id = event_id(event.id, kind, &project.project_id);
-        let payload = body(
-            &id,
-            kind,
-            event.at,
-            EndpointData {
-                model_id: event.model_id,
-                unshared_at: event.at.to_rfc3339(),
-                endpoint_ids: &project.endpoint_ids,
-            },
-        );
-        out.extend(subscribed.into_iter().map(|webhook_id| NewDelivery {
-            webhook_id,
-            project_id: project.project_id.clone(),
-            event_id: id.clone(),
-            event_type: kind,
-            payload: payload.clone(),
-            fanout_key: id.clone(),
-        }));
     }
     out
 }
