@@ -96,3 +96,9 @@ wrk-share-toggle db="sqlite" connections="32" seconds="10" keyed="":
 bulk-vs-single db="sqlite":
     cargo build --release -p api
     MODELSHARE_TEST_POSTGRES_URL={{pg_url}} bench/tools/bulk-vs-single.sh "$PWD/target/release/modelshare" {{db}}
+
+# Webhook latency (share 200 -> receiver 200, one and two instances) and deliveries per second,
+# on a fresh database: `just webhook-latency postgres`.
+webhook-latency db="sqlite":
+    cargo build --release -p api
+    MODELSHARE_TEST_POSTGRES_URL={{pg_url}} bench/tools/webhook-latency.sh "$PWD/target/release/modelshare" {{db}}

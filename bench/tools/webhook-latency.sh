@@ -2,8 +2,9 @@
 # Webhook figures on a fresh SQLite or PostgreSQL database (bench/fresh-server.sh), with the
 # shipped defaults but local receivers allowed: the time from a share's 200 to the receiver's
 # 200 (200 events, one at a time; p50 and p99) on one instance and, with a second instance on
-# the same database taking every other transition, on two; then the deliveries per second one
-# instance sustains to a local receiver, for 1 and for 8 webhooks. Needs Python's requests.
+# the same database taking every other transition, on two; then, the second instance stopped,
+# the deliveries per second one instance sustains to a local receiver, for 1 and for 8
+# webhooks. Needs Python's requests.
 #
 #   bench/tools/webhook-latency.sh SERVER_BIN [sqlite|postgres]
 #
@@ -33,5 +34,8 @@ for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$second_port/readyz" > /dev/null && break
   sleep 0.1
 done
-python3 "$here/webhook_latency.py" "http://127.0.0.1:$port" "http://127.0.0.1:$second_port" \
-  "$key" proj_ABC123 "$ids"
+args=("http://127.0.0.1:$port" "http://127.0.0.1:$second_port" "$key" proj_ABC123 "$ids")
+python3 "$here/webhook_latency.py" latency "${args[@]}"
+# One instance alone delivers for the throughput.
+kill "$second" && wait "$second" 2>/dev/null || true
+python3 "$here/webhook_latency.py" throughput "${args[@]}"

@@ -1,6 +1,6 @@
-"""Webhook latency and throughput against running servers. Usage: webhook_latency.py BASE_A
-BASE_B KEY PROJECT IDS (IDS: 200 model ids of the project, comma-separated). webhook-latency.sh
-sets it all up.
+"""Webhook latency and throughput against running servers. Usage: webhook_latency.py
+latency|throughput BASE_A BASE_B KEY PROJECT IDS (IDS: 200 model ids of the project,
+comma-separated; throughput uses BASE_A only). webhook-latency.sh sets it all up.
 
 Latency: a receiver in this process records when each event arrives (its handler then answers
 200); one transition at a time, from its 200 as the client sees it to its event's arrival.
@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-base_a, base_b, key, project, ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split(",")
+mode, base_a, base_b, key, project = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+ids = sys.argv[6].split(",")
 h = {"Authorization": f"Bearer {key}"}
 arrivals = {}  # event id -> perf_counter at its first arrival
 every = []  # perf_counter of every request
@@ -99,9 +100,11 @@ def throughput(hooks, rounds=5):
     span = times[-1] - times[0]
     return expected, len(times), written, span
 
-for label, bases in (("one instance", [base_a]), ("two instances", [base_a, base_b])):
-    p50, p99, worst = latency(bases)
-    print(f"latency, {label}: share 200 -> receiver 200: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms (200 events)")
+if mode == "latency":
+    for label, bases in (("one instance", [base_a]), ("two instances", [base_a, base_b])):
+        p50, p99, worst = latency(bases)
+        print(f"latency, {label}: share 200 -> receiver 200: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms (200 events)")
+    sys.exit(0)
 
 for hooks in (1, 8):
     expected, got, written, span = throughput(hooks)

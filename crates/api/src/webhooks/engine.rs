@@ -128,6 +128,8 @@ async fn run(engine: Arc<Engine>, wake: Arc<Notify>, changed: Arc<AtomicBool>, s
     // When no webhook existed at the last look: until a poll interval has passed, rounds
     // that a commit wakes are skipped (a service without webhooks pays one read per interval).
     let mut none_since: Option<Instant> = None;
+    // Whether the round may have new events to fan out (not when only an attempt ended).
+    let mut events = true;
     loop {
         if changed.swap(false, Ordering::Relaxed) {
             none_since = None;
@@ -138,7 +140,9 @@ async fn run(engine: Arc<Engine>, wake: Arc<Notify>, changed: Arc<AtomicBool>, s
                 Ok(false) if tasks.is_empty() => none_since = Some(Instant::now()),
                 Ok(_) => {
                     none_since = None;
-                    engine.fan_out().await;
+                    if events {
+                        engine.fan_out().await;
+                    }
                     engine.dispatch(&mut tasks).await;
                 }
                 Err(err) => tracing::debug!(error = %err, "could not look for webhooks"),
@@ -147,9 +151,9 @@ async fn run(engine: Arc<Engine>, wake: Arc<Notify>, changed: Arc<AtomicBool>, s
         while tasks.try_join_next().is_some() {}
         engine.refresh_gauge().await;
         engine.prune().await;
-        let woken = tokio::select! {
+        let (woken, fan_out) = tokio::select! {
             () = stop.notified() => break,
-            () = wake.notified() => true,
+            () = wake.notified() => (true, true),
             received = async {
                 match remote.as_mut() {
                     Some(rx) => rx.recv().await,
@@ -160,11 +164,12 @@ async fn run(engine: Arc<Engine>, wake: Arc<Notify>, changed: Arc<AtomicBool>, s
                     // No notifications on this database (SQLite).
                     remote = None;
                 }
-                received.is_some()
+                (received.is_some(), true)
             }
-            () = engine.done.notified() => false,
-            () = tokio::time::sleep(engine.settings.poll_interval) => false,
+            () = engine.done.notified() => (false, false),
+            () = tokio::time::sleep(engine.settings.poll_interval) => (false, true),
         };
+        events = fan_out;
         if woken {
             tokio::time::sleep(GATHER).await;
         }
