@@ -87,18 +87,17 @@ impl Store {
     /// Fans out up to `limit` share events after the stored position: each becomes the
     /// deliveries `build` makes of it (with everyone it concerns), and the position moves past
     /// them, in one transaction. `horizon` is [`Store::outbox_horizon`] read before the call
-    /// (PostgreSQL). How many events were read; 0 when there is nothing new, or no subscription
-    /// at all (the position then stays: subscriptions made later only get events written after
-    /// them).
+    /// (PostgreSQL). How many events were read; 0 when there is nothing new. Events concerning
+    /// no active subscription are passed over: an inactive webhook's are not kept for when it
+    /// is turned back on, and a webhook made later only gets events written after it. (The
+    /// engine calls this only while some webhook exists.)
     pub async fn fan_out_webhooks(
         &self,
         horizon: Option<i64>,
         limit: u64,
         build: impl Fn(&FanoutEvent) -> Vec<NewDelivery>,
     ) -> Result<u64, StorageError> {
-        // Any subscription, active or not: an inactive one's events are passed over (the
-        // position moves past them), not kept for when it is turned back on.
-        if !self.has_webhooks().await? || !self.has_events_to_fan_out(horizon).await? {
+        if !self.has_events_to_fan_out(horizon).await? {
             return Ok(0);
         }
         let tx = self.write_tx().await?;
