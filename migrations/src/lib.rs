@@ -9,6 +9,7 @@ mod m20261201_000002_outbox_tx;
 mod m20261202_000001_idempotency_keys;
 mod m20261202_000002_schedules;
 mod m20261202_000003_webhooks;
+mod m20261202_000004_standing_events;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_idempotency_keys::Migration),
             Box::new(m20261202_000002_schedules::Migration),
             Box::new(m20261202_000003_webhooks::Migration),
+            Box::new(m20261202_000004_standing_events::Migration),
         ]
     }
 }

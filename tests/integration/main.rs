@@ -27,6 +27,7 @@ mod health;
 mod idempotency;
 mod instances;
 mod isolation;
+mod key_cache;
 mod limits;
 mod models;
 mod ops;

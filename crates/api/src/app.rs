@@ -80,8 +80,11 @@ pub struct Application {
     server: Server,
     store: Store,
     catalog: Catalog,
+    authenticator: Authenticator,
     /// Deletes expired idempotency keys while the service runs.
     sweeper: AbortOnDrop,
+    /// Reads the standing outbox for the key cache.
+    key_follower: AbortOnDrop,
     /// Runs scheduled shares and unshares when they come due.
     scheduler: Scheduler,
     /// Fans share events out to webhooks and delivers them.
@@ -126,7 +129,11 @@ impl AppState {
 
     fn new(settings: &Settings, store: &Store, catalog: &Catalog, secrets: SecretBox) -> Self {
         Self {
-            authenticator: Authenticator::new(store.clone(), settings.auth.key_prefix.clone()),
+            authenticator: Authenticator::new(
+                store.clone(),
+                settings.auth.key_prefix.clone(),
+                settings.key_cache_settings(),
+            ),
             store: store.clone(),
             catalog: catalog.clone(),
             api: settings.api.clone(),
@@ -173,6 +180,8 @@ impl Application {
             .port();
         let state = web::Data::new(AppState::new(&settings, &store, &catalog, secrets.clone()));
         let webhooks_changed = Arc::clone(&state.webhooks_changed);
+        let key_follower = AbortOnDrop(tokio::spawn(state.authenticator.follow()));
+        let authenticator = state.authenticator.clone();
         crate::metrics::handle();
         let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
             settings.server.request_timeout_ms.get(),
@@ -233,7 +242,9 @@ impl Application {
             server,
             store,
             catalog,
+            authenticator,
             sweeper,
+            key_follower,
             scheduler,
             webhooks,
             stopper: Stopper::default(),
@@ -253,6 +264,11 @@ impl Application {
     /// The catalog handle (tests inspect the actor registry and the in-memory catalog).
     pub fn catalog(&self) -> Catalog {
         self.catalog.clone()
+    }
+
+    /// How this application authenticates keys (tests inspect its key cache).
+    pub fn authenticator(&self) -> Authenticator {
+        self.authenticator.clone()
     }
 
     /// What reloads this application's policies, as SIGHUP does.
@@ -296,6 +312,7 @@ impl Application {
         drop(reloads);
         drop(watch);
         drop(self.sweeper);
+        drop(self.key_follower);
         self.scheduler.stop().await;
         self.webhooks.stop().await;
         if let Err(err) = self.store.close().await {

@@ -1,11 +1,13 @@
 //! Turning an `Authorization` header into a [`Principal`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{ApiKeyId, Feature, ProjectId, Timestamp, UserId, now};
 use storage::Account;
 use storage::{KeyLookup, StorageError, Store};
 
+use crate::cache::{KeyCache, KeyCacheSettings};
 use crate::keys::parse_key;
 use crate::principal::Principal;
 
@@ -24,19 +26,41 @@ pub enum AuthError {
     Storage(#[from] StorageError),
 }
 
-/// Verifies keys against the store.
+/// Verifies keys against the store, through a [`KeyCache`].
 #[derive(Clone)]
 pub struct Authenticator {
     store: Store,
     prefix: String,
+    cache: Arc<KeyCache>,
 }
 
 impl Authenticator {
-    pub fn new(store: Store, prefix: impl Into<String>) -> Self {
+    /// An authenticator whose cache hears of the standing changes made through `store` at once.
+    /// Its cache keeps nothing until [`Authenticator::follow`] runs.
+    pub fn new(store: Store, prefix: impl Into<String>, cache: KeyCacheSettings) -> Self {
+        let cache = Arc::new(KeyCache::new(cache));
+        let heard = Arc::downgrade(&cache);
+        store.on_standing_change(move |change| {
+            if let Some(cache) = heard.upgrade() {
+                cache.forget(change);
+            }
+        });
         Self {
             store,
             prefix: prefix.into(),
+            cache,
         }
+    }
+
+    /// Reads the standing changes other instances make, so that the cache can keep keys; runs
+    /// until dropped (see [`crate::cache`]).
+    pub fn follow(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        crate::cache::follow(self.store.clone(), Arc::clone(&self.cache))
+    }
+
+    /// The key cache (for metrics and tests).
+    pub fn cache(&self) -> &KeyCache {
+        &self.cache
     }
 
     /// Authenticates the value of an `Authorization` header (`Bearer <key>`).
@@ -47,27 +71,45 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         }
         let parsed = parse_key(&self.prefix, token.trim()).ok_or(AuthError::Invalid)?;
-        let found = self
-            .store
-            .find_key_by_hash(parsed.hash())
-            .await?
-            .ok_or(AuthError::Invalid)?;
+        let hash = parsed.hash();
+        let (found, last_used) = match self.cache.get(hash) {
+            Some(cached) => (cached.lookup, cached.last_used),
+            None => {
+                let epoch = self.cache.epoch();
+                let found = Arc::new(
+                    self.store
+                        .find_key_by_hash(hash)
+                        .await?
+                        .ok_or(AuthError::Invalid)?,
+                );
+                self.cache.insert(*hash, Arc::clone(&found), epoch);
+                let last_used = found.key.last_used_at;
+                (found, last_used)
+            }
+        };
         if !parsed.matches(&found.key.hash) {
             return Err(AuthError::Invalid);
         }
         let at = now();
         let principal = usable(&found, at).ok_or(AuthError::Invalid)?;
-        self.touch_if_stale(&found, at);
+        self.touch_if_stale(hash, &found, last_used, at);
         Ok(principal)
     }
 
-    fn touch_if_stale(&self, found: &KeyLookup, at: Timestamp) {
-        let stale = found.key.last_used_at.is_none_or(|last| {
+    fn touch_if_stale(
+        &self,
+        hash: &[u8; 32],
+        found: &KeyLookup,
+        last_used: Option<Timestamp>,
+        at: Timestamp,
+    ) {
+        let stale = last_used.is_none_or(|last| {
             (at.as_datetime() - last.as_datetime())
                 .to_std()
                 .is_ok_and(|age| age >= TOUCH_INTERVAL)
         });
         if stale {
+            self.cache.touched(hash, at);
             let store = self.store.clone();
             let id = found.key.id;
             tokio::spawn(async move {

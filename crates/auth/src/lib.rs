@@ -3,6 +3,7 @@
 
 mod authenticate;
 mod builtin;
+pub mod cache;
 mod chains;
 mod keys;
 mod policy;
@@ -12,6 +13,7 @@ mod standing;
 
 pub use authenticate::{AuthError, Authenticator, member_principal};
 pub use builtin::Params;
+pub use cache::{KeyCache, KeyCacheSettings};
 pub use chains::{
     Check, Permit, PolicyChains, PolicyConfig, PolicyConfigError, PolicyParams, PolicyRegistry,
     Refusal,

@@ -233,6 +233,7 @@ async fn connect_sqlite(
         runtime,
         deadlines,
         url: url.into(),
+        standing_listeners: std::sync::Arc::default(),
     })
 }
 
@@ -285,6 +286,7 @@ async fn connect_postgres(
         runtime,
         deadlines,
         url: url.into(),
+        standing_listeners: std::sync::Arc::default(),
     })
 }
 

@@ -26,7 +26,10 @@ pub mod testing;
 pub use connect::{Backend, DEADLINE_MARGIN, DbSettings, SqliteSynchronous};
 pub use error::StorageError;
 pub use records::*;
-pub use repo::{Claimed, IdempotencyClaim, Loaded, OutboxCursor, OutboxEvent, StoredResponse};
+pub use repo::{
+    Claimed, IdempotencyClaim, Loaded, OutboxCursor, OutboxEvent, StandingChange, StandingEvent,
+    StoredResponse,
+};
 pub use stats::PoolStats;
 
 /// The database, cheap to clone.
@@ -48,4 +51,6 @@ pub struct Store {
     deadlines: connect::Deadlines,
     /// Kept for connections outside the pools (PostgreSQL `LISTEN`); never logged.
     url: std::sync::Arc<str>,
+    /// Who in this process hears of standing changes made here (key caches).
+    standing_listeners: std::sync::Arc<repo::StandingListeners>,
 }

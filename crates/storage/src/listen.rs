@@ -1,8 +1,9 @@
-//! Waking up when another instance writes a share event (PostgreSQL `LISTEN/NOTIFY`).
+//! Waking up when another instance writes to an outbox (share events, standing changes):
+//! PostgreSQL `LISTEN/NOTIFY`, or on SQLite a watch on the file's `PRAGMA data_version`.
 //!
-//! The share-events table is the outbox every instance tails; a notification only says "look
-//! now", so a lost one costs at most one polling interval. Notifications are sent after
-//! transitions commit ([`Store::announce_share_events`]), one for any number of transitions.
+//! The outboxes are tables every instance tails; a wake-up only says "look now", so a lost one
+//! costs at most one polling interval. Share-event notifications are sent after transitions
+//! commit ([`Store::announce_share_events`]), one for any number of transitions.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DbErr, RuntimeErr};
 use tokio::sync::mpsc;
 
+use crate::repo::STANDING_CHANNEL;
 use crate::{Backend, StorageError, Store};
 
 pub(crate) const CHANNEL: &str = "modelshare_share_events";
@@ -23,7 +25,7 @@ fn unavailable(err: impl std::fmt::Display) -> StorageError {
 
 impl Store {
     /// Wakes every instance's outbox tailer (PostgreSQL `NOTIFY`; nothing on SQLite, where
-    /// tailers poll). Its own statement, outside any transition: see
+    /// tailers watch the file). Its own statement, outside any transition: see
     /// [`Store::apply_transition`].
     pub async fn announce_share_events(&self) -> Result<(), StorageError> {
         if self.backend != Backend::Postgres {
@@ -39,35 +41,98 @@ impl Store {
             .map_err(crate::error::classify)
     }
 
-    /// A wake-up each time another instance announces share events (a full channel already
-    /// holds one: none is lost). On SQLite the channel closes at once: tailers poll.
-    ///
-    /// The listening is a task on the runtime that opened the store, not on the caller's: its
-    /// connection is handed back while that runtime still runs, even when the caller's (the
-    /// catalog's arbiter) stops first at shutdown. The task reopens a listener that failed
-    /// after [`RELISTEN_AFTER`], and ends when the receiver is dropped.
+    /// A wake-up each time share events may have been written elsewhere (a full channel
+    /// already holds one: none is lost): on PostgreSQL when another instance announces them, on
+    /// SQLite when any connection, of this process or another, commits to the file.
     pub fn share_event_wake_ups(&self) -> mpsc::Receiver<()> {
+        self.wake_ups(CHANNEL)
+    }
+
+    /// A wake-up each time a standing change (see `repo::standing`) may have been committed
+    /// elsewhere, as [`Store::share_event_wake_ups`] for share events.
+    pub fn standing_wake_ups(&self) -> mpsc::Receiver<()> {
+        self.wake_ups(STANDING_CHANNEL)
+    }
+
+    /// The listening (PostgreSQL) or watching (SQLite) is a task on the runtime that opened the
+    /// store, not on the caller's: its connection is handed back while that runtime still runs,
+    /// even when the caller's (the catalog's arbiter) stops first at shutdown. The task reopens
+    /// a connection that failed after [`RELISTEN_AFTER`] (the caller polls meanwhile), and ends
+    /// when the receiver is dropped.
+    fn wake_ups(&self, channel: &'static str) -> mpsc::Receiver<()> {
         let (tx, rx) = mpsc::channel(1);
-        if self.backend == Backend::Postgres {
-            self.runtime.spawn(listen(self.url.clone(), tx));
+        match self.backend {
+            Backend::Postgres => {
+                self.runtime.spawn(listen(self.url.clone(), channel, tx));
+            }
+            Backend::Sqlite => {
+                self.runtime.spawn(watch(self.url.clone(), tx));
+            }
         }
         rx
     }
 }
 
-/// A dedicated connection listening on [`CHANNEL`].
-async fn listener(url: &str) -> Result<PgListener, StorageError> {
+/// How often a SQLite watcher asks whether the file changed: one `PRAGMA data_version` on an
+/// idle connection of its own, a few microseconds each.
+const WATCH_EVERY: Duration = Duration::from_millis(5);
+
+/// SQLite: a connection of its own that reads `PRAGMA data_version` every [`WATCH_EVERY`]; the
+/// value changes when any other connection (this process's writer, or another process) commits.
+async fn watch(url: std::sync::Arc<str>, tx: mpsc::Sender<()>) {
+    use sea_orm::sqlx::{Connection, sqlite::SqliteConnection};
+    loop {
+        let mut connection = match SqliteConnection::connect(&url).await {
+            Ok(connection) => connection,
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot watch the database file; polling");
+                tokio::select! {
+                    () = tokio::time::sleep(RELISTEN_AFTER) => continue,
+                    () = tx.closed() => return,
+                }
+            }
+        };
+        let mut seen: Option<i64> = None;
+        loop {
+            let version = sea_orm::sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                .fetch_one(&mut connection)
+                .await;
+            match version {
+                Ok(version) => {
+                    if seen.is_some_and(|seen| seen != version) {
+                        // A full channel already holds a wake-up; nothing is lost.
+                        let _ = tx.try_send(());
+                    }
+                    seen = Some(version);
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "database watcher lost; watching again");
+                    // What changed meanwhile is read by the wake-up this sends.
+                    let _ = tx.try_send(());
+                    break;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(WATCH_EVERY) => {}
+                () = tx.closed() => return,
+            }
+        }
+    }
+}
+
+/// A dedicated connection listening on `channel`.
+async fn listener(url: &str, channel: &str) -> Result<PgListener, StorageError> {
     let mut listener = PgListener::connect(url).await.map_err(unavailable)?;
-    listener.listen(CHANNEL).await.map_err(unavailable)?;
+    listener.listen(channel).await.map_err(unavailable)?;
     Ok(listener)
 }
 
-async fn listen(url: std::sync::Arc<str>, tx: mpsc::Sender<()>) {
+async fn listen(url: std::sync::Arc<str>, channel: &'static str, tx: mpsc::Sender<()>) {
     loop {
-        let mut listener = match listener(&url).await {
+        let mut listener = match listener(&url, channel).await {
             Ok(listener) => listener,
             Err(err) => {
-                tracing::debug!(error = %err, "cannot listen for share events; polling");
+                tracing::debug!(error = %err, channel, "cannot listen; polling");
                 tokio::select! {
                     () = tokio::time::sleep(RELISTEN_AFTER) => continue,
                     () = tx.closed() => return,
@@ -80,7 +145,9 @@ async fn listen(url: std::sync::Arc<str>, tx: mpsc::Sender<()>) {
                     // A full channel already holds a wake-up; nothing is lost.
                     Ok(_) => { let _ = tx.try_send(()); }
                     Err(err) => {
-                        tracing::debug!(error = %err, "share-event listener lost; listening again");
+                        tracing::debug!(error = %err, channel, "listener lost; listening again");
+                        // What was announced meanwhile is read by the wake-up this sends.
+                        let _ = tx.try_send(());
                         break;
                     }
                 },

@@ -21,6 +21,8 @@ pub struct TestApp {
     pub base: String,
     pub store: Store,
     pub catalog: catalog::Catalog,
+    /// The app's authenticator (its key cache).
+    pub keys: auth::Authenticator,
     pub client: reqwest::Client,
     pub settings: Settings,
     /// Reloads the app's policies as SIGHUP does.
@@ -85,6 +87,7 @@ pub async fn spawn_on(
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.store();
     let catalog = app.catalog();
+    let keys = app.authenticator();
     let stopper = app.stopper();
     let reloader = app.reloader();
     let task = actix_rt::spawn(app.run_until_stopped());
@@ -92,6 +95,7 @@ pub async fn spawn_on(
         base,
         store,
         catalog,
+        keys,
         client: client_for(&settings),
         settings,
         reloader,
@@ -124,6 +128,7 @@ impl TestApp {
             base: self.base.clone(),
             store: self.store.clone(),
             catalog: self.catalog.clone(),
+            keys: self.keys.clone(),
             client: self.client.clone(),
             settings: self.settings.clone(),
             reloader: self.reloader.clone(),

@@ -218,6 +218,10 @@ pub struct AuthSettings {
     /// 1 to 16 ASCII letters or digits.
     #[serde(deserialize_with = "checks::key_prefix")]
     pub key_prefix: String,
+    /// Most keys the key cache holds; 0 turns it off.
+    pub key_cache_capacity: u64,
+    /// How long a cached key is used before it is read again, whatever the outbox says.
+    pub key_cache_ttl_secs: NonZeroU64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -438,6 +442,14 @@ impl Settings {
             idle_timeout: Duration::from_millis(self.actors.idle_timeout_ms.get()),
             poll_interval: Duration::from_millis(self.catalog.poll_interval_ms.get()),
             reconcile_interval: Duration::from_millis(self.catalog.reconcile_interval_ms),
+        }
+    }
+
+    /// What the key cache needs.
+    pub fn key_cache_settings(&self) -> auth::KeyCacheSettings {
+        auth::KeyCacheSettings {
+            capacity: usize::try_from(self.auth.key_cache_capacity).unwrap_or(usize::MAX),
+            ttl: Duration::from_secs(self.auth.key_cache_ttl_secs.get()),
         }
     }
 

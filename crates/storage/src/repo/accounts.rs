@@ -6,6 +6,7 @@ use domain::{AccountId, Feature, ProjectId, ProjectSlug, Role, UserId, now};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::standing::{StandingChange, record_standing};
 use super::{commit, load_account, project_record, to_dt, to_ts};
 use crate::Store;
 use crate::entities::{account_features, accounts, memberships, projects, users};
@@ -54,7 +55,10 @@ impl Store {
         let account = load_account(&tx, id)
             .await?
             .ok_or(StorageError::NotFound("account"))?;
+        let change = StandingChange::Account(id);
+        record_standing(&tx, &change).await?;
         commit(tx).await?;
+        self.standing_changed(&change);
         Ok(account)
     }
 
@@ -120,7 +124,10 @@ impl Store {
         let account = load_account(&tx, id)
             .await?
             .ok_or(StorageError::NotFound("account"))?;
+        let change = StandingChange::Account(id);
+        record_standing(&tx, &change).await?;
         commit(tx).await?;
+        self.standing_changed(&change);
         Ok(account)
     }
 
@@ -254,7 +261,13 @@ impl Store {
         .exec_without_returning(&tx)
         .await
         .map_err(classify)?;
+        let change = StandingChange::Membership {
+            project_id: project_id.clone(),
+            user_id,
+        };
+        record_standing(&tx, &change).await?;
         commit(tx).await?;
+        self.standing_changed(&change);
         Ok(Membership {
             project_id: project_id.clone(),
             user_id,
@@ -290,12 +303,25 @@ impl Store {
         project_id: &ProjectId,
         user_id: UserId,
     ) -> Result<bool, StorageError> {
+        let tx = self.write_tx().await?;
         let result =
             memberships::Entity::delete_by_id((project_id.as_str().to_owned(), user_id.as_uuid()))
-                .exec(&self.writer)
+                .exec(&tx)
                 .await
                 .map_err(classify)?;
-        Ok(result.rows_affected > 0)
+        let removed = result.rows_affected > 0;
+        let change = StandingChange::Membership {
+            project_id: project_id.clone(),
+            user_id,
+        };
+        if removed {
+            record_standing(&tx, &change).await?;
+        }
+        commit(tx).await?;
+        if removed {
+            self.standing_changed(&change);
+        }
+        Ok(removed)
     }
 }
 

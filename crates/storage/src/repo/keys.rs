@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::accounts::role_of;
+use super::standing::{StandingChange, record_standing};
 use super::{account_record, commit, project_id, project_record, select_prefixed, to_dt, to_ts};
 use crate::Store;
 use crate::entities::{account_features, accounts, api_keys, memberships, projects};
@@ -79,7 +80,8 @@ impl Store {
         key_record(row)
     }
 
-    /// Marks the key revoked now; revoking again keeps the first time.
+    /// Marks the key revoked now; revoking again keeps the first time. Key caches are told
+    /// (see `standing`): here before this returns, elsewhere through the standing outbox.
     pub async fn revoke_api_key(&self, id: ApiKeyId) -> Result<ApiKeyRecord, StorageError> {
         let tx = self.write_tx().await?;
         api_keys::Entity::update_many()
@@ -94,7 +96,10 @@ impl Store {
             .await
             .map_err(classify)?
             .ok_or(StorageError::NotFound("api key"))?;
+        let change = StandingChange::Key(id);
+        record_standing(&tx, &change).await?;
         commit(tx).await?;
+        self.standing_changed(&change);
         key_record(row)
     }
 

@@ -12,14 +12,17 @@ mod models;
 mod outbox;
 mod schedules;
 mod sharing;
+mod standing;
 mod webhooks;
 
 pub use catalog::Loaded;
 pub use idempotency::{Claimed, IdempotencyClaim, StoredResponse};
 pub use outbox::{OutboxCursor, OutboxEvent};
+pub use standing::{StandingChange, StandingEvent};
 
 pub(crate) use group_commit::GroupCommit;
 pub(crate) use idempotency::IdempotencyLane;
+pub(crate) use standing::{STANDING_CHANNEL, StandingListeners};
 
 use chrono::{DateTime, Utc};
 use domain::{AccountId, ProjectId, Timestamp};

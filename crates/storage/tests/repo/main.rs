@@ -26,4 +26,5 @@ mod model_row;
 mod models;
 mod schedules;
 mod sharing;
+mod standing;
 mod webhooks;
