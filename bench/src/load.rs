@@ -179,6 +179,68 @@ pub async fn run(
     Ok(total)
 }
 
+/// Open loop: requests are scheduled at `rate` per second whatever the answers do, handed to the
+/// users round robin (each on its own connection), and each latency is measured from the
+/// request's scheduled time, not from when it could be sent: a slow answer delays the requests
+/// queued behind it on its connection, and that delay counts (no coordinated omission).
+pub async fn run_open(
+    addr: SocketAddr,
+    users: Vec<Box<dyn User>>,
+    rate: f64,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Stats> {
+    let start = Instant::now() + Duration::from_millis(100);
+    let record_from = start + warmup;
+    let deadline = record_from + duration;
+    let mut queues = Vec::with_capacity(users.len());
+    let mut tasks = Vec::with_capacity(users.len());
+    for mut user in users {
+        let (queue, mut scheduled) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+        queues.push(queue);
+        tasks.push(tokio::spawn(async move {
+            let mut stats = Stats::new()?;
+            let mut sender = connect(addr).await?;
+            while let Some(at) = scheduled.recv().await {
+                let Some(req) = user.next() else { break };
+                let (verdict, size) = match send(&mut sender, &req).await {
+                    Ok((status, body)) => (user.answer(status, &body), body.len()),
+                    Err(_) => {
+                        sender = connect(addr).await?;
+                        (Verdict::Error, 0)
+                    }
+                };
+                if at >= record_from {
+                    stats.record(Instant::now() - at, verdict);
+                    stats.bytes += size as u64;
+                }
+            }
+            anyhow::Ok(stats)
+        }));
+    }
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut next = start;
+    let mut i = 0usize;
+    while next < deadline {
+        tokio::time::sleep_until(next.into()).await;
+        // Every send whose time has come (the timer may wake late): none is skipped.
+        while next <= Instant::now() && next < deadline {
+            if queues[i % queues.len()].send(next).is_err() {
+                break;
+            }
+            i += 1;
+            next += interval;
+        }
+    }
+    drop(queues);
+    let mut total = Stats::new()?;
+    for task in tasks {
+        total.merge(&task.await??)?;
+    }
+    total.elapsed = duration;
+    Ok(total)
+}
+
 /// One request, for set-up and checks.
 pub async fn once(addr: SocketAddr, req: &Req) -> Result<(u16, Bytes)> {
     let mut sender = connect(addr).await?;

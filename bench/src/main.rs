@@ -24,6 +24,7 @@ mod load;
 mod report;
 mod scenarios;
 mod server;
+mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

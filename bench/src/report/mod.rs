@@ -134,8 +134,14 @@ fn targets(scenario: Scenario, m: &RunResult) -> Vec<Target> {
     match scenario {
         Scenario::CatalogRead => vec![t("ratio to baseline", ratio, ">= 0.7", ratio >= 0.7)],
         Scenario::ShareToggle => vec![
-            t("ratio to baseline", ratio, ">= 0.6", ratio >= 0.6),
-            t("p99 ms", m.p99_ms, "<= 50", m.p99_ms <= 50.0),
+            t("ratio to baseline", ratio, ">= 1.0", ratio >= 1.0),
+            t("p99 ms", m.p99_ms, "<= 25", m.p99_ms <= 25.0),
+            t(
+                "open loop 1000/s p99 ms",
+                extra("open_loop_p99_ms"),
+                "<= 5",
+                extra("open_loop_p99_ms") <= 5.0,
+            ),
         ],
         Scenario::HotModel => vec![t(
             "race invariants hold",

@@ -59,9 +59,10 @@ fn notes(scenario: Scenario, m: &RunResult) -> String {
     let x = |k: &str| m.extra.get(k).copied().unwrap_or(0.0);
     match scenario {
         Scenario::CatalogRead => format!(
-            "body {:.0} B (baseline {:.0} B)",
+            "body {:.0} B (baseline {:.0} B); {}",
             x("mean_body_bytes"),
-            x("baseline_body_bytes")
+            x("baseline_body_bytes"),
+            wrk_note(m, m.extra.get("baseline_wrk_rps").copied())
         ),
         Scenario::HotModel => format!(
             "{:.0} transitions/s; invariants {}",
@@ -84,7 +85,29 @@ fn notes(scenario: Scenario, m: &RunResult) -> String {
             x("rss_ready_mb")
         ),
         Scenario::CatalogWorst => worst_notes(m),
-        Scenario::ShareToggle => String::new(),
+        Scenario::ShareToggle => format!(
+            "open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms, {:.0} errors; {}",
+            x("open_loop_p50_ms"),
+            x("open_loop_p99_ms"),
+            x("open_loop_errors"),
+            wrk_note(m, m.baseline_throughput)
+        ),
+    }
+}
+
+/// wrk's figures against the same server, and its ratio to `baseline` req/s (wrk's own against
+/// the baseline server for `catalog-read`, the sqlx loop's for `share-toggle`).
+fn wrk_note(m: &RunResult, baseline: Option<f64>) -> String {
+    let x = |k: &str| m.extra.get(k).copied();
+    match (x("wrk_rps"), x("wrk_p50_ms"), x("wrk_p99_ms")) {
+        (Some(rps), Some(p50), Some(p99)) => {
+            let ratio = baseline.map_or(String::new(), |b| format!(", {:.2}× baseline", rps / b));
+            format!(
+                "wrk: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {:.0} non-2xx{ratio}",
+                x("wrk_non_2xx").unwrap_or(0.0)
+            )
+        }
+        _ => "wrk: not run".into(),
     }
 }
 

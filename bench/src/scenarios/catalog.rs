@@ -143,6 +143,16 @@ async fn read_service(prepared: &Prepared, s: &Sizes) -> Result<(RunResult, Byte
         "mean_body_bytes".into(),
         stats.bytes as f64 / stats.requests().max(1) as f64,
     );
+    super::with_wrk(
+        &mut result.extra,
+        "",
+        service.addr,
+        "catalog.lua",
+        &[],
+        (2, s.connections),
+        s.duration,
+    )
+    .await?;
     service.stop().await?;
     Ok((result, page))
 }
@@ -169,6 +179,16 @@ async fn read_baseline(
     result
         .extra
         .insert("baseline_body_bytes".into(), page.len() as f64);
+    super::with_wrk(
+        &mut result.extra,
+        "baseline_",
+        baseline.addr,
+        "catalog.lua",
+        &[],
+        (2, s.connections),
+        s.duration,
+    )
+    .await?;
     result
         .extra
         .insert("baseline_peak_rss_mb".into(), mb(baseline.peak_rss()));

@@ -94,6 +94,37 @@ pub struct Env {
     pub runs: usize,
 }
 
+/// Runs wrk with `script` against `addr` and records its figures in `extra` as `wrk_…` (with
+/// `prefix` before `wrk`); nothing when wrk is not installed.
+pub(crate) async fn with_wrk(
+    extra: &mut BTreeMap<String, f64>,
+    prefix: &str,
+    addr: std::net::SocketAddr,
+    script: &str,
+    args: &[String],
+    (threads, connections): (usize, usize),
+    duration: Duration,
+) -> Result<()> {
+    if !crate::wrk::available() {
+        eprintln!("wrk is not installed (Debian: apt-get install wrk): its figures are left out");
+        return Ok(());
+    }
+    let f = crate::wrk::run(
+        addr,
+        crate::wrk::script(script),
+        args,
+        threads,
+        connections,
+        duration,
+    )
+    .await?;
+    extra.insert(format!("{prefix}wrk_rps"), f.requests_per_s);
+    extra.insert(format!("{prefix}wrk_p50_ms"), f.p50_ms);
+    extra.insert(format!("{prefix}wrk_p99_ms"), f.p99_ms);
+    extra.insert(format!("{prefix}wrk_non_2xx"), f.non_2xx);
+    Ok(())
+}
+
 /// One run's figures. `extra` holds scenario-specific ones (start-up time, RSS phases, …).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunResult {

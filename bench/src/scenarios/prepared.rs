@@ -85,6 +85,11 @@ impl Prepared {
         format!("Bearer {}", self.demo.api_key)
     }
 
+    /// The demo tenant's API key.
+    pub(crate) fn api_key(&self) -> &str {
+        &self.demo.api_key
+    }
+
     /// The scenario's temp directory (the server's working directory).
     pub(crate) fn dir(&self) -> &Path {
         &self.dir.0

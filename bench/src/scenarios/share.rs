@@ -109,24 +109,63 @@ pub(super) async fn share_toggle(env: &Env, db: Db) -> Result<Vec<RunResult>> {
     Ok(results)
 }
 
-/// Starts the server and measures its transitions of the `svc-…` models.
+/// The open-loop phase's arrival rate, transitions per second.
+const OPEN_RATE: f64 = 1000.0;
+
+/// Starts the server and measures its transitions of the `svc-…` models: closed loop (each
+/// connection sends when its last answer is read), then open loop at [`OPEN_RATE`].
 async fn toggle_service(prepared: &Prepared, s: &Sizes) -> Result<RunResult> {
     let svc = prepared.pool.model_ids("svc").await?;
     let (service, _) = prepared.spec.serve().await?;
     let users = toggle_users(prepared, &svc, s.connections, 0);
     let stats = load::run(service.addr, users, s.warmup, s.duration).await?;
     let mut result = RunResult::from_stats(&stats);
+    // Then at a fixed arrival rate, from the models' state as the closed loop left it.
+    let svc = prepared.pool.model_ids("svc").await?;
+    let users = toggle_users(prepared, &svc, s.connections, 1);
+    let open = load::run_open(service.addr, users, OPEN_RATE, s.warmup, s.duration).await?;
+    result
+        .extra
+        .insert("open_loop_p50_ms".into(), open.p50_ms());
+    result
+        .extra
+        .insert("open_loop_p99_ms".into(), open.p99_ms());
+    result
+        .extra
+        .insert("open_loop_errors".into(), open.errors as f64);
+    // Then wrk: one connection per model, each toggling its own.
+    let ids: Vec<String> = svc
+        .iter()
+        .take(s.connections)
+        .map(|(id, _, _)| id.to_string())
+        .collect();
+    let args = [
+        prepared.api_key().to_owned(),
+        prepared.demo.project_id.clone(),
+        ids.join(","),
+    ];
+    super::with_wrk(
+        &mut result.extra,
+        "",
+        service.addr,
+        "share-toggle.lua",
+        &args,
+        (s.connections, s.connections),
+        s.duration,
+    )
+    .await?;
     result.peak_rss_mb = mb(service.peak_rss());
     service.stop().await?;
     Ok(result)
 }
 
 /// The sqlx baseline's transitions of the `base-…` models, on a pool of its own with the
-/// service's default size: one writer connection on SQLite, 8 connections on PostgreSQL.
+/// best size for it: one writer connection on SQLite, 16 connections on PostgreSQL (more only
+/// queue on the server's 2 cores).
 async fn toggle_sqlx(prepared: &Prepared, db: Db, actor: &Actor, s: &Sizes) -> Result<Stats> {
     let connections = match db {
         Db::Sqlite => 1,
-        Db::Postgres => 8,
+        Db::Postgres => 16,
     };
     let base_models = prepared.pool.model_ids("base").await?;
     let pool = Arc::new(Pool::open(db, prepared.url(), connections).await?);

@@ -1,0 +1,52 @@
+-- catalog-read for wrk, the bench's second, independent client: the same 11 query shapes as the
+-- bench's own client (bench/src/scenarios/catalog.rs), picked at random, each followed by up to
+-- two more of its pages (the answer's nextCursor). Anonymous reads. Works against the bare
+-- baseline server too (its pages carry no cursor to follow).
+
+local queries = {
+  "/v1/catalog/models?limit=20",
+  "/v1/catalog/models?sort=name",
+  "/v1/catalog/models?sort=endpoints",
+  "/v1/catalog/models?architecture=llama",
+  "/v1/catalog/models?license=mit&sort=name",
+  "/v1/catalog/models?tag=code",
+  "/v1/catalog/models?minParameters=20000000000&maxParameters=60000000000",
+  "/v1/catalog/models?q=checkpoint&sort=name",
+  "/v1/catalog/models?architecture=mistral&minContextLength=8192",
+  "/v1/catalog/models?tag=t3&sort=endpoints",
+  "/v1/catalog/models?q=-12",
+}
+
+local threads = 0
+
+function setup(thread)
+  thread:set("index", threads)
+  threads = threads + 1
+end
+
+function init(args)
+  math.randomseed(7 + index)
+  path = nil
+  follow = 0
+  query = nil
+end
+
+function request()
+  if path == nil then
+    query = queries[math.random(#queries)]
+    path = query
+    follow = 0
+  end
+  return wrk.format("GET", path)
+end
+
+function response(status, headers, body)
+  local cursor = follow < 2 and status == 200 and string.match(body, '"nextCursor":"([^"]+)"')
+  if cursor then
+    local sep = string.find(query, "?", 1, true) and "&" or "?"
+    path = query .. sep .. "cursor=" .. cursor
+    follow = follow + 1
+  else
+    path = nil
+  end
+end
