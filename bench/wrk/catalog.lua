@@ -1,7 +1,9 @@
 -- catalog-read for wrk, the bench's second, independent client: the same 11 query shapes as the
 -- bench's own client (bench/src/scenarios/catalog.rs), picked at random, each followed by up to
 -- two more of its pages (the answer's nextCursor). Anonymous reads. Works against the bare
--- baseline server too (its pages carry no cursor to follow).
+-- baseline server too (its pages carry no cursor to follow). Run with one connection per thread
+-- (-t N -c N): a thread's connections share its Lua state, so a cursor would otherwise be sent
+-- with another connection's query.
 
 local queries = {
   "/v1/catalog/models?limit=20",
@@ -44,7 +46,7 @@ function response(status, headers, body)
   local cursor = follow < 2 and status == 200 and string.match(body, '"nextCursor":"([^"]+)"')
   if cursor then
     local sep = string.find(query, "?", 1, true) and "&" or "?"
-    path = query .. sep .. "cursor=" .. cursor
+    path = query .. sep .. "after=" .. cursor
     follow = follow + 1
   else
     path = nil

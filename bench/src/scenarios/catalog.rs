@@ -149,7 +149,7 @@ async fn read_service(prepared: &Prepared, s: &Sizes) -> Result<(RunResult, Byte
         service.addr,
         "catalog.lua",
         &[],
-        (2, s.connections),
+        (s.connections, s.connections),
         s.duration,
     )
     .await?;
@@ -185,7 +185,7 @@ async fn read_baseline(
         baseline.addr,
         "catalog.lua",
         &[],
-        (2, s.connections),
+        (s.connections, s.connections),
         s.duration,
     )
     .await?;

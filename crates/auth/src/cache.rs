@@ -178,7 +178,7 @@ struct Position {
 /// Starts at the newest event: the cache is empty, so nothing earlier concerns it (events of
 /// transactions still running are read by the final read once they end).
 pub async fn follow(store: Store, cache: Arc<KeyCache>) {
-    let mut wake_ups = store.standing_wake_ups();
+    let mut wake_ups = Some(store.standing_wake_ups());
     let mut position = loop {
         match start(&store).await {
             Ok(position) => break position,
@@ -193,7 +193,17 @@ pub async fn follow(store: Store, cache: Arc<KeyCache>) {
     cache.follow_from_scratch();
     loop {
         tokio::select! {
-            _ = wake_ups.recv() => {}
+            woken = async {
+                match wake_ups.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if woken.is_none() {
+                    // Nothing wakes this follower any more (its store's runtime stopped): poll.
+                    wake_ups = None;
+                }
+            }
             () = tokio::time::sleep(POLL) => {}
         }
         match catch_up(&store, &cache, &mut position).await {
