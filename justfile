@@ -102,3 +102,8 @@ bulk-vs-single db="sqlite":
 webhook-latency db="sqlite":
     cargo build --release -p api
     MODELSHARE_TEST_POSTGRES_URL={{pg_url}} bench/tools/webhook-latency.sh "$PWD/target/release/modelshare" {{db}}
+
+# How soon a second process on the same SQLite file sees a transition (p50, p99, max).
+sqlite-convergence:
+    cargo build --release -p api
+    bench/tools/sqlite-convergence.sh "$PWD/target/release/modelshare"

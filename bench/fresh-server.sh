@@ -6,12 +6,14 @@
 #   demo_key BIN                     # seeds the demo tenant; prints its admin key
 #   seed_models BIN COUNT PREFIX     # COUNT ready models in proj_ABC123; prints their ids, one a line
 #   serve BIN                        # serves in the background on $port; returns once ready
+#   serve_second BIN                 # a second instance on the same database, on $second_port
 
 fresh_work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 scratch=""
 
 fresh_cleanup() {
+  [ -n "${second:-}" ] && kill "$second" 2>/dev/null && wait "$second" 2>/dev/null || true
   [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
   if [ -n "$scratch" ]; then
     psql -q "$MODELSHARE_TEST_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $scratch WITH (FORCE)" || true
@@ -56,5 +58,18 @@ serve() {
   done
   echo "the server did not become ready; its log:" >&2
   cat "$fresh_work/server.log" >&2
+  exit 1
+}
+
+serve_second() {
+  second_port=$((port + 1))
+  MODELSHARE__SERVER__PORT=$second_port "$1" --config config serve > "$fresh_work/second.log" 2>&1 &
+  second=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$second_port/readyz" > /dev/null && return 0
+    sleep 0.1
+  done
+  echo "the second instance did not become ready; its log:" >&2
+  cat "$fresh_work/second.log" >&2
   exit 1
 }

@@ -25,15 +25,7 @@ cd "$here/../.."
 key=$(demo_key "$bin")
 ids=$(seed_models "$bin" 200 hooks | paste -sd, -)
 serve "$bin"
-# A second instance on the same database.
-second_port=$((port + 1))
-MODELSHARE__SERVER__PORT=$second_port "$bin" --config config serve > "$fresh_work/second.log" 2>&1 &
-second=$!
-trap 'kill $second 2>/dev/null || true; fresh_cleanup' EXIT
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$second_port/readyz" > /dev/null && break
-  sleep 0.1
-done
+serve_second "$bin"
 args=("http://127.0.0.1:$port" "http://127.0.0.1:$second_port" "$key" proj_ABC123 "$ids")
 python3 "$here/webhook_latency.py" latency "${args[@]}"
 # One instance alone delivers for the throughput.

@@ -1,23 +1,12 @@
--- catalog-read for wrk, the bench's second, independent client: the same 11 query shapes as the
--- bench's own client (bench/src/scenarios/catalog.rs), picked at random, each followed by up to
--- two more of its pages (the answer's nextCursor). Anonymous reads. Works against the bare
+-- catalog-read for wrk, the bench's second, independent client: the query shapes given as
+-- arguments after `--` (the bench passes its own client's, CATALOG_QUERIES in
+-- bench/src/scenarios/catalog.rs), picked at random, each followed by up to two more of its pages
+-- (the answer's nextCursor). Anonymous reads. Works against the bare
 -- baseline server too (its pages carry no cursor to follow). Run with one connection per thread
 -- (-t N -c N): a thread's connections share its Lua state, so a cursor would otherwise be sent
 -- with another connection's query.
 
-local queries = {
-  "/v1/catalog/models?limit=20",
-  "/v1/catalog/models?sort=name",
-  "/v1/catalog/models?sort=endpoints",
-  "/v1/catalog/models?architecture=llama",
-  "/v1/catalog/models?license=mit&sort=name",
-  "/v1/catalog/models?tag=code",
-  "/v1/catalog/models?minParameters=20000000000&maxParameters=60000000000",
-  "/v1/catalog/models?q=checkpoint&sort=name",
-  "/v1/catalog/models?architecture=mistral&minContextLength=8192",
-  "/v1/catalog/models?tag=t3&sort=endpoints",
-  "/v1/catalog/models?q=-12",
-}
+local queries = {}
 
 local threads = 0
 
@@ -27,6 +16,9 @@ function setup(thread)
 end
 
 function init(args)
+  for i, query in ipairs(args) do
+    queries[i] = query
+  end
   math.randomseed(7 + index)
   path = nil
   follow = 0

@@ -148,7 +148,10 @@ async fn read_service(prepared: &Prepared, s: &Sizes) -> Result<(RunResult, Byte
         "",
         service.addr,
         "catalog.lua",
-        &[],
+        &CATALOG_QUERIES
+            .iter()
+            .map(|q| (*q).to_owned())
+            .collect::<Vec<_>>(),
         (s.connections, s.connections),
         s.duration,
     )
@@ -184,7 +187,10 @@ async fn read_baseline(
         "baseline_",
         baseline.addr,
         "catalog.lua",
-        &[],
+        &CATALOG_QUERIES
+            .iter()
+            .map(|q| (*q).to_owned())
+            .collect::<Vec<_>>(),
         (s.connections, s.connections),
         s.duration,
     )

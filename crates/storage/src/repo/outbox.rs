@@ -50,6 +50,54 @@ impl OutboxCursor {
     }
 }
 
+/// What a tail reads of a share event.
+const COLUMNS: &str = "id, tx, model_id, at";
+
+/// The fast read of an outbox table (`share_events`, `standing_events`): rows with
+/// `id > after_id`, by id.
+pub(crate) fn after_id_statement(
+    backend: DbBackend,
+    columns: &str,
+    table: &str,
+    after_id: i64,
+    limit: u64,
+) -> Statement {
+    let (first, second) = match backend {
+        DbBackend::Postgres => ("$1", "$2"),
+        _ => ("?", "?"),
+    };
+    let sql =
+        format!("SELECT {columns} FROM {table} WHERE id > {first} ORDER BY id LIMIT {second}");
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Statement::from_sql_and_values(backend, sql, [after_id.into(), limit.into()])
+}
+
+/// The final read of an outbox table (PostgreSQL): rows after `after` in `(tx, id)` order
+/// whose transaction is below `horizon`.
+pub(crate) fn final_after_statement(
+    columns: &str,
+    table: &str,
+    after: OutboxCursor,
+    horizon: i64,
+    limit: u64,
+) -> Statement {
+    let sql = format!(
+        "SELECT {columns} FROM {table} \
+         WHERE (tx, id) > ($1, $2) AND tx < $3 ORDER BY tx, id LIMIT $4"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [
+            after.tx.into(),
+            after.id.into(),
+            horizon.into(),
+            limit.into(),
+        ],
+    )
+}
+
 fn outbox_event(row: &QueryResult) -> Result<OutboxEvent, StorageError> {
     Ok(OutboxEvent {
         id: row.try_get("", "id").map_err(classify)?,
@@ -82,16 +130,13 @@ impl Store {
         after_id: i64,
         limit: u64,
     ) -> Result<Vec<OutboxEvent>, StorageError> {
-        let backend = self.reader.get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => {
-                "SELECT id, tx, model_id, at FROM share_events WHERE id > $1 ORDER BY id LIMIT $2"
-            }
-            _ => "SELECT id, tx, model_id, at FROM share_events WHERE id > ? ORDER BY id LIMIT ?",
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement =
-            Statement::from_sql_and_values(backend, sql, [after_id.into(), limit.into()]);
+        let statement = after_id_statement(
+            self.reader.get_database_backend(),
+            COLUMNS,
+            "share_events",
+            after_id,
+            limit,
+        );
         self.outbox_events(statement).await
     }
 
@@ -106,19 +151,7 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(Vec::new());
         }
-        let sql = "SELECT id, tx, model_id, at FROM share_events \
-                   WHERE (tx, id) > ($1, $2) AND tx < $3 ORDER BY tx, id LIMIT $4";
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [
-                after.tx.into(),
-                after.id.into(),
-                horizon.into(),
-                limit.into(),
-            ],
-        );
+        let statement = final_after_statement(COLUMNS, "share_events", after, horizon, limit);
         self.outbox_events(statement).await
     }
 

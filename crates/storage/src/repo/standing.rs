@@ -15,7 +15,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use domain::{AccountId, ApiKeyId, ProjectId, UserId, now};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
-use super::outbox::OutboxCursor;
+use super::outbox::{OutboxCursor, after_id_statement, final_after_statement};
 use super::{WriteTx, project_id, to_dt};
 use crate::error::{StorageError, classify, corrupt};
 use crate::{Backend, Store};
@@ -185,16 +185,13 @@ impl Store {
         after_id: i64,
         limit: u64,
     ) -> Result<Vec<StandingEvent>, StorageError> {
-        let backend = self.reader.get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => {
-                format!("SELECT {COLUMNS} FROM standing_events WHERE id > $1 ORDER BY id LIMIT $2")
-            }
-            _ => format!("SELECT {COLUMNS} FROM standing_events WHERE id > ? ORDER BY id LIMIT ?"),
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement =
-            Statement::from_sql_and_values(backend, sql, [after_id.into(), limit.into()]);
+        let statement = after_id_statement(
+            self.reader.get_database_backend(),
+            COLUMNS,
+            "standing_events",
+            after_id,
+            limit,
+        );
         self.standing_events(statement).await
     }
 
@@ -209,21 +206,7 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {COLUMNS} FROM standing_events \
-             WHERE (tx, id) > ($1, $2) AND tx < $3 ORDER BY tx, id LIMIT $4"
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [
-                after.tx.into(),
-                after.id.into(),
-                horizon.into(),
-                limit.into(),
-            ],
-        );
+        let statement = final_after_statement(COLUMNS, "standing_events", after, horizon, limit);
         self.standing_events(statement).await
     }
 
