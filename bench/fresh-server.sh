@@ -52,24 +52,23 @@ seed_models() {
 serve() {
   "$1" --config config serve > "$fresh_work/server.log" 2>&1 &
   server=$!
-  for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$port/readyz" > /dev/null && return 0
-    sleep 0.1
-  done
-  echo "the server did not become ready; its log:" >&2
-  cat "$fresh_work/server.log" >&2
-  exit 1
+  wait_ready "$port" "$fresh_work/server.log"
 }
 
 serve_second() {
   second_port=$((port + 1))
   MODELSHARE__SERVER__PORT=$second_port "$1" --config config serve > "$fresh_work/second.log" 2>&1 &
   second=$!
+  wait_ready "$second_port" "$fresh_work/second.log"
+}
+
+# Returns once the instance on port $1 answers /readyz; else prints its log ($2) and exits.
+wait_ready() {
   for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$second_port/readyz" > /dev/null && return 0
+    curl -fs "http://127.0.0.1:$1/readyz" > /dev/null && return 0
     sleep 0.1
   done
-  echo "the second instance did not become ready; its log:" >&2
-  cat "$fresh_work/second.log" >&2
+  echo "the server on port $1 did not become ready; its log:" >&2
+  cat "$2" >&2
   exit 1
 }

@@ -112,77 +112,92 @@ async fn a_revoked_key_never_works_again_on_the_instance_that_revoked_it() {
     );
 }
 
+/// The request B is probed with: a share (200 while the key may share) or a read.
+#[derive(Clone, Copy)]
+enum Probe {
+    Share,
+    Read,
+}
+
+/// Makes a tenant on `a`, has `b` cache its key, makes `change` through `a`'s store, and returns
+/// how long until `b` stops answering `probe` with 200 (at most `bound`); that answer must then
+/// be `status` with `code`.
+async fn reaches_b<F, Fut>(
+    (a, b): (&TestApp, &TestApp),
+    change: F,
+    probe: Probe,
+    bound: Duration,
+    (status, code): (StatusCode, &str),
+) -> Duration
+where
+    F: FnOnce(storage::Store, Tenant) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let t = a.tenant().await;
+    let m = t.model.to_string();
+    until_cached(b, &t).await;
+    let send = || async {
+        match probe {
+            Probe::Share => b.share(&t.project, &m, &t.key).await,
+            Probe::Read => b.get_model(&t.project, &m, &t.key).await,
+        }
+    };
+    assert_eq!(send().await.status(), StatusCode::OK);
+    change(a.store.clone(), t.clone()).await;
+    let took = changed_within(Instant::now(), bound, StatusCode::OK, send).await;
+    crate::helpers::assert_error(send().await, status, code).await;
+    took
+}
+
 #[actix_rt::test]
 async fn what_changes_on_one_instance_changes_on_the_other_within_milliseconds() {
     let db = TestDb::new();
     let a = spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
     let b = spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
-
-    // A feature switched off on A: a share on B is refused for it.
-    let t = a.tenant().await;
-    let m = t.model.to_string();
-    until_cached(&b, &t).await;
-    assert_eq!(
-        b.share(&t.project, &m, &t.key).await.status(),
-        StatusCode::OK
-    );
-    a.store
-        .set_account_feature(t.account, Feature::ModelSharing, false)
-        .await
-        .unwrap();
-    let feature = changed_within(
-        Instant::now(),
-        Duration::from_secs(1),
-        StatusCode::OK,
-        || b.share(&t.project, &m, &t.key),
+    let second = Duration::from_secs(1);
+    let feature = reaches_b(
+        (&a, &b),
+        |store, t| async move {
+            let off = store.set_account_feature(t.account, Feature::ModelSharing, false);
+            off.await.unwrap();
+        },
+        Probe::Share,
+        second,
+        (StatusCode::FORBIDDEN, "feature_not_enabled"),
     )
     .await;
-    let refused = b.share(&t.project, &m, &t.key).await;
-    crate::helpers::assert_error(refused, StatusCode::FORBIDDEN, "feature_not_enabled").await;
-
-    // An admin made a viewer on A: a share on B is refused for it.
-    let t = a.tenant().await;
-    let m = t.model.to_string();
-    until_cached(&b, &t).await;
-    a.store
-        .set_membership(&t.project, t.user, Role::Viewer)
-        .await
-        .unwrap();
-    let role = changed_within(
-        Instant::now(),
-        Duration::from_secs(1),
-        StatusCode::OK,
-        || b.share(&t.project, &m, &t.key),
+    let role = reaches_b(
+        (&a, &b),
+        |store, t| async move {
+            let viewer = store.set_membership(&t.project, t.user, Role::Viewer);
+            viewer.await.unwrap();
+        },
+        Probe::Share,
+        second,
+        (StatusCode::FORBIDDEN, "permission_denied"),
     )
     .await;
-    let refused = b.share(&t.project, &m, &t.key).await;
-    crate::helpers::assert_error(refused, StatusCode::FORBIDDEN, "permission_denied").await;
-
-    // A member removed on A: their key fails on B.
-    let t = a.tenant().await;
-    let m = t.model.to_string();
-    until_cached(&b, &t).await;
-    assert!(a.store.remove_membership(&t.project, t.user).await.unwrap());
-    let membership = changed_within(
-        Instant::now(),
-        Duration::from_secs(1),
-        StatusCode::OK,
-        || b.get_model(&t.project, &m, &t.key),
+    let membership = reaches_b(
+        (&a, &b),
+        |store, t| async move {
+            assert!(store.remove_membership(&t.project, t.user).await.unwrap());
+        },
+        Probe::Read,
+        second,
+        (StatusCode::UNAUTHORIZED, "invalid_api_key"),
     )
     .await;
-
     // A key revoked on A fails on B within 100 ms.
-    let t = a.tenant().await;
-    let m = t.model.to_string();
-    until_cached(&b, &t).await;
-    a.store.revoke_api_key(t.key_id).await.unwrap();
-    let revoked = Instant::now();
-    let key = changed_within(revoked, Duration::from_millis(100), StatusCode::OK, || {
-        b.get_model(&t.project, &m, &t.key)
-    })
+    let key = reaches_b(
+        (&a, &b),
+        |store, t| async move {
+            store.revoke_api_key(t.key_id).await.unwrap();
+        },
+        Probe::Read,
+        Duration::from_millis(100),
+        (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+    )
     .await;
-    let refused = b.get_model(&t.project, &m, &t.key).await;
-    crate::helpers::assert_error(refused, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
     println!(
         "reached the other instance after: feature {feature:?}, role {role:?}, membership \
          {membership:?}, revocation {key:?}"
