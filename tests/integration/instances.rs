@@ -128,7 +128,7 @@ async fn another_instance_sees_a_transition_within_a_second() {
         if db.is_postgres() {
             "postgres, LISTEN/NOTIFY"
         } else {
-            "sqlite, polling"
+            "sqlite, data_version watch"
         },
         p50.as_secs_f64() * 1000.0,
         p99.as_secs_f64() * 1000.0,
