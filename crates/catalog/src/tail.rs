@@ -159,7 +159,7 @@ pub(crate) async fn run(tailer: Tailer, mut position: Position) {
                 tokio::select! {
                     woken = rx.recv() => {
                         if woken.is_none() {
-                            // No listening on this database (SQLite): poll only.
+                            // Nothing wakes this tail any more (its store's runtime stopped): poll.
                             wake_ups = None;
                         } else {
                             tokio::time::sleep(GATHER).await;

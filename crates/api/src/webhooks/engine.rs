@@ -161,7 +161,7 @@ async fn run(engine: Arc<Engine>, wake: Arc<Notify>, changed: Arc<AtomicBool>, s
                 }
             } => {
                 if received.is_none() {
-                    // No notifications on this database (SQLite).
+                    // Nothing wakes this engine from elsewhere any more: poll.
                     remote = None;
                 }
                 (received.is_some(), true)
