@@ -138,11 +138,40 @@ impl KeyCache {
 
     /// Forgets every entry `change` may concern.
     pub fn forget(&self, change: &StandingChange) {
+        self.forget_all(std::slice::from_ref(change));
+    }
+
+    /// Forgets every entry any of `changes` may concern, in one pass over the entries.
+    fn forget_all(&self, changes: &[StandingChange]) {
+        if changes.is_empty() {
+            return;
+        }
         let mut inner = self.lock();
         inner.epoch = inner.epoch.wrapping_add(1);
         inner
             .entries
-            .retain(|_, entry| !concerns(change, &entry.lookup));
+            .retain(|_, entry| !changes.iter().any(|c| concerns(c, &entry.lookup)));
+    }
+
+    /// Forgets everything and starts keeping entries.
+    fn follow_from_scratch(&self) {
+        let mut inner = self.lock();
+        inner.epoch = inner.epoch.wrapping_add(1);
+        inner.entries.clear();
+        inner.following = true;
+    }
+
+    /// Keeps entries again, or forgets everything and keeps none.
+    fn set_following(&self, following: bool) {
+        let mut inner = self.lock();
+        if inner.following == following {
+            return;
+        }
+        inner.following = following;
+        if !following {
+            inner.epoch = inner.epoch.wrapping_add(1);
+            inner.entries.clear();
+        }
     }
 
     /// Entries held now.
@@ -217,29 +246,6 @@ pub async fn follow(store: Store, cache: Arc<KeyCache>) {
     }
 }
 
-impl KeyCache {
-    /// Forgets everything and starts keeping entries.
-    fn follow_from_scratch(&self) {
-        let mut inner = self.lock();
-        inner.epoch = inner.epoch.wrapping_add(1);
-        inner.entries.clear();
-        inner.following = true;
-    }
-
-    /// Keeps entries again, or forgets everything and keeps none.
-    fn set_following(&self, following: bool) {
-        let mut inner = self.lock();
-        if inner.following == following {
-            return;
-        }
-        inner.following = following;
-        if !following {
-            inner.epoch = inner.epoch.wrapping_add(1);
-            inner.entries.clear();
-        }
-    }
-}
-
 async fn start(store: &Store) -> Result<Position, StorageError> {
     // The horizon first: a transaction that commits between the two reads is below `newest` but
     // not below the horizon, so the final read meets it.
@@ -286,9 +292,8 @@ async fn catch_up(
 }
 
 fn forget(cache: &KeyCache, events: &[StandingEvent]) {
-    for event in events {
-        cache.forget(&event.change);
-    }
+    let changes: Vec<StandingChange> = events.iter().map(|e| e.change.clone()).collect();
+    cache.forget_all(&changes);
 }
 
 #[cfg(test)]

@@ -234,6 +234,7 @@ async fn connect_sqlite(
         deadlines,
         url: url.into(),
         standing_listeners: std::sync::Arc::default(),
+        file_watch: std::sync::Arc::default(),
     })
 }
 
@@ -287,6 +288,7 @@ async fn connect_postgres(
         deadlines,
         url: url.into(),
         standing_listeners: std::sync::Arc::default(),
+        file_watch: std::sync::Arc::default(),
     })
 }
 

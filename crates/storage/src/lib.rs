@@ -53,4 +53,6 @@ pub struct Store {
     url: std::sync::Arc<str>,
     /// Who in this process hears of standing changes made here (key caches).
     standing_listeners: std::sync::Arc<repo::StandingListeners>,
+    /// SQLite: the one watch of the file that wakes every outbox reader of this store.
+    file_watch: std::sync::Arc<listen::FileWatch>,
 }

@@ -66,7 +66,10 @@ impl Store {
                 self.runtime.spawn(listen(self.url.clone(), channel, tx));
             }
             Backend::Sqlite => {
-                self.runtime.spawn(watch(self.url.clone(), tx));
+                if self.file_watch.subscribe(tx) {
+                    let hub = std::sync::Arc::clone(&self.file_watch);
+                    self.runtime.spawn(watch(self.url.clone(), hub));
+                }
             }
         }
         rx
@@ -77,19 +80,66 @@ impl Store {
 /// idle connection of its own, a few microseconds each.
 const WATCH_EVERY: Duration = Duration::from_millis(5);
 
+/// SQLite: the one watch of the file a store runs, shared by every wake-up channel it hands out
+/// (the catalog's tail, the key cache's follower, the webhook engine): one connection and one
+/// `PRAGMA data_version` every [`WATCH_EVERY`] for all of them.
+#[derive(Default)]
+pub(crate) struct FileWatch(std::sync::Mutex<Subscribers>);
+
+#[derive(Default)]
+struct Subscribers {
+    channels: Vec<mpsc::Sender<()>>,
+    /// Whether a [`watch`] task runs for them.
+    watching: bool,
+}
+
+impl FileWatch {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Subscribers> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a channel; true when no watch runs yet (the caller then starts one).
+    fn subscribe(&self, tx: mpsc::Sender<()>) -> bool {
+        let mut subscribers = self.lock();
+        subscribers.channels.push(tx);
+        let start = !subscribers.watching;
+        subscribers.watching = true;
+        start
+    }
+
+    /// Drops the channels whose receiver is gone, and wakes the others if `wake` (a full
+    /// channel already holds a wake-up: none is lost). False, and the watch is over, once no
+    /// channel is left.
+    fn tell(&self, wake: bool) -> bool {
+        let mut subscribers = self.lock();
+        subscribers.channels.retain(|tx| !tx.is_closed());
+        if wake {
+            for tx in &subscribers.channels {
+                let _ = tx.try_send(());
+            }
+        }
+        subscribers.watching = !subscribers.channels.is_empty();
+        subscribers.watching
+    }
+}
+
 /// SQLite: a connection of its own that reads `PRAGMA data_version` every [`WATCH_EVERY`]; the
-/// value changes when any other connection (this process's writer, or another process) commits.
-async fn watch(url: std::sync::Arc<str>, tx: mpsc::Sender<()>) {
+/// value changes when any other connection (this process's writer, or another process)
+/// commits. Ends when no one listens any more.
+async fn watch(url: std::sync::Arc<str>, hub: std::sync::Arc<FileWatch>) {
     use sea_orm::sqlx::{Connection, sqlite::SqliteConnection};
     loop {
         let mut connection = match SqliteConnection::connect(&url).await {
             Ok(connection) => connection,
             Err(err) => {
                 tracing::debug!(error = %err, "cannot watch the database file; polling");
-                tokio::select! {
-                    () = tokio::time::sleep(RELISTEN_AFTER) => continue,
-                    () = tx.closed() => return,
+                tokio::time::sleep(RELISTEN_AFTER).await;
+                if !hub.tell(false) {
+                    return;
                 }
+                continue;
             }
         };
         let mut seen: Option<i64> = None;
@@ -97,25 +147,25 @@ async fn watch(url: std::sync::Arc<str>, tx: mpsc::Sender<()>) {
             let version = sea_orm::sqlx::query_scalar::<_, i64>("PRAGMA data_version")
                 .fetch_one(&mut connection)
                 .await;
-            match version {
+            let (changed, lost) = match version {
                 Ok(version) => {
-                    if seen.is_some_and(|seen| seen != version) {
-                        // A full channel already holds a wake-up; nothing is lost.
-                        let _ = tx.try_send(());
-                    }
+                    let changed = seen.is_some_and(|seen| seen != version);
                     seen = Some(version);
+                    (changed, false)
                 }
                 Err(err) => {
                     tracing::debug!(error = %err, "database watcher lost; watching again");
                     // What changed meanwhile is read by the wake-up this sends.
-                    let _ = tx.try_send(());
-                    break;
+                    (true, true)
                 }
+            };
+            if !hub.tell(changed) {
+                return;
             }
-            tokio::select! {
-                () = tokio::time::sleep(WATCH_EVERY) => {}
-                () = tx.closed() => return,
+            if lost {
+                break;
             }
+            tokio::time::sleep(WATCH_EVERY).await;
         }
     }
 }
