@@ -140,15 +140,17 @@ impl Pages {
 /// in the recency order), and a fixed overhead.
 fn cost(query: &BrowseQuery, body: &Bytes) -> usize {
     let f = &query.filter;
-    let strings = [&f.q, &f.architecture, &f.license, &f.tag]
-        .into_iter()
-        .flatten()
-        .map(String::len)
-        .sum::<usize>()
-        + match &query.after {
-            Some(SortKey::Name(name, _)) => name.len(),
-            _ => 0,
-        };
+    let strings =
+        f.q.iter()
+            .chain(&f.architecture)
+            .chain(&f.license)
+            .chain(&f.tag)
+            .map(String::len)
+            .sum::<usize>()
+            + match &query.after {
+                Some(SortKey::Name(name, _)) => name.len(),
+                _ => 0,
+            };
     body.len() + 2 * strings + ENTRY_OVERHEAD
 }
 
@@ -160,7 +162,7 @@ mod tests {
     fn query(tag: &str) -> BrowseQuery {
         BrowseQuery {
             filter: Filter {
-                tag: Some(tag.into()),
+                tag: vec![tag.into()],
                 ..Filter::default()
             },
             sort: Sort::SharedAt,

@@ -14,12 +14,23 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::settings::ApiSettings;
 
-/// Parsed query parameters, each given at most once, all of them known to the route.
+/// Parsed query parameters, all of them known to the route, each given at most once unless the
+/// route lets it repeat.
 #[derive(Debug, Default)]
-pub struct QueryParams(BTreeMap<String, String>);
+pub struct QueryParams(BTreeMap<String, Vec<String>>);
 
 impl QueryParams {
     pub fn parse(query: &str, allowed: &[&str]) -> Result<Self, ApiError> {
+        Self::parse_repeating(query, allowed, &[])
+    }
+
+    /// Like [`QueryParams::parse`], but the keys of `repeatable` may be given several times
+    /// (read them with [`QueryParams::all`]).
+    pub fn parse_repeating(
+        query: &str,
+        allowed: &[&str],
+        repeatable: &[&str],
+    ) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded_pairs(query)?;
         let mut map = BTreeMap::new();
         for (key, value) in pairs {
@@ -34,17 +45,26 @@ impl QueryParams {
                 );
                 return Err(ApiError::invalid(key, message));
             }
-            if map.contains_key(&key) {
+            if map.contains_key(&key) && !repeatable.contains(&key.as_str()) {
                 let message = format!("Query parameter `{key}` is given more than once.");
                 return Err(ApiError::invalid(key, message));
             }
-            map.insert(key, value);
+            map.entry(key).or_insert_with(Vec::new).push(value);
         }
         Ok(Self(map))
     }
 
+    /// The value of `key` (the first, for a repeatable key).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0
+            .get(key)
+            .and_then(|values| values.first())
+            .map(String::as_str)
+    }
+
+    /// Every value given for `key`, in order.
+    pub fn all(&self, key: &str) -> &[String] {
+        self.0.get(key).map_or(&[], Vec::as_slice)
     }
 
     /// `limit`: 1 to `max_page_size`, default `default_page_size`.
@@ -123,6 +143,7 @@ impl Cursor {
             SortKey::SharedAt(secs, id) => format!("t:{secs}:{}", id.simple()),
             SortKey::Name(name, id) => format!("n:{}:{}", hex::encode(name), id.simple()),
             SortKey::Endpoints(count, id) => format!("e:{count}:{}", id.simple()),
+            SortKey::Relevance(tier, secs, id) => format!("r:{tier}:{secs}:{}", id.simple()),
         };
         hex::encode(plain)
     }
@@ -149,6 +170,11 @@ impl Cursor {
                 count.parse().ok()?,
                 Uuid::try_parse(id).ok()?,
             )),
+            ("r", tier, Some(secs)) => {
+                let tier: u8 = tier.parse().ok().filter(|t| *t < catalog::TIERS)?;
+                let id = Uuid::try_parse(parts.next()?).ok()?;
+                Self::Catalog(SortKey::Relevance(tier, secs.parse().ok()?, id))
+            }
             ("n", name, Some(id)) => {
                 let name = String::from_utf8(hex::decode(name).ok()?).ok()?;
                 Self::Catalog(SortKey::Name(name, Uuid::try_parse(id).ok()?))

@@ -253,6 +253,12 @@ impl Catalog {
         self.read().browse(query)
     }
 
+    /// The counts of every facet of the public catalog under `filter` (each facet ignoring its
+    /// own filter), from memory; see [`Facets`](crate::Facets).
+    pub fn facets(&self, filter: &crate::Filter) -> crate::Facets {
+        self.read().facets(filter)
+    }
+
     /// Moves on whenever the public catalog changes (anything a page shows, or which models
     /// it holds): a page read at the current generation is still what a read would return.
     pub fn generation(&self) -> u64 {

@@ -82,6 +82,7 @@ mod tail;
 
 pub use handle::{Catalog, CatalogSettings};
 pub use index::{
-    BrowsePage, BrowseQuery, CatalogItem, EXAMINE_BOUND, Filter, Sort, SortKey, examine_bound,
+    BrowsePage, BrowseQuery, CONTEXT_BUCKETS, CatalogItem, EXAMINE_BOUND, FACET_VALUES, Facets,
+    Filter, PARAMETER_BUCKETS, RangeCount, Sort, SortKey, TIERS, ValueCount, examine_bound,
 };
 pub use outcome::{ShareError, Transitioned, Visibility};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use catalog::{BrowseQuery, CatalogItem, Filter, Sort, SortKey};
+use catalog::{BrowseQuery, CatalogItem, Facets, Filter, RangeCount, Sort, SortKey, ValueCount};
 use domain::{ModelId, ProjectId, Timestamp};
 use serde::Serialize;
 
@@ -24,7 +24,26 @@ pub(crate) const PARAMS: &[&str] = &[
     "minParameters",
     "maxParameters",
     "minContextLength",
+    "maxContextLength",
     "sort",
+];
+
+/// The filters that may be given several times (any of the values).
+pub(crate) const REPEATABLE: &[&str] = &["architecture", "license", "tag"];
+
+/// The most values one repeatable filter takes.
+const MAX_VALUES: usize = 20;
+
+/// The parameters of `GET /v1/catalog/facets`: the list's filters.
+const FACET_PARAMS: &[&str] = &[
+    "q",
+    "architecture",
+    "license",
+    "tag",
+    "minParameters",
+    "maxParameters",
+    "minContextLength",
+    "maxContextLength",
 ];
 
 /// A shared model as the public catalog shows it.
@@ -86,32 +105,40 @@ pub(crate) enum SortParam {
     Name,
     #[schema(rename = "endpoints")]
     Endpoints,
+    #[schema(rename = "relevance")]
+    Relevance,
 }
 
 impl SortParam {
     /// Each value by its name on the wire (as in the schema's renames).
-    const NAMED: [(&'static str, SortParam); 3] = [
+    const NAMED: [(&'static str, SortParam); 4] = [
         ("sharedAt", SortParam::SharedAt),
         ("name", SortParam::Name),
         ("endpoints", SortParam::Endpoints),
+        ("relevance", SortParam::Relevance),
     ];
 
-    /// The order `raw` names; none (or empty) is `sharedAt`.
-    fn parse(raw: Option<&str>) -> Result<Sort, ApiError> {
+    /// The order `raw` names; none (or empty) is `relevance` with a search, else `sharedAt`.
+    fn parse(raw: Option<&str>, searching: bool) -> Result<Sort, ApiError> {
         let param = match raw {
+            None | Some("") if searching => SortParam::Relevance,
             None | Some("") => SortParam::SharedAt,
             Some(raw) => Self::NAMED
                 .iter()
                 .find(|(name, _)| *name == raw)
                 .map(|(_, param)| *param)
                 .ok_or_else(|| {
-                    ApiError::invalid("sort", "`sort` must be one of sharedAt, name, endpoints.")
+                    ApiError::invalid(
+                        "sort",
+                        "`sort` must be one of relevance, sharedAt, name, endpoints.",
+                    )
                 })?,
         };
         Ok(match param {
             SortParam::SharedAt => Sort::SharedAt,
             SortParam::Name => Sort::Name,
             SortParam::Endpoints => Sort::Endpoints,
+            SortParam::Relevance => Sort::Relevance,
         })
     }
 }
@@ -121,13 +148,14 @@ impl SortParam {
     security((), ("bearer" = [])),
     params(("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 20)", minimum = 1, maximum = 100), ("after" = Option<String>, Query, description = "The `nextCursor` of the previous page"),
         ("q" = Option<String>, Query, description = "Case-insensitive substring of name or description"),
-        ("architecture" = Option<String>, Query, description = "Exact architecture, case-insensitive"),
-        ("license" = Option<String>, Query, description = "Exact license, case-insensitive"),
-        ("tag" = Option<String>, Query, description = "A tag the model has, case-insensitive"),
+        ("architecture" = Option<Vec<String>>, Query, description = "Exact architecture, case-insensitive; repeat for any of several", explode = true),
+        ("license" = Option<Vec<String>>, Query, description = "Exact license, case-insensitive; repeat for any of several", explode = true),
+        ("tag" = Option<Vec<String>>, Query, description = "A tag the model has, case-insensitive; repeat for any of several", explode = true),
         ("minParameters" = Option<i64>, Query, description = "At least this many parameters", minimum = 0),
         ("maxParameters" = Option<i64>, Query, description = "At most this many parameters", minimum = 0),
         ("minContextLength" = Option<i64>, Query, description = "At least this context length", minimum = 0),
-        ("sort" = Option<SortParam>, Query, description = "sharedAt (default, newest first), name, or endpoints (most first)")),
+        ("maxContextLength" = Option<i64>, Query, description = "At most this context length", minimum = 0),
+        ("sort" = Option<SortParam>, Query, description = "relevance (the default with `q`: whole-word name match, then prefix, then substring, name before description, then newest first), sharedAt (the default without `q`, newest first), name, or endpoints (most first)")),
     responses((status = 200, description = "Shared models", body = List<CatalogModelDto>),
         (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope)))]
 pub(crate) async fn list_catalog(
@@ -135,7 +163,7 @@ pub(crate) async fn list_catalog(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = QueryParams::parse(req.query_string(), PARAMS)?;
+    let params = QueryParams::parse_repeating(req.query_string(), PARAMS, REPEATABLE)?;
     let query = browse_query(&params, &state)?;
     let body = match state.pages.get(&query, state.catalog.generation()) {
         Some(body) => body,
@@ -196,6 +224,93 @@ fn list_json(items: &[Arc<CatalogItem>], next_cursor: Option<String>) -> String 
     body
 }
 
+/// The counts of each facet of the public catalog under a filter.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FacetsDto {
+    /// Architectures, by count then name (at most 50, plus every selected one).
+    pub architecture: Vec<ValueCountDto>,
+    pub license: Vec<ValueCountDto>,
+    pub tag: Vec<ValueCountDto>,
+    /// Parameter-count buckets, in order: under 1B, 1–4B, 4–10B, 10–30B, 30–100B, 100B+.
+    pub parameters: Vec<RangeCountDto>,
+    /// Context-length buckets, in order: under 4,096, to 8,191, to 32,767, to 131,071, more.
+    pub context_length: Vec<RangeCountDto>,
+    /// How many models match every filter given.
+    pub total: u64,
+}
+
+/// One value of a field (lowercase, as the filters compare it) and how many models it leaves.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ValueCountDto {
+    pub value: String,
+    pub count: u64,
+}
+
+/// One bucket of a numeric field, bounds inclusive (`max` null: no upper bound).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RangeCountDto {
+    pub min: i64,
+    pub max: Option<i64>,
+    pub count: u64,
+}
+
+impl From<Facets> for FacetsDto {
+    fn from(facets: Facets) -> Self {
+        let values = |values: Vec<ValueCount>| {
+            values
+                .into_iter()
+                .map(|v| ValueCountDto {
+                    value: v.value,
+                    count: v.count,
+                })
+                .collect()
+        };
+        let ranges = |ranges: Vec<RangeCount>| {
+            ranges
+                .into_iter()
+                .map(|r| RangeCountDto {
+                    min: r.min,
+                    max: r.max,
+                    count: r.count,
+                })
+                .collect()
+        };
+        Self {
+            architecture: values(facets.architecture),
+            license: values(facets.license),
+            tag: values(facets.tag),
+            parameters: ranges(facets.parameters),
+            context_length: ranges(facets.context_length),
+            total: facets.total,
+        }
+    }
+}
+
+/// `GET /v1/catalog/facets`.
+#[utoipa::path(get, path = "/v1/catalog/facets", tag = "catalog",
+    security((), ("bearer" = [])),
+    params(
+        ("q" = Option<String>, Query, description = "Case-insensitive substring of name or description"),
+        ("architecture" = Option<Vec<String>>, Query, description = "Architectures, case-insensitive; repeat for any of several", explode = true),
+        ("license" = Option<Vec<String>>, Query, description = "Licenses, case-insensitive; repeat for any of several", explode = true),
+        ("tag" = Option<Vec<String>>, Query, description = "Tags, case-insensitive; repeat for any of several", explode = true),
+        ("minParameters" = Option<i64>, Query, description = "At least this many parameters", minimum = 0),
+        ("maxParameters" = Option<i64>, Query, description = "At most this many parameters", minimum = 0),
+        ("minContextLength" = Option<i64>, Query, description = "At least this context length", minimum = 0),
+        ("maxContextLength" = Option<i64>, Query, description = "At most this context length", minimum = 0)),
+    responses((status = 200, description = "Each facet's counts under every filter but its own", body = FacetsDto),
+        (status = 400, description = "Bad query parameter (`invalid_request`, `param` names it)", body = ErrorEnvelope), (status = 401, description = "A key was sent and is invalid, or `catalog.public_browse` is off and none was sent", body = ErrorEnvelope)))]
+pub(crate) async fn catalog_facets(
+    _caller: CatalogCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = QueryParams::parse_repeating(req.query_string(), FACET_PARAMS, REPEATABLE)?;
+    let filter = catalog_filter(&params)?;
+    Ok(HttpResponse::Ok().json(FacetsDto::from(state.catalog.facets(&filter))))
+}
+
 /// `GET /v1/catalog/models/{modelId}`: 404 unless the model is shared now.
 #[utoipa::path(get, path = "/v1/catalog/models/{modelId}", tag = "catalog",
     security((), ("bearer" = [])),
@@ -220,39 +335,77 @@ pub(crate) async fn get_catalog_model(
         .body(item_json(&item).to_owned()))
 }
 
+/// The filters of a catalog query string (the list's, the facets' and the web page's).
+pub(crate) fn catalog_filter(params: &QueryParams) -> Result<Filter, ApiError> {
+    let checked = |key: &'static str, value: &str| -> Result<(), ApiError> {
+        if value.chars().count() > 200 {
+            return Err(ApiError::invalid(
+                key,
+                format!("`{key}` is longer than 200 characters."),
+            ));
+        }
+        Ok(())
+    };
+    let text = |key: &'static str| -> Result<Option<String>, ApiError> {
+        match params.get(key).map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => checked(key, v).map(|()| Some(v.to_owned())),
+        }
+    };
+    let values = |key: &'static str| -> Result<Vec<String>, ApiError> {
+        let given: Vec<String> = params
+            .all(key)
+            .iter()
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if given.len() > MAX_VALUES {
+            return Err(ApiError::invalid(
+                key,
+                format!("`{key}` is given more than {MAX_VALUES} times."),
+            ));
+        }
+        given.iter().try_for_each(|v| checked(key, v))?;
+        Ok(given)
+    };
+    let number = |key: &'static str| params.integer(key);
+    let filter = Filter {
+        q: text("q")?.map(|q| q.to_lowercase()),
+        architecture: values("architecture")?,
+        license: values("license")?,
+        tag: values("tag")?,
+        min_parameters: number("minParameters")?,
+        max_parameters: number("maxParameters")?,
+        min_context_length: number("minContextLength")?,
+        max_context_length: number("maxContextLength")?,
+    };
+    for (min, max, name) in [
+        (filter.min_parameters, filter.max_parameters, "Parameters"),
+        (
+            filter.min_context_length,
+            filter.max_context_length,
+            "ContextLength",
+        ),
+    ] {
+        if let (Some(min), Some(max)) = (min, max)
+            && min > max
+        {
+            return Err(ApiError::invalid(
+                format!("max{name}"),
+                format!("`max{name}` must not be less than `min{name}`."),
+            ));
+        }
+    }
+    Ok(filter)
+}
+
 pub(crate) fn browse_query(
     params: &QueryParams,
     state: &AppState,
 ) -> Result<BrowseQuery, ApiError> {
-    let text = |key: &'static str| -> Result<Option<String>, ApiError> {
-        match params.get(key).map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(v) if v.len() > 200 => Err(ApiError::invalid(
-                key,
-                format!("`{key}` is longer than 200 characters."),
-            )),
-            Some(v) => Ok(Some(v.to_owned())),
-        }
-    };
-    let number = |key: &'static str| params.integer(key);
-    let sort = SortParam::parse(params.get("sort"))?;
-    let filter = Filter {
-        q: text("q")?.map(|q| q.to_lowercase()),
-        architecture: text("architecture")?,
-        license: text("license")?,
-        tag: text("tag")?,
-        min_parameters: number("minParameters")?,
-        max_parameters: number("maxParameters")?,
-        min_context_length: number("minContextLength")?,
-    };
-    if let (Some(min), Some(max)) = (filter.min_parameters, filter.max_parameters)
-        && min > max
-    {
-        return Err(ApiError::invalid(
-            "maxParameters",
-            "`maxParameters` must not be less than `minParameters`.",
-        ));
-    }
+    let filter = catalog_filter(params)?;
+    let sort = SortParam::parse(params.get("sort"), filter.q.is_some())?;
     // An empty `after` is the first page, like an empty filter is no filter.
     let after = Cursor::catalog(params.get("after"))?;
     if after.as_ref().is_some_and(|key| key.sort() != sort) {

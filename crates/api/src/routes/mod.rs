@@ -123,6 +123,7 @@ pub fn table() -> Vec<RouteDef> {
         def::<ops::__path_docs_redirect>(|| web::get().to(ops::docs_redirect), &[]),
         def::<page::__path_catalog_page>(|| web::get().to(page::catalog_page), &[]),
         def::<catalog::__path_list_catalog>(|| web::get().to(catalog::list_catalog), IN_MEMORY),
+        def::<catalog::__path_catalog_facets>(|| web::get().to(catalog::catalog_facets), IN_MEMORY),
         def::<catalog::__path_get_catalog_model>(
             || web::get().to(catalog::get_catalog_model),
             IN_MEMORY,

@@ -12,13 +12,15 @@
 //! after it, so a listing may switch between them from one page to the next (as models come
 //! and go) without a repeat or a gap.
 
+use std::cmp::Reverse;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use imbl::OrdMap;
+use domain::ModelId;
+use imbl::{HashSet, OrdMap};
 
 use super::CatalogItem;
-use super::query::{BrowsePage, BrowseQuery, Sort, SortKey};
+use super::query::{BrowsePage, BrowseQuery, Sort, SortKey, TIERS};
 use super::snapshot::{Candidates, CountKey, NameKey, Snapshot};
 
 /// The most models one page examines, unless the page size is larger.
@@ -41,6 +43,48 @@ impl Snapshot {
             Sort::SharedAt => self.page::<BySharedAt>(query, bound),
             Sort::Name => self.page::<ByName>(query, bound),
             Sort::Endpoints => self.page::<ByEndpoints>(query, bound),
+            Sort::Relevance => self.relevance_page(query, bound),
+        }
+    }
+
+    /// The items of the union of `sets`, each once.
+    fn union<'a>(&'a self, sets: &[&'a HashSet<ModelId>]) -> Vec<&'a Arc<CatalogItem>> {
+        let mut seen = std::collections::HashSet::new();
+        sets.iter()
+            .flat_map(|set| set.iter())
+            .filter(|id| sets.len() == 1 || seen.insert(**id))
+            .filter_map(|id| self.items.get(id))
+            .collect()
+    }
+
+    /// A page in relevance order: by match tier, then newest share first.
+    fn relevance_page(&self, query: &BrowseQuery, bound: usize) -> BrowsePage {
+        let bound = bound.max(1);
+        let filter = &query.filter;
+        let cut = Cut {
+            query,
+            limit: query.limit.max(1),
+            after: match &query.after {
+                Some(SortKey::Relevance(tier, secs, id)) => Some((*tier, (Reverse(*secs), *id))),
+                _ => None,
+            },
+        };
+        let (items, next, examined) = match self.candidates(filter) {
+            Candidates::None => (Vec::new(), None, 0),
+            Candidates::Ids(sets, size) if size <= bound => {
+                let items = self.union(&sets);
+                let count = items.len();
+                cut.gather(items.into_iter(), count, |item| {
+                    Some((filter.tier(item)?, item.shared_at_key()))
+                })
+            }
+            Candidates::Ids(..) | Candidates::All => cut.walk_tiers(&self.by_shared_at, bound),
+        };
+        BrowsePage {
+            items,
+            next: next.map(|(tier, (Reverse(secs), id))| SortKey::Relevance(tier, secs, id)),
+            generation: self.generation,
+            examined,
         }
     }
 
@@ -53,10 +97,12 @@ impl Snapshot {
         };
         let (items, next, examined) = match self.candidates(&query.filter) {
             Candidates::None => (Vec::new(), None, 0),
-            Candidates::Ids(ids) if ids.len() <= bound => {
-                cut.gather::<O>(ids.iter().filter_map(|id| self.items.get(id)), ids.len())
+            Candidates::Ids(sets, size) if size <= bound => {
+                let items = self.union(&sets);
+                let count = items.len();
+                cut.gather(items.into_iter(), count, |item| Some(O::key(item)))
             }
-            Candidates::Ids(_) | Candidates::All => cut.walk(O::order(self), bound),
+            Candidates::Ids(..) | Candidates::All => cut.walk(O::order(self), bound),
         };
         BrowsePage {
             items,
@@ -78,14 +124,16 @@ type Cutting<K> = (Vec<Arc<CatalogItem>>, Option<K>, usize);
 
 impl<K: Ord + Clone> Cut<'_, K> {
     /// The page from a small candidate set (`count` items): test all, sort the matches.
-    fn gather<'a, O: Order<Key = K>>(
+    /// `key` is an item's key, none if it does not match.
+    fn gather<'a>(
         &self,
         candidates: impl Iterator<Item = &'a Arc<CatalogItem>>,
         count: usize,
+        key: impl Fn(&CatalogItem) -> Option<K>,
     ) -> Cutting<K> {
         let mut matches: Vec<(K, &Arc<CatalogItem>)> = candidates
             .filter(|item| self.query.filter.matches(item))
-            .map(|item| (O::key(item), item))
+            .filter_map(|item| Some((key(item)?, item)))
             .filter(|(key, _)| self.after.as_ref().is_none_or(|after| key > after))
             .collect();
         let keep = self.limit + 1;
@@ -130,6 +178,48 @@ impl<K: Ord + Clone> Cut<'_, K> {
                 last_kept = Some(key);
             }
             last_examined = Some(key);
+        }
+        (items, None, examined)
+    }
+}
+
+impl Cut<'_, (u8, CountKey)> {
+    /// The page from walks of the newest-first order, one per match tier from the cursor's,
+    /// examining at most `bound` models in all. Without `q` there is one tier.
+    fn walk_tiers(
+        &self,
+        order: &OrdMap<CountKey, Arc<CatalogItem>>,
+        bound: usize,
+    ) -> Cutting<(u8, CountKey)> {
+        let filter = &self.query.filter;
+        let tiers = if filter.q.is_some() { TIERS } else { 1 };
+        let (first, start) = match self.after {
+            Some((tier, key)) => (tier, Some(key)),
+            None => (0, None),
+        };
+        let mut items: Vec<Arc<CatalogItem>> = Vec::with_capacity(self.limit.min(128));
+        let mut last_kept = None;
+        let mut last_examined = None;
+        let mut examined = 0;
+        for tier in first..tiers {
+            let from = match start {
+                Some(key) if tier == first => Bound::Excluded(key),
+                _ => Bound::Unbounded,
+            };
+            for (key, item) in order.range((from, Bound::Unbounded)) {
+                if examined == bound {
+                    return (items, last_examined, examined);
+                }
+                examined += 1;
+                if filter.matches(item) && filter.tier(item) == Some(tier) {
+                    if items.len() == self.limit {
+                        return (items, last_kept, examined);
+                    }
+                    items.push(Arc::clone(item));
+                    last_kept = Some((tier, *key));
+                }
+                last_examined = Some((tier, *key));
+            }
         }
         (items, None, examined)
     }

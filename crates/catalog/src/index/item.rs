@@ -20,9 +20,10 @@ pub struct CatalogItem {
     pub owner_name: String,
     pub shared_at: Timestamp,
     pub endpoint_count: i64,
-    /// Lowercased name and description, for `q`.
-    pub(super) search_text: String,
-    /// Lowercased name: the item's place in the name order (shared, so a key costs no copy).
+    /// Lowercased description, for `q`.
+    pub(super) description_key: Box<str>,
+    /// Lowercased name: the item's place in the name order (shared, so a key costs no copy),
+    /// and what `q` is looked for in.
     pub(super) name_key: Arc<str>,
     /// The item's wire form, rendered on first use (see [`CatalogItem::rendered`]).
     rendered: Rendered,
@@ -52,7 +53,7 @@ impl CatalogItem {
     pub fn from_row(row: CatalogRow) -> Self {
         let m = row.model;
         Self {
-            search_text: format!("{}\n{}", m.name, m.description).to_lowercase(),
+            description_key: m.description.to_lowercase().into_boxed_str(),
             name_key: Arc::from(m.name.to_lowercase()),
             model_id: m.id,
             name: m.name,

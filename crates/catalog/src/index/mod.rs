@@ -12,6 +12,7 @@
 //! a change O(log n), and no read ever waits for a write or a write for a read.
 
 mod browse;
+mod facets;
 mod item;
 mod query;
 mod snapshot;
@@ -25,8 +26,11 @@ use domain::ModelId;
 use storage::CatalogRow;
 
 pub use browse::{EXAMINE_BOUND, examine_bound};
+pub use facets::{
+    CONTEXT_BUCKETS, FACET_VALUES, Facets, PARAMETER_BUCKETS, RangeCount, ValueCount,
+};
 pub use item::CatalogItem;
-pub use query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey};
+pub use query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
 pub(crate) use snapshot::Snapshot;
 
 /// Builds the index of a whole catalog (the start-up load). Rows are turned into items as they

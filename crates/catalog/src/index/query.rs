@@ -1,5 +1,5 @@
 //! What a catalog read asks for ([`BrowseQuery`]: filters, order, cursor, size) and what it
-//! gets back ([`BrowsePage`]).
+//! gets back ([`BrowsePage`]), and how a model is ranked against a search ([`Filter::tier`]).
 
 use std::sync::Arc;
 
@@ -10,13 +10,16 @@ use super::CatalogItem;
 /// The order of a catalog listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Sort {
-    /// Newest share first (the default).
+    /// Newest share first (the default without `q`).
     #[default]
     SharedAt,
     /// By name, case-insensitive, A to Z.
     Name,
     /// Most endpoints first.
     Endpoints,
+    /// Best match of `q` first (see [`Filter::tier`]), then newest share first. Without `q`
+    /// every model is in the first tier, so the order is that of [`Sort::SharedAt`].
+    Relevance,
 }
 
 /// Where an item sits in one sort; a page's cursor.
@@ -25,6 +28,8 @@ pub enum SortKey {
     SharedAt(i64, Uuid),
     Name(String, Uuid),
     Endpoints(i64, Uuid),
+    /// The match tier, then the item's place in the newest-first order.
+    Relevance(u8, i64, Uuid),
 }
 
 impl SortKey {
@@ -33,55 +38,178 @@ impl SortKey {
             Self::SharedAt(..) => Sort::SharedAt,
             Self::Name(..) => Sort::Name,
             Self::Endpoints(..) => Sort::Endpoints,
+            Self::Relevance(..) => Sort::Relevance,
         }
     }
 }
 
-/// Filters of `GET /v1/catalog/models`; all given ones must hold.
+/// Filters of `GET /v1/catalog/models` (and of the facets): all given ones must hold; of the
+/// values given for one exact field, any.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Filter {
-    /// Case-insensitive substring of name or description (already lowercased).
+    /// Case-insensitive substring of the name or of the description (already lowercased).
     pub q: Option<String>,
-    pub architecture: Option<String>,
-    pub license: Option<String>,
-    pub tag: Option<String>,
+    pub architecture: Vec<String>,
+    pub license: Vec<String>,
+    pub tag: Vec<String>,
     pub min_parameters: Option<i64>,
     pub max_parameters: Option<i64>,
     pub min_context_length: Option<i64>,
+    pub max_context_length: Option<i64>,
 }
 
 /// The form of an exact-match value (architecture, license, tag) that the filters compare and
 /// the inverted indexes are keyed by: ASCII case does not count.
-pub(super) fn facet_key(value: &str) -> String {
+pub(crate) fn facet_key(value: &str) -> String {
     value.to_ascii_lowercase()
 }
 
-impl Filter {
-    pub(super) fn matches(&self, item: &CatalogItem) -> bool {
-        let same = |want: &str, have: &str| want.eq_ignore_ascii_case(have);
-        let eq = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref()
-                .is_none_or(|w| have.as_ref().is_some_and(|h| same(w, h)))
-        };
-        self.q
-            .as_ref()
-            .is_none_or(|q| item.search_text.contains(q.as_str()))
-            && eq(&self.architecture, &item.architecture)
-            && eq(&self.license, &item.license)
-            && self
-                .tag
-                .as_ref()
-                .is_none_or(|t| item.tags.iter().any(|have| same(t, have)))
-            && self
-                .min_parameters
-                .is_none_or(|min| item.parameter_count.is_some_and(|p| p >= min))
-            && self
-                .max_parameters
-                .is_none_or(|max| item.parameter_count.is_some_and(|p| p <= max))
-            && self
-                .min_context_length
-                .is_none_or(|min| item.context_length.is_some_and(|c| c >= min))
+/// The number of match tiers: whole word, word prefix and substring, in the name then in the
+/// description.
+pub const TIERS: u8 = 6;
+
+/// The facet filters: each facet ignores its own when it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Architecture,
+    License,
+    Tag,
+    Parameters,
+    ContextLength,
+}
+
+impl Part {
+    pub(crate) const ALL: [Part; 5] = [
+        Part::Architecture,
+        Part::License,
+        Part::Tag,
+        Part::Parameters,
+        Part::ContextLength,
+    ];
+}
+
+/// A set of [`Part`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Parts(u8);
+
+impl Parts {
+    pub(crate) const NONE: Parts = Parts(0);
+    pub(crate) const EVERY: Parts = Parts(0b1_1111);
+
+    fn bit(part: Part) -> u8 {
+        match part {
+            Part::Architecture => 1,
+            Part::License => 2,
+            Part::Tag => 4,
+            Part::Parameters => 8,
+            Part::ContextLength => 16,
+        }
     }
+
+    pub(crate) fn one(part: Part) -> Parts {
+        Parts(Self::bit(part))
+    }
+
+    pub(crate) fn with(self, part: Part) -> Parts {
+        Parts(self.0 | Self::bit(part))
+    }
+
+    pub(crate) fn without(self, other: Parts) -> Parts {
+        Parts(self.0 & !other.0)
+    }
+
+    pub(crate) fn has(self, part: Part) -> bool {
+        self.0 & Self::bit(part) != 0
+    }
+
+    pub(crate) fn len(self) -> u32 {
+        self.0.count_ones()
+    }
+}
+
+impl Filter {
+    pub(crate) fn matches(&self, item: &CatalogItem) -> bool {
+        self.matches_search(item) && self.failed_parts(item) == Parts::NONE
+    }
+
+    /// Whether `q` (if any) is in the name or the description.
+    pub(crate) fn matches_search(&self, item: &CatalogItem) -> bool {
+        self.q
+            .as_deref()
+            .is_none_or(|q| item.name_key.contains(q) || item.description_key.contains(q))
+    }
+
+    /// Which of the facet filters the item fails.
+    pub(crate) fn failed_parts(&self, item: &CatalogItem) -> Parts {
+        let any = |want: &[String], have: Option<&String>| {
+            want.is_empty() || have.is_some_and(|h| want.iter().any(|w| w.eq_ignore_ascii_case(h)))
+        };
+        let within = |value: Option<i64>, min: Option<i64>, max: Option<i64>| {
+            (min.is_none() && max.is_none())
+                || value.is_some_and(|v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m))
+        };
+        let holds = [
+            any(&self.architecture, item.architecture.as_ref()),
+            any(&self.license, item.license.as_ref()),
+            self.tag.is_empty()
+                || item
+                    .tags
+                    .iter()
+                    .any(|have| self.tag.iter().any(|w| w.eq_ignore_ascii_case(have))),
+            within(
+                item.parameter_count,
+                self.min_parameters,
+                self.max_parameters,
+            ),
+            within(
+                item.context_length,
+                self.min_context_length,
+                self.max_context_length,
+            ),
+        ];
+        holds
+            .iter()
+            .zip(Part::ALL)
+            .filter(|(holds, _)| !**holds)
+            .fold(Parts::NONE, |parts, (_, part)| parts.with(part))
+    }
+
+    /// How well the item matches `q`, best first: 0 when `q` is a whole word (or run of words)
+    /// of the name, 1 when it starts a word of the name, 2 when it is elsewhere in the name, and
+    /// 3, 4, 5 likewise in the description. None when `q` is in neither; 0 without `q`.
+    pub fn tier(&self, item: &CatalogItem) -> Option<u8> {
+        let Some(q) = self.q.as_deref() else {
+            return Some(0);
+        };
+        placement(&item.name_key, q).or_else(|| placement(&item.description_key, q).map(|t| t + 3))
+    }
+}
+
+/// The best placement of `q` in `text`: 0 whole word, 1 word prefix, 2 anywhere; none if absent.
+fn placement(text: &str, q: &str) -> Option<u8> {
+    if q.is_empty() {
+        return Some(0);
+    }
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut best: Option<u8> = None;
+    let mut from = 0;
+    // Every occurrence, overlapping ones too: the best placement may be a later one.
+    while let Some(found) = text[from..].find(q) {
+        let at = from + found;
+        let starts = !word(text[..at].chars().next_back());
+        let ends = !word(text[at + q.len()..].chars().next());
+        let tier = match (starts, ends) {
+            (true, true) => 0,
+            (true, false) => 1,
+            _ => 2,
+        };
+        best = Some(best.map_or(tier, |b: u8| b.min(tier)));
+        if tier == 0 {
+            break;
+        }
+        from = at + text[at..].chars().next().map_or(1, char::len_utf8);
+    }
+    best
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -13,7 +13,8 @@ use imbl::{HashMap, HashSet, OrdMap};
 use uuid::Uuid;
 
 use super::CatalogItem;
-use super::query::{Filter, facet_key};
+use super::facets::{CONTEXT_BUCKETS, PARAMETER_BUCKETS, bucket};
+use super::query::{Filter, Part, facet_key};
 
 /// The key of an item in the newest-first and most-endpoints-first orders.
 pub(super) type CountKey = (Reverse<i64>, Uuid);
@@ -35,6 +36,9 @@ pub(crate) struct Snapshot {
     architectures: Facet,
     licenses: Facet,
     tags: Facet,
+    /// How many items fall in each parameter-count and context-length bucket.
+    pub(super) parameter_buckets: [u64; PARAMETER_BUCKETS.len()],
+    pub(super) context_buckets: [u64; CONTEXT_BUCKETS.len()],
     /// Moves on with every change of what a page can show.
     pub(super) generation: u64,
 }
@@ -45,8 +49,9 @@ pub(super) enum Candidates<'a> {
     All,
     /// A filtered value no item has: nothing can match.
     None,
-    /// The smallest set of ids one exact filter allows (every match is in it).
-    Ids(&'a HashSet<ModelId>),
+    /// The sets whose union is the smallest set of ids one exact filter allows (every match
+    /// is in it), and the size of that union at most.
+    Ids(Vec<&'a HashSet<ModelId>>, usize),
 }
 
 impl CatalogItem {
@@ -65,15 +70,29 @@ impl CatalogItem {
         (Reverse(self.endpoint_count), self.model_id.as_uuid())
     }
 
-    /// The values the item is found under in each inverted index.
-    fn facet_values(&self) -> [Vec<String>; 3] {
+    /// The values the item is found under in one exact field's inverted index.
+    pub(super) fn facet_values(&self, part: Part) -> Vec<String> {
         let one = |value: &Option<String>| value.as_deref().map(facet_key).into_iter().collect();
-        let mut tags: Vec<String> = self.tags.iter().map(|t| facet_key(t)).collect();
-        tags.sort_unstable();
-        tags.dedup();
-        [one(&self.architecture), one(&self.license), tags]
+        match part {
+            Part::Architecture => one(&self.architecture),
+            Part::License => one(&self.license),
+            Part::Tag => {
+                let mut tags: Vec<String> = self.tags.iter().map(|t| facet_key(t)).collect();
+                tags.sort_unstable();
+                tags.dedup();
+                tags
+            }
+            Part::Parameters | Part::ContextLength => Vec::new(),
+        }
+    }
+
+    fn all_facet_values(&self) -> [Vec<String>; 3] {
+        EXACT.map(|part| self.facet_values(part))
     }
 }
+
+/// The exact fields, in the order of the snapshot's inverted indexes.
+const EXACT: [Part; 3] = [Part::Architecture, Part::License, Part::Tag];
 
 impl Snapshot {
     /// A snapshot of `items` (all different models), built at once: each order from its sorted
@@ -94,7 +113,7 @@ impl Snapshot {
             let mut facets: [std::collections::HashMap<String, Vec<ModelId>>; 3] =
                 Default::default();
             for item in items {
-                for (facet, values) in facets.iter_mut().zip(item.facet_values()) {
+                for (facet, values) in facets.iter_mut().zip(item.all_facet_values()) {
                     for value in values {
                         facet.entry(value).or_default().push(item.model_id);
                     }
@@ -123,7 +142,14 @@ impl Snapshot {
                 .map(|item| (item.model_id, Arc::clone(item)))
                 .collect();
             let [architectures, licenses, tags] = join(facets);
+            let mut parameter_buckets = [0; PARAMETER_BUCKETS.len()];
+            let mut context_buckets = [0; CONTEXT_BUCKETS.len()];
+            for item in &items {
+                count_buckets(&mut parameter_buckets, &mut context_buckets, item, 1);
+            }
             Self {
+                parameter_buckets,
+                context_buckets,
                 items: by_id,
                 by_shared_at: join(by_shared_at),
                 by_name,
@@ -160,11 +186,17 @@ impl Snapshot {
         self.by_name.insert(item.name_key(), Arc::clone(&item));
         self.by_endpoints
             .insert(item.endpoints_key(), Arc::clone(&item));
-        for (facet, values) in self.facets_mut().into_iter().zip(item.facet_values()) {
+        for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
             for value in values {
                 facet.entry(value).or_default().insert(item.model_id);
             }
         }
+        count_buckets(
+            &mut self.parameter_buckets,
+            &mut self.context_buckets,
+            &item,
+            1,
+        );
         self.items.insert(item.model_id, item);
     }
 
@@ -174,7 +206,13 @@ impl Snapshot {
         self.by_shared_at.remove(&old.shared_at_key());
         self.by_name.remove(&old.name_key());
         self.by_endpoints.remove(&old.endpoints_key());
-        for (facet, values) in self.facets_mut().into_iter().zip(old.facet_values()) {
+        count_buckets(
+            &mut self.parameter_buckets,
+            &mut self.context_buckets,
+            &old,
+            -1,
+        );
+        for (facet, values) in self.facets_mut().into_iter().zip(old.all_facet_values()) {
             for value in values {
                 // An emptied value leaves the index: a filter on it then answers at once.
                 if let Some(ids) = facet.get_mut(&value) {
@@ -192,23 +230,69 @@ impl Snapshot {
         [&mut self.architectures, &mut self.licenses, &mut self.tags]
     }
 
+    /// The inverted index of an exact field (numeric fields have none).
+    pub(super) fn facet(&self, part: Part) -> Option<&Facet> {
+        match part {
+            Part::Architecture => Some(&self.architectures),
+            Part::License => Some(&self.licenses),
+            Part::Tag => Some(&self.tags),
+            Part::Parameters | Part::ContextLength => None,
+        }
+    }
+
+    /// The sets of the items having each of `values` of an exact field (those some item has).
+    pub(super) fn sets(&self, part: Part, values: &[String]) -> Vec<&HashSet<ModelId>> {
+        let Some(facet) = self.facet(part) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<String> = values.iter().map(|v| facet_key(v)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.iter().filter_map(|key| facet.get(key)).collect()
+    }
+
     /// The narrowest set of candidates the query's exact filters allow.
     pub(super) fn candidates(&self, filter: &Filter) -> Candidates<'_> {
-        let wanted = [
-            (&self.architectures, &filter.architecture),
-            (&self.licenses, &filter.license),
-            (&self.tags, &filter.tag),
-        ];
-        let mut narrowest: Option<&HashSet<ModelId>> = None;
-        for (facet, value) in wanted {
-            let Some(value) = value else { continue };
-            let Some(ids) = facet.get(&facet_key(value)) else {
-                return Candidates::None;
+        let mut narrowest: Option<(Vec<&HashSet<ModelId>>, usize)> = None;
+        for part in EXACT {
+            let Some(values) = filter.values(part) else {
+                continue;
             };
-            if narrowest.is_none_or(|n| ids.len() < n.len()) {
-                narrowest = Some(ids);
+            let sets = self.sets(part, values);
+            if sets.is_empty() {
+                return Candidates::None;
+            }
+            let size = sets.iter().map(|set| set.len()).sum();
+            if narrowest.as_ref().is_none_or(|(_, n)| size < *n) {
+                narrowest = Some((sets, size));
             }
         }
-        narrowest.map_or(Candidates::All, Candidates::Ids)
+        narrowest.map_or(Candidates::All, |(sets, size)| Candidates::Ids(sets, size))
+    }
+}
+
+/// Adds (`delta` 1) or removes (-1) an item in the bucket counts.
+fn count_buckets(
+    parameters: &mut [u64; PARAMETER_BUCKETS.len()],
+    context: &mut [u64; CONTEXT_BUCKETS.len()],
+    item: &CatalogItem,
+    delta: i8,
+) {
+    let apply = |count: &mut u64| {
+        *count = if delta > 0 {
+            *count + 1
+        } else {
+            count.saturating_sub(1)
+        };
+    };
+    if let Some(count) =
+        bucket(&PARAMETER_BUCKETS, item.parameter_count).and_then(|b| parameters.get_mut(b))
+    {
+        apply(count);
+    }
+    if let Some(count) =
+        bucket(&CONTEXT_BUCKETS, item.context_length).and_then(|b| context.get_mut(b))
+    {
+        apply(count);
     }
 }

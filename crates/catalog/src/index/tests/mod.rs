@@ -1,6 +1,9 @@
 //! The index's tests: orders, cursors, version gating, the bulk load, and the bounded page
 //! against a brute-force filter and sort of random catalogs.
 
+mod facets;
+mod relevance;
+
 use super::*;
 use domain::{ModelStatus, Timestamp};
 
@@ -9,7 +12,7 @@ fn item(name: &str, secs: i64, endpoints: i64) -> CatalogItem {
 }
 
 /// A shared model at version 1, shared at `secs`.
-fn row(name: &str, secs: i64, endpoints: i64) -> CatalogRow {
+pub(super) fn row(name: &str, secs: i64, endpoints: i64) -> CatalogRow {
     let at = Timestamp::from(chrono::DateTime::from_timestamp(secs, 0).unwrap());
     CatalogRow {
         model: storage::Model {
@@ -36,7 +39,7 @@ fn row(name: &str, secs: i64, endpoints: i64) -> CatalogRow {
 }
 
 /// `row` at another version and share state.
-fn at(row: &CatalogRow, version: i64, shared: bool) -> CatalogRow {
+pub(super) fn at(row: &CatalogRow, version: i64, shared: bool) -> CatalogRow {
     let mut row = row.clone();
     row.model.version = version;
     row.model.shared = shared;
@@ -185,8 +188,8 @@ fn filters_combine() {
     });
     assert_eq!(page.items.len(), 1);
     let filter = Filter {
-        tag: Some("CHAT".into()),
-        license: Some("MIT".into()),
+        tag: vec!["CHAT".into()],
+        license: vec!["MIT".into()],
         ..Filter::default()
     };
     let page = index.current().browse(&BrowseQuery {
@@ -214,7 +217,12 @@ fn filters_combine() {
     );
 }
 
-fn query(filter: Filter, sort: Sort, after: Option<SortKey>, limit: usize) -> BrowseQuery {
+pub(super) fn query(
+    filter: Filter,
+    sort: Sort,
+    after: Option<SortKey>,
+    limit: usize,
+) -> BrowseQuery {
     BrowseQuery {
         filter,
         sort,
@@ -235,16 +243,16 @@ fn an_absent_exact_value_answers_without_examining() {
     }
     for filter in [
         Filter {
-            architecture: Some("absent".into()),
+            architecture: vec!["absent".into()],
             ..Filter::default()
         },
         Filter {
-            license: Some("absent".into()),
+            license: vec!["absent".into()],
             q: Some("m1".into()),
             ..Filter::default()
         },
         Filter {
-            tag: Some("absent".into()),
+            tag: vec!["absent".into()],
             ..Filter::default()
         },
     ] {
@@ -255,7 +263,7 @@ fn an_absent_exact_value_answers_without_examining() {
     }
     // A rare value is gathered from its set: one model examined, not the whole order.
     let tagged = Filter {
-        tag: Some("rARE".into()),
+        tag: vec!["rARE".into()],
         ..Filter::default()
     };
     let page = index
@@ -315,10 +323,10 @@ fn a_published_snapshot_never_changes() {
 }
 
 /// A small, seedable random source (xorshift64*) for the property test.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -326,7 +334,7 @@ impl Rng {
         usize::try_from(x % u64::try_from(n.max(1)).unwrap()).unwrap()
     }
 
-    fn chance(&mut self, percent: usize) -> bool {
+    pub(super) fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
 
@@ -349,7 +357,7 @@ const LICENSES: &[&str] = &["mit", "Apache-2.0", "llama3"];
 const TAGS: &[&str] = &["chat", "Code", "vision", "t1", "t2", "rare"];
 const WORDS: &[&str] = &["alpha", "Beta", "gamma", "delta", "Émile"];
 
-fn random_row(rng: &mut Rng) -> CatalogRow {
+pub(super) fn random_row(rng: &mut Rng) -> CatalogRow {
     let mut row = row(
         &format!("{} {}", rng.pick(WORDS), rng.below(4)),
         1_000 + i64::try_from(rng.below(40)).unwrap(),
@@ -367,15 +375,23 @@ fn random_row(rng: &mut Rng) -> CatalogRow {
     row
 }
 
-fn random_filter(rng: &mut Rng) -> Filter {
+pub(super) fn random_filter(rng: &mut Rng) -> Filter {
+    // None, one or (sometimes) two values, one of them now and then a value no model has.
     let exact = |rng: &mut Rng, percent, values: &[&str]| {
-        rng.chance(percent).then(|| {
-            if rng.chance(10) {
-                "absent".to_owned()
-            } else {
-                rng.cased(values)
-            }
-        })
+        let count = if rng.chance(percent) {
+            1 + usize::from(rng.chance(30))
+        } else {
+            0
+        };
+        (0..count)
+            .map(|_| {
+                if rng.chance(10) {
+                    "absent".to_owned()
+                } else {
+                    rng.cased(values)
+                }
+            })
+            .collect::<Vec<_>>()
     };
     let architecture = exact(rng, 30, ARCHITECTURES);
     let license = exact(rng, 20, LICENSES);
@@ -386,8 +402,18 @@ fn random_filter(rng: &mut Rng) -> Filter {
     };
     Filter {
         q: rng.chance(30).then(|| {
-            rng.pick(&["a", "alpha", "ta 1", "checkpoint 1", "zzz", "émile"])
-                .into()
+            rng.pick(&[
+                "a",
+                "alpha",
+                "ta 1",
+                "checkpoint 1",
+                "zzz",
+                "émile",
+                "gamma 2",
+                "point",
+                "1",
+            ])
+            .into()
         }),
         architecture,
         license,
@@ -395,6 +421,7 @@ fn random_filter(rng: &mut Rng) -> Filter {
         min_parameters: number(rng, 20),
         max_parameters: number(rng, 20),
         min_context_length: rng.chance(20).then(|| [2048, 4096, 8192][rng.below(3)]),
+        max_context_length: rng.chance(10).then(|| [2048, 4096, 8192][rng.below(3)]),
     }
 }
 
@@ -408,7 +435,14 @@ fn brute_force(index: &CatalogIndex, filter: &Filter, sort: Sort) -> Vec<ModelId
         .cloned()
         .collect();
     matches.sort_by(|a, b| {
+        let newest = || {
+            b.shared_at
+                .as_datetime()
+                .timestamp()
+                .cmp(&a.shared_at.as_datetime().timestamp())
+        };
         let by = match sort {
+            Sort::Relevance => filter.tier(a).cmp(&filter.tier(b)).then_with(newest),
             Sort::SharedAt => b
                 .shared_at
                 .as_datetime()
@@ -444,15 +478,21 @@ fn following_cursors_equals_a_brute_force_filter_and_sort_within_the_bound() {
         };
         for _ in 0..8 {
             let filter = random_filter(&mut rng);
-            let sort = [Sort::SharedAt, Sort::Name, Sort::Endpoints][rng.below(3)];
+            let sort = [Sort::SharedAt, Sort::Name, Sort::Endpoints, Sort::Relevance][rng.below(4)];
             let limit = 1 + rng.below(8);
             let bound = 1 + rng.below(40);
             let expected = brute_force(&index, &filter, sort);
             let mut got = Vec::new();
             let mut after = None;
             for pages in 0.. {
+                // A relevance listing walks the order once per match tier.
+                let walks = if sort == Sort::Relevance {
+                    usize::from(TIERS)
+                } else {
+                    1
+                };
                 assert!(
-                    pages <= index.len() + 1,
+                    pages <= walks * (index.len() + 1),
                     "case {case}: the listing never ends"
                 );
                 let q = query(filter.clone(), sort, after, limit);

@@ -1,0 +1,109 @@
+//! The relevance order on a small fixed catalog: whole word before prefix before substring,
+//! name before description, newest first within a tier; and its cursors.
+
+use super::*;
+
+/// A model named `name` with `description`, shared at `secs`.
+fn add(index: &mut CatalogIndex, name: &str, description: &str, secs: i64) {
+    let mut r = row(name, secs, 0);
+    r.model.description = description.into();
+    index.apply(r);
+}
+
+fn catalog() -> CatalogIndex {
+    let mut index = CatalogIndex::default();
+    add(&mut index, "Llama 3 Instruct", "a chat model", 10);
+    add(&mut index, "Llamafile runner", "packs a model", 20);
+    add(&mut index, "TinyLlama", "small", 30);
+    add(&mut index, "Coder", "a llama fine-tune", 40);
+    add(&mut index, "Writer", "llamas everywhere", 50);
+    add(&mut index, "Reader", "kinda-llama-ish", 60);
+    add(&mut index, "Old Llama", "the first", 5);
+    add(&mut index, "Mistral", "no match here", 70);
+    index
+}
+
+fn ranked(index: &CatalogIndex, q: &str, limit: usize, bound: usize) -> Vec<String> {
+    let filter = Filter {
+        q: Some(q.to_lowercase()),
+        ..Filter::default()
+    };
+    let mut names = Vec::new();
+    let mut after = None;
+    loop {
+        let page = index
+            .current()
+            .browse_within(&query(filter.clone(), Sort::Relevance, after, limit), bound);
+        names.extend(page.items.iter().map(|item| item.name.clone()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return names,
+        }
+    }
+}
+
+#[test]
+fn whole_words_then_prefixes_then_substrings_name_before_description() {
+    let index = catalog();
+    let expected = [
+        // Whole word in the name, newest first.
+        "Llama 3 Instruct",
+        "Old Llama",
+        // Prefix of a word of the name.
+        "Llamafile runner",
+        // Inside a word of the name.
+        "TinyLlama",
+        // Whole word in the description (a hyphen separates words), newest first.
+        "Reader",
+        "Coder",
+        // Prefix in the description.
+        "Writer",
+    ];
+    for (limit, bound) in [(20, 2_000), (1, 2_000), (2, 3), (3, 1)] {
+        assert_eq!(
+            ranked(&index, "LLAMA", limit, bound),
+            expected,
+            "limit {limit}, bound {bound}"
+        );
+    }
+}
+
+#[test]
+fn several_words_rank_as_one_phrase() {
+    let index = catalog();
+    assert_eq!(ranked(&index, "llama 3", 5, 2_000), ["Llama 3 Instruct"]);
+    assert_eq!(ranked(&index, "a chat", 5, 2_000), ["Llama 3 Instruct"]);
+    assert_eq!(ranked(&index, "a model", 5, 2_000), ["Llamafile runner"]);
+    assert_eq!(ranked(&index, "ama 3", 5, 2_000), ["Llama 3 Instruct"]);
+}
+
+#[test]
+fn without_a_search_relevance_is_newest_first() {
+    let index = catalog();
+    let page = index
+        .current()
+        .browse(&query(Filter::default(), Sort::Relevance, None, 3));
+    let names: Vec<&str> = page.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["Mistral", "Reader", "Writer"]);
+}
+
+#[test]
+fn a_relevance_cursor_survives_changes_between_pages() {
+    let mut index = catalog();
+    let filter = Filter {
+        q: Some("llama".into()),
+        ..Filter::default()
+    };
+    let first = index
+        .current()
+        .browse(&query(filter.clone(), Sort::Relevance, None, 3));
+    let names: Vec<&str> = first.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["Llama 3 Instruct", "Old Llama", "Llamafile runner"]);
+    // A new whole-word match lands before the cursor; the next page neither repeats nor skips.
+    add(&mut index, "Llama Guard", "safety", 100);
+    let second = index
+        .current()
+        .browse(&query(filter, Sort::Relevance, first.next, 3));
+    let names: Vec<&str> = second.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["TinyLlama", "Reader", "Coder"]);
+}
