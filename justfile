@@ -31,6 +31,10 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Regenerate the catalog pages' screenshots in docs/ (headless Chromium; `npm ci` in tests/browser first).
+screenshots:
+    MODELSHARE_UPDATE_SCREENSHOTS=1 cargo test -p integration --test integration browser::audit::screenshots -- --nocapture
+
 # Format the code.
 fmt:
     cargo fmt --all

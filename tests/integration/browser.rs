@@ -1,5 +1,15 @@
-//! The catalog web page in a real browser (headless Chromium): shared models are there,
-//! unshared ones are not, user text is shown as text, and a screenshot lands in `target/`.
+//! The catalog web pages in a real browser (headless Chromium). Here: shared models are on
+//! `/catalog`, unshared ones are not, user text is shown as text. In the submodules, through
+//! puppeteer-core and axe-core (`tests/browser/`): a real click on a facet narrows the list and
+//! its counts ([`facets`]), the model page's snippets create an endpoint when run ([`snippets`]),
+//! no serious or critical accessibility violation on either page, and their screenshots
+//! ([`audit`]).
+
+mod audit;
+mod driver;
+mod facets;
+mod fixture;
+mod snippets;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +21,7 @@ use tokio::process::Command;
 
 use crate::helpers::{Tenant, TestApp, spawn_app};
 
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     [
         "/usr/bin/chromium",
         "/usr/bin/chromium-browser",
@@ -191,11 +201,11 @@ async fn the_catalog_page_shows_shared_models_in_a_real_browser() {
     );
     assert!(!dom.contains("<script>alert(1)</script>"));
     assert!(dom.contains("&lt;b&gt;text&lt;/b&gt;") && dom.contains("&lt;i&gt;tag&lt;/i&gt;"));
-    // Grouped by architecture.
-    for group in ["llama", "mistral", "qwen"] {
+    // Each card links to its model's page.
+    for id in shown {
         assert!(
-            dom.contains(&format!("<h2>{group} <small>")),
-            "group {group} missing"
+            dom.contains(&format!("href=\"/catalog/models/{id}\"")),
+            "no link to the page of {id}"
         );
     }
 

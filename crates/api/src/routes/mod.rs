@@ -122,6 +122,7 @@ pub fn table() -> Vec<RouteDef> {
         def::<ops::__path_openapi_json>(|| web::get().to(ops::openapi_json), &[]),
         def::<ops::__path_docs_redirect>(|| web::get().to(ops::docs_redirect), &[]),
         def::<page::__path_catalog_page>(|| web::get().to(page::catalog_page), &[]),
+        def::<page::__path_model_page>(|| web::get().to(page::model_page), &[]),
         def::<catalog::__path_list_catalog>(|| web::get().to(catalog::list_catalog), IN_MEMORY),
         def::<catalog::__path_catalog_facets>(|| web::get().to(catalog::catalog_facets), IN_MEMORY),
         def::<catalog::__path_get_catalog_model>(
