@@ -16,8 +16,7 @@ use std::cmp::Reverse;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use domain::ModelId;
-use imbl::{HashSet, OrdMap};
+use imbl::OrdMap;
 
 use super::CatalogItem;
 use super::query::{BrowsePage, BrowseQuery, Sort, SortKey, TIERS};
@@ -47,16 +46,6 @@ impl Snapshot {
         }
     }
 
-    /// The items of the union of `sets`, each once.
-    fn union<'a>(&'a self, sets: &[&'a HashSet<ModelId>]) -> Vec<&'a Arc<CatalogItem>> {
-        let mut seen = std::collections::HashSet::new();
-        sets.iter()
-            .flat_map(|set| set.iter())
-            .filter(|id| sets.len() == 1 || seen.insert(**id))
-            .filter_map(|id| self.items.get(id))
-            .collect()
-    }
-
     /// A page in relevance order: by match tier, then newest share first.
     fn relevance_page(&self, query: &BrowseQuery, bound: usize) -> BrowsePage {
         let bound = bound.max(1);
@@ -71,14 +60,14 @@ impl Snapshot {
         };
         let (items, next, examined) = match self.candidates(filter) {
             Candidates::None => (Vec::new(), None, 0),
-            Candidates::Ids(sets, size) if size <= bound => {
+            Candidates::Docs(sets, size) if size <= bound => {
                 let items = self.union(&sets);
                 let count = items.len();
                 cut.gather(items.into_iter(), count, |item| {
                     Some((filter.tier(item)?, item.shared_at_key()))
                 })
             }
-            Candidates::Ids(..) | Candidates::All => cut.walk_tiers(&self.by_shared_at, bound),
+            Candidates::Docs(..) | Candidates::All => cut.walk_tiers(&self.by_shared_at, bound),
         };
         BrowsePage {
             items,
@@ -97,12 +86,12 @@ impl Snapshot {
         };
         let (items, next, examined) = match self.candidates(&query.filter) {
             Candidates::None => (Vec::new(), None, 0),
-            Candidates::Ids(sets, size) if size <= bound => {
+            Candidates::Docs(sets, size) if size <= bound => {
                 let items = self.union(&sets);
                 let count = items.len();
                 cut.gather(items.into_iter(), count, |item| Some(O::key(item)))
             }
-            Candidates::Ids(..) | Candidates::All => cut.walk(O::order(self), bound),
+            Candidates::Docs(..) | Candidates::All => cut.walk(O::order(self), bound),
         };
         BrowsePage {
             items,

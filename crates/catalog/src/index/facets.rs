@@ -1,20 +1,14 @@
 //! Facet counts of the public catalog: how many models each value of a field (or each size
 //! bucket) would leave, given every filter but that field's own (drill-down).
 //!
-//! One pass over the models that can count anywhere computes every facet: an item that passes
-//! every filter counts in all facets; an item that fails exactly one facet's filter counts in
-//! that facet only; any other item counts nowhere. The pass starts from the narrowest set the
-//! inverted indexes allow (an item failing two exact filters counts nowhere, so the union of
-//! the two narrowest exact filters' sets holds every item that counts), and a facet whose
-//! filter is the only one given is read off the indexes' sizes without a pass.
+//! Each filter given becomes a [`Mask`] of the items it lets through (the union of its values'
+//! sets in the inverted indexes; `q` is tested item by item). A facet's counts are then, for
+//! each of its values, the number of that value's items in the intersection of every other
+//! filter's mask: bit counts, without looking at a single item.
 
-use std::collections::{HashMap, HashSet as StdHashSet};
-
-use domain::ModelId;
-
-use super::CatalogItem;
-use super::query::{Filter, Part, Parts, facet_key};
-use super::snapshot::Snapshot;
+use super::bits::{DocSet, Mask};
+use super::query::{Filter, Part, facet_key};
+use super::snapshot::{EXACT, Snapshot};
 
 /// The parameter-count buckets, `(min, max)` inclusive (`max` none: no upper end): under 1B,
 /// 1–4B, 4–10B, 10–30B, 30–100B, 100B and more.
@@ -77,197 +71,144 @@ pub(crate) fn bucket(buckets: &[(i64, Option<i64>)], value: Option<i64>) -> Opti
         .position(|(min, max)| value >= *min && max.is_none_or(|max| value <= max))
 }
 
-/// Counts being gathered.
-#[derive(Default)]
-struct Tally {
-    architecture: HashMap<String, u64>,
-    license: HashMap<String, u64>,
-    tag: HashMap<String, u64>,
-    parameters: [u64; PARAMETER_BUCKETS.len()],
-    context: [u64; CONTEXT_BUCKETS.len()],
-    total: u64,
-}
-
-impl Tally {
-    fn values_mut(&mut self, part: Part) -> Option<&mut HashMap<String, u64>> {
-        match part {
-            Part::Architecture => Some(&mut self.architecture),
-            Part::License => Some(&mut self.license),
-            Part::Tag => Some(&mut self.tag),
-            Part::Parameters | Part::ContextLength => None,
-        }
-    }
-
-    /// Counts `item` in the facets of `parts`.
-    fn add(&mut self, item: &CatalogItem, parts: Parts) {
-        for part in EXACT_PARTS {
-            if parts.has(part)
-                && let Some(counts) = self.values_mut(part)
-            {
-                for value in item.facet_values(part) {
-                    *counts.entry(value).or_default() += 1;
-                }
-            }
-        }
-        if parts.has(Part::Parameters) {
-            bump(
-                &mut self.parameters,
-                &PARAMETER_BUCKETS,
-                item.parameter_count,
-            );
-        }
-        if parts.has(Part::ContextLength) {
-            bump(&mut self.context, &CONTEXT_BUCKETS, item.context_length);
-        }
-    }
-
-    /// Counts an item that passes every filter but those in `failed`, in every facet it
-    /// counts in but those in `skip` (read off the indexes).
-    fn count(&mut self, item: &CatalogItem, failed: Parts, skip: Parts) {
-        match failed.len() {
-            0 => {
-                self.total += 1;
-                self.add(item, Parts::EVERY.without(skip));
-            }
-            1 => self.add(item, failed.without(skip)),
-            _ => {}
-        }
-    }
-}
-
-/// Adds one to the count of `value`'s bucket.
-fn bump(counts: &mut [u64], buckets: &[(i64, Option<i64>)], value: Option<i64>) {
-    if let Some(count) = bucket(buckets, value).and_then(|b| counts.get_mut(b)) {
-        *count += 1;
-    }
-}
-
-/// The fields with an inverted index.
-const EXACT_PARTS: [Part; 3] = [Part::Architecture, Part::License, Part::Tag];
-
 impl Snapshot {
     /// Every facet's counts under `filter`; see the module's documentation.
     pub(crate) fn facets(&self, filter: &Filter) -> Facets {
-        let constrained = constrained_parts(filter);
-        let mut tally = Tally::default();
-        // Facets counted over the whole catalog, from the indexes' sizes.
-        let mut global = Parts::NONE;
-        if filter.q.is_none() && constrained.len() <= 1 {
-            global = constrained.first().map_or(Parts::EVERY, |p| Parts::one(*p));
-            self.global_counts(&mut tally, global);
+        // The mask of each filter given (`None`: the search).
+        let mut masks: Vec<(Option<Part>, Mask)> = Part::ALL
+            .into_iter()
+            .filter_map(|part| Some((Some(part), self.part_mask(filter, part)?)))
+            .collect();
+        if filter.q.is_some() {
+            masks.push((None, self.search_mask(filter)));
         }
-        let visit = |item: &CatalogItem, tally: &mut Tally| {
-            if filter.matches_search(item) {
-                tally.count(item, filter.failed_parts(item), global);
+        // The items every filter but `skip`'s lets through; none when that is every item.
+        let except = |skip: Option<Part>| -> Option<Mask> {
+            let mut within: Option<Mask> = None;
+            for (part, mask) in &masks {
+                if skip.is_some() && *part == skip {
+                    continue;
+                }
+                match &mut within {
+                    Some(within) => within.and(mask),
+                    None => within = Some(mask.clone()),
+                }
             }
+            within
         };
-        match self.facet_sources(filter, &constrained) {
-            Source::Nothing => {}
-            Source::Sets(sets) => {
-                let several = sets.len() > 1;
-                let mut seen = StdHashSet::new();
-                for id in sets.iter().flat_map(|set| set.iter()) {
-                    if several && !seen.insert(*id) {
-                        continue;
-                    }
-                    if let Some(item) = self.items.get(id) {
-                        visit(item, &mut tally);
-                    }
-                }
-            }
-            Source::All if filter.q.is_none() && constrained.is_empty() => {
-                // No filter at all: every facet came from the indexes.
-                tally.total = count(self.items.len());
-            }
-            Source::All => {
-                for item in self.items.values() {
-                    visit(item, &mut tally);
-                }
-            }
+        let count_in = |within: &Option<Mask>, set: &DocSet| {
+            within
+                .as_ref()
+                .map_or_else(|| count(set.len()), |m| m.count_in(set))
+        };
+        let mut values = EXACT.map(|part| {
+            let within = except(Some(part));
+            self.facet(part)
+                .map(|facet| {
+                    facet
+                        .iter()
+                        .map(|(value, set)| ValueCount {
+                            value: value.clone(),
+                            count: count_in(&within, set),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        });
+        let ranges = |part: Part, sets: &[DocSet], bounds: &[(i64, Option<i64>)]| {
+            let within = except(Some(part));
+            sets.iter()
+                .zip(bounds)
+                .map(|(set, (min, max))| RangeCount {
+                    min: *min,
+                    max: *max,
+                    count: count_in(&within, set),
+                })
+                .collect()
+        };
+        let parameters = ranges(
+            Part::Parameters,
+            &self.parameter_buckets,
+            &PARAMETER_BUCKETS,
+        );
+        let context_length = ranges(Part::ContextLength, &self.context_buckets, &CONTEXT_BUCKETS);
+        let total = except(None).map_or_else(|| count(self.len()), |m| m.count());
+        let [architecture, license, tag] = &mut values;
+        Facets {
+            architecture: listed(std::mem::take(architecture), &filter.architecture),
+            license: listed(std::mem::take(license), &filter.license),
+            tag: listed(std::mem::take(tag), &filter.tag),
+            parameters,
+            context_length,
+            total,
         }
-        finish(tally, filter)
     }
 
-    /// The counts of the facets in `parts` over the whole catalog, from the indexes.
-    fn global_counts(&self, tally: &mut Tally, parts: Parts) {
-        for part in EXACT_PARTS {
-            if parts.has(part)
-                && let (Some(facet), Some(counts)) = (self.facet(part), tally.values_mut(part))
+    /// The items one facet filter lets through; none when the filter does not give it.
+    fn part_mask(&self, filter: &Filter, part: Part) -> Option<Mask> {
+        let mut mask = Mask::empty(self.doc_limit());
+        let (values, min, max) = match part {
+            Part::Architecture | Part::License | Part::Tag => {
+                for set in self.sets(part, filter.values(part)?) {
+                    mask.add(set);
+                }
+                return Some(mask);
+            }
+            Part::Parameters => (
+                &self.parameter_values,
+                filter.min_parameters,
+                filter.max_parameters,
+            ),
+            Part::ContextLength => (
+                &self.context_values,
+                filter.min_context_length,
+                filter.max_context_length,
+            ),
+        };
+        if min.is_none() && max.is_none() {
+            return None;
+        }
+        let (min, max) = (min.unwrap_or(i64::MIN), max.unwrap_or(i64::MAX));
+        if min <= max {
+            for (_, set) in values.range(min..=max) {
+                mask.add(set);
+            }
+        }
+        Some(mask)
+    }
+
+    /// The items whose name or description holds `q`, tested one by one.
+    fn search_mask(&self, filter: &Filter) -> Mask {
+        let mut mask = Mask::empty(self.doc_limit());
+        for (doc, item) in (0..).zip(self.by_doc.iter()) {
+            if item
+                .as_ref()
+                .is_some_and(|item| filter.matches_search(item))
             {
-                *counts = facet
-                    .iter()
-                    .map(|(value, ids)| (value.clone(), count(ids.len())))
-                    .collect();
+                mask.insert(doc);
             }
         }
-        if parts.has(Part::Parameters) {
-            tally.parameters = self.parameter_buckets;
-        }
-        if parts.has(Part::ContextLength) {
-            tally.context = self.context_buckets;
-        }
+        mask
     }
 
-    /// Where the pass starts: the sets of the (at most two) narrowest exact filters, or every
-    /// item.
-    fn facet_sources<'a>(&'a self, filter: &Filter, constrained: &[Part]) -> Source<'a> {
-        let mut exact: Vec<(usize, Vec<&'a imbl::HashSet<ModelId>>)> = Vec::new();
-        for part in constrained {
-            if let Some(values) = filter.values(*part) {
-                let sets = self.sets(*part, values);
-                exact.push((sets.iter().map(|s| s.len()).sum(), sets));
-            }
-        }
-        let sets = match exact.len() {
-            // An item failing two filters counts nowhere: with two exact filters, the union of
-            // their sets holds every item that counts.
-            2.. => {
-                exact.sort_by_key(|(size, _)| *size);
-                exact
-                    .into_iter()
-                    .take(2)
-                    .flat_map(|(_, sets)| sets)
-                    .collect()
-            }
-            // Its own facet came from the indexes; the others count the items that pass it.
-            1 if constrained.len() == 1 && filter.q.is_none() => {
-                exact.pop().map(|(_, sets)| sets).unwrap_or_default()
-            }
-            _ => return Source::All,
-        };
-        if sets.is_empty() {
-            Source::Nothing
+    /// The items of the union of `sets`, each once.
+    pub(super) fn union(&self, sets: &[&DocSet]) -> Vec<&std::sync::Arc<super::CatalogItem>> {
+        let docs: Vec<u32> = if let [set] = sets {
+            set.iter().collect()
         } else {
-            Source::Sets(sets)
-        }
+            let mut mask = Mask::empty(self.doc_limit());
+            sets.iter().for_each(|set| mask.add(set));
+            mask.iter().collect()
+        };
+        docs.into_iter()
+            .filter_map(|doc| self.item_of(doc))
+            .collect()
     }
 }
 
 /// A count of items.
 fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-enum Source<'a> {
-    Nothing,
-    All,
-    Sets(Vec<&'a imbl::HashSet<ModelId>>),
-}
-
-/// The facet filters `filter` gives.
-fn constrained_parts(filter: &Filter) -> Vec<Part> {
-    Part::ALL
-        .into_iter()
-        .filter(|part| match part {
-            Part::Architecture => !filter.architecture.is_empty(),
-            Part::License => !filter.license.is_empty(),
-            Part::Tag => !filter.tag.is_empty(),
-            Part::Parameters => filter.min_parameters.is_some() || filter.max_parameters.is_some(),
-            Part::ContextLength => {
-                filter.min_context_length.is_some() || filter.max_context_length.is_some()
-            }
-        })
-        .collect()
 }
 
 impl Filter {
@@ -283,52 +224,24 @@ impl Filter {
     }
 }
 
-/// The sorted, truncated facets, with the selected values always listed.
-fn finish(tally: Tally, filter: &Filter) -> Facets {
-    let Tally {
-        architecture,
-        license,
-        tag,
-        ..
-    } = tally;
-    let values = |counts: HashMap<String, u64>, selected: &[String]| {
-        let mut listed: Vec<ValueCount> = counts
-            .into_iter()
-            .filter(|(_, count)| *count > 0)
-            .map(|(value, count)| ValueCount { value, count })
-            .collect();
-        listed.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-        let mut kept: Vec<ValueCount> = listed.iter().take(FACET_VALUES).cloned().collect();
-        for want in selected {
-            let want = facet_key(want);
-            if !kept.iter().any(|v| v.value == want) {
-                let count = listed
-                    .iter()
-                    .find(|v| v.value == want)
-                    .map_or(0, |v| v.count);
-                kept.push(ValueCount { value: want, count });
-            }
+/// A value facet's values by count then name: those with items, at most [`FACET_VALUES`], and
+/// every selected one.
+fn listed(counts: Vec<ValueCount>, selected: &[String]) -> Vec<ValueCount> {
+    let by_count =
+        |a: &ValueCount, b: &ValueCount| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value));
+    let mut listed: Vec<ValueCount> = counts.into_iter().filter(|v| v.count > 0).collect();
+    listed.sort_by(by_count);
+    let mut kept: Vec<ValueCount> = listed.iter().take(FACET_VALUES).cloned().collect();
+    for want in selected {
+        let want = facet_key(want);
+        if !kept.iter().any(|v| v.value == want) {
+            let count = listed
+                .iter()
+                .find(|v| v.value == want)
+                .map_or(0, |v| v.count);
+            kept.push(ValueCount { value: want, count });
         }
-        kept.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-        kept
-    };
-    let ranges = |buckets: &[(i64, Option<i64>)], counts: &[u64]| {
-        buckets
-            .iter()
-            .zip(counts)
-            .map(|((min, max), count)| RangeCount {
-                min: *min,
-                max: *max,
-                count: *count,
-            })
-            .collect()
-    };
-    Facets {
-        architecture: values(architecture, &filter.architecture),
-        license: values(license, &filter.license),
-        tag: values(tag, &filter.tag),
-        parameters: ranges(&PARAMETER_BUCKETS, &tally.parameters),
-        context_length: ranges(&CONTEXT_BUCKETS, &tally.context),
-        total: tally.total,
     }
+    kept.sort_by(by_count);
+    kept
 }

@@ -11,6 +11,7 @@
 //! a lock (`arc-swap`); the snapshot's collections are persistent, so publishing costs O(1) and
 //! a change O(log n), and no read ever waits for a write or a write for a read.
 
+mod bits;
 mod browse;
 mod facets;
 mod item;

@@ -88,48 +88,9 @@ impl Part {
     ];
 }
 
-/// A set of [`Part`]s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Parts(u8);
-
-impl Parts {
-    pub(crate) const NONE: Parts = Parts(0);
-    pub(crate) const EVERY: Parts = Parts(0b1_1111);
-
-    fn bit(part: Part) -> u8 {
-        match part {
-            Part::Architecture => 1,
-            Part::License => 2,
-            Part::Tag => 4,
-            Part::Parameters => 8,
-            Part::ContextLength => 16,
-        }
-    }
-
-    pub(crate) fn one(part: Part) -> Parts {
-        Parts(Self::bit(part))
-    }
-
-    pub(crate) fn with(self, part: Part) -> Parts {
-        Parts(self.0 | Self::bit(part))
-    }
-
-    pub(crate) fn without(self, other: Parts) -> Parts {
-        Parts(self.0 & !other.0)
-    }
-
-    pub(crate) fn has(self, part: Part) -> bool {
-        self.0 & Self::bit(part) != 0
-    }
-
-    pub(crate) fn len(self) -> u32 {
-        self.0.count_ones()
-    }
-}
-
 impl Filter {
     pub(crate) fn matches(&self, item: &CatalogItem) -> bool {
-        self.matches_search(item) && self.failed_parts(item) == Parts::NONE
+        self.matches_search(item) && self.matches_parts(item)
     }
 
     /// Whether `q` (if any) is in the name or the description.
@@ -139,8 +100,8 @@ impl Filter {
             .is_none_or(|q| item.name_key.contains(q) || item.description_key.contains(q))
     }
 
-    /// Which of the facet filters the item fails.
-    pub(crate) fn failed_parts(&self, item: &CatalogItem) -> Parts {
+    /// Whether the item passes every facet filter (all but `q`).
+    fn matches_parts(&self, item: &CatalogItem) -> bool {
         let any = |want: &[String], have: Option<&String>| {
             want.is_empty() || have.is_some_and(|h| want.iter().any(|w| w.eq_ignore_ascii_case(h)))
         };
@@ -148,30 +109,23 @@ impl Filter {
             (min.is_none() && max.is_none())
                 || value.is_some_and(|v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m))
         };
-        let holds = [
-            any(&self.architecture, item.architecture.as_ref()),
-            any(&self.license, item.license.as_ref()),
-            self.tag.is_empty()
+        any(&self.architecture, item.architecture.as_ref())
+            && any(&self.license, item.license.as_ref())
+            && (self.tag.is_empty()
                 || item
                     .tags
                     .iter()
-                    .any(|have| self.tag.iter().any(|w| w.eq_ignore_ascii_case(have))),
-            within(
+                    .any(|have| self.tag.iter().any(|w| w.eq_ignore_ascii_case(have))))
+            && within(
                 item.parameter_count,
                 self.min_parameters,
                 self.max_parameters,
-            ),
-            within(
+            )
+            && within(
                 item.context_length,
                 self.min_context_length,
                 self.max_context_length,
-            ),
-        ];
-        holds
-            .iter()
-            .zip(Part::ALL)
-            .filter(|(holds, _)| !**holds)
-            .fold(Parts::NONE, |parts, (_, part)| parts.with(part))
+            )
     }
 
     /// How well the item matches `q`, best first: 0 when `q` is a whole word (or run of words)

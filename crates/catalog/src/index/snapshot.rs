@@ -1,18 +1,23 @@
 //! [`Snapshot`]: one immutable state of the public catalog, as readers see it.
 //!
-//! Every collection in it is persistent (`imbl`): a clone costs O(1) and shares all its nodes
-//! with the original, and a change to one copy copies only the O(log n) nodes on its path. The
-//! writer therefore changes its own copy and publishes a clone after each change, and a reader
-//! holding an older snapshot keeps a consistent catalog for as long as it reads.
+//! Every collection in it is persistent (`imbl`, and the [`DocSet`] bitmaps): a clone costs O(1)
+//! and shares all its nodes with the original, and a change to one copy copies only what is on
+//! its path. The writer therefore changes its own copy and publishes a clone after each change,
+//! and a reader holding an older snapshot keeps a consistent catalog for as long as it reads.
+//!
+//! Each item has a number ([`Doc`]) while it is in the catalog. The inverted indexes (one set
+//! of numbers per value of each exact field, per numeric value and per facet bucket) are
+//! bitmaps over those numbers, so a facet count is a count of set bits.
 
 use std::cmp::Reverse;
 use std::sync::Arc;
 
 use domain::ModelId;
-use imbl::{HashMap, HashSet, OrdMap};
+use imbl::{HashMap, OrdMap, Vector};
 use uuid::Uuid;
 
 use super::CatalogItem;
+use super::bits::{Doc, DocSet};
 use super::facets::{CONTEXT_BUCKETS, PARAMETER_BUCKETS, bucket};
 use super::query::{Filter, Part, facet_key};
 
@@ -21,12 +26,19 @@ pub(super) type CountKey = (Reverse<i64>, Uuid);
 /// The key of an item in the name order (lowercased name, then id).
 pub(super) type NameKey = (Arc<str>, Uuid);
 
-/// The ids of the items that have each value of one exact-match field.
-type Facet = HashMap<String, HashSet<ModelId>>;
+/// The items that have each value of one exact-match field.
+pub(super) type Facet = HashMap<String, DocSet>;
+/// The items that have each value of one numeric field.
+pub(super) type Values = OrdMap<i64, DocSet>;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
     pub(super) items: HashMap<ModelId, Arc<CatalogItem>>,
+    /// Each item's number, and the item of each number in use.
+    docs: HashMap<ModelId, Doc>,
+    pub(super) by_doc: Vector<Option<Arc<CatalogItem>>>,
+    /// Numbers of removed items, reused first.
+    free: Vector<Doc>,
     // Each order holds the items themselves (not just ids), so a page walks one tree and never
     // looks an id up in `items` per candidate.
     pub(super) by_shared_at: OrdMap<CountKey, Arc<CatalogItem>>,
@@ -36,9 +48,11 @@ pub(crate) struct Snapshot {
     architectures: Facet,
     licenses: Facet,
     tags: Facet,
-    /// How many items fall in each parameter-count and context-length bucket.
-    pub(super) parameter_buckets: [u64; PARAMETER_BUCKETS.len()],
-    pub(super) context_buckets: [u64; CONTEXT_BUCKETS.len()],
+    /// Inverted indexes of the numeric fields, by value and by facet bucket.
+    pub(super) parameter_values: Values,
+    pub(super) context_values: Values,
+    pub(super) parameter_buckets: [DocSet; PARAMETER_BUCKETS.len()],
+    pub(super) context_buckets: [DocSet; CONTEXT_BUCKETS.len()],
     /// Moves on with every change of what a page can show.
     pub(super) generation: u64,
 }
@@ -49,9 +63,9 @@ pub(super) enum Candidates<'a> {
     All,
     /// A filtered value no item has: nothing can match.
     None,
-    /// The sets whose union is the smallest set of ids one exact filter allows (every match
+    /// The sets whose union is the smallest set of items one exact filter allows (every match
     /// is in it), and the size of that union at most.
-    Ids(Vec<&'a HashSet<ModelId>>, usize),
+    Docs(Vec<&'a DocSet>, usize),
 }
 
 impl CatalogItem {
@@ -86,17 +100,17 @@ impl CatalogItem {
         }
     }
 
-    fn all_facet_values(&self) -> [Vec<String>; 3] {
+    pub(super) fn all_facet_values(&self) -> [Vec<String>; 3] {
         EXACT.map(|part| self.facet_values(part))
     }
 }
 
 /// The exact fields, in the order of the snapshot's inverted indexes.
-const EXACT: [Part; 3] = [Part::Architecture, Part::License, Part::Tag];
+pub(super) const EXACT: [Part; 3] = [Part::Architecture, Part::License, Part::Tag];
 
 impl Snapshot {
     /// A snapshot of `items` (all different models), built at once: each order from its sorted
-    /// keys, on its own thread.
+    /// keys, on its own thread; the items numbered in the order given.
     pub(super) fn build(items: Vec<Arc<CatalogItem>>) -> Self {
         fn order<K: Ord + Clone>(
             items: &[Arc<CatalogItem>],
@@ -109,23 +123,6 @@ impl Snapshot {
             keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             keyed.into_iter().collect()
         }
-        let facets = |items: &[Arc<CatalogItem>]| {
-            let mut facets: [std::collections::HashMap<String, Vec<ModelId>>; 3] =
-                Default::default();
-            for item in items {
-                for (facet, values) in facets.iter_mut().zip(item.all_facet_values()) {
-                    for value in values {
-                        facet.entry(value).or_default().push(item.model_id);
-                    }
-                }
-            }
-            facets.map(|facet| {
-                facet
-                    .into_iter()
-                    .map(|(value, ids)| (value, ids.into_iter().collect::<HashSet<_>>()))
-                    .collect::<Facet>()
-            })
-        };
         // A panic on a builder thread is a bug; surface it here rather than hide it.
         fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
             handle
@@ -135,30 +132,24 @@ impl Snapshot {
         std::thread::scope(|scope| {
             let by_shared_at = scope.spawn(|| order(&items, CatalogItem::shared_at_key));
             let by_endpoints = scope.spawn(|| order(&items, CatalogItem::endpoints_key));
-            let facets = scope.spawn(|| facets(&items));
-            let by_name = order(&items, CatalogItem::name_key);
-            let by_id = items
+            let by_name = scope.spawn(|| order(&items, CatalogItem::name_key));
+            let mut built = Self::default();
+            for (doc, item) in (0..).zip(&items) {
+                built.index(doc, item);
+            }
+            built.items = items
                 .iter()
                 .map(|item| (item.model_id, Arc::clone(item)))
                 .collect();
-            let [architectures, licenses, tags] = join(facets);
-            let mut parameter_buckets = [0; PARAMETER_BUCKETS.len()];
-            let mut context_buckets = [0; CONTEXT_BUCKETS.len()];
-            for item in &items {
-                count_buckets(&mut parameter_buckets, &mut context_buckets, item, 1);
-            }
-            Self {
-                parameter_buckets,
-                context_buckets,
-                items: by_id,
-                by_shared_at: join(by_shared_at),
-                by_name,
-                by_endpoints: join(by_endpoints),
-                architectures,
-                licenses,
-                tags,
-                generation: 0,
-            }
+            built.docs = (0..)
+                .zip(&items)
+                .map(|(doc, item)| (item.model_id, doc))
+                .collect();
+            built.by_doc = items.iter().map(|item| Some(Arc::clone(item))).collect();
+            built.by_shared_at = join(by_shared_at);
+            built.by_name = join(by_name);
+            built.by_endpoints = join(by_endpoints);
+            built
         })
     }
 
@@ -178,6 +169,18 @@ impl Snapshot {
         self.items.keys().copied()
     }
 
+    /// One past the highest item number in use (the size of a [`Mask`](super::bits::Mask)).
+    pub(super) fn doc_limit(&self) -> Doc {
+        Doc::try_from(self.by_doc.len()).unwrap_or(Doc::MAX)
+    }
+
+    /// The item numbered `doc`.
+    pub(super) fn item_of(&self, doc: Doc) -> Option<&Arc<CatalogItem>> {
+        self.by_doc
+            .get(usize::try_from(doc).ok()?)
+            .and_then(Option::as_ref)
+    }
+
     /// Adds an item whose model is not in the snapshot.
     pub(super) fn insert(&mut self, item: Arc<CatalogItem>) {
         self.generation += 1;
@@ -186,17 +189,23 @@ impl Snapshot {
         self.by_name.insert(item.name_key(), Arc::clone(&item));
         self.by_endpoints
             .insert(item.endpoints_key(), Arc::clone(&item));
-        for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
-            for value in values {
-                facet.entry(value).or_default().insert(item.model_id);
+        let doc = match self.free.pop_back() {
+            Some(doc) => {
+                if let Some(slot) = usize::try_from(doc)
+                    .ok()
+                    .and_then(|d| self.by_doc.get_mut(d))
+                {
+                    *slot = Some(Arc::clone(&item));
+                }
+                doc
             }
-        }
-        count_buckets(
-            &mut self.parameter_buckets,
-            &mut self.context_buckets,
-            &item,
-            1,
-        );
+            None => {
+                self.by_doc.push_back(Some(Arc::clone(&item)));
+                self.doc_limit() - 1
+            }
+        };
+        self.index(doc, &item);
+        self.docs.insert(item.model_id, doc);
         self.items.insert(item.model_id, item);
     }
 
@@ -206,24 +215,88 @@ impl Snapshot {
         self.by_shared_at.remove(&old.shared_at_key());
         self.by_name.remove(&old.name_key());
         self.by_endpoints.remove(&old.endpoints_key());
-        count_buckets(
-            &mut self.parameter_buckets,
-            &mut self.context_buckets,
-            &old,
-            -1,
-        );
-        for (facet, values) in self.facets_mut().into_iter().zip(old.all_facet_values()) {
+        if let Some(doc) = self.docs.remove(&id) {
+            self.unindex(doc, &old);
+            if let Some(slot) = usize::try_from(doc)
+                .ok()
+                .and_then(|d| self.by_doc.get_mut(d))
+            {
+                *slot = None;
+            }
+            self.free.push_back(doc);
+        }
+        Some(old)
+    }
+
+    /// Adds item `doc` to the inverted indexes.
+    fn index(&mut self, doc: Doc, item: &CatalogItem) {
+        for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
+            for value in values {
+                facet.entry(value).or_default().insert(doc);
+            }
+        }
+        for (values, buckets, bounds, value) in [
+            (
+                &mut self.parameter_values,
+                &mut self.parameter_buckets[..],
+                &PARAMETER_BUCKETS[..],
+                item.parameter_count,
+            ),
+            (
+                &mut self.context_values,
+                &mut self.context_buckets[..],
+                &CONTEXT_BUCKETS[..],
+                item.context_length,
+            ),
+        ] {
+            if let Some(value) = value {
+                values.entry(value).or_default().insert(doc);
+            }
+            if let Some(set) = bucket(bounds, value).and_then(|b| buckets.get_mut(b)) {
+                set.insert(doc);
+            }
+        }
+    }
+
+    /// Removes item `doc` from the inverted indexes; a value no item has any more leaves them.
+    fn unindex(&mut self, doc: Doc, item: &CatalogItem) {
+        for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
             for value in values {
                 // An emptied value leaves the index: a filter on it then answers at once.
-                if let Some(ids) = facet.get_mut(&value) {
-                    ids.remove(&id);
-                    if ids.is_empty() {
+                if let Some(set) = facet.get_mut(&value) {
+                    set.remove(doc);
+                    if set.is_empty() {
                         facet.remove(&value);
                     }
                 }
             }
         }
-        Some(old)
+        for (values, buckets, bounds, value) in [
+            (
+                &mut self.parameter_values,
+                &mut self.parameter_buckets[..],
+                &PARAMETER_BUCKETS[..],
+                item.parameter_count,
+            ),
+            (
+                &mut self.context_values,
+                &mut self.context_buckets[..],
+                &CONTEXT_BUCKETS[..],
+                item.context_length,
+            ),
+        ] {
+            if let Some(value) = value
+                && let Some(set) = values.get_mut(&value)
+            {
+                set.remove(doc);
+                if set.is_empty() {
+                    values.remove(&value);
+                }
+            }
+            if let Some(set) = bucket(bounds, value).and_then(|b| buckets.get_mut(b)) {
+                set.remove(doc);
+            }
+        }
     }
 
     fn facets_mut(&mut self) -> [&mut Facet; 3] {
@@ -241,7 +314,7 @@ impl Snapshot {
     }
 
     /// The sets of the items having each of `values` of an exact field (those some item has).
-    pub(super) fn sets(&self, part: Part, values: &[String]) -> Vec<&HashSet<ModelId>> {
+    pub(super) fn sets(&self, part: Part, values: &[String]) -> Vec<&DocSet> {
         let Some(facet) = self.facet(part) else {
             return Vec::new();
         };
@@ -253,7 +326,7 @@ impl Snapshot {
 
     /// The narrowest set of candidates the query's exact filters allow.
     pub(super) fn candidates(&self, filter: &Filter) -> Candidates<'_> {
-        let mut narrowest: Option<(Vec<&HashSet<ModelId>>, usize)> = None;
+        let mut narrowest: Option<(Vec<&DocSet>, usize)> = None;
         for part in EXACT {
             let Some(values) = filter.values(part) else {
                 continue;
@@ -267,32 +340,6 @@ impl Snapshot {
                 narrowest = Some((sets, size));
             }
         }
-        narrowest.map_or(Candidates::All, |(sets, size)| Candidates::Ids(sets, size))
-    }
-}
-
-/// Adds (`delta` 1) or removes (-1) an item in the bucket counts.
-fn count_buckets(
-    parameters: &mut [u64; PARAMETER_BUCKETS.len()],
-    context: &mut [u64; CONTEXT_BUCKETS.len()],
-    item: &CatalogItem,
-    delta: i8,
-) {
-    let apply = |count: &mut u64| {
-        *count = if delta > 0 {
-            *count + 1
-        } else {
-            count.saturating_sub(1)
-        };
-    };
-    if let Some(count) =
-        bucket(&PARAMETER_BUCKETS, item.parameter_count).and_then(|b| parameters.get_mut(b))
-    {
-        apply(count);
-    }
-    if let Some(count) =
-        bucket(&CONTEXT_BUCKETS, item.context_length).and_then(|b| context.get_mut(b))
-    {
-        apply(count);
+        narrowest.map_or(Candidates::All, |(sets, size)| Candidates::Docs(sets, size))
     }
 }
