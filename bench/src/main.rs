@@ -51,6 +51,10 @@ struct Cli {
     /// Measured seconds of each timed load phase (after a 1 s warm-up).
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Measured seconds of each catalog query shape alone (`catalog-read` measures every shape
+    /// on the service and on the baseline, by its own client and by wrk: four phases per shape).
+    #[arg(long, default_value_t = 5)]
+    shape_duration: u64,
     /// Runs per scenario; the table shows medians.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -78,13 +82,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// (internal) the catalog-read baseline server: one pre-serialized body for every GET.
+    /// (internal) the catalog-read baseline server: a pre-serialized body per path with query.
     #[command(hide = true)]
     BaselineServer {
         #[arg(long)]
         port: u16,
+        /// A JSON object: path with query → the body to answer it with.
         #[arg(long)]
-        body: PathBuf,
+        pages: PathBuf,
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
@@ -101,11 +106,11 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     if let Some(Command::BaselineServer {
         port,
-        body,
+        pages,
         workers,
     }) = cli.command
     {
-        return server::run_baseline_server(port, body, workers);
+        return server::run_baseline_server(port, pages, workers);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -216,6 +221,7 @@ impl Cli {
                 connections: self.connections.min(16),
                 warmup: Duration::from_millis(200),
                 duration: Duration::from_secs(2),
+                shape_duration: Duration::from_secs(1),
                 catalog_models: 200,
                 toggle_models: 64,
                 churn_models: 500,
@@ -228,6 +234,7 @@ impl Cli {
                 connections: self.connections,
                 warmup: Duration::from_secs(1),
                 duration: Duration::from_secs(self.duration),
+                shape_duration: Duration::from_secs(self.shape_duration),
                 catalog_models: 10_000,
                 toggle_models: 1_000,
                 churn_models: 100_000,

@@ -2,6 +2,7 @@
 //! (this binary's hidden `baseline-server` command), each a child process whose memory is read
 //! from `/proc/<pid>/status`.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -113,6 +114,8 @@ pub struct ServerSpec {
     pub workdir: PathBuf,
     pub database_url: String,
     pub idle_timeout_ms: Option<u64>,
+    /// `catalog.page_cache_bytes`, when set (0: every catalog page is cut afresh).
+    pub page_cache_bytes: Option<u64>,
 }
 
 impl ServerSpec {
@@ -129,7 +132,18 @@ impl ServerSpec {
         if let Some(ms) = self.idle_timeout_ms {
             cmd.env("MODELSHARE__ACTORS__IDLE_TIMEOUT_MS", ms.to_string());
         }
+        if let Some(bytes) = self.page_cache_bytes {
+            cmd.env("MODELSHARE__CATALOG__PAGE_CACHE_BYTES", bytes.to_string());
+        }
         cmd
+    }
+
+    /// The same server with its catalog page cache off: every page is cut afresh.
+    pub fn without_page_cache(self) -> Self {
+        Self {
+            page_cache_bytes: Some(0),
+            ..self
+        }
     }
 
     /// Runs a CLI command (`migrate`, `--json demo`, …) and returns its stdout.
@@ -190,16 +204,16 @@ async fn wait_ready(addr: SocketAddr, path: &str, limit: Duration) -> Result<Ins
     }
 }
 
-/// Starts this binary's baseline server serving `body` for every GET.
-pub async fn baseline(body_file: &Path, workers: usize) -> Result<Process> {
+/// Starts this binary's baseline server on `pages_file` (a JSON object: path with query → body).
+pub async fn baseline(pages_file: &Path, workers: usize) -> Result<Process> {
     let port = free_port()?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let child = Command::new(std::env::current_exe()?)
         .arg("baseline-server")
         .arg("--port")
         .arg(port.to_string())
-        .arg("--body")
-        .arg(body_file)
+        .arg("--pages")
+        .arg(pages_file)
         .arg("--workers")
         .arg(workers.to_string())
         .stdin(Stdio::null())
@@ -212,19 +226,31 @@ pub async fn baseline(body_file: &Path, workers: usize) -> Result<Process> {
 }
 
 /// The baseline: the least an actix-web server can do for a catalog page, i.e. answer with a
-/// pre-serialized JSON body of the same size, on the same number of workers.
-pub fn run_baseline_server(port: u16, body: PathBuf, workers: usize) -> Result<()> {
-    use actix_web::{App, HttpResponse, HttpServer, web};
-    let bytes = web::Bytes::from(std::fs::read(&body)?);
+/// pre-serialized JSON body of the same size, on the same number of workers. `pages` maps each
+/// path with query (as sent, e.g. `/v1/catalog/models?q=swift&after=…`) to its body; `/readyz`
+/// answers 200 and any other path 404 (an error the load generators count).
+pub fn run_baseline_server(port: u16, pages: PathBuf, workers: usize) -> Result<()> {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let read: HashMap<String, String> = serde_json::from_slice(&std::fs::read(&pages)?)
+        .with_context(|| format!("reading {}", pages.display()))?;
+    let bodies: Arc<HashMap<String, web::Bytes>> = Arc::new(
+        read.into_iter()
+            .map(|(path, body)| (path, web::Bytes::from(body)))
+            .collect(),
+    );
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
-            let bytes = bytes.clone();
-            App::new().default_service(web::to(move || {
-                let bytes = bytes.clone();
+            let bodies = Arc::clone(&bodies);
+            App::new().default_service(web::to(move |req: HttpRequest| {
+                let body = page(&bodies, &req).cloned();
                 async move {
-                    HttpResponse::Ok()
-                        .content_type("application/json")
-                        .body(bytes)
+                    match body {
+                        Some(body) => HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(body),
+                        None if req.path() == "/readyz" => HttpResponse::Ok().finish(),
+                        None => HttpResponse::NotFound().finish(),
+                    }
                 }
             }))
         })
@@ -234,4 +260,14 @@ pub fn run_baseline_server(port: u16, body: PathBuf, workers: usize) -> Result<(
         .await
     })?;
     Ok(())
+}
+
+/// The body kept for `req`'s path with query, if any.
+fn page<'a>(
+    bodies: &'a HashMap<String, actix_web::web::Bytes>,
+    req: &actix_web::HttpRequest,
+) -> Option<&'a actix_web::web::Bytes> {
+    let uri = req.uri();
+    let key = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    bodies.get(key)
 }

@@ -1,10 +1,10 @@
--- catalog-read for wrk, the bench's second, independent client: the query shapes given as
--- arguments after `--` (the bench passes its own client's, CATALOG_QUERIES in
--- bench/src/scenarios/catalog.rs), picked at random, each followed by up to two more of its pages
--- (the answer's nextCursor). Anonymous reads. Works against the bare
--- baseline server too (its pages carry no cursor to follow). Run with one connection per thread
--- (-t N -c N): a thread's connections share its Lua state, so a cursor would otherwise be sent
--- with another connection's query.
+-- catalog-read for wrk, the bench's second, independent client: the query paths given as
+-- arguments after `--` (the bench passes its own client's: one shape's path, or every shape's for
+-- the mix; SHAPES in bench/src/scenarios/catalog/shapes.rs), picked at random, each followed by
+-- up to two more of its pages (the answer's nextCursor). Anonymous reads. Works against the bare
+-- baseline server too: it answers each of those paths, cursor pages included, with the bytes
+-- the service answered. Run with one connection per thread (-t N -c N): a thread's connections
+-- share its Lua state, so a cursor would otherwise be sent with another connection's query.
 
 local queries = {}
 

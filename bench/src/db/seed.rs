@@ -25,6 +25,15 @@ struct Seed<'a> {
 
 impl Seed<'_> {
     /// The values from `project_id` to `tags` of the row numbered by the SQL expression `i`.
+    ///
+    /// The fields vary with coprime periods, so that filters combine independently: seven
+    /// architectures (and a rare eighth, one model in 1,009), five licenses, six context lengths
+    /// (one in each of the service's context buckets, two in 8K–32K), 241 parameter counts from
+    /// 0.5B to 120.5B in steps of 0.5B (every parameter bucket), a family tag of three, a `t0`…`t10`
+    /// tag of eleven and `instruct` on every fourth. The name is `{prefix}-{i}` then an adjective
+    /// of thirteen, the architecture and a word of the family (`cat-12 swift qwen coder`), so a
+    /// search of one, two or three words matches a known share of the names; the description
+    /// names the architecture and the family again (ranked search finds them there too).
     fn common(&self, i: &str) -> String {
         let Seed {
             project,
@@ -32,14 +41,32 @@ impl Seed<'_> {
             status,
             ..
         } = self;
+        let architecture = format!(
+            "CASE WHEN {i} % 1009 = 5 THEN 'mamba' ELSE CASE {i} % 7 WHEN 0 THEN 'llama' \
+             WHEN 1 THEN 'mistral' WHEN 2 THEN 'qwen' WHEN 3 THEN 'gemma' WHEN 4 THEN 'phi' \
+             WHEN 5 THEN 'falcon' ELSE 'mixtral' END END"
+        );
+        let family =
+            format!("CASE {i} % 3 WHEN 0 THEN 'chat' WHEN 1 THEN 'code' ELSE 'vision' END");
+        let noun = format!("CASE {i} % 3 WHEN 0 THEN 'chat' WHEN 1 THEN 'coder' ELSE 'vision' END");
+        let adjective = format!(
+            "CASE {i} % 13 WHEN 0 THEN 'swift' WHEN 1 THEN 'bright' WHEN 2 THEN 'tiny' \
+             WHEN 3 THEN 'deep' WHEN 4 THEN 'open' WHEN 5 THEN 'nimble' WHEN 6 THEN 'quiet' \
+             WHEN 7 THEN 'bold' WHEN 8 THEN 'lucid' WHEN 9 THEN 'decoded' WHEN 10 THEN 'calm' \
+             WHEN 11 THEN 'keen' ELSE 'sturdy' END"
+        );
         format!(
-            "'{project}', '{prefix}-' || {i}, 'Benchmark model ' || {i} || ' of the {prefix} set, \
-             a fine-tuned checkpoint for chat and code.', '{status}', \
-             CASE {i} % 4 WHEN 0 THEN 'llama' WHEN 1 THEN 'mistral' WHEN 2 THEN 'qwen' ELSE 'gemma' END, \
-             CAST((({i} % 70) + 1) AS BIGINT) * 1000000000, \
-             CASE {i} % 3 WHEN 0 THEN 4096 WHEN 1 THEN 8192 ELSE 32768 END, \
-             CASE {i} % 3 WHEN 0 THEN 'apache-2.0' WHEN 1 THEN 'mit' ELSE 'llama3' END, \
-             '[\"chat\",\"' || CASE {i} % 2 WHEN 0 THEN 'code' ELSE 'vision' END || '\",\"t' || ({i} % 10) || '\"]'"
+            "'{project}', '{prefix}-' || {i} || ' ' || {adjective} || ' ' || {architecture} || ' ' || {noun}, \
+             'Benchmark model ' || {i} || ' of the {prefix} set, a fine-tuned ' || {architecture} || \
+             ' checkpoint for ' || {family} || ' tasks.', '{status}', \
+             {architecture}, \
+             CAST((({i} % 241) + 1) AS BIGINT) * 500000000, \
+             CASE {i} % 6 WHEN 0 THEN 2048 WHEN 1 THEN 4096 WHEN 2 THEN 8192 WHEN 3 THEN 16384 \
+             WHEN 4 THEN 32768 ELSE 131072 END, \
+             CASE {i} % 5 WHEN 0 THEN 'apache-2.0' WHEN 1 THEN 'mit' WHEN 2 THEN 'llama3' \
+             WHEN 3 THEN 'gemma' ELSE 'cc-by-nc-4.0' END, \
+             '[\"' || {family} || '\",\"t' || ({i} % 11) || '\"' || \
+             CASE WHEN {i} % 4 = 0 THEN ',\"instruct\"' ELSE '' END || ']'"
         )
     }
 
@@ -82,8 +109,8 @@ impl Seed<'_> {
 }
 
 impl Pool {
-    /// Inserts `count` models of `project` in one statement: names `{prefix}-{i}`, a spread of
-    /// architectures, licenses, tags, sizes; shared (newest share first by `i`) or not, with
+    /// Inserts `count` models of `project` in one statement: names `{prefix}-{i} …`, a spread of
+    /// architectures, licenses, tags, sizes and context lengths (see [`Seed::common`]); shared (newest share first by `i`) or not, with
     /// `status`. Rows look exactly like the service's: on SQLite ids are 16-byte blobs, tags a JSON
     /// text array, timestamps RFC 3339 text with `+00:00`. On PostgreSQL the tables are analyzed
     /// afterwards.

@@ -1,8 +1,10 @@
 //! The markdown table printed at the end of a benchmark: a line on the machine, then one row per
 //! scenario and database with the medians, the baseline, the scenario's own figures (notes) and
-//! its targets.
+//! its targets; then, for `catalog-read`, a table of its query shapes with both load generators'
+//! figures side by side.
 
-use super::{Report, ScenarioReport, Target};
+use super::{Report, SHAPE_RATIO, ScenarioReport, Target};
+use crate::scenarios::catalog::shapes::{self, SHAPES};
 use crate::scenarios::{RunResult, Scenario, worst};
 
 /// The table of `report`, header included.
@@ -11,7 +13,70 @@ pub fn table(report: &Report) -> String {
     for s in &report.scenarios {
         out.push_str(&row(s));
     }
+    for s in &report.scenarios {
+        if s.scenario == Scenario::CatalogRead {
+            out.push_str(&shape_table(s));
+        }
+    }
     out
+}
+
+/// The query shapes of one `catalog-read` report: per shape, the bench's client's and wrk's
+/// figures on the service and on the baseline (serving the same paths with the same bytes), the
+/// ratios and the target. Empty when the report has no shape figures.
+fn shape_table(s: &ScenarioReport) -> String {
+    let m = &s.median;
+    let x = |shape: &str, figure: &str| m.extra.get(&shapes::key(shape, figure)).copied();
+    let f = |v: Option<f64>, prec: usize| v.map_or("-".into(), |v| format!("{v:.prec$}"));
+    let mut out = format!(
+        "\n`catalog-read` on {} by query shape (fresh pages: page cache off; target: each ratio >= {SHAPE_RATIO}):\n\n\
+         | shape | body B | client req/s | client p99 ms | baseline req/s | baseline p99 ms | client ratio | wrk req/s | wrk p99 ms | wrk baseline req/s | wrk baseline p99 ms | wrk ratio | errors | target |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+        s.db.as_str()
+    );
+    let mut rows = 0;
+    for shape in SHAPES {
+        let name = shape.name;
+        if x(name, "rps").is_none() {
+            continue;
+        }
+        rows += 1;
+        let errors = [
+            "errors",
+            "baseline_errors",
+            "wrk_non_2xx",
+            "baseline_wrk_non_2xx",
+        ]
+        .iter()
+        .filter_map(|figure| x(name, figure))
+        .sum::<f64>();
+        let verdict: Vec<&str> = s
+            .targets
+            .iter()
+            .filter(|t| t.shape.as_deref() == Some(name))
+            .map(|t| if t.met { "met" } else { "NOT MET" })
+            .collect();
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {errors:.0} | {} |\n",
+            f(x(name, "body_bytes"), 0),
+            f(x(name, "rps"), 0),
+            f(x(name, "p99_ms"), 2),
+            f(x(name, "baseline_rps"), 0),
+            f(x(name, "baseline_p99_ms"), 2),
+            f(x(name, "ratio"), 2),
+            f(x(name, "wrk_rps"), 0),
+            f(x(name, "wrk_p99_ms"), 2),
+            f(x(name, "baseline_wrk_rps"), 0),
+            f(x(name, "baseline_wrk_p99_ms"), 2),
+            f(x(name, "wrk_ratio"), 2),
+            if verdict.is_empty() {
+                "-".into()
+            } else {
+                verdict.join(" / ")
+            },
+        ));
+    }
+    if rows == 0 { String::new() } else { out }
 }
 
 /// The machine line and the table's head.
@@ -80,9 +145,16 @@ fn notes(scenario: Scenario, m: &RunResult) -> String {
             x("rss_after_idle_mb")
         ),
         Scenario::CatalogScale => format!(
-            "start-up {:.2} s; RSS ready {:.0} MB",
+            "start-up {:.2} s; RSS ready {:.0} MB; list mix (fresh pages) p99 {:.2} ms, {}; facets mix {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} errors, {}",
             x("startup_s"),
-            x("rss_ready_mb")
+            x("rss_ready_mb"),
+            m.p99_ms,
+            wrk_note(m, None),
+            x("facets_rps"),
+            x("facets_p50_ms"),
+            x("facets_p99_ms"),
+            x("facets_errors"),
+            prefixed_wrk_note(m, "facets_"),
         ),
         Scenario::CatalogWorst => worst_notes(m),
         Scenario::ShareToggle => format!(
@@ -98,7 +170,16 @@ fn notes(scenario: Scenario, m: &RunResult) -> String {
 /// wrk's figures against the same server, and its ratio to `baseline` req/s (wrk's own against
 /// the baseline server for `catalog-read`, the sqlx loop's for `share-toggle`).
 fn wrk_note(m: &RunResult, baseline: Option<f64>) -> String {
-    let x = |k: &str| m.extra.get(k).copied();
+    wrk_figures(m, "", baseline)
+}
+
+/// wrk's figures recorded under `prefix` (e.g. `facets_`), without a baseline.
+fn prefixed_wrk_note(m: &RunResult, prefix: &str) -> String {
+    wrk_figures(m, prefix, None)
+}
+
+fn wrk_figures(m: &RunResult, prefix: &str, baseline: Option<f64>) -> String {
+    let x = |k: &str| m.extra.get(&format!("{prefix}{k}")).copied();
     match (x("wrk_rps"), x("wrk_p50_ms"), x("wrk_p99_ms")) {
         (Some(rps), Some(p50), Some(p99)) => {
             let ratio = baseline.map_or(String::new(), |b| format!(", {:.2}× baseline", rps / b));
@@ -132,9 +213,12 @@ fn worst_notes(m: &RunResult) -> String {
     )
 }
 
-/// Each target with its value and whether it is met, separated by `; `.
+/// Each target with its value and whether it is met, separated by `; `; the query shapes'
+/// targets as one count (each is in the shape table).
 fn targets(targets: &[Target]) -> String {
-    let targets: Vec<String> = targets
+    let (of_shapes, others): (Vec<&Target>, Vec<&Target>) =
+        targets.iter().partition(|t| t.shape.is_some());
+    let mut targets: Vec<String> = others
         .iter()
         .map(|t| {
             format!(
@@ -146,5 +230,23 @@ fn targets(targets: &[Target]) -> String {
             )
         })
         .collect();
+    if !of_shapes.is_empty() {
+        let met = of_shapes.iter().filter(|t| t.met).count();
+        let mut missed: Vec<&str> = of_shapes
+            .iter()
+            .filter(|t| !t.met)
+            .filter_map(|t| t.shape.as_deref())
+            .collect();
+        missed.dedup();
+        targets.push(format!(
+            "query shapes' ratios >= {SHAPE_RATIO}× baseline: {met} of {} met{}",
+            of_shapes.len(),
+            if missed.is_empty() {
+                String::new()
+            } else {
+                format!(" (NOT MET for {}; see the shape table)", missed.join(", "))
+            }
+        ));
+    }
     targets.join("; ")
 }

@@ -3,12 +3,12 @@
 //!
 //! This module holds what every scenario shares: the [`Scenario`] names, the [`Sizes`], the
 //! [`Env`] a scenario runs in and the [`RunResult`] it reports. Each family has its own module:
-//! [`catalog`] (`catalog-read`, `catalog-scale`), [`share`] (`share-toggle`, `hot-model`),
+//! [`catalog`] (`catalog-read`, `catalog-scale`, with issue 15's query shapes), [`share`] (`share-toggle`, `hot-model`),
 //! [`actors`] (`actor-churn`) and [`worst`] (`catalog-worst`); [`prepared`] sets up the fresh
 //! database and the demo tenant each of them starts from.
 
 mod actors;
-mod catalog;
+pub mod catalog;
 mod prepared;
 mod share;
 pub mod worst;
@@ -78,6 +78,8 @@ pub struct Sizes {
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
+    /// Measured time of each catalog query shape alone, per server and client.
+    pub shape_duration: Duration,
     pub catalog_models: u64,
     pub toggle_models: u64,
     pub churn_models: u64,

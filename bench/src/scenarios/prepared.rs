@@ -59,6 +59,7 @@ pub(crate) async fn prepare(env: &Env, db: Db, idle_timeout_ms: Option<u64>) -> 
         workdir: dir.0.clone(),
         database_url: fresh.url.clone(),
         idle_timeout_ms,
+        page_cache_bytes: None,
     };
     spec.cli(&["migrate"]).await?;
     let demo: Demo = serde_json::from_str(&spec.cli(&["--json", "demo"]).await?)
