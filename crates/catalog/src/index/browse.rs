@@ -19,7 +19,7 @@ use std::sync::Arc;
 use imbl::OrdMap;
 
 use super::CatalogItem;
-use super::query::{BrowsePage, BrowseQuery, Sort, SortKey, TIERS};
+use super::query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
 use super::snapshot::{Candidates, CountKey, NameKey, Snapshot};
 
 /// The most models one page examines, unless the page size is larger.
@@ -58,16 +58,15 @@ impl Snapshot {
                 _ => None,
             },
         };
-        let (items, next, examined) = match self.candidates(filter) {
-            Candidates::None => (Vec::new(), None, 0),
-            Candidates::Docs(sets, size) if size <= bound => {
-                let items = self.union(&sets);
+        let (items, next, examined) = match self.few(filter, bound) {
+            Few::Nothing => (Vec::new(), None, 0),
+            Few::These(items) => {
                 let count = items.len();
                 cut.gather(items.into_iter(), count, |item| {
                     Some((filter.tier(item)?, item.shared_at_key()))
                 })
             }
-            Candidates::Docs(..) | Candidates::All => cut.walk_tiers(&self.by_shared_at, bound),
+            Few::Many => cut.walk_tiers(&self.by_shared_at, bound),
         };
         BrowsePage {
             items,
@@ -84,20 +83,54 @@ impl Snapshot {
             limit: query.limit.max(1),
             after: query.after.as_ref().and_then(O::after),
         };
-        let (items, next, examined) = match self.candidates(&query.filter) {
-            Candidates::None => (Vec::new(), None, 0),
-            Candidates::Docs(sets, size) if size <= bound => {
-                let items = self.union(&sets);
+        let (items, next, examined) = match self.few(&query.filter, bound) {
+            Few::Nothing => (Vec::new(), None, 0),
+            Few::These(items) => {
                 let count = items.len();
                 cut.gather(items.into_iter(), count, |item| Some(O::key(item)))
             }
-            Candidates::Docs(..) | Candidates::All => cut.walk(O::order(self), bound),
+            Few::Many => cut.walk(O::order(self), bound),
         };
         BrowsePage {
             items,
             next: next.as_ref().map(O::cursor),
             generation: self.generation,
             examined,
+        }
+    }
+}
+
+/// What the indexes leave of a query's candidates.
+enum Few<'a> {
+    /// No item can match.
+    Nothing,
+    /// At most the bound: every match is among these.
+    These(Vec<&'a Arc<CatalogItem>>),
+    /// More than the bound.
+    Many,
+}
+
+impl Snapshot {
+    /// The query's candidates, when the indexes narrow them to at most `bound`: the narrowest
+    /// exact filter's set, or else the word index's candidates for `q`.
+    fn few(&self, filter: &Filter, bound: usize) -> Few<'_> {
+        match self.candidates(filter) {
+            Candidates::None => return Few::Nothing,
+            Candidates::Docs(sets, size) if size <= bound => return Few::These(self.union(&sets)),
+            Candidates::Docs(..) | Candidates::All => {}
+        }
+        let Some(q) = filter.q.as_deref() else {
+            return Few::Many;
+        };
+        match self.words.candidates(q, self.doc_limit()) {
+            Some((mask, _)) => match usize::try_from(mask.count()) {
+                Ok(0) => Few::Nothing,
+                Ok(count) if count <= bound => {
+                    Few::These(mask.iter().filter_map(|doc| self.item_of(doc)).collect())
+                }
+                _ => Few::Many,
+            },
+            None => Few::Many,
         }
     }
 }

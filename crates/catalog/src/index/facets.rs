@@ -177,15 +177,36 @@ impl Snapshot {
         Some(mask)
     }
 
-    /// The items whose name or description holds `q`, tested one by one.
-    fn search_mask(&self, filter: &Filter) -> Mask {
-        let mut mask = Mask::empty(self.doc_limit());
-        for (doc, item) in (0..).zip(self.by_doc.iter()) {
-            if item
-                .as_ref()
-                .is_some_and(|item| filter.matches_search(item))
-            {
-                mask.insert(doc);
+    /// The items whose name or description holds `q`: from the word index, testing only the
+    /// candidates it leaves when that is not exact (see [`super::search`]).
+    pub(super) fn search_mask(&self, filter: &Filter) -> Mask {
+        let limit = self.doc_limit();
+        let candidates = filter
+            .q
+            .as_deref()
+            .and_then(|q| self.words.candidates(q, limit));
+        let mut mask = Mask::empty(limit);
+        match candidates {
+            Some((exact, true)) => return exact,
+            Some((candidates, false)) => {
+                for doc in candidates.iter() {
+                    if self
+                        .item_of(doc)
+                        .is_some_and(|item| filter.matches_search(item))
+                    {
+                        mask.insert(doc);
+                    }
+                }
+            }
+            None => {
+                for (doc, item) in (0..).zip(self.by_doc.iter()) {
+                    if item
+                        .as_ref()
+                        .is_some_and(|item| filter.matches_search(item))
+                    {
+                        mask.insert(doc);
+                    }
+                }
             }
         }
         mask

@@ -16,6 +16,7 @@ mod browse;
 mod facets;
 mod item;
 mod query;
+mod search;
 mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@ use super::CatalogItem;
 use super::bits::{Doc, DocSet};
 use super::facets::{CONTEXT_BUCKETS, PARAMETER_BUCKETS, bucket};
 use super::query::{Filter, Part, facet_key};
+use super::search::WordIndex;
 
 /// The key of an item in the newest-first and most-endpoints-first orders.
 pub(super) type CountKey = (Reverse<i64>, Uuid);
@@ -53,6 +54,8 @@ pub(crate) struct Snapshot {
     pub(super) context_values: Values,
     pub(super) parameter_buckets: [DocSet; PARAMETER_BUCKETS.len()],
     pub(super) context_buckets: [DocSet; CONTEXT_BUCKETS.len()],
+    /// The words of names and descriptions, for `q`.
+    pub(super) words: WordIndex,
     /// Moves on with every change of what a page can show.
     pub(super) generation: u64,
 }
@@ -230,6 +233,7 @@ impl Snapshot {
 
     /// Adds item `doc` to the inverted indexes.
     fn index(&mut self, doc: Doc, item: &CatalogItem) {
+        self.words.insert(doc, item);
         for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
             for value in values {
                 facet.entry(value).or_default().insert(doc);
@@ -260,6 +264,7 @@ impl Snapshot {
 
     /// Removes item `doc` from the inverted indexes; a value no item has any more leaves them.
     fn unindex(&mut self, doc: Doc, item: &CatalogItem) {
+        self.words.remove(doc, item);
         for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
             for value in values {
                 // An emptied value leaves the index: a filter on it then answers at once.

@@ -284,8 +284,18 @@ fn a_filter_matching_nothing_stops_at_the_bound_and_continues() {
         .map(|i| row(&format!("m{i}"), i, i % 3))
         .collect();
     let index = CatalogIndex::from_rows(rows);
-    let nothing = Filter {
+    // A search whose words the word index knows nothing of answers at once.
+    let unknown = Filter {
         q: Some("no such text".into()),
+        ..Filter::default()
+    };
+    let page = index
+        .current()
+        .browse(&query(unknown, Sort::Endpoints, None, 20));
+    assert_eq!((page.items.len(), page.next, page.examined), (0, None, 0));
+    // Two letters are too few to look up: every model is tested, a bound at a time.
+    let nothing = Filter {
+        q: Some("zz".into()),
         ..Filter::default()
     };
     let mut after = None;
