@@ -147,7 +147,7 @@ impl Snapshot {
     /// The items one facet filter lets through; none when the filter does not give it.
     fn part_mask(&self, filter: &Filter, part: Part) -> Option<Mask> {
         let mut mask = Mask::empty(self.doc_limit());
-        let (values, min, max) = match part {
+        let (values, buckets, bounds, min, max) = match part {
             Part::Architecture | Part::License | Part::Tag => {
                 for set in self.sets(part, filter.values(part)?) {
                     mask.add(set);
@@ -156,11 +156,15 @@ impl Snapshot {
             }
             Part::Parameters => (
                 &self.parameter_values,
+                &self.parameter_buckets[..],
+                &PARAMETER_BUCKETS[..],
                 filter.min_parameters,
                 filter.max_parameters,
             ),
             Part::ContextLength => (
                 &self.context_values,
+                &self.context_buckets[..],
+                &CONTEXT_BUCKETS[..],
                 filter.min_context_length,
                 filter.max_context_length,
             ),
@@ -169,11 +173,27 @@ impl Snapshot {
             return None;
         }
         let (min, max) = (min.unwrap_or(i64::MIN), max.unwrap_or(i64::MAX));
-        if min <= max {
-            for (_, set) in values.range(min..=max) {
-                mask.add(set);
+        // A bucket inside the range is added whole; of the others, the values in the range.
+        let mut add_values = |lo: i64, hi: i64| {
+            if lo <= hi {
+                for (_, set) in values.range(lo..=hi) {
+                    mask.add(set);
+                }
+            }
+        };
+        let first = bounds.first().map_or(i64::MAX, |(first, _)| *first);
+        add_values(min, max.min(first.saturating_sub(1)));
+        let mut whole = Vec::new();
+        for (set, (low, high)) in buckets.iter().zip(bounds) {
+            let high = high.unwrap_or(i64::MAX);
+            let (lo, hi) = (min.max(*low), max.min(high));
+            if lo == *low && hi == high {
+                whole.push(set);
+            } else {
+                add_values(lo, hi);
             }
         }
+        whole.into_iter().for_each(|set| mask.add(set));
         Some(mask)
     }
 

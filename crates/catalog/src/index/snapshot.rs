@@ -136,10 +136,18 @@ impl Snapshot {
             let by_shared_at = scope.spawn(|| order(&items, CatalogItem::shared_at_key));
             let by_endpoints = scope.spawn(|| order(&items, CatalogItem::endpoints_key));
             let by_name = scope.spawn(|| order(&items, CatalogItem::name_key));
+            let words = scope.spawn(|| {
+                let mut words = WordIndex::default();
+                for (doc, item) in (0..).zip(&items) {
+                    words.insert(doc, item);
+                }
+                words
+            });
             let mut built = Self::default();
             for (doc, item) in (0..).zip(&items) {
-                built.index(doc, item);
+                built.index_fields(doc, item);
             }
+            built.words = join(words);
             built.items = items
                 .iter()
                 .map(|item| (item.model_id, Arc::clone(item)))
@@ -234,6 +242,11 @@ impl Snapshot {
     /// Adds item `doc` to the inverted indexes.
     fn index(&mut self, doc: Doc, item: &CatalogItem) {
         self.words.insert(doc, item);
+        self.index_fields(doc, item);
+    }
+
+    /// Adds item `doc` to the inverted indexes of its fields (all but the words).
+    fn index_fields(&mut self, doc: Doc, item: &CatalogItem) {
         for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
             for value in values {
                 facet.entry(value).or_default().insert(doc);
