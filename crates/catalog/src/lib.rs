@@ -81,6 +81,8 @@ mod registry;
 mod tail;
 
 pub use handle::{Catalog, CatalogSettings};
+#[cfg(feature = "test-support")]
+pub use index::Standalone;
 pub use index::{
     BrowsePage, BrowseQuery, CONTEXT_BUCKETS, CatalogItem, EXAMINE_BOUND, FACET_VALUES, Facets,
     Filter, PARAMETER_BUCKETS, RangeCount, Sort, SortKey, TIERS, ValueCount, examine_bound,

@@ -22,6 +22,7 @@ fn split(doc: Doc) -> (u32, u16) {
     )
 }
 
+#[cfg(test)]
 fn join(high: u32, low: u16) -> Doc {
     high << CHUNK_SHIFT | Doc::from(low)
 }
@@ -175,6 +176,7 @@ impl DocSet {
     }
 
     /// The members, in ascending order.
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = Doc> + '_ {
         self.chunks.iter().flat_map(|(high, chunk)| {
             let high = *high;

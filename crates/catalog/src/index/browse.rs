@@ -19,8 +19,10 @@ use std::sync::Arc;
 use imbl::OrdMap;
 
 use super::CatalogItem;
+use super::bits::Mask;
+use super::query::Part;
 use super::query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
-use super::snapshot::{Candidates, CountKey, NameKey, Snapshot};
+use super::snapshot::{CountKey, NameKey, Snapshot};
 
 /// The most models one page examines, unless the page size is larger.
 pub const EXAMINE_BOUND: usize = 2_000;
@@ -58,7 +60,7 @@ impl Snapshot {
                 _ => None,
             },
         };
-        let (items, next, examined) = match self.few(filter, bound) {
+        let (items, next, examined) = match self.few(filter, query.limit.max(1), bound) {
             Few::Nothing => (Vec::new(), None, 0),
             Few::These(items) => {
                 let count = items.len();
@@ -83,7 +85,7 @@ impl Snapshot {
             limit: query.limit.max(1),
             after: query.after.as_ref().and_then(O::after),
         };
-        let (items, next, examined) = match self.few(&query.filter, bound) {
+        let (items, next, examined) = match self.few(&query.filter, query.limit.max(1), bound) {
             Few::Nothing => (Vec::new(), None, 0),
             Few::These(items) => {
                 let count = items.len();
@@ -111,26 +113,40 @@ enum Few<'a> {
 }
 
 impl Snapshot {
-    /// The query's candidates, when the indexes narrow them to at most `bound`: the narrowest
-    /// exact filter's set, or else the word index's candidates for `q`.
-    fn few(&self, filter: &Filter, bound: usize) -> Few<'_> {
-        match self.candidates(filter) {
-            Candidates::None => return Few::Nothing,
-            Candidates::Docs(sets, size) if size <= bound => return Few::These(self.union(&sets)),
-            Candidates::Docs(..) | Candidates::All => {}
+    /// The query's candidates, when the indexes narrow them to few enough that testing and
+    /// sorting them all costs less than walking the order: the intersection of every facet
+    /// filter's bitmap and the word index's candidates for `q`. Gathering `c` candidates costs
+    /// about `c`; a walk meets a match every `n / c` models, so `limit` of them cost about
+    /// `limit · n / c`: the page gathers when `c` is at most the bound and `c² ≤ 4 · limit · n`.
+    fn few(&self, filter: &Filter, limit: usize, bound: usize) -> Few<'_> {
+        let mut within: Option<Mask> = None;
+        let mut and = |mask: Mask| match &mut within {
+            Some(within) => within.and(&mask),
+            None => within = Some(mask),
+        };
+        for part in Part::ALL {
+            if let Some(mask) = self.part_mask(filter, part) {
+                and(mask);
+            }
         }
-        let Some(q) = filter.q.as_deref() else {
+        if let Some((mask, _)) = filter
+            .q
+            .as_deref()
+            .and_then(|q| self.words.candidates(q, self.doc_limit()))
+        {
+            and(mask);
+        }
+        let Some(within) = within else {
             return Few::Many;
         };
-        match self.words.candidates(q, self.doc_limit()) {
-            Some((mask, _)) => match usize::try_from(mask.count()) {
-                Ok(0) => Few::Nothing,
-                Ok(count) if count <= bound => {
-                    Few::These(mask.iter().filter_map(|doc| self.item_of(doc)).collect())
-                }
-                _ => Few::Many,
-            },
-            None => Few::Many,
+        let count = usize::try_from(within.count()).unwrap_or(usize::MAX);
+        let walk = limit.saturating_mul(self.len()).saturating_mul(4);
+        match count {
+            0 => Few::Nothing,
+            c if c <= bound && c.saturating_mul(c) <= walk => {
+                Few::These(within.iter().filter_map(|doc| self.item_of(doc)).collect())
+            }
+            _ => Few::Many,
         }
     }
 }

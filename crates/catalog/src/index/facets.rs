@@ -145,7 +145,7 @@ impl Snapshot {
     }
 
     /// The items one facet filter lets through; none when the filter does not give it.
-    fn part_mask(&self, filter: &Filter, part: Part) -> Option<Mask> {
+    pub(super) fn part_mask(&self, filter: &Filter, part: Part) -> Option<Mask> {
         let mut mask = Mask::empty(self.doc_limit());
         let (values, buckets, bounds, min, max) = match part {
             Part::Architecture | Part::License | Part::Tag => {
@@ -230,20 +230,6 @@ impl Snapshot {
             }
         }
         mask
-    }
-
-    /// The items of the union of `sets`, each once.
-    pub(super) fn union(&self, sets: &[&DocSet]) -> Vec<&std::sync::Arc<super::CatalogItem>> {
-        let docs: Vec<u32> = if let [set] = sets {
-            set.iter().collect()
-        } else {
-            let mut mask = Mask::empty(self.doc_limit());
-            sets.iter().for_each(|set| mask.add(set));
-            mask.iter().collect()
-        };
-        docs.into_iter()
-            .filter_map(|doc| self.item_of(doc))
-            .collect()
     }
 }
 

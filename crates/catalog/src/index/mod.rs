@@ -35,6 +35,29 @@ pub use item::CatalogItem;
 pub use query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
 pub(crate) use snapshot::Snapshot;
 
+/// A catalog index built at once from rows, read without actors or a store: what the
+/// `catalog_index` benchmark measures (pages and facets of a big catalog, one query at a time).
+#[cfg(feature = "test-support")]
+#[derive(Debug)]
+pub struct Standalone(CatalogIndex);
+
+#[cfg(feature = "test-support")]
+impl Standalone {
+    pub fn from_rows(rows: impl IntoIterator<Item = CatalogRow>) -> Self {
+        let mut loader = Loader::default();
+        rows.into_iter().for_each(|row| loader.push(row));
+        Self(loader.finish())
+    }
+
+    pub fn browse(&self, query: &BrowseQuery) -> BrowsePage {
+        self.0.current().browse(query)
+    }
+
+    pub fn facets(&self, filter: &Filter) -> Facets {
+        self.0.current().facets(filter)
+    }
+}
+
 /// Builds the index of a whole catalog (the start-up load). Rows are turned into items as they
 /// arrive; each order is then built from its sorted keys in one pass. A repeated id keeps its
 /// newest version.

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::CatalogItem;
 use super::bits::{Doc, DocSet};
 use super::facets::{CONTEXT_BUCKETS, PARAMETER_BUCKETS, bucket};
-use super::query::{Filter, Part, facet_key};
+use super::query::{Part, facet_key};
 use super::search::WordIndex;
 
 /// The key of an item in the newest-first and most-endpoints-first orders.
@@ -58,17 +58,6 @@ pub(crate) struct Snapshot {
     pub(super) words: WordIndex,
     /// Moves on with every change of what a page can show.
     pub(super) generation: u64,
-}
-
-/// What the exact filters of a query leave to look at.
-pub(super) enum Candidates<'a> {
-    /// No exact filter: every item.
-    All,
-    /// A filtered value no item has: nothing can match.
-    None,
-    /// The sets whose union is the smallest set of items one exact filter allows (every match
-    /// is in it), and the size of that union at most.
-    Docs(Vec<&'a DocSet>, usize),
 }
 
 impl CatalogItem {
@@ -340,24 +329,5 @@ impl Snapshot {
         keys.sort_unstable();
         keys.dedup();
         keys.iter().filter_map(|key| facet.get(key)).collect()
-    }
-
-    /// The narrowest set of candidates the query's exact filters allow.
-    pub(super) fn candidates(&self, filter: &Filter) -> Candidates<'_> {
-        let mut narrowest: Option<(Vec<&DocSet>, usize)> = None;
-        for part in EXACT {
-            let Some(values) = filter.values(part) else {
-                continue;
-            };
-            let sets = self.sets(part, values);
-            if sets.is_empty() {
-                return Candidates::None;
-            }
-            let size = sets.iter().map(|set| set.len()).sum();
-            if narrowest.as_ref().is_none_or(|(_, n)| size < *n) {
-                narrowest = Some((sets, size));
-            }
-        }
-        narrowest.map_or(Candidates::All, |(sets, size)| Candidates::Docs(sets, size))
     }
 }

@@ -1,0 +1,188 @@
+//! One catalog read at a time against 1,000,000 shared models, in memory: a first page of each
+//! list shape and each facets shape of the bench's catalog mix (the same seed pattern as
+//! `bench/src/db/seed.rs`). What a read costs without HTTP, queueing or other load.
+//! Run: `cargo bench -p catalog --bench catalog_index` (`CATALOG_BENCH_MODELS` to change the
+//! size; building the index takes about 20 s).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use catalog::{BrowseQuery, Filter, Sort, Standalone};
+use criterion::{Criterion, criterion_group, criterion_main};
+use domain::{ModelId, ModelStatus, Timestamp};
+use storage::{CatalogRow, Model};
+
+const ARCHITECTURES: [&str; 7] = [
+    "llama", "mistral", "qwen", "gemma", "phi", "falcon", "mixtral",
+];
+const ADJECTIVES: [&str; 13] = [
+    "swift", "bright", "tiny", "deep", "open", "nimble", "quiet", "bold", "lucid", "decoded",
+    "calm", "keen", "sturdy",
+];
+const FAMILIES: [&str; 3] = ["chat", "code", "vision"];
+const NOUNS: [&str; 3] = ["chat", "coder", "vision"];
+const LICENSES: [&str; 5] = ["apache-2.0", "mit", "llama3", "gemma", "cc-by-nc-4.0"];
+const CONTEXTS: [i64; 6] = [2048, 4096, 8192, 16384, 32768, 131_072];
+
+fn row(i: usize) -> CatalogRow {
+    let n = i64::try_from(i).unwrap();
+    let architecture = if i % 1009 == 5 {
+        "mamba"
+    } else {
+        ARCHITECTURES[i % 7]
+    };
+    let at = Timestamp::from(chrono::DateTime::from_timestamp(1_000_000 + n, 0).unwrap());
+    let mut tags = vec![FAMILIES[i % 3].to_owned(), format!("t{}", i % 11)];
+    if i.is_multiple_of(4) {
+        tags.push("instruct".into());
+    }
+    CatalogRow {
+        model: Model {
+            id: ModelId::new(),
+            project_id: "proj_BENCH01".parse().unwrap(),
+            name: format!(
+                "cat-{i} {} {architecture} {}",
+                ADJECTIVES[i % 13],
+                NOUNS[i % 3]
+            ),
+            description: format!(
+                "Benchmark model {i} of the cat set, a fine-tuned {architecture} checkpoint for {} tasks.",
+                FAMILIES[i % 3]
+            ),
+            status: ModelStatus::Ready,
+            architecture: Some(architecture.into()),
+            parameter_count: Some((n % 241 + 1) * 500_000_000),
+            context_length: Some(CONTEXTS[i % 6]),
+            license: Some(LICENSES[i % 5].into()),
+            tags,
+            shared: true,
+            shared_at: Some(at),
+            unshared_at: None,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        },
+        owner_name: "Bench".into(),
+        endpoint_count: n % 5,
+    }
+}
+
+/// A filter from a query string of the catalog's own parameters.
+fn filter(query: &str) -> Filter {
+    let mut f = Filter::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap();
+        let value = value.replace("%20", " ");
+        let number = || Some(value.parse::<i64>().unwrap());
+        match key {
+            "q" => f.q = Some(value.to_lowercase()),
+            "architecture" => f.architecture.push(value),
+            "license" => f.license.push(value),
+            "tag" => f.tag.push(value),
+            "minParameters" => f.min_parameters = number(),
+            "maxParameters" => f.max_parameters = number(),
+            "minContextLength" => f.min_context_length = number(),
+            "maxContextLength" => f.max_context_length = number(),
+            other => panic!("unknown parameter {other}"),
+        }
+    }
+    f
+}
+
+/// The list shapes of the bench's mix: name, filters, order.
+const LIST: [(&str, &str, Sort); 20] = [
+    ("sort-sharedAt", "", Sort::SharedAt),
+    ("sort-name", "", Sort::Name),
+    ("sort-endpoints", "", Sort::Endpoints),
+    ("sort-relevance", "q=code", Sort::Relevance),
+    ("facet-architecture", "architecture=qwen", Sort::SharedAt),
+    ("facet-license", "license=mit", Sort::SharedAt),
+    ("facet-tag", "tag=code", Sort::SharedAt),
+    (
+        "facet-parameters",
+        "minParameters=10000000000&maxParameters=60000000000",
+        Sort::SharedAt,
+    ),
+    (
+        "facet-contextLength",
+        "minContextLength=8192&maxContextLength=32767",
+        Sort::SharedAt,
+    ),
+    (
+        "facet-repeated",
+        "architecture=llama&architecture=qwen",
+        Sort::SharedAt,
+    ),
+    (
+        "facet-combined",
+        "architecture=llama&license=apache-2.0&tag=chat",
+        Sort::Name,
+    ),
+    (
+        "selective",
+        "architecture=falcon&license=mit&tag=t3&minContextLength=100000",
+        Sort::SharedAt,
+    ),
+    ("selective-q", "q=-12", Sort::Relevance),
+    (
+        "empty-filter",
+        "architecture=llama&license=mit&minParameters=200000000000",
+        Sort::SharedAt,
+    ),
+    ("empty-q", "q=zzqx", Sort::Relevance),
+    ("q-1-token", "q=swift", Sort::Relevance),
+    ("q-2-tokens", "q=qwen%20coder", Sort::Relevance),
+    ("q-3-tokens", "q=swift%20qwen%20coder", Sort::Relevance),
+    ("q-broad", "q=checkpoint", Sort::Endpoints),
+    ("q-name-order", "q=swift", Sort::Name),
+];
+
+/// The facets shapes: the bench's three and two more (a range inside buckets, a phrase).
+const FACETS: [(&str, &str); 5] = [
+    ("facets", ""),
+    (
+        "facets-filtered",
+        "architecture=llama&tag=code&minParameters=10000000000",
+    ),
+    ("facets-q", "q=swift"),
+    (
+        "facets-range",
+        "minParameters=10000000000&maxParameters=60000000000",
+    ),
+    ("facets-q-phrase", "q=qwen%20coder"),
+];
+
+fn reads(c: &mut Criterion) {
+    let models: usize = std::env::var("CATALOG_BENCH_MODELS")
+        .ok()
+        .map_or(1_000_000, |n| n.parse().unwrap());
+    let index = Standalone::from_rows((0..models).map(row));
+    let mut group = c.benchmark_group(format!("catalog_{models}"));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    for (name, query, sort) in LIST {
+        let query = BrowseQuery {
+            filter: filter(query),
+            sort,
+            after: None,
+            limit: 20,
+        };
+        group.bench_function(format!("list/{name}"), |b| {
+            b.iter(|| black_box(index.browse(black_box(&query))))
+        });
+    }
+    for (name, query) in FACETS {
+        let filter = filter(query);
+        group.bench_function(format!("facets/{name}"), |b| {
+            b.iter(|| black_box(index.facets(black_box(&filter))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, reads);
+criterion_main!(benches);
