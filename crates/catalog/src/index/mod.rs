@@ -1,5 +1,8 @@
-//! The in-memory public catalog: items by id, one ordered index per sort, and inverted indexes
-//! of the exact filters (architecture, license, tag).
+//! The in-memory public catalog: items by id, one ordered index per sort, bitmap inverted
+//! indexes of every filter (architecture, license, tag, numeric values, facet buckets) over
+//! numbered items, and a word index for `q` ([`search`]). Facets are bit counts
+//! ([`facets`]); a page gathers from the filters' intersection when it is small, or walks an
+//! order ([`browse`]).
 //!
 //! A sort key is unique (it ends with the model id), and a page starts strictly after the key
 //! of the previous page's last item (or last examined model; see [`browse`]). Items added or
