@@ -31,6 +31,13 @@ pub(super) type NameKey = (Arc<str>, Uuid);
 pub(super) type Facet = HashMap<String, DocSet>;
 /// The items that have each value of one numeric field.
 pub(super) type Values = OrdMap<i64, DocSet>;
+/// One numeric field's indexes for a change: by value, by bucket, the buckets, the value.
+type NumericIndexes<'a> = (
+    &'a mut Values,
+    &'a mut [DocSet],
+    &'static [(i64, Option<i64>)],
+    Option<i64>,
+);
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
@@ -241,20 +248,7 @@ impl Snapshot {
                 facet.entry(value).or_default().insert(doc);
             }
         }
-        for (values, buckets, bounds, value) in [
-            (
-                &mut self.parameter_values,
-                &mut self.parameter_buckets[..],
-                &PARAMETER_BUCKETS[..],
-                item.parameter_count,
-            ),
-            (
-                &mut self.context_values,
-                &mut self.context_buckets[..],
-                &CONTEXT_BUCKETS[..],
-                item.context_length,
-            ),
-        ] {
+        for (values, buckets, bounds, value) in self.numeric_indexes(item) {
             if let Some(value) = value {
                 values.entry(value).or_default().insert(doc);
             }
@@ -278,20 +272,7 @@ impl Snapshot {
                 }
             }
         }
-        for (values, buckets, bounds, value) in [
-            (
-                &mut self.parameter_values,
-                &mut self.parameter_buckets[..],
-                &PARAMETER_BUCKETS[..],
-                item.parameter_count,
-            ),
-            (
-                &mut self.context_values,
-                &mut self.context_buckets[..],
-                &CONTEXT_BUCKETS[..],
-                item.context_length,
-            ),
-        ] {
+        for (values, buckets, bounds, value) in self.numeric_indexes(item) {
             if let Some(value) = value
                 && let Some(set) = values.get_mut(&value)
             {
@@ -304,6 +285,24 @@ impl Snapshot {
                 set.remove(doc);
             }
         }
+    }
+
+    /// Each numeric field's indexes (by value, by bucket), its buckets, and the item's value.
+    fn numeric_indexes(&mut self, item: &CatalogItem) -> [NumericIndexes<'_>; 2] {
+        [
+            (
+                &mut self.parameter_values,
+                &mut self.parameter_buckets[..],
+                &PARAMETER_BUCKETS[..],
+                item.parameter_count,
+            ),
+            (
+                &mut self.context_values,
+                &mut self.context_buckets[..],
+                &CONTEXT_BUCKETS[..],
+                item.context_length,
+            ),
+        ]
     }
 
     fn facets_mut(&mut self) -> [&mut Facet; 3] {

@@ -105,19 +105,8 @@ fn facet_counts_equal_a_brute_force_count() {
     let mut nonzero = 0;
     for case in 0..300 {
         let rows: Vec<CatalogRow> = (0..rng.below(200)).map(|_| spread_row(&mut rng)).collect();
-        let index = if case % 2 == 0 {
-            CatalogIndex::from_rows(rows)
-        } else {
-            let mut index = CatalogIndex::default();
-            for row in rows {
-                let gone = rng.chance(10).then(|| at(&row, 2, false));
-                index.apply(row);
-                if let Some(gone) = gone {
-                    index.apply(gone);
-                }
-            }
-            index
-        };
+        // Half the catalogs are built at once, half one change at a time.
+        let index = random_index(&mut rng, rows, case % 2 == 0);
         let items: Vec<Arc<CatalogItem>> = index.current().items.values().cloned().collect();
         for round in 0..10 {
             // Every tenth filter is empty: the counts then come from the indexes alone.

@@ -435,6 +435,22 @@ pub(super) fn random_filter(rng: &mut Rng) -> Filter {
     }
 }
 
+/// An index of `rows`, built at once or one change at a time (with some removals).
+pub(super) fn random_index(rng: &mut Rng, rows: Vec<CatalogRow>, at_once: bool) -> CatalogIndex {
+    if at_once {
+        return CatalogIndex::from_rows(rows);
+    }
+    let mut index = CatalogIndex::default();
+    for row in rows {
+        let gone = rng.chance(10).then(|| at(&row, 2, false));
+        index.apply(row);
+        if let Some(gone) = gone {
+            index.apply(gone);
+        }
+    }
+    index
+}
+
 /// The listing by definition: every item that matches, in the sort's order.
 fn brute_force(index: &CatalogIndex, filter: &Filter, sort: Sort) -> Vec<ModelId> {
     let mut matches: Vec<Arc<CatalogItem>> = index
@@ -472,20 +488,7 @@ fn following_cursors_equals_a_brute_force_filter_and_sort_within_the_bound() {
     let mut short_pages = 0;
     for case in 0..300 {
         let rows: Vec<CatalogRow> = (0..rng.below(160)).map(|_| random_row(&mut rng)).collect();
-        // Half the catalogs are built at once, half one change at a time (with some removals).
-        let index = if case % 2 == 0 {
-            CatalogIndex::from_rows(rows)
-        } else {
-            let mut index = CatalogIndex::default();
-            for row in rows {
-                let gone = rng.chance(10).then(|| at(&row, 2, false));
-                index.apply(row);
-                if let Some(gone) = gone {
-                    index.apply(gone);
-                }
-            }
-            index
-        };
+        let index = random_index(&mut rng, rows, case % 2 == 0);
         for _ in 0..8 {
             let filter = random_filter(&mut rng);
             let sort = [Sort::SharedAt, Sort::Name, Sort::Endpoints, Sort::Relevance][rng.below(4)];
