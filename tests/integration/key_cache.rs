@@ -13,7 +13,7 @@ use domain::{Feature, Role};
 use reqwest::StatusCode;
 
 use crate::db::TestDb;
-use crate::helpers::{Tenant, TestApp, spawn_app, spawn_on};
+use crate::helpers::{Tenant, TestApp, changed_within, spawn_app, spawn_on};
 
 /// Sends the request `probe` makes until the key is cached (the app's follower has started).
 async fn until_cached(app: &TestApp, t: &Tenant) {
@@ -28,29 +28,6 @@ async fn until_cached(app: &TestApp, t: &Tenant) {
         }
         assert!(Instant::now() < deadline, "the key was never cached");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// How long after `since` the status `probe` gets first differs from `before`; panics past
-/// `bound`.
-async fn changed_within<F, Fut>(
-    since: Instant,
-    bound: Duration,
-    before: StatusCode,
-    probe: F,
-) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = reqwest::Response>,
-{
-    loop {
-        let status = probe().await.status();
-        let took = since.elapsed();
-        if status != before {
-            return took;
-        }
-        assert!(took < bound, "still {before} {took:?} after the change");
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 

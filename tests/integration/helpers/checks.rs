@@ -1,7 +1,7 @@
 //! What tests assert with (the error envelope, a model's history, catalogs that converge) and
 //! the real binary as a process.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::db::TestDb;
 use domain::{ModelId, ShareAction};
@@ -191,4 +191,27 @@ pub fn run_cli(app: &super::TestApp, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// How long after `since` the status `probe` gets first differs from `before`; panics past
+/// `bound`.
+pub async fn changed_within<F, Fut>(
+    since: Instant,
+    bound: Duration,
+    before: StatusCode,
+    probe: F,
+) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    loop {
+        let status = probe().await.status();
+        let took = since.elapsed();
+        if status != before {
+            return took;
+        }
+        assert!(took < bound, "still {before} {took:?} after the change");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
