@@ -139,6 +139,22 @@ impl DocSet {
         self.len == 0
     }
 
+    pub(crate) fn contains(&self, doc: Doc) -> bool {
+        let (high, low) = split(doc);
+        let Ok(at) = self.chunks.binary_search_by_key(&high, |(h, _)| *h) else {
+            return false;
+        };
+        self.chunks
+            .get(at)
+            .is_some_and(|(_, chunk)| match chunk.as_ref() {
+                Chunk::Sparse(members) => members.binary_search(&low).is_ok(),
+                Chunk::Dense(words) => {
+                    let (word, bit) = word_bit(low);
+                    words.get(word).is_some_and(|w| w & bit != 0)
+                }
+            })
+    }
+
     pub(crate) fn insert(&mut self, doc: Doc) {
         let (high, low) = split(doc);
         let chunks = Arc::make_mut(&mut self.chunks);
@@ -215,7 +231,6 @@ impl Mask {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn contains(&self, doc: Doc) -> bool {
         let (high, low) = split(doc);
         let (word, bit) = word_bit(low);
@@ -252,6 +267,19 @@ impl Mask {
     pub(crate) fn and(&mut self, other: &Mask) {
         for (w, o) in self.0.iter_mut().zip(other.0.iter()) {
             *w &= o;
+        }
+    }
+
+    pub(crate) fn or(&mut self, other: &Mask) {
+        for (w, o) in self.0.iter_mut().zip(other.0.iter()) {
+            *w |= o;
+        }
+    }
+
+    /// Removes the members of `other`.
+    pub(crate) fn and_not(&mut self, other: &Mask) {
+        for (w, o) in self.0.iter_mut().zip(other.0.iter()) {
+            *w &= !o;
         }
     }
 
@@ -342,6 +370,20 @@ mod tests {
                 model.iter().copied().collect::<Vec<_>>()
             );
             assert!(before.is_empty(), "a clone taken before is untouched");
+            for doc in 0..range {
+                assert_eq!(set.contains(doc), model.contains(&doc), "{doc}");
+            }
+            let mut either = Mask::empty(range);
+            either.add(&set);
+            let mut only = either.clone();
+            let mut other_only = Mask::empty(range);
+            other_only.add(&other);
+            either.or(&other_only);
+            only.and_not(&other_only);
+            let union: BTreeSet<Doc> = model.union(&other_model).copied().collect();
+            let difference: BTreeSet<Doc> = model.difference(&other_model).copied().collect();
+            assert_eq!(either.iter().collect::<BTreeSet<_>>(), union);
+            assert_eq!(only.iter().collect::<BTreeSet<_>>(), difference);
             let mut mask = Mask::empty(range);
             mask.add(&set);
             assert_eq!(mask.count(), u64::try_from(model.len()).unwrap());

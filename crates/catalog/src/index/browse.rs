@@ -8,6 +8,12 @@
 //!   the key of the last model examined: the next page starts right after it, so following the
 //!   cursors still returns every match exactly once, in order.
 //!
+//! * A search the word index answers exactly (one word of three letters or more) in relevance
+//!   order takes each match tier's items from the index, best tier first, and cuts each tier
+//!   like the above: gathered when few, else walked newest first, testing membership only.
+//! * When the indexes answer the whole filter exactly, no candidate is tested against it:
+//!   membership in their intersection decides.
+//!
 //! Both ways start strictly after the cursor's key and return the smallest matching keys
 //! after it, so a listing may switch between them from one page to the next (as models come
 //! and go) without a repeat or a gap.
@@ -17,9 +23,10 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use imbl::OrdMap;
+use uuid::Uuid;
 
 use super::CatalogItem;
-use super::bits::Mask;
+use super::bits::{Doc, DocSet, Mask};
 use super::query::Part;
 use super::query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
 use super::snapshot::{CountKey, NameKey, Snapshot};
@@ -52,23 +59,38 @@ impl Snapshot {
     fn relevance_page(&self, query: &BrowseQuery, bound: usize) -> BrowsePage {
         let bound = bound.max(1);
         let filter = &query.filter;
-        let cut = Cut {
-            query,
-            limit: query.limit.max(1),
-            after: match &query.after {
-                Some(SortKey::Relevance(tier, secs, id)) => Some((*tier, (Reverse(*secs), *id))),
-                _ => None,
-            },
+        let after = match &query.after {
+            Some(SortKey::Relevance(tier, secs, id)) => Some((*tier, (Reverse(*secs), *id))),
+            _ => None,
         };
-        let (items, next, examined) = match self.few(filter, query.limit.max(1), bound) {
-            Few::Nothing => (Vec::new(), None, 0),
-            Few::These(items) => {
-                let count = items.len();
-                cut.gather(items.into_iter(), count, |item| {
-                    Some((filter.tier(item)?, item.shared_at_key()))
-                })
+        let placements = filter.q.as_deref().and_then(|q| self.words.placements(q));
+        let (items, next, examined) = if let Some(placements) = placements {
+            let tiers = Tiers {
+                placements,
+                parts: self.parts_mask(filter),
+                limit: self.doc_limit(),
+                better: None,
+            };
+            self.cut_tiers(tiers, after, query.limit.max(1), bound)
+        } else {
+            let cut = Cut {
+                query,
+                limit: query.limit.max(1),
+                after,
+            };
+            match self.few(filter, query.limit.max(1), bound) {
+                Few::Nothing => (Vec::new(), None, 0),
+                Few::These(items, exact) => {
+                    let count = items.len();
+                    let matching = items
+                        .into_iter()
+                        .filter(|item| exact || filter.matches(item));
+                    cut.gather(matching, count, |item| {
+                        Some((filter.tier(item)?, item.shared_at_key()))
+                    })
+                }
+                Few::Many(_) => cut.walk_tiers(&self.by_shared_at, bound),
             }
-            Few::Many => cut.walk_tiers(&self.by_shared_at, bound),
         };
         BrowsePage {
             items,
@@ -78,6 +100,86 @@ impl Snapshot {
         }
     }
 
+    /// The page after `after` from the items of each tier (best first, exactly the matches),
+    /// examining at most `bound` of them. A tier is gathered when it is small enough (as in
+    /// [`Snapshot::few`]), else walked newest first, each model tested for membership. A
+    /// tier's mask is built only when the page reaches it.
+    fn cut_tiers(
+        &self,
+        mut tiers: Tiers<'_>,
+        after: Option<(u8, CountKey)>,
+        limit: usize,
+        bound: usize,
+    ) -> Cutting<(u8, CountKey)> {
+        // The end of a tier: after every key of it.
+        const END: CountKey = (Reverse(i64::MIN), Uuid::max());
+        let (first, from) = after.map_or((0, None), |(tier, key)| (tier, Some(key)));
+        // The matches found, in order, one more than the page when there are more.
+        let mut found: Vec<((u8, CountKey), &Arc<CatalogItem>)> = Vec::new();
+        let mut budget = bound;
+        let mut last_examined = None;
+        for tier in first..TIERS {
+            let from = from.filter(|_| tier == first);
+            if from == Some(END) {
+                // The cursor is past this tier.
+                continue;
+            }
+            let want = (limit + 1).saturating_sub(found.len());
+            // Gathering `c` costs about `c`; walking to `want` matches about `want · n / c`.
+            let gathers = |count: usize| {
+                count <= budget && count.saturating_mul(count) <= want.saturating_mul(self.len())
+            };
+            let Some(way) = tiers.way(tier, gathers) else {
+                continue;
+            };
+            if let Way::Gather(mask, count) = way {
+                budget -= count;
+                let mut keyed: Vec<(CountKey, &Arc<CatalogItem>)> = mask
+                    .iter()
+                    .filter_map(|doc| self.item_of(doc))
+                    .map(|item| (item.shared_at_key(), item))
+                    .filter(|(key, _)| from.is_none_or(|from| *key > from))
+                    .collect();
+                smallest(&mut keyed, want);
+                found.extend(keyed.into_iter().map(|(key, item)| ((tier, key), item)));
+                last_examined = Some((tier, END));
+            } else {
+                let start = from.map_or(Bound::Unbounded, Bound::Excluded);
+                for (key, item) in self.by_shared_at.range((start, Bound::Unbounded)) {
+                    if budget == 0 {
+                        // Models remain, unexamined: the next page goes on after the last one.
+                        let items = found.into_iter().map(|(_, item)| Arc::clone(item));
+                        return (items.collect(), last_examined, bound);
+                    }
+                    budget -= 1;
+                    last_examined = Some((tier, *key));
+                    let holds = |doc| match &way {
+                        Way::Walk(Some(mask)) => mask.contains(doc),
+                        _ => tiers.holds(tier, doc),
+                    };
+                    if self.doc_of(item.model_id).is_some_and(holds) {
+                        found.push(((tier, *key), item));
+                        if found.len() > limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            if found.len() > limit {
+                break;
+            }
+        }
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let next = if more {
+            found.last().map(|(key, _)| *key)
+        } else {
+            None
+        };
+        let items = found.into_iter().map(|(_, item)| Arc::clone(item));
+        (items.collect(), next, bound - budget)
+    }
+
     fn page<O: Order>(&self, query: &BrowseQuery, bound: usize) -> BrowsePage {
         let bound = bound.max(1);
         let cut = Cut {
@@ -85,13 +187,21 @@ impl Snapshot {
             limit: query.limit.max(1),
             after: query.after.as_ref().and_then(O::after),
         };
-        let (items, next, examined) = match self.few(&query.filter, query.limit.max(1), bound) {
+        let filter = &query.filter;
+        let (items, next, examined) = match self.few(filter, query.limit.max(1), bound) {
             Few::Nothing => (Vec::new(), None, 0),
-            Few::These(items) => {
+            Few::These(items, exact) => {
                 let count = items.len();
-                cut.gather(items.into_iter(), count, |item| Some(O::key(item)))
+                let matching = items
+                    .into_iter()
+                    .filter(|item| exact || filter.matches(item));
+                cut.gather(matching, count, |item| Some(O::key(item)))
             }
-            Few::Many => cut.walk(O::order(self), bound),
+            Few::Many(Some(exact)) => cut.walk(O::order(self), bound, |item| {
+                self.doc_of(item.model_id)
+                    .is_some_and(|doc| exact.contains(doc))
+            }),
+            Few::Many(None) => cut.walk(O::order(self), bound, |item| filter.matches(item)),
         };
         BrowsePage {
             items,
@@ -102,14 +212,96 @@ impl Snapshot {
     }
 }
 
+/// The match tiers of a search the word index answers exactly, each item in its best.
+struct Tiers<'a> {
+    /// The sets placing `q` in each tier (see [`WordIndex::placements`]).
+    ///
+    /// [`WordIndex::placements`]: super::search::WordIndex::placements
+    placements: Vec<Vec<&'a DocSet>>,
+    /// The items the facet filters let through, if any is given.
+    parts: Option<Mask>,
+    /// The size of a mask.
+    limit: Doc,
+    /// The items placed in the tiers before the last one built.
+    better: Option<Mask>,
+}
+
+/// How a page takes the matches of one tier.
+enum Way {
+    /// From the mask of them all (their count).
+    Gather(Mask, usize),
+    /// By walking the order, testing each model against the mask, or without one against the
+    /// tiers' sets.
+    Walk(Option<Mask>),
+}
+
+impl Tiers<'_> {
+    /// How to take the matches of `tier` (none when there are none): gathered when `gathers`
+    /// their count. Without facet filters, a tier whose sets hold too many to gather is
+    /// walked without building its mask.
+    fn way(&mut self, tier: u8, gathers: impl Fn(usize) -> bool) -> Option<Way> {
+        let sets = self.placements.get(usize::from(tier))?;
+        if self.parts.is_none() && !gathers(sets.iter().map(|set| set.len()).sum()) {
+            // The tiers after it rebuild what precedes them.
+            self.better = None;
+            return Some(Way::Walk(None));
+        }
+        let mask = self.mask(tier)?;
+        let count = usize::try_from(mask.count()).unwrap_or(usize::MAX);
+        match count {
+            0 => None,
+            c if gathers(c) => Some(Way::Gather(mask, c)),
+            _ => Some(Way::Walk(Some(mask))),
+        }
+    }
+
+    /// Whether item `doc` is in `tier` (when no facet filter is given).
+    fn holds(&self, tier: u8, doc: Doc) -> bool {
+        let at = usize::from(tier);
+        let in_sets = |sets: &Vec<&DocSet>| sets.iter().any(|set| set.contains(doc));
+        self.placements.get(at).is_some_and(in_sets)
+            && !self.placements.iter().take(at).any(in_sets)
+    }
+
+    /// The matches in `tier` (none when no set places `q` there). The tiers before it are
+    /// built first if they were not, since an item is only in its best tier.
+    fn mask(&mut self, tier: u8) -> Option<Mask> {
+        let at = usize::from(tier);
+        let sets = self.placements.get(at)?;
+        if sets.is_empty() {
+            return None;
+        }
+        let better = match self.better.take() {
+            Some(better) => better,
+            None => {
+                let mut better = Mask::empty(self.limit);
+                for earlier in self.placements.iter().take(at) {
+                    earlier.iter().for_each(|set| better.add(set));
+                }
+                better
+            }
+        };
+        let mut mask = Mask::empty(self.limit);
+        sets.iter().for_each(|set| mask.add(set));
+        mask.and_not(&better);
+        let mut better = better;
+        better.or(&mask);
+        self.better = Some(better);
+        if let Some(parts) = &self.parts {
+            mask.and(parts);
+        }
+        Some(mask)
+    }
+}
+
 /// What the indexes leave of a query's candidates.
 enum Few<'a> {
     /// No item can match.
     Nothing,
-    /// At most the bound: every match is among these.
-    These(Vec<&'a Arc<CatalogItem>>),
-    /// More than the bound.
-    Many,
+    /// At most the bound: every match is among these; exactly the matches when `true`.
+    These(Vec<&'a Arc<CatalogItem>>, bool),
+    /// More than the bound; the matches themselves when the indexes know them exactly.
+    Many(Option<Mask>),
 }
 
 impl Snapshot {
@@ -119,36 +311,66 @@ impl Snapshot {
     /// about `c`; a walk meets a match every `n / c` models, so `limit` of them cost about
     /// `limit · n / c`: the page gathers when `c` is at most the bound and `c² ≤ 4 · limit · n`.
     fn few(&self, filter: &Filter, limit: usize, bound: usize) -> Few<'_> {
-        let mut within: Option<Mask> = None;
-        let mut and = |mask: Mask| match &mut within {
-            Some(within) => within.and(&mask),
-            None => within = Some(mask),
-        };
-        for part in Part::ALL {
-            if let Some(mask) = self.part_mask(filter, part) {
-                and(mask);
+        let mut within = self.parts_mask(filter);
+        // The facet masks are exact; the search's may be a superset.
+        let mut exact = true;
+        if let Some(q) = filter.q.as_deref() {
+            match self.words.candidates(q, self.doc_limit()) {
+                Some((mask, mask_exact)) => {
+                    exact = mask_exact;
+                    match &mut within {
+                        Some(within) => within.and(&mask),
+                        None => within = Some(mask),
+                    }
+                }
+                None => exact = false,
             }
-        }
-        if let Some((mask, _)) = filter
-            .q
-            .as_deref()
-            .and_then(|q| self.words.candidates(q, self.doc_limit()))
-        {
-            and(mask);
         }
         let Some(within) = within else {
-            return Few::Many;
+            return Few::Many(None);
         };
         let count = usize::try_from(within.count()).unwrap_or(usize::MAX);
-        let walk = limit.saturating_mul(self.len()).saturating_mul(4);
+        // A walk tests each model against the facet filters (a few comparisons) or, when the
+        // mask holds exactly the matches of a search, for membership (a lookup of its number):
+        // either costs about what gathering a candidate does, but the search's own test, a
+        // substring scan, costs more.
+        let searching = filter.q.is_some();
+        let walk = limit
+            .saturating_mul(self.len())
+            .saturating_mul(if searching && exact { 1 } else { 4 });
         match count {
             0 => Few::Nothing,
-            c if c <= bound && c.saturating_mul(c) <= walk => {
-                Few::These(within.iter().filter_map(|doc| self.item_of(doc)).collect())
-            }
-            _ => Few::Many,
+            c if c <= bound && c.saturating_mul(c) <= walk => Few::These(
+                within.iter().filter_map(|doc| self.item_of(doc)).collect(),
+                exact,
+            ),
+            _ => Few::Many((searching && exact).then_some(within)),
         }
     }
+
+    /// The intersection of every facet filter's mask; none when the filter gives none.
+    pub(super) fn parts_mask(&self, filter: &Filter) -> Option<Mask> {
+        let mut within: Option<Mask> = None;
+        for mask in Part::ALL
+            .into_iter()
+            .filter_map(|part| self.part_mask(filter, part))
+        {
+            match &mut within {
+                Some(within) => within.and(&mask),
+                None => within = Some(mask),
+            }
+        }
+        within
+    }
+}
+
+/// Keeps the `keep` smallest of `keyed`, sorted.
+fn smallest<K: Ord, V>(keyed: &mut Vec<(K, V)>, keep: usize) {
+    if keyed.len() > keep {
+        keyed.select_nth_unstable_by(keep.saturating_sub(1), |a, b| a.0.cmp(&b.0));
+        keyed.truncate(keep);
+    }
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 }
 
 /// One page's request, with the cursor in the order's own key.
@@ -161,8 +383,8 @@ struct Cut<'q, K> {
 type Cutting<K> = (Vec<Arc<CatalogItem>>, Option<K>, usize);
 
 impl<K: Ord + Clone> Cut<'_, K> {
-    /// The page from a small candidate set (`count` items): test all, sort the matches.
-    /// `key` is an item's key, none if it does not match.
+    /// The page from a small set of matches (of `count` candidates), sorted. `key` is an
+    /// item's key, none if it does not match.
     fn gather<'a>(
         &self,
         candidates: impl Iterator<Item = &'a Arc<CatalogItem>>,
@@ -170,16 +392,10 @@ impl<K: Ord + Clone> Cut<'_, K> {
         key: impl Fn(&CatalogItem) -> Option<K>,
     ) -> Cutting<K> {
         let mut matches: Vec<(K, &Arc<CatalogItem>)> = candidates
-            .filter(|item| self.query.filter.matches(item))
             .filter_map(|item| Some((key(item)?, item)))
             .filter(|(key, _)| self.after.as_ref().is_none_or(|after| key > after))
             .collect();
-        let keep = self.limit + 1;
-        if matches.len() > keep {
-            matches.select_nth_unstable_by(keep - 1, |a, b| a.0.cmp(&b.0));
-            matches.truncate(keep);
-        }
-        matches.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        smallest(&mut matches, self.limit + 1);
         let more = matches.len() > self.limit;
         matches.truncate(self.limit);
         let next = if more {
@@ -194,8 +410,14 @@ impl<K: Ord + Clone> Cut<'_, K> {
         (items, next, count)
     }
 
-    /// The page from a walk of the order, examining at most `bound` models.
-    fn walk(&self, order: &OrdMap<K, Arc<CatalogItem>>, bound: usize) -> Cutting<K> {
+    /// The page from a walk of the order, examining at most `bound` models; `matches` tells
+    /// whether a model matches the filter.
+    fn walk(
+        &self,
+        order: &OrdMap<K, Arc<CatalogItem>>,
+        bound: usize,
+        matches: impl Fn(&CatalogItem) -> bool,
+    ) -> Cutting<K> {
         let start = self.after.clone().map_or(Bound::Unbounded, Bound::Excluded);
         let mut items: Vec<Arc<CatalogItem>> = Vec::with_capacity(self.limit.min(128));
         let mut last_kept: Option<&K> = None;
@@ -207,7 +429,7 @@ impl<K: Ord + Clone> Cut<'_, K> {
                 return (items, last_examined.cloned(), examined);
             }
             examined += 1;
-            if self.query.filter.matches(item) {
+            if matches(item) {
                 if items.len() == self.limit {
                     // Another match follows a full page.
                     return (items, last_kept.cloned(), examined);

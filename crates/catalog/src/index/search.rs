@@ -1,12 +1,17 @@
-//! The word index behind `q`: the items holding each word of their (lowercased) name or
-//! description, and the words holding each three-letter sequence.
+//! The word index behind `q`: the items holding each word of their (lowercased) name, the
+//! items holding it in their description but not their name, and the words holding each
+//! three-letter sequence.
 //!
 //! `q` matches an item when it is a substring of the name or of the description. Every word of
 //! `q` (a run of letters and digits) then lies inside one word of the item's text, so the items
 //! holding, for each word of `q` of three letters or more, some word that contains it, are a
 //! superset of the matches: found through the sequence index without looking at any item.
-//! When `q` is one word and nothing else, that superset is exact; otherwise each of its items
-//! is tested. A `q` without such a word is tested against every item.
+//! When `q` is one word and nothing else, that superset is exact, and so is each item's match
+//! tier (see [`WordIndex::placements`]); otherwise each candidate is tested. A `q` without such a
+//! word is tested against every item.
+//!
+//! Each (word, item) pair is held once: a word of the name is not held again for the
+//! description, so keeping name and description apart costs no more than one index of both.
 
 use std::sync::Arc;
 
@@ -14,16 +19,19 @@ use imbl::{HashMap, Vector};
 
 use super::CatalogItem;
 use super::bits::{Doc, DocSet, Mask};
+use super::query::TIERS;
 
 /// A three-letter sequence, packed.
 type Gram = u64;
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct WordIndex {
-    /// The items holding each word. A word stays once seen (its set may empty), so the
-    /// sequence index never lists a word twice.
-    words: HashMap<Arc<str>, DocSet>,
-    /// The words holding each sequence.
+    /// The items holding each word in their name.
+    names: HashMap<Arc<str>, DocSet>,
+    /// The items holding each word in their description and not in their name.
+    descriptions: HashMap<Arc<str>, DocSet>,
+    /// The words holding each sequence. A word stays once seen (its sets may empty), so this
+    /// never lists a word twice.
     grams: HashMap<Gram, Vector<Arc<str>>>,
 }
 
@@ -33,14 +41,18 @@ pub(super) fn words(text: &str) -> impl Iterator<Item = &str> {
         .filter(|word| !word.is_empty())
 }
 
-/// The distinct words of an item's name and description.
-fn item_words(item: &CatalogItem) -> Vec<&str> {
-    let mut all: Vec<&str> = words(&item.name_key)
-        .chain(words(&item.description_key))
-        .collect();
-    all.sort_unstable();
-    all.dedup();
-    all
+/// The distinct words of an item's name, and those of its description not in the name.
+fn item_words(item: &CatalogItem) -> [Vec<&str>; 2] {
+    let distinct = |text| {
+        let mut all: Vec<&str> = words(text).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    };
+    let name = distinct(&item.name_key);
+    let mut description = distinct(&item.description_key);
+    description.retain(|word| name.binary_search(word).is_err());
+    [name, description]
 }
 
 /// The three-letter sequences of `word`.
@@ -60,28 +72,53 @@ fn grams(word: &str) -> Vec<Gram> {
 
 impl WordIndex {
     pub(super) fn insert(&mut self, doc: Doc, item: &CatalogItem) {
-        for word in item_words(item) {
-            if let Some(set) = self.words.get_mut(word) {
+        let [name, description] = item_words(item);
+        for (field, words) in [(Field::Name, name), (Field::Description, description)] {
+            for word in words {
+                if let Some(set) = self.field_mut(field).get_mut(word) {
+                    set.insert(doc);
+                    continue;
+                }
+                let seen = self.names.contains_key(word) || self.descriptions.contains_key(word);
+                let word: Arc<str> = Arc::from(word);
+                if !seen {
+                    for gram in grams(&word) {
+                        self.grams
+                            .entry(gram)
+                            .or_default()
+                            .push_back(Arc::clone(&word));
+                    }
+                }
+                let mut set = DocSet::default();
                 set.insert(doc);
-                continue;
+                self.field_mut(field).insert(word, set);
             }
-            let word: Arc<str> = Arc::from(word);
-            for gram in grams(&word) {
-                self.grams
-                    .entry(gram)
-                    .or_default()
-                    .push_back(Arc::clone(&word));
-            }
-            let mut set = DocSet::default();
-            set.insert(doc);
-            self.words.insert(word, set);
         }
     }
 
     pub(super) fn remove(&mut self, doc: Doc, item: &CatalogItem) {
-        for word in item_words(item) {
-            if let Some(set) = self.words.get_mut(word) {
-                set.remove(doc);
+        let [name, description] = item_words(item);
+        for (field, words) in [(Field::Name, name), (Field::Description, description)] {
+            for word in words {
+                if let Some(set) = self.field_mut(field).get_mut(word) {
+                    set.remove(doc);
+                }
+            }
+        }
+    }
+
+    fn field_mut(&mut self, field: Field) -> &mut HashMap<Arc<str>, DocSet> {
+        match field {
+            Field::Name => &mut self.names,
+            Field::Description => &mut self.descriptions,
+        }
+    }
+
+    /// The items holding `word` in either field, added to `mask`.
+    fn add_word(&self, word: &str, mask: &mut Mask) {
+        for field in [&self.names, &self.descriptions] {
+            if let Some(set) = field.get(word) {
+                mask.add(set);
             }
         }
     }
@@ -94,17 +131,45 @@ impl WordIndex {
         for part in &looked_up {
             let mut mask = Mask::empty(limit);
             for word in self.containing(part) {
-                if let Some(set) = self.words.get(word) {
-                    mask.add(set);
-                }
+                self.add_word(word, &mut mask);
             }
             match &mut found {
                 Some(found) => found.and(&mask),
                 None => found = Some(mask),
             }
         }
-        let exact = looked_up.len() == 1 && looked_up.first() == Some(&q);
-        found.map(|mask| (mask, exact))
+        found.map(|mask| (mask, exact(q)))
+    }
+
+    /// The sets of items that place `q` in each match tier (see
+    /// [`Filter::tier`](super::Filter::tier)), when the index knows them exactly: when `q` is
+    /// one word of three letters or more. `q` is then a whole word of a text that holds it as
+    /// a word, starts a word of a text with a word that starts with it, and is elsewhere in a
+    /// text with a word that holds it elsewhere. An item's tier is the first that holds it
+    /// (the name's come first).
+    pub(super) fn placements(&self, q: &str) -> Option<Vec<Vec<&DocSet>>> {
+        if !exact(q) {
+            return None;
+        }
+        let mut placed: Vec<Vec<&DocSet>> = (0..TIERS).map(|_| Vec::new()).collect();
+        for word in self.containing(q) {
+            let placement = if word == q {
+                0
+            } else if word.starts_with(q) {
+                1
+            } else {
+                2
+            };
+            for (offset, field) in [(0, &self.names), (3, &self.descriptions)] {
+                if let (Some(set), Some(sets)) =
+                    (field.get(word), placed.get_mut(placement + offset))
+                    && !set.is_empty()
+                {
+                    sets.push(set);
+                }
+            }
+        }
+        Some(placed)
     }
 
     /// The known words holding `part` (three letters or more), from its rarest sequence.
@@ -120,4 +185,15 @@ impl WordIndex {
             .map(|word| &**word)
             .filter(move |word| word.contains(part))
     }
+}
+
+/// Whether the word index answers `q` exactly: `q` is one word of three letters or more.
+fn exact(q: &str) -> bool {
+    q.chars().nth(2).is_some() && q.chars().all(char::is_alphanumeric)
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Name,
+    Description,
 }

@@ -181,6 +181,11 @@ impl Snapshot {
         Doc::try_from(self.by_doc.len()).unwrap_or(Doc::MAX)
     }
 
+    /// The number of the item of model `id`.
+    pub(super) fn doc_of(&self, id: ModelId) -> Option<Doc> {
+        self.docs.get(&id).copied()
+    }
+
     /// The item numbered `doc`.
     pub(super) fn item_of(&self, doc: Doc) -> Option<&Arc<CatalogItem>> {
         self.by_doc

@@ -365,7 +365,9 @@ impl Rng {
 const ARCHITECTURES: &[&str] = &["llama", "Mistral", "qwen", "gemma"];
 const LICENSES: &[&str] = &["mit", "Apache-2.0", "llama3"];
 const TAGS: &[&str] = &["chat", "Code", "vision", "t1", "t2", "rare"];
-const WORDS: &[&str] = &["alpha", "Beta", "gamma", "delta", "Émile"];
+const WORDS: &[&str] = &[
+    "alpha", "Beta", "gamma", "delta", "Émile", "Alphabet", "Scalpel",
+];
 
 pub(super) fn random_row(rng: &mut Rng) -> CatalogRow {
     let mut row = row(
@@ -422,6 +424,10 @@ pub(super) fn random_filter(rng: &mut Rng) -> Filter {
                 "gamma 2",
                 "point",
                 "1",
+                // Word prefixes, and inside words, in names and descriptions.
+                "alp",
+                "eta",
+                "check",
             ])
             .into()
         }),
