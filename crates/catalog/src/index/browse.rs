@@ -29,7 +29,7 @@ use super::CatalogItem;
 use super::bits::{Doc, DocSet, Mask};
 use super::query::Part;
 use super::query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
-use super::snapshot::{CountKey, NameKey, Snapshot};
+use super::snapshot::{CountKey, NameKey, Placed, Snapshot};
 
 /// The most models one page examines, unless the page size is larger.
 pub const EXAMINE_BOUND: usize = 2_000;
@@ -89,7 +89,9 @@ impl Snapshot {
                         Some((filter.tier(item)?, item.shared_at_key()))
                     })
                 }
-                Few::Many(_) => cut.walk_tiers(&self.by_shared_at, bound),
+                Few::Many(within) => cut.walk_tiers(&self.by_shared_at, bound, |doc| {
+                    within.as_ref().is_none_or(|(mask, _)| mask.contains(doc))
+                }),
             }
         };
         BrowsePage {
@@ -145,7 +147,9 @@ impl Snapshot {
                 last_examined = Some((tier, END));
             } else {
                 let start = from.map_or(Bound::Unbounded, Bound::Excluded);
-                for (key, item) in self.by_shared_at.range((start, Bound::Unbounded)) {
+                for (key, Placed { doc, item }) in
+                    self.by_shared_at.range((start, Bound::Unbounded))
+                {
                     if budget == 0 {
                         // Models remain, unexamined: the next page goes on after the last one.
                         let items = found.into_iter().map(|(_, item)| Arc::clone(item));
@@ -157,7 +161,7 @@ impl Snapshot {
                         Way::Walk(Some(mask)) => mask.contains(doc),
                         _ => tiers.holds(tier, doc),
                     };
-                    if self.doc_of(item.model_id).is_some_and(holds) {
+                    if holds(*doc) {
                         found.push(((tier, *key), item));
                         if found.len() > limit {
                             break;
@@ -197,11 +201,14 @@ impl Snapshot {
                     .filter(|item| exact || filter.matches(item));
                 cut.gather(matching, count, |item| Some(O::key(item)))
             }
-            Few::Many(Some(exact)) => cut.walk(O::order(self), bound, |item| {
-                self.doc_of(item.model_id)
-                    .is_some_and(|doc| exact.contains(doc))
-            }),
-            Few::Many(None) => cut.walk(O::order(self), bound, |item| filter.matches(item)),
+            Few::Many(Some((within, exact))) => {
+                cut.walk(O::order(self), bound, |Placed { doc, item }| {
+                    within.contains(*doc) && (exact || filter.matches(item))
+                })
+            }
+            Few::Many(None) => {
+                cut.walk(O::order(self), bound, |placed| filter.matches(&placed.item))
+            }
         };
         BrowsePage {
             items,
@@ -300,8 +307,9 @@ enum Few<'a> {
     Nothing,
     /// At most the bound: every match is among these; exactly the matches when `true`.
     These(Vec<&'a Arc<CatalogItem>>, bool),
-    /// More than the bound; the matches themselves when the indexes know them exactly.
-    Many(Option<Mask>),
+    /// Too many to gather. With a search, a superset of the matches from the indexes, and
+    /// whether it is exactly the matches: a walk tests a model's text only if it is in it.
+    Many(Option<(Mask, bool)>),
 }
 
 impl Snapshot {
@@ -330,21 +338,21 @@ impl Snapshot {
             return Few::Many(None);
         };
         let count = usize::try_from(within.count()).unwrap_or(usize::MAX);
-        // A walk tests each model against the facet filters (a few comparisons) or, when the
-        // mask holds exactly the matches of a search, for membership (a lookup of its number):
-        // either costs about what gathering a candidate does, but the search's own test, a
-        // substring scan, costs more.
+        // A walk tests each model against the facet filters (a few comparisons) or, with a
+        // search, for membership in the mask (a lookup of its number) before its text: either
+        // costs about what gathering a candidate does, while gathering a search's candidates
+        // tests each one's text.
         let searching = filter.q.is_some();
         let walk = limit
             .saturating_mul(self.len())
-            .saturating_mul(if searching && exact { 1 } else { 4 });
+            .saturating_mul(if searching { 1 } else { 4 });
         match count {
             0 => Few::Nothing,
             c if c <= bound && c.saturating_mul(c) <= walk => Few::These(
                 within.iter().filter_map(|doc| self.item_of(doc)).collect(),
                 exact,
             ),
-            _ => Few::Many((searching && exact).then_some(within)),
+            _ => Few::Many(searching.then_some((within, exact))),
         }
     }
 
@@ -414,22 +422,23 @@ impl<K: Ord + Clone> Cut<'_, K> {
     /// whether a model matches the filter.
     fn walk(
         &self,
-        order: &OrdMap<K, Arc<CatalogItem>>,
+        order: &OrdMap<K, Placed>,
         bound: usize,
-        matches: impl Fn(&CatalogItem) -> bool,
+        matches: impl Fn(&Placed) -> bool,
     ) -> Cutting<K> {
         let start = self.after.clone().map_or(Bound::Unbounded, Bound::Excluded);
         let mut items: Vec<Arc<CatalogItem>> = Vec::with_capacity(self.limit.min(128));
         let mut last_kept: Option<&K> = None;
         let mut last_examined: Option<&K> = None;
         let mut examined = 0;
-        for (key, item) in order.range((start, Bound::Unbounded)) {
+        for (key, placed) in order.range((start, Bound::Unbounded)) {
             if examined == bound {
                 // Models remain, unexamined: the next page goes on after the last one examined.
                 return (items, last_examined.cloned(), examined);
             }
             examined += 1;
-            if matches(item) {
+            if matches(placed) {
+                let item = &placed.item;
                 if items.len() == self.limit {
                     // Another match follows a full page.
                     return (items, last_kept.cloned(), examined);
@@ -445,11 +454,13 @@ impl<K: Ord + Clone> Cut<'_, K> {
 
 impl Cut<'_, (u8, CountKey)> {
     /// The page from walks of the newest-first order, one per match tier from the cursor's,
-    /// examining at most `bound` models in all. Without `q` there is one tier.
+    /// examining at most `bound` models in all; only those `candidate` lets through are
+    /// tested against the filter. Without `q` there is one tier.
     fn walk_tiers(
         &self,
-        order: &OrdMap<CountKey, Arc<CatalogItem>>,
+        order: &OrdMap<CountKey, Placed>,
         bound: usize,
+        candidate: impl Fn(Doc) -> bool,
     ) -> Cutting<(u8, CountKey)> {
         let filter = &self.query.filter;
         let tiers = if filter.q.is_some() { TIERS } else { 1 };
@@ -466,12 +477,12 @@ impl Cut<'_, (u8, CountKey)> {
                 Some(key) if tier == first => Bound::Excluded(key),
                 _ => Bound::Unbounded,
             };
-            for (key, item) in order.range((from, Bound::Unbounded)) {
+            for (key, Placed { doc, item }) in order.range((from, Bound::Unbounded)) {
                 if examined == bound {
                     return (items, last_examined, examined);
                 }
                 examined += 1;
-                if filter.matches(item) && filter.tier(item) == Some(tier) {
+                if candidate(*doc) && filter.matches(item) && filter.tier(item) == Some(tier) {
                     if items.len() == self.limit {
                         return (items, last_kept, examined);
                     }
@@ -488,7 +499,7 @@ impl Cut<'_, (u8, CountKey)> {
 /// One order of the index: its tree, an item's key in it, and its cursors.
 trait Order {
     type Key: Ord + Clone;
-    fn order(snapshot: &Snapshot) -> &OrdMap<Self::Key, Arc<CatalogItem>>;
+    fn order(snapshot: &Snapshot) -> &OrdMap<Self::Key, Placed>;
     fn key(item: &CatalogItem) -> Self::Key;
     /// The cursor's key in this order (none for a cursor of another order).
     fn after(cursor: &SortKey) -> Option<Self::Key>;
@@ -502,7 +513,7 @@ struct ByEndpoints;
 impl Order for BySharedAt {
     type Key = CountKey;
 
-    fn order(snapshot: &Snapshot) -> &OrdMap<CountKey, Arc<CatalogItem>> {
+    fn order(snapshot: &Snapshot) -> &OrdMap<CountKey, Placed> {
         &snapshot.by_shared_at
     }
 
@@ -525,7 +536,7 @@ impl Order for BySharedAt {
 impl Order for ByName {
     type Key = NameKey;
 
-    fn order(snapshot: &Snapshot) -> &OrdMap<NameKey, Arc<CatalogItem>> {
+    fn order(snapshot: &Snapshot) -> &OrdMap<NameKey, Placed> {
         &snapshot.by_name
     }
 
@@ -548,7 +559,7 @@ impl Order for ByName {
 impl Order for ByEndpoints {
     type Key = CountKey;
 
-    fn order(snapshot: &Snapshot) -> &OrdMap<CountKey, Arc<CatalogItem>> {
+    fn order(snapshot: &Snapshot) -> &OrdMap<CountKey, Placed> {
         &snapshot.by_endpoints
     }
 

@@ -47,11 +47,11 @@ pub(crate) struct Snapshot {
     pub(super) by_doc: Vector<Option<Arc<CatalogItem>>>,
     /// Numbers of removed items, reused first.
     free: Vector<Doc>,
-    // Each order holds the items themselves (not just ids), so a page walks one tree and never
-    // looks an id up in `items` per candidate.
-    pub(super) by_shared_at: OrdMap<CountKey, Arc<CatalogItem>>,
-    pub(super) by_name: OrdMap<NameKey, Arc<CatalogItem>>,
-    pub(super) by_endpoints: OrdMap<CountKey, Arc<CatalogItem>>,
+    // Each order holds the items themselves and their numbers (not just ids), so a page walks
+    // one tree and never looks an id up per candidate, in `items` or in `docs`.
+    pub(super) by_shared_at: OrdMap<CountKey, Placed>,
+    pub(super) by_name: OrdMap<NameKey, Placed>,
+    pub(super) by_endpoints: OrdMap<CountKey, Placed>,
     /// Inverted indexes of the exact filters (values by [`facet_key`]).
     architectures: Facet,
     licenses: Facet,
@@ -65,6 +65,13 @@ pub(crate) struct Snapshot {
     pub(super) words: WordIndex,
     /// Moves on with every change of what a page can show.
     pub(super) generation: u64,
+}
+
+/// An item in an order, with its number.
+#[derive(Debug, Clone)]
+pub(super) struct Placed {
+    pub(super) doc: Doc,
+    pub(super) item: Arc<CatalogItem>,
 }
 
 impl CatalogItem {
@@ -114,10 +121,13 @@ impl Snapshot {
         fn order<K: Ord + Clone>(
             items: &[Arc<CatalogItem>],
             key: fn(&CatalogItem) -> K,
-        ) -> OrdMap<K, Arc<CatalogItem>> {
-            let mut keyed: Vec<(K, Arc<CatalogItem>)> = items
-                .iter()
-                .map(|item| (key(item), Arc::clone(item)))
+        ) -> OrdMap<K, Placed> {
+            let mut keyed: Vec<(K, Placed)> = (0..)
+                .zip(items)
+                .map(|(doc, item)| {
+                    let item = Arc::clone(item);
+                    (key(&item), Placed { doc, item })
+                })
                 .collect();
             keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             keyed.into_iter().collect()
@@ -181,11 +191,6 @@ impl Snapshot {
         Doc::try_from(self.by_doc.len()).unwrap_or(Doc::MAX)
     }
 
-    /// The number of the item of model `id`.
-    pub(super) fn doc_of(&self, id: ModelId) -> Option<Doc> {
-        self.docs.get(&id).copied()
-    }
-
     /// The item numbered `doc`.
     pub(super) fn item_of(&self, doc: Doc) -> Option<&Arc<CatalogItem>> {
         self.by_doc
@@ -196,11 +201,6 @@ impl Snapshot {
     /// Adds an item whose model is not in the snapshot.
     pub(super) fn insert(&mut self, item: Arc<CatalogItem>) {
         self.generation += 1;
-        self.by_shared_at
-            .insert(item.shared_at_key(), Arc::clone(&item));
-        self.by_name.insert(item.name_key(), Arc::clone(&item));
-        self.by_endpoints
-            .insert(item.endpoints_key(), Arc::clone(&item));
         let doc = match self.free.pop_back() {
             Some(doc) => {
                 if let Some(slot) = usize::try_from(doc)
@@ -216,6 +216,15 @@ impl Snapshot {
                 self.doc_limit() - 1
             }
         };
+        let placed = |item: &Arc<CatalogItem>| Placed {
+            doc,
+            item: Arc::clone(item),
+        };
+        self.by_shared_at
+            .insert(item.shared_at_key(), placed(&item));
+        self.by_name.insert(item.name_key(), placed(&item));
+        self.by_endpoints
+            .insert(item.endpoints_key(), placed(&item));
         self.index(doc, &item);
         self.docs.insert(item.model_id, doc);
         self.items.insert(item.model_id, item);
