@@ -1,18 +1,17 @@
 //! Cutting a page from a [`Snapshot`], examining a bounded number of models whatever the query.
 //!
-//! * An exact filter (architecture, license, tag) whose value no model has answers at once.
-//! * When the narrowest exact filter leaves at most `bound` models, the page is gathered from
-//!   that set: each is tested, the matches after the cursor are sorted, the first `limit` kept.
-//! * Otherwise the page walks the order from the cursor and tests each model, and stops after
-//!   `bound` of them. If the page is not full by then it is returned short, with `next` set to
-//!   the key of the last model examined: the next page starts right after it, so following the
-//!   cursors still returns every match exactly once, in order.
-//!
+//! * Filters whose indexes leave no candidate answer at once.
+//! * When the indexes (facet bitmaps, the word index's candidates for `q`) leave few enough
+//!   candidates, the page is gathered from them: each is tested (unless the indexes answer the
+//!   filter exactly), the matches after the cursor are sorted, the first `limit` kept.
+//! * Otherwise the page walks the order from the cursor and tests each model (with `q`, its
+//!   membership in the candidates first), and stops after `bound` of them. If the page is not
+//!   full by then it is returned short, with `next` set to the key of the last model examined:
+//!   the next page starts right after it, so following the cursors still returns every match
+//!   exactly once, in order.
 //! * A search the word index answers exactly (one word of three letters or more) in relevance
 //!   order takes each match tier's items from the index, best tier first, and cuts each tier
 //!   like the above: gathered when few, else walked newest first, testing membership only.
-//! * When the indexes answer the whole filter exactly, no candidate is tested against it:
-//!   membership in their intersection decides.
 //!
 //! Both ways start strictly after the cursor's key and return the smallest matching keys
 //! after it, so a listing may switch between them from one page to the next (as models come
@@ -317,7 +316,8 @@ impl Snapshot {
     /// sorting them all costs less than walking the order: the intersection of every facet
     /// filter's bitmap and the word index's candidates for `q`. Gathering `c` candidates costs
     /// about `c`; a walk meets a match every `n / c` models, so `limit` of them cost about
-    /// `limit · n / c`: the page gathers when `c` is at most the bound and `c² ≤ 4 · limit · n`.
+    /// `limit · n / c`: the page gathers when `c` is at most the bound and `c² ≤ k · limit · n`
+    /// (`k` below).
     fn few(&self, filter: &Filter, limit: usize, bound: usize) -> Few<'_> {
         let mut within = self.parts_mask(filter);
         // The facet masks are exact; the search's may be a superset.
