@@ -79,15 +79,9 @@ impl Snapshot {
             };
             match self.few(filter, query.limit.max(1), bound) {
                 Few::Nothing => (Vec::new(), None, 0),
-                Few::These(items, exact) => {
-                    let count = items.len();
-                    let matching = items
-                        .into_iter()
-                        .filter(|item| exact || filter.matches(item));
-                    cut.gather(matching, count, |item| {
-                        Some((filter.tier(item)?, item.shared_at_key()))
-                    })
-                }
+                Few::These(items, exact) => cut.gather(items, exact, |item| {
+                    Some((filter.tier(item)?, item.shared_at_key()))
+                }),
                 Few::Many(within) => cut.walk_tiers(&self.by_shared_at, bound, |doc| {
                     within.as_ref().is_none_or(|(mask, _)| mask.contains(doc))
                 }),
@@ -193,13 +187,7 @@ impl Snapshot {
         let filter = &query.filter;
         let (items, next, examined) = match self.few(filter, query.limit.max(1), bound) {
             Few::Nothing => (Vec::new(), None, 0),
-            Few::These(items, exact) => {
-                let count = items.len();
-                let matching = items
-                    .into_iter()
-                    .filter(|item| exact || filter.matches(item));
-                cut.gather(matching, count, |item| Some(O::key(item)))
-            }
+            Few::These(items, exact) => cut.gather(items, exact, |item| Some(O::key(item))),
             Few::Many(Some((within, exact))) => {
                 cut.walk(O::order(self), bound, |Placed { doc, item }| {
                     within.contains(*doc) && (exact || filter.matches(item))
@@ -391,15 +379,19 @@ struct Cut<'q, K> {
 type Cutting<K> = (Vec<Arc<CatalogItem>>, Option<K>, usize);
 
 impl<K: Ord + Clone> Cut<'_, K> {
-    /// The page from a small set of matches (of `count` candidates), sorted. `key` is an
-    /// item's key, none if it does not match.
-    fn gather<'a>(
+    /// The page from a small candidate set, sorted: each is tested against the filter unless
+    /// the candidates are `exact`ly the matches. `key` is an item's key, none if it does not
+    /// match.
+    fn gather(
         &self,
-        candidates: impl Iterator<Item = &'a Arc<CatalogItem>>,
-        count: usize,
+        candidates: Vec<&Arc<CatalogItem>>,
+        exact: bool,
         key: impl Fn(&CatalogItem) -> Option<K>,
     ) -> Cutting<K> {
+        let count = candidates.len();
         let mut matches: Vec<(K, &Arc<CatalogItem>)> = candidates
+            .into_iter()
+            .filter(|item| exact || self.query.filter.matches(item))
             .filter_map(|item| Some((key(item)?, item)))
             .filter(|(key, _)| self.after.as_ref().is_none_or(|after| key > after))
             .collect();
