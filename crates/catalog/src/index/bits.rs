@@ -270,6 +270,14 @@ impl Mask {
         }
     }
 
+    /// Narrows `within` to `mask` (none: every item, so it becomes `mask`).
+    pub(crate) fn narrow(within: &mut Option<Mask>, mask: Mask) {
+        match within {
+            Some(within) => within.and(&mask),
+            None => *within = Some(mask),
+        }
+    }
+
     pub(crate) fn or(&mut self, other: &Mask) {
         for (w, o) in self.0.iter_mut().zip(other.0.iter()) {
             *w |= o;

@@ -265,20 +265,16 @@ impl Tiers<'_> {
         if sets.is_empty() {
             return None;
         }
-        let better = match self.better.take() {
-            Some(better) => better,
-            None => {
-                let mut better = Mask::empty(self.limit);
-                for earlier in self.placements.iter().take(at) {
-                    earlier.iter().for_each(|set| better.add(set));
-                }
-                better
+        let mut better = self.better.take().unwrap_or_else(|| {
+            let mut better = Mask::empty(self.limit);
+            for earlier in self.placements.iter().take(at) {
+                earlier.iter().for_each(|set| better.add(set));
             }
-        };
+            better
+        });
         let mut mask = Mask::empty(self.limit);
         sets.iter().for_each(|set| mask.add(set));
         mask.and_not(&better);
-        let mut better = better;
         better.or(&mask);
         self.better = Some(better);
         if let Some(parts) = &self.parts {
@@ -314,10 +310,7 @@ impl Snapshot {
             match self.words.candidates(q, self.doc_limit()) {
                 Some((mask, mask_exact)) => {
                     exact = mask_exact;
-                    match &mut within {
-                        Some(within) => within.and(&mask),
-                        None => within = Some(mask),
-                    }
+                    Mask::narrow(&mut within, mask);
                 }
                 None => exact = false,
             }
@@ -327,7 +320,7 @@ impl Snapshot {
         };
         let count = usize::try_from(within.count()).unwrap_or(usize::MAX);
         // A walk tests each model against the facet filters (a few comparisons) or, with a
-        // search, for membership in the mask (a lookup of its number) before its text: either
+        // search, for membership in the mask (a bit test) before its text: either
         // costs about what gathering a candidate does, while gathering a search's candidates
         // tests each one's text.
         let searching = filter.q.is_some();
@@ -351,10 +344,7 @@ impl Snapshot {
             .into_iter()
             .filter_map(|part| self.part_mask(filter, part))
         {
-            match &mut within {
-                Some(within) => within.and(&mask),
-                None => within = Some(mask),
-            }
+            Mask::narrow(&mut within, mask);
         }
         within
     }

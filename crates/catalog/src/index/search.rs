@@ -133,10 +133,7 @@ impl WordIndex {
             for word in self.containing(part) {
                 self.add_word(word, &mut mask);
             }
-            match &mut found {
-                Some(found) => found.and(&mask),
-                None => found = Some(mask),
-            }
+            Mask::narrow(&mut found, mask);
         }
         found.map(|mask| (mask, exact(q)))
     }
