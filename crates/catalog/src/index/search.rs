@@ -1,28 +1,35 @@
 //! The word index behind `q`: the items holding each word of their (lowercased) name, the
 //! items holding it in their description but not their name, and the words holding each
-//! three-letter sequence.
+//! three-letter sequence (a word's last two letters count as a sequence with its end).
 //!
 //! `q` matches an item when it is a substring of the name or of the description. Every word of
-//! `q` (a run of letters and digits) then lies inside one word of the item's text, so the items
-//! holding, for each word of `q` of three letters or more, some word that contains it, are a
-//! superset of the matches: found through the sequence index without looking at any item.
-//! When `q` is one word and nothing else, that superset is exact, and so is each item's match
-//! tier (see [`WordIndex::placements`]); otherwise each candidate is tested. A `q` without such a
-//! word is tested against every item.
+//! `q` (a run of letters and digits) then lies inside one word of the item's text, and a word of
+//! `q` with a separator before it (or after it) starts (or ends) that word. So the items holding,
+//! for each word of `q` of two letters or more, some word that contains it so, are a superset of
+//! the matches: found through the sequence index without looking at any item. When `q` is one
+//! word and nothing else, that superset is exact, and so is each item's match tier (see
+//! [`WordIndex::placements`]); otherwise each candidate is tested. A `q` without such a word, or
+//! whose two-letter words are held by too many words to gather, is tested against every item.
 //!
 //! Each (word, item) pair is held once: a word of the name is not held again for the
 //! description, so keeping name and description apart costs no more than one index of both.
 
 use std::sync::Arc;
 
-use imbl::{HashMap, Vector};
+use imbl::{HashMap, OrdMap, Vector};
 
 use super::CatalogItem;
 use super::bits::{Doc, DocSet, Mask};
 use super::query::TIERS;
 
-/// A three-letter sequence, packed.
+/// A three-letter sequence, packed (see [`pack`]).
 type Gram = u64;
+
+/// The third letter of a word's last sequence: its end. Above every `char`.
+const END: u64 = 0x1F_FFFF;
+
+/// The most words a two-letter word of `q` gathers; beyond that, testing the items is cheaper.
+const MOST_WORDS: usize = 4_096;
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct WordIndex {
@@ -30,9 +37,10 @@ pub(super) struct WordIndex {
     names: HashMap<Arc<str>, DocSet>,
     /// The items holding each word in their description and not in their name.
     descriptions: HashMap<Arc<str>, DocSet>,
-    /// The words holding each sequence. A word stays once seen (its sets may empty), so this
-    /// never lists a word twice.
-    grams: HashMap<Gram, Vector<Arc<str>>>,
+    /// The words holding each sequence, in sequence order (so the sequences starting with two
+    /// given letters are one range). A word stays once seen (its sets may empty), so this never
+    /// lists a word twice under one sequence.
+    grams: OrdMap<Gram, Vector<Arc<str>>>,
 }
 
 /// The words of a lowercased text: its runs of letters and digits.
@@ -55,19 +63,85 @@ fn item_words(item: &CatalogItem) -> [Vec<&str>; 2] {
     [name, description]
 }
 
-/// The three-letter sequences of `word`.
-fn grams(word: &str) -> Vec<Gram> {
-    let chars: Vec<u64> = word.chars().map(|c| u64::from(u32::from(c))).collect();
-    let mut grams: Vec<Gram> = chars
+fn pack(a: u64, b: u64, c: u64) -> Gram {
+    a << 42 | b << 21 | c
+}
+
+fn letters(text: &str) -> Vec<u64> {
+    text.chars().map(|c| u64::from(u32::from(c))).collect()
+}
+
+/// The three-letter sequences of `text`.
+fn grams(text: &str) -> Vec<Gram> {
+    let mut grams: Vec<Gram> = letters(text)
         .windows(3)
         .filter_map(|w| match w {
-            [a, b, c] => Some(a << 42 | b << 21 | c),
+            [a, b, c] => Some(pack(*a, *b, *c)),
             _ => None,
         })
         .collect();
     grams.sort_unstable();
     grams.dedup();
     grams
+}
+
+/// The sequence of `text`'s last two letters and the end of a word.
+fn end_gram(text: &str) -> Option<Gram> {
+    match letters(text).as_slice() {
+        [.., a, b] => Some(pack(*a, *b, END)),
+        _ => None,
+    }
+}
+
+/// The sequences a word is held under: its three-letter ones and its end.
+fn word_grams(word: &str) -> Vec<Gram> {
+    let mut all = grams(word);
+    all.extend(end_gram(word));
+    all
+}
+
+/// A word of `q` and whether a separator stands before it and after it in `q`: the item's word
+/// holding it must then start (end) with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece<'a> {
+    word: &'a str,
+    starts: bool,
+    ends: bool,
+}
+
+impl Piece<'_> {
+    /// Whether the item's word `word` may hold this piece of `q`.
+    fn fits(&self, word: &str) -> bool {
+        match (self.starts, self.ends) {
+            (true, true) => word == self.word,
+            (true, false) => word.starts_with(self.word),
+            (false, true) => word.ends_with(self.word),
+            (false, false) => word.contains(self.word),
+        }
+    }
+}
+
+/// The words of `q` with their separators.
+fn pieces(q: &str) -> Vec<Piece<'_>> {
+    let mut pieces = Vec::new();
+    let mut rest = q;
+    let mut starts = false;
+    while let Some(at) = rest.find(char::is_alphanumeric) {
+        starts |= at > 0;
+        let tail = rest.get(at..).unwrap_or_default();
+        let len = tail
+            .find(|c: char| !c.is_alphanumeric())
+            .unwrap_or(tail.len());
+        let (word, after) = tail.split_at(len);
+        pieces.push(Piece {
+            word,
+            starts,
+            ends: !after.is_empty(),
+        });
+        starts = true;
+        rest = after;
+    }
+    pieces
 }
 
 impl WordIndex {
@@ -82,7 +156,7 @@ impl WordIndex {
                 let seen = self.names.contains_key(word) || self.descriptions.contains_key(word);
                 let word: Arc<str> = Arc::from(word);
                 if !seen {
-                    for gram in grams(&word) {
+                    for gram in word_grams(&word) {
                         self.grams
                             .entry(gram)
                             .or_default()
@@ -124,18 +198,60 @@ impl WordIndex {
     }
 
     /// The items that may hold `q` (a superset of the matches) and whether it is exact; none
-    /// when `q` has no word of three letters or more to look up.
+    /// when `q` has no word to look up: none of two letters or more, or only two-letter ones
+    /// held by more than [`MOST_WORDS`] words.
     pub(super) fn candidates(&self, q: &str, limit: Doc) -> Option<(Mask, bool)> {
-        let looked_up: Vec<&str> = words(q).filter(|w| w.chars().nth(2).is_some()).collect();
         let mut found: Option<Mask> = None;
-        for part in &looked_up {
+        for piece in pieces(q) {
+            let Some(words) = self.holding(piece) else {
+                continue;
+            };
             let mut mask = Mask::empty(limit);
-            for word in self.containing(part) {
+            for word in words {
                 self.add_word(word, &mut mask);
             }
             Mask::narrow(&mut found, mask);
         }
         found.map(|mask| (mask, exact(q)))
+    }
+
+    /// The known words that may hold `piece`, when it can be looked up.
+    fn holding<'a>(&'a self, piece: Piece<'a>) -> Option<Vec<&'a str>> {
+        let mut letters = piece.word.chars();
+        let (Some(a), Some(b)) = (letters.next(), letters.next()) else {
+            return None;
+        };
+        if letters.next().is_some() {
+            let end = piece.ends.then(|| end_gram(piece.word)).flatten();
+            return Some(
+                self.rarest(grams(piece.word).into_iter().chain(end))
+                    .filter(|word| piece.fits(word))
+                    .collect(),
+            );
+        }
+        // Two letters: every word holding them holds a sequence starting with them.
+        let [a, b] = [a, b].map(|c| u64::from(u32::from(c)));
+        let lists: Vec<&Vector<Arc<str>>> = if piece.ends {
+            self.grams.get(&pack(a, b, END)).into_iter().collect()
+        } else {
+            self.grams
+                .range(pack(a, b, 0)..=pack(a, b, END))
+                .map(|(_, words)| words)
+                .collect()
+        };
+        if lists.iter().map(|words| words.len()).sum::<usize>() > MOST_WORDS {
+            return None;
+        }
+        // A word holding the two letters twice is listed under two sequences, and so given
+        // twice: its items join the mask once all the same.
+        Some(
+            lists
+                .into_iter()
+                .flatten()
+                .map(|word| &**word)
+                .filter(|word| piece.fits(word))
+                .collect(),
+        )
     }
 
     /// The sets of items that place `q` in each match tier (see
@@ -171,16 +287,19 @@ impl WordIndex {
 
     /// The known words holding `part` (three letters or more), from its rarest sequence.
     fn containing<'a>(&'a self, part: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        let rarest = grams(part)
-            .into_iter()
+        self.rarest(grams(part).into_iter())
+            .filter(move |word| word.contains(part))
+    }
+
+    /// The words held under the rarest of `grams` (none if one is unknown).
+    fn rarest(&self, grams: impl Iterator<Item = Gram>) -> impl Iterator<Item = &str> {
+        grams
             .map(|gram| self.grams.get(&gram))
             .min_by_key(|words| words.map_or(0, Vector::len))
-            .flatten();
-        rarest
+            .flatten()
             .into_iter()
             .flat_map(|words| words.iter())
             .map(|word| &**word)
-            .filter(move |word| word.contains(part))
     }
 }
 

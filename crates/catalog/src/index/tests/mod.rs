@@ -293,9 +293,18 @@ fn a_filter_matching_nothing_stops_at_the_bound_and_continues() {
         .current()
         .browse(&query(unknown, Sort::Endpoints, None, 20));
     assert_eq!((page.items.len(), page.next, page.examined), (0, None, 0));
-    // Two letters are too few to look up: every model is tested, a bound at a time.
-    let nothing = Filter {
+    // Two letters no word holds: nothing to test either.
+    let absent = Filter {
         q: Some("zz".into()),
+        ..Filter::default()
+    };
+    let page = index
+        .current()
+        .browse(&query(absent, Sort::Endpoints, None, 20));
+    assert_eq!((page.items.len(), page.next, page.examined), (0, None, 0));
+    // One letter is too few to look up: every model is tested, a bound at a time.
+    let nothing = Filter {
+        q: Some("z".into()),
         ..Filter::default()
     };
     let mut after = None;
@@ -313,6 +322,38 @@ fn a_filter_matching_nothing_stops_at_the_bound_and_continues() {
         }
     }
     assert_eq!(pages, 3, "two full walks of the bound, then the rest");
+}
+
+#[test]
+fn a_two_letter_word_after_a_separator_is_looked_up() {
+    let rows: Vec<CatalogRow> = (0..3_000)
+        .map(|i| row(&format!("cat-{i} model"), i, 0))
+        .collect();
+    let index = CatalogIndex::from_rows(rows);
+    let search = |q: &str| {
+        let filter = Filter {
+            q: Some(q.into()),
+            ..Filter::default()
+        };
+        index
+            .current()
+            .browse(&query(filter, Sort::SharedAt, None, 200))
+    };
+    // `-12` starts a word: 12, 120–129 and 1200–1299, and only they are tested.
+    let page = search("-12");
+    assert_eq!(
+        (page.items.len(), page.examined, page.next),
+        (111, 111, None)
+    );
+    // `12 ` ends one: 12, 112, 212, …, 2912 (30).
+    let page = search("12 ");
+    let ends: Vec<&str> = page.items.iter().map(|i| i.name.as_str()).collect();
+    assert!(ends.iter().all(|name| name.contains("12 ")), "{ends:?}");
+    assert_eq!(page.items.len(), 30);
+    assert_eq!(page.examined, 30);
+    // `-12 ` is the word itself.
+    let page = search("-12 ");
+    assert_eq!((page.items.len(), page.examined), (1, 1));
 }
 
 #[test]
@@ -428,6 +469,19 @@ pub(super) fn random_filter(rng: &mut Rng) -> Filter {
                 "alp",
                 "eta",
                 "check",
+                // Two letters, and words with a separator before or after them.
+                "ha",
+                "12",
+                " 2",
+                "a 1",
+                "t 2",
+                "nt 1",
+                "el ",
+                "-1",
+                " al",
+                "a ch",
+                "pha ",
+                " 12",
             ])
             .into()
         }),
