@@ -123,15 +123,27 @@ pub enum Cursor {
     Catalog(SortKey),
 }
 
+/// Lowercase hex of `bytes`, as `hex::encode` writes it, without its per-character iterator
+/// (every catalog page makes a cursor).
+fn to_hex(bytes: impl AsRef<[u8]>) -> String {
+    let bytes = bytes.as_ref();
+    let mut out = vec![0; bytes.len().saturating_mul(2)];
+    match hex::encode_to_slice(bytes, &mut out).map(|()| String::from_utf8(out)) {
+        Ok(Ok(hex)) => hex,
+        // The buffer is twice the input and hex is ASCII: neither can fail.
+        _ => hex::encode(bytes),
+    }
+}
+
 impl Cursor {
     pub fn encode(&self) -> String {
         match self {
-            Self::Created(at, id) => hex::encode(format!(
+            Self::Created(at, id) => to_hex(format!(
                 "c:{}:{}",
                 at.as_datetime().timestamp(),
                 id.simple()
             )),
-            Self::Seq(n) => hex::encode(format!("s:{n}")),
+            Self::Seq(n) => to_hex(format!("s:{n}")),
             Self::Catalog(key) => Self::encode_catalog(key),
         }
     }
@@ -141,11 +153,11 @@ impl Cursor {
     pub fn encode_catalog(key: &SortKey) -> String {
         let plain = match key {
             SortKey::SharedAt(secs, id) => format!("t:{secs}:{}", id.simple()),
-            SortKey::Name(name, id) => format!("n:{}:{}", hex::encode(name), id.simple()),
+            SortKey::Name(name, id) => format!("n:{}:{}", to_hex(name), id.simple()),
             SortKey::Endpoints(count, id) => format!("e:{count}:{}", id.simple()),
             SortKey::Relevance(tier, secs, id) => format!("r:{tier}:{secs}:{}", id.simple()),
         };
-        hex::encode(plain)
+        to_hex(plain)
     }
 
     /// Decodes `after`; anything this server did not produce is a 400 naming `after`.
@@ -263,6 +275,13 @@ impl<T> List<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_what_the_hex_crate_writes() {
+        for text in ["", "t:1:2", "n:Émile 3:ff", "\u{10FFFF}\0"] {
+            assert_eq!(to_hex(text), hex::encode(text));
+        }
+    }
 
     #[test]
     fn cursors_round_trip() {

@@ -174,24 +174,31 @@ pub fn table() -> Vec<RouteDef> {
 /// Registers every route of [`table`], one resource per path (so a known path with another
 /// method answers 405, not 404), plus the interactive docs' assets under `/docs/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut paths: Vec<(String, Vec<Route>)> = Vec::new();
+    // Each path, its routes, and whether one of them is a POST.
+    let mut paths: Vec<(String, Vec<Route>, bool)> = Vec::new();
     for def in table() {
         let route = (def.route)();
-        match paths.iter_mut().find(|(path, _)| *path == def.path) {
-            Some((_, routes)) => routes.push(route),
-            None => paths.push((def.path, vec![route])),
+        let post = def.method == Method::POST;
+        match paths.iter_mut().find(|(path, ..)| *path == def.path) {
+            Some((_, routes, any_post)) => {
+                routes.push(route);
+                *any_post |= post;
+            }
+            None => paths.push((def.path, vec![route], post)),
         }
     }
-    for (path, routes) in paths {
+    for (path, routes, any_post) in paths {
         let resource = routes
             .into_iter()
-            .fold(web::resource(path), |r, route| r.route(route));
-        // The idempotency layer outside the timeout, so that it sees a timed-out request's 408.
-        cfg.service(
-            resource
-                .wrap(from_fn(request_timeout))
-                .wrap(from_fn(idempotency)),
-        );
+            .fold(web::resource(path), |r, route| r.route(route))
+            .wrap(from_fn(request_timeout));
+        if any_post {
+            // The idempotency layer outside the timeout, so that it sees a timed-out request's
+            // 408. Only a POST can carry an `Idempotency-Key`: the other paths go without it.
+            cfg.service(resource.wrap(from_fn(idempotency)));
+        } else {
+            cfg.service(resource);
+        }
     }
     cfg.service(ops::docs());
 }
