@@ -43,10 +43,14 @@ pub(super) struct WordIndex {
     grams: OrdMap<Gram, Vector<Arc<str>>>,
 }
 
+/// Whether `c` separates words: anything but a letter or a digit.
+fn separates(c: char) -> bool {
+    !c.is_alphanumeric()
+}
+
 /// The words of a lowercased text: its runs of letters and digits.
 pub(super) fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
+    text.split(separates).filter(|word| !word.is_empty())
 }
 
 /// The distinct words of an item's name, and those of its description not in the name.
@@ -121,27 +125,21 @@ impl Piece<'_> {
     }
 }
 
-/// The words of `q` with their separators.
+/// The words of `q` with their separators: a word after the first split has one before it, a
+/// word before the last one after it.
 fn pieces(q: &str) -> Vec<Piece<'_>> {
-    let mut pieces = Vec::new();
-    let mut rest = q;
-    let mut starts = false;
-    while let Some(at) = rest.find(char::is_alphanumeric) {
-        starts |= at > 0;
-        let tail = rest.get(at..).unwrap_or_default();
-        let len = tail
-            .find(|c: char| !c.is_alphanumeric())
-            .unwrap_or(tail.len());
-        let (word, after) = tail.split_at(len);
-        pieces.push(Piece {
+    let split: Vec<&str> = q.split(separates).collect();
+    let last = split.len().saturating_sub(1);
+    split
+        .into_iter()
+        .enumerate()
+        .filter(|(_, word)| !word.is_empty())
+        .map(|(at, word)| Piece {
             word,
-            starts,
-            ends: !after.is_empty(),
-        });
-        starts = true;
-        rest = after;
-    }
-    pieces
+            starts: at > 0,
+            ends: at < last,
+        })
+        .collect()
 }
 
 impl WordIndex {
@@ -215,7 +213,9 @@ impl WordIndex {
         found.map(|mask| (mask, exact(q)))
     }
 
-    /// The known words that may hold `piece`, when it can be looked up.
+    /// The known words that may hold `piece`, when it can be looked up: from its rarest
+    /// sequence when it has three letters or more, else from the sequences its two letters
+    /// start (none when they are held by more than [`MOST_WORDS`] words, or it is one letter).
     fn holding<'a>(&'a self, piece: Piece<'a>) -> Option<Vec<&'a str>> {
         let mut letters = piece.word.chars();
         let (Some(a), Some(b)) = (letters.next(), letters.next()) else {
@@ -265,7 +265,12 @@ impl WordIndex {
             return None;
         }
         let mut placed: Vec<Vec<&DocSet>> = (0..TIERS).map(|_| Vec::new()).collect();
-        for word in self.containing(q) {
+        let anywhere = Piece {
+            word: q,
+            starts: false,
+            ends: false,
+        };
+        for word in self.holding(anywhere).unwrap_or_default() {
             let placement = if word == q {
                 0
             } else if word.starts_with(q) {
@@ -283,12 +288,6 @@ impl WordIndex {
             }
         }
         Some(placed)
-    }
-
-    /// The known words holding `part` (three letters or more), from its rarest sequence.
-    fn containing<'a>(&'a self, part: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.rarest(grams(part).into_iter())
-            .filter(move |word| word.contains(part))
     }
 
     /// The words held under the rarest of `grams` (none if one is unknown).
