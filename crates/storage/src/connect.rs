@@ -10,6 +10,7 @@ use sea_orm::sqlx::sqlite::{
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbErr, RuntimeErr, Statement};
 
 use crate::Store;
+use crate::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
 use crate::deadline::Bounded;
 use crate::error::{StorageError, classify};
 use crate::kept::{Kept, KeptSettings};
@@ -84,7 +85,7 @@ pub enum SqliteSynchronous {
 }
 
 impl SqliteSynchronous {
-    fn to_sqlx(self) -> SqlxSynchronous {
+    pub(crate) fn to_sqlx(self) -> SqlxSynchronous {
         match self {
             Self::Off => SqlxSynchronous::Off,
             Self::Normal => SqlxSynchronous::Normal,
@@ -145,12 +146,17 @@ const SERVER_KEEPALIVES: [(&str, &str); 4] = [
 /// burst over many models. The writer keeps the default.
 const READER_CACHE_KIB: u32 = 512;
 
-fn sqlite_options(
-    settings: &DbSettings,
-    max: u32,
-    min: u32,
-    cache_kib: Option<u32>,
-) -> ConnectOptions {
+/// Which of a SQLite store's pools a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SqliteRole {
+    /// The one writer: SQLite's page cache; checkpoints only as a fallback (see
+    /// [`crate::checkpoint`]).
+    Writer,
+    /// A reader: a smaller page cache ([`READER_CACHE_KIB`]).
+    Reader,
+}
+
+fn sqlite_options(settings: &DbSettings, max: u32, min: u32, role: SqliteRole) -> ConnectOptions {
     let busy = settings.sqlite_busy_timeout;
     let synchronous = settings.sqlite_synchronous.to_sqlx();
     let mut opts = ConnectOptions::new(settings.url.clone());
@@ -166,10 +172,12 @@ fn sqlite_options(
                 .busy_timeout(busy)
                 .foreign_keys(true)
                 .synchronous(synchronous);
-            match cache_kib {
+            match role {
+                SqliteRole::Writer => {
+                    o.pragma("wal_autocheckpoint", WRITER_FALLBACK_PAGES.to_string())
+                }
                 // Negative: a size in KiB rather than in pages.
-                Some(kib) => o.pragma("cache_size", format!("-{kib}")),
-                None => o,
+                SqliteRole::Reader => o.pragma("cache_size", format!("-{READER_CACHE_KIB}")),
             }
         });
     opts
@@ -205,14 +213,14 @@ async fn connect_sqlite(
     let url = settings.url.as_str();
     create_sqlite_parent_dir(url)?;
     // The writer opens (and creates) the file first, so that WAL is on before readers.
-    let writer = Database::connect(sqlite_options(settings, 1, 1, None))
+    let writer = Database::connect(sqlite_options(settings, 1, 1, SqliteRole::Writer))
         .await
         .map_err(classify)?;
     let reader = Database::connect(sqlite_options(
         settings,
         settings.max_connections,
         settings.min_connections,
-        Some(READER_CACHE_KIB),
+        SqliteRole::Reader,
     ))
     .await
     .map_err(classify)?;
@@ -223,6 +231,11 @@ async fn connect_sqlite(
     let idempotency_lane = Some(crate::repo::IdempotencyLane::start(
         &runtime,
         writer.clone(),
+    ));
+    let checkpointer = Some(Checkpointer::start(
+        &runtime,
+        url,
+        settings.sqlite_synchronous,
     ));
     Ok(Store {
         reader: Bounded::new(reader, deadlines.sqlite_read),
@@ -235,6 +248,7 @@ async fn connect_sqlite(
         url: url.into(),
         standing_listeners: std::sync::Arc::default(),
         file_watch: std::sync::Arc::default(),
+        checkpointer,
     })
 }
 
@@ -289,6 +303,7 @@ async fn connect_postgres(
         url: url.into(),
         standing_listeners: std::sync::Arc::default(),
         file_watch: std::sync::Arc::default(),
+        checkpointer: None,
     })
 }
 
@@ -317,6 +332,9 @@ impl Store {
     /// Closes both pools, waiting for connections in use to be returned (SQLite); closes the
     /// kept connections as they come back (PostgreSQL).
     pub async fn close(self) -> Result<(), StorageError> {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop(self.deadlines.sqlite_read).await;
+        }
         if let Some(kept) = self.reader.connections() {
             kept.close();
         }
@@ -373,11 +391,66 @@ mod tests {
             assert_eq!(pragma(db, "synchronous").await, "2");
         }
         assert_eq!(pragma(store.writer.pool(), "cache_size").await, "-2000");
+        // The writer checkpoints only as a fallback (see `crate::checkpoint`); the readers
+        // keep SQLite's default, and never write.
+        assert_eq!(
+            pragma(store.writer.pool(), "wal_autocheckpoint").await,
+            WRITER_FALLBACK_PAGES.to_string()
+        );
+        assert_eq!(
+            pragma(store.reader.pool(), "wal_autocheckpoint").await,
+            "1000"
+        );
         assert_eq!(
             pragma(store.reader.pool(), "cache_size").await,
             format!("-{READER_CACHE_KIB}")
         );
         store.ping().await.unwrap();
+        store.close().await.unwrap();
+    }
+
+    /// The log is copied back into the database file while the writer never checkpoints (its
+    /// fallback is twice what this writes): the log restarts, so its file stays small.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let settings = DbSettings {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            max_connections: 2,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSynchronous::Normal,
+            writer_stall: Duration::from_secs(10),
+        };
+        let store = Store::connect(&settings).await.unwrap();
+        let writer = store.writer.pool();
+        writer
+            .execute_unprepared("CREATE TABLE filler (x BLOB)")
+            .await
+            .unwrap();
+        let page: u64 = pragma(writer, "page_size").await.parse().unwrap();
+        let wal = dir.path().join("t.db-wal");
+        let wal_pages = || std::fs::metadata(&wal).map_or(0, |m| m.len() / page);
+        // 40 rounds of about 500 pages each: 20,000 pages in all.
+        let mut largest = 0;
+        for _ in 0..40 {
+            for _ in 0..10 {
+                writer
+                    .execute_unprepared("INSERT INTO filler VALUES (randomblob(200000))")
+                    .await
+                    .unwrap();
+            }
+            largest = largest.max(wal_pages());
+            tokio::time::sleep(crate::checkpoint::CHECKPOINT_EVERY * 3).await;
+        }
+        assert!(
+            largest < u64::from(WRITER_FALLBACK_PAGES) / 4,
+            "the log grew to {largest} pages"
+        );
         store.close().await.unwrap();
     }
 }

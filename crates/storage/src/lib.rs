@@ -6,6 +6,7 @@
 //! them avoids busy-waiting), and a reader pool for everything else. On PostgreSQL both handles are
 //! the same connections, which the store keeps itself (see [`kept`]).
 
+mod checkpoint;
 mod connect;
 mod deadline;
 mod entities;
@@ -55,4 +56,6 @@ pub struct Store {
     standing_listeners: std::sync::Arc<repo::StandingListeners>,
     /// SQLite: the one watch of the file that wakes every outbox reader of this store.
     file_watch: std::sync::Arc<listen::FileWatch>,
+    /// SQLite: the task that checkpoints the WAL off the writer's path.
+    checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
