@@ -9,7 +9,8 @@
 //!
 //! Instead the writer checkpoints only as a fallback (past [`WRITER_FALLBACK_PAGES`]), and a
 //! task with a connection of its own runs a passive checkpoint [`CHECKPOINT_EVERY`] whenever
-//! the file changed since its last one. A passive checkpoint never waits for a lock and never
+//! the file changed since its last whole one (a reader still using older pages can leave part
+//! of the log to a later tick). A passive checkpoint never waits for a lock and never
 //! holds one the writer needs: the writer goes on appending meanwhile, and the log restarts
 //! from its beginning once everything in it has been copied.
 
@@ -84,8 +85,8 @@ async fn open(url: &str, synchronous: SqliteSynchronous) -> Result<SqliteConnect
 }
 
 /// Every [`CHECKPOINT_EVERY`]: when the file changed (`PRAGMA data_version` moves when any
-/// other connection commits), `PRAGMA wal_checkpoint(PASSIVE)`. Ends when told to stop or
-/// when its store is gone.
+/// other connection commits) since the last checkpoint that copied the whole log,
+/// `PRAGMA wal_checkpoint(PASSIVE)`. Ends when told to stop or when its store is gone.
 async fn run(url: String, synchronous: SqliteSynchronous, mut stopped: mpsc::Receiver<()>) {
     // Whether the last attempt failed: the first failure after a success is a warning.
     let mut failing = false;
@@ -113,16 +114,20 @@ async fn run(url: String, synchronous: SqliteSynchronous, mut stopped: mpsc::Rec
                 let version: i64 = sea_orm::sqlx::query_scalar("PRAGMA data_version")
                     .fetch_one(&mut connection)
                     .await?;
-                if checkpointed != Some(version) {
-                    sea_orm::sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                        .execute(&mut connection)
-                        .await?;
+                if checkpointed == Some(version) {
+                    return Ok((version, true));
                 }
-                Ok::<i64, sea_orm::sqlx::Error>(version)
+                // (blocked, pages in the log, pages copied): a reader still using older pages
+                // leaves some in the log, which the next tick tries again.
+                let (_, log, copied): (i64, i64, i64) =
+                    sea_orm::sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                        .fetch_one(&mut connection)
+                        .await?;
+                Ok::<_, sea_orm::sqlx::Error>((version, log == copied))
             };
             match step.await {
-                Ok(version) => {
-                    checkpointed = Some(version);
+                Ok((version, whole)) => {
+                    checkpointed = whole.then_some(version);
                     failing = false;
                 }
                 Err(err) => {
