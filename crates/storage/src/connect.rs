@@ -347,6 +347,25 @@ impl Store {
     }
 }
 
+/// Settings for a test's SQLite file at `path`: small pools, generous deadlines.
+#[cfg(test)]
+pub(crate) fn sqlite_test_settings(
+    path: &std::path::Path,
+    synchronous: SqliteSynchronous,
+) -> DbSettings {
+    DbSettings {
+        url: format!("sqlite://{}?mode=rwc", path.display()),
+        max_connections: 2,
+        min_connections: 0,
+        connect_timeout: Duration::from_secs(5),
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(5),
+        sqlite_busy_timeout: Duration::from_secs(5),
+        sqlite_synchronous: synchronous,
+        writer_stall: Duration::from_secs(10),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,17 +434,7 @@ mod tests {
     async fn the_wal_is_checkpointed_off_the_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let settings = DbSettings {
-            url: format!("sqlite://{}?mode=rwc", path.display()),
-            max_connections: 2,
-            min_connections: 0,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
-            sqlite_busy_timeout: Duration::from_secs(5),
-            sqlite_synchronous: SqliteSynchronous::Normal,
-            writer_stall: Duration::from_secs(10),
-        };
+        let settings = sqlite_test_settings(&path, SqliteSynchronous::Normal);
         let store = Store::connect(&settings).await.unwrap();
         let writer = store.writer.pool();
         writer
@@ -462,18 +471,8 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let settings = DbSettings {
-            url: url.clone(),
-            max_connections: 2,
-            min_connections: 0,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
-            sqlite_busy_timeout: Duration::from_secs(5),
-            sqlite_synchronous: SqliteSynchronous::Normal,
-            writer_stall: Duration::from_secs(10),
-        };
+        let settings = sqlite_test_settings(&path, SqliteSynchronous::Normal);
+        let url = settings.url.clone();
         let store = Store::connect(&settings).await.unwrap();
         let writer = store.writer.pool();
         writer

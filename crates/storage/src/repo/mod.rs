@@ -274,27 +274,15 @@ pub(crate) async fn load_account<C: ConnectionTrait>(
 pub(crate) mod testing {
     #![allow(clippy::unwrap_used)]
 
-    use std::time::Duration;
-
     use domain::{ModelId, ModelStatus, ProjectId, ProjectSlug};
 
-    use crate::{DbSettings, Model, NewModel, NewProject, SqliteSynchronous, Store};
+    use crate::connect::sqlite_test_settings;
+    use crate::{Model, NewModel, NewProject, SqliteSynchronous, Store};
 
     /// A migrated store in `dir` with the project `proj_TEST01`.
     pub(crate) async fn store_with_project(dir: &tempfile::TempDir) -> (Store, ProjectId) {
-        let store = Store::connect(&DbSettings {
-            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-            max_connections: 2,
-            min_connections: 0,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
-            sqlite_busy_timeout: Duration::from_secs(5),
-            sqlite_synchronous: SqliteSynchronous::Full,
-            writer_stall: Duration::from_secs(10),
-        })
-        .await
-        .unwrap();
+        let settings = sqlite_test_settings(&dir.path().join("t.db"), SqliteSynchronous::Full);
+        let store = Store::connect(&settings).await.unwrap();
         store.migrate().await.unwrap();
         let account = store.create_account("Acme", &[]).await.unwrap();
         let project = store
