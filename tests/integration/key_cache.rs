@@ -5,7 +5,7 @@
 //! transaction commits late.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth::PolicyRegistry;
@@ -39,9 +39,11 @@ async fn a_revoked_key_never_works_again_on_the_instance_that_revoked_it() {
 
     // Requests with the key on four connections, before, during and after the revocation.
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let mut callers = Vec::new();
     for _ in 0..4 {
         let (app, t, stop) = (Arc::clone(&app), t.clone(), Arc::clone(&stop));
+        let answered = Arc::clone(&answered);
         callers.push(actix_rt::spawn(async move {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
@@ -51,6 +53,7 @@ async fn a_revoked_key_never_works_again_on_the_instance_that_revoked_it() {
                     .await
                     .status();
                 seen.push((sent, status));
+                answered.fetch_add(1, Ordering::Relaxed);
             }
             seen
         }));
@@ -58,7 +61,14 @@ async fn a_revoked_key_never_works_again_on_the_instance_that_revoked_it() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.store.revoke_api_key(t.key_id).await.expect("revoke");
     let revoked = Instant::now();
+    // At least 300 ms of calls after it, and at least 40 answers (however slow a busy machine
+    // makes them, up to 10 s).
+    let at_revocation = answered.load(Ordering::Relaxed);
+    let deadline = revoked + Duration::from_secs(10);
     tokio::time::sleep(Duration::from_millis(300)).await;
+    while answered.load(Ordering::Relaxed) < at_revocation + 40 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     let mut seen = Vec::new();
     for caller in callers {
