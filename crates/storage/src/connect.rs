@@ -428,19 +428,26 @@ mod tests {
         store.close().await.unwrap();
     }
 
+    /// A store on `t.db` in `dir` with a table `filler (x BLOB)`, and the file's URL.
+    async fn store_with_filler(dir: &tempfile::TempDir) -> (Store, String) {
+        let settings = sqlite_test_settings(&dir.path().join("t.db"), SqliteSynchronous::Normal);
+        let store = Store::connect(&settings).await.unwrap();
+        store
+            .writer
+            .pool()
+            .execute_unprepared("CREATE TABLE filler (x BLOB)")
+            .await
+            .unwrap();
+        (store, settings.url)
+    }
+
     /// The log is copied back into the database file while the writer never checkpoints (its
     /// fallback is half what this writes): the log restarts, so its file stays well under it.
     #[tokio::test]
     async fn the_wal_is_checkpointed_off_the_writer() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let settings = sqlite_test_settings(&path, SqliteSynchronous::Normal);
-        let store = Store::connect(&settings).await.unwrap();
+        let (store, _) = store_with_filler(&dir).await;
         let writer = store.writer.pool();
-        writer
-            .execute_unprepared("CREATE TABLE filler (x BLOB)")
-            .await
-            .unwrap();
         let page: u64 = pragma(writer, "page_size").await.parse().unwrap();
         let wal = dir.path().join("t.db-wal");
         let wal_pages = || std::fs::metadata(&wal).map_or(0, |m| m.len() / page);
@@ -470,15 +477,9 @@ mod tests {
         use sea_orm::sqlx::{Connection, sqlite::SqliteConnection};
 
         let dir = tempfile::tempdir().unwrap();
+        let (store, url) = store_with_filler(&dir).await;
         let path = dir.path().join("t.db");
-        let settings = sqlite_test_settings(&path, SqliteSynchronous::Normal);
-        let url = settings.url.clone();
-        let store = Store::connect(&settings).await.unwrap();
         let writer = store.writer.pool();
-        writer
-            .execute_unprepared("CREATE TABLE filler (x BLOB)")
-            .await
-            .unwrap();
         let ticks = || tokio::time::sleep(crate::checkpoint::CHECKPOINT_EVERY * 5);
         ticks().await;
         let file_len = || std::fs::metadata(&path).unwrap().len();
