@@ -367,6 +367,9 @@ async fn load_index(store: &Store) -> Result<(CatalogIndex, Position, u64), Stor
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let read_ms = millis(started.elapsed());
     let index = loader.finish();
+    // The load's temporaries (the decoded rows, the build's gathered lists: hundreds of MB at
+    // a million models) are freed by now, mostly inside glibc's arenas: give them back.
+    release_free_pages();
     tracing::info!(
         shared_models = index.len(),
         undecodable = loaded.undecodable,

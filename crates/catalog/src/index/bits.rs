@@ -2,8 +2,9 @@
 //! [`DocSet`]s in the index, and a flat [`Mask`] that a query builds, combines and counts with.
 //!
 //! A `DocSet` is a sorted list of chunks of 4,096 numbers, each a short sorted array while it
-//! holds few members and a bitset once it holds more. Chunks are shared between snapshots: a
-//! change copies the chunk list and the one chunk it touches, never the whole set.
+//! holds few members and a bitset once it holds more; a set of one member is held inline.
+//! Chunks are shared between snapshots: a change copies the chunk list and the one chunk it
+//! touches, never the whole set.
 
 use std::sync::Arc;
 
@@ -126,8 +127,37 @@ fn ones(word: u64) -> usize {
 /// A persistent set of [`Doc`]s (see the module's documentation).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DocSet {
-    chunks: Arc<Vec<(u32, Arc<Chunk>)>>,
+    chunks: Chunks,
     len: usize,
+}
+
+/// A set's chunks. Most words of a big catalog are in one item (a version, a size, a name of
+/// its own), so a set of one member is held without any allocation.
+#[derive(Debug, Clone, Default)]
+enum Chunks {
+    #[default]
+    Empty,
+    /// One member: its chunk and its place in the chunk.
+    One(u32, u16),
+    Many(Arc<Vec<Numbered>>),
+}
+
+/// A chunk and its number (the high bits of its members).
+type Numbered = (u32, Arc<Chunk>);
+
+/// A chunk's members as a query reads them.
+enum View<'a> {
+    Sparse(&'a [u16]),
+    Dense(&'a [u64; WORDS]),
+}
+
+impl Chunk {
+    fn view(&self) -> View<'_> {
+        match self {
+            Chunk::Sparse(members) => View::Sparse(members),
+            Chunk::Dense(words) => View::Dense(words),
+        }
+    }
 }
 
 impl DocSet {
@@ -139,16 +169,72 @@ impl DocSet {
         self.len == 0
     }
 
+    /// The set of `docs`, given in ascending order without repeats (what a bulk build
+    /// gathers): each chunk made at once, in its final form.
+    pub(crate) fn from_ascending(docs: &[Doc]) -> Self {
+        if let [doc] = docs {
+            let (high, low) = split(*doc);
+            return Self {
+                chunks: Chunks::One(high, low),
+                len: 1,
+            };
+        }
+        let mut chunks: Vec<Numbered> = Vec::new();
+        for group in docs.chunk_by(|a, b| split(*a).0 == split(*b).0) {
+            let Some(first) = group.first() else {
+                continue;
+            };
+            let lows = group.iter().map(|doc| split(*doc).1);
+            let chunk = if group.len() > SPARSE_MAX {
+                let mut words = Box::new([0u64; WORDS]);
+                for low in lows {
+                    let (word, bit) = word_bit(low);
+                    if let Some(w) = words.get_mut(word) {
+                        *w |= bit;
+                    }
+                }
+                Chunk::Dense(words)
+            } else {
+                Chunk::Sparse(lows.collect())
+            };
+            chunks.push((split(*first).0, Arc::new(chunk)));
+        }
+        Self {
+            chunks: if chunks.is_empty() {
+                Chunks::Empty
+            } else {
+                Chunks::Many(Arc::new(chunks))
+            },
+            len: docs.len(),
+        }
+    }
+
+    /// Each chunk (by its number) and its members, in ascending order.
+    fn views(&self) -> impl Iterator<Item = (u32, View<'_>)> {
+        let (one, many): (Option<(u32, View<'_>)>, &[Numbered]) = match &self.chunks {
+            Chunks::Empty => (None, &[]),
+            Chunks::One(high, low) => (Some((*high, View::Sparse(std::slice::from_ref(low)))), &[]),
+            Chunks::Many(chunks) => (None, chunks.as_slice()),
+        };
+        one.into_iter()
+            .chain(many.iter().map(|(high, chunk)| (*high, chunk.view())))
+    }
+
     pub(crate) fn contains(&self, doc: Doc) -> bool {
         let (high, low) = split(doc);
-        let Ok(at) = self.chunks.binary_search_by_key(&high, |(h, _)| *h) else {
-            return false;
+        let chunk = match &self.chunks {
+            Chunks::Empty => None,
+            Chunks::One(h, l) => return (*h, *l) == (high, low),
+            Chunks::Many(chunks) => chunks
+                .binary_search_by_key(&high, |(h, _)| *h)
+                .ok()
+                .and_then(|at| chunks.get(at)),
         };
-        self.chunks
-            .get(at)
-            .is_some_and(|(_, chunk)| match chunk.as_ref() {
-                Chunk::Sparse(members) => members.binary_search(&low).is_ok(),
-                Chunk::Dense(words) => {
+        chunk
+            .map(|(_, chunk)| chunk.view())
+            .is_some_and(|view| match view {
+                View::Sparse(members) => members.binary_search(&low).is_ok(),
+                View::Dense(words) => {
                     let (word, bit) = word_bit(low);
                     words.get(word).is_some_and(|w| w & bit != 0)
                 }
@@ -157,7 +243,24 @@ impl DocSet {
 
     pub(crate) fn insert(&mut self, doc: Doc) {
         let (high, low) = split(doc);
-        let chunks = Arc::make_mut(&mut self.chunks);
+        let chunks = match &mut self.chunks {
+            Chunks::Empty => {
+                self.chunks = Chunks::One(high, low);
+                self.len = 1;
+                return;
+            }
+            Chunks::One(h, l) if (*h, *l) == (high, low) => return,
+            Chunks::One(h, l) => {
+                let one = (*h, Arc::new(Chunk::Sparse(vec![*l])));
+                self.chunks = Chunks::Many(Arc::new(vec![one]));
+                let Chunks::Many(chunks) = &mut self.chunks else {
+                    return;
+                };
+                chunks
+            }
+            Chunks::Many(chunks) => chunks,
+        };
+        let chunks = Arc::make_mut(chunks);
         match chunks.binary_search_by_key(&high, |(h, _)| *h) {
             Ok(at) => {
                 if let Some((_, chunk)) = chunks.get_mut(at)
@@ -175,10 +278,21 @@ impl DocSet {
 
     pub(crate) fn remove(&mut self, doc: Doc) {
         let (high, low) = split(doc);
-        let Ok(at) = self.chunks.binary_search_by_key(&high, |(h, _)| *h) else {
+        let chunks = match &mut self.chunks {
+            Chunks::Empty => return,
+            Chunks::One(h, l) => {
+                if (*h, *l) == (high, low) {
+                    self.chunks = Chunks::Empty;
+                    self.len = 0;
+                }
+                return;
+            }
+            Chunks::Many(chunks) => chunks,
+        };
+        let Ok(at) = chunks.binary_search_by_key(&high, |(h, _)| *h) else {
             return;
         };
-        let chunks = Arc::make_mut(&mut self.chunks);
+        let chunks = Arc::make_mut(chunks);
         let Some((_, chunk)) = chunks.get_mut(at) else {
             return;
         };
@@ -189,15 +303,32 @@ impl DocSet {
                 chunks.remove(at);
             }
         }
+        if self.len == 0 {
+            self.chunks = Chunks::Empty;
+        }
     }
 
     /// The members, in ascending order.
     #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = Doc> + '_ {
-        self.chunks.iter().flat_map(|(high, chunk)| {
-            let high = *high;
-            chunk.members().into_iter().map(move |low| join(high, low))
+        self.views().flat_map(|(high, view)| {
+            let lows = match view {
+                View::Sparse(members) => members.to_vec(),
+                View::Dense(words) => Chunk::Dense(Box::new(*words)).members(),
+            };
+            lows.into_iter().map(move |low| join(high, low))
         })
+    }
+
+    /// The number of members of each chunk, in chunk order.
+    #[cfg(test)]
+    fn chunk_lens(&self) -> Vec<usize> {
+        self.views()
+            .map(|(_, view)| match view {
+                View::Sparse(members) => members.len(),
+                View::Dense(words) => words.iter().map(|w| ones(*w)).sum(),
+            })
+            .collect()
     }
 }
 
@@ -241,12 +372,12 @@ impl Mask {
 
     /// Adds every member of `set`.
     pub(crate) fn add(&mut self, set: &DocSet) {
-        for (high, chunk) in set.chunks.iter() {
-            let Some(words) = self.chunk_words_mut(*high) else {
+        for (high, view) in set.views() {
+            let Some(words) = self.chunk_words_mut(high) else {
                 continue;
             };
-            match chunk.as_ref() {
-                Chunk::Sparse(members) => {
+            match view {
+                View::Sparse(members) => {
                     for low in members {
                         let (word, bit) = word_bit(*low);
                         if let Some(w) = words.get_mut(word) {
@@ -254,7 +385,7 @@ impl Mask {
                         }
                     }
                 }
-                Chunk::Dense(bits) => {
+                View::Dense(bits) => {
                     for (w, b) in words.iter_mut().zip(bits.iter()) {
                         *w |= b;
                     }
@@ -298,12 +429,12 @@ impl Mask {
     /// How many members of `set` are in the mask.
     pub(crate) fn count_in(&self, set: &DocSet) -> u64 {
         let mut count = 0;
-        for (high, chunk) in set.chunks.iter() {
-            let Some(words) = self.chunk_words(*high) else {
+        for (high, view) in set.views() {
+            let Some(words) = self.chunk_words(high) else {
                 continue;
             };
-            count += match chunk.as_ref() {
-                Chunk::Sparse(members) => members
+            count += match view {
+                View::Sparse(members) => members
                     .iter()
                     .filter(|low| {
                         let (word, bit) = word_bit(**low);
@@ -312,7 +443,7 @@ impl Mask {
                     .count()
                     .try_into()
                     .unwrap_or(u64::MAX),
-                Chunk::Dense(bits) => words
+                View::Dense(bits) => words
                     .iter()
                     .zip(bits.iter())
                     .map(|(w, b)| u64::from((w & b).count_ones()))
@@ -341,6 +472,34 @@ impl Mask {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn a_set_of_one_grows_and_empties_without_touching_its_clones() {
+        let mut set = DocSet::default();
+        set.insert(5_000);
+        set.insert(5_000);
+        assert_eq!(
+            (set.len(), set.iter().collect::<Vec<_>>()),
+            (1, vec![5_000])
+        );
+        assert!(set.contains(5_000) && !set.contains(5_001) && !set.contains(904));
+        let one = set.clone();
+        set.insert(7);
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![7, 5_000]);
+        assert_eq!(one.iter().collect::<Vec<_>>(), vec![5_000]);
+        let mut one = one;
+        one.remove(7);
+        assert_eq!(one.len(), 1);
+        one.remove(5_000);
+        assert!(one.is_empty() && !one.contains(5_000));
+        set.remove(7);
+        set.remove(5_000);
+        assert!(set.is_empty() && set.iter().next().is_none());
+        assert!(DocSet::from_ascending(&[]).is_empty());
+        let mut mask = Mask::empty(8_192);
+        mask.add(&DocSet::from_ascending(&[4_097]));
+        assert_eq!(mask.iter().collect::<Vec<_>>(), vec![4_097]);
+    }
 
     #[test]
     fn a_doc_set_and_masks_agree_with_a_btree_set() {
@@ -373,9 +532,15 @@ mod tests {
                 other_model.insert(doc);
             }
             assert_eq!(set.len(), model.len());
+            let members: Vec<Doc> = model.iter().copied().collect();
+            assert_eq!(set.iter().collect::<Vec<_>>(), members);
+            let built = DocSet::from_ascending(&members);
+            assert_eq!(built.len(), model.len());
+            assert_eq!(built.iter().collect::<Vec<_>>(), members);
             assert_eq!(
-                set.iter().collect::<Vec<_>>(),
-                model.iter().copied().collect::<Vec<_>>()
+                built.chunk_lens(),
+                set.chunk_lens(),
+                "the same chunks as one insert at a time"
             );
             assert!(before.is_empty(), "a clone taken before is untouched");
             for doc in 0..range {

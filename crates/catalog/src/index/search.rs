@@ -55,16 +55,56 @@ pub(super) fn words(text: &str) -> impl Iterator<Item = &str> {
 
 /// The distinct words of an item's name, and those of its description not in the name.
 fn item_words(item: &CatalogItem) -> [Vec<&str>; 2] {
-    let distinct = |text| {
-        let mut all: Vec<&str> = words(text).collect();
+    let mut name = Vec::new();
+    let mut description = Vec::new();
+    item_words_into(item, &mut name, &mut description);
+    [name, description]
+}
+
+/// [`item_words`] into buffers kept from one item to the next.
+fn item_words_into<'a>(
+    item: &'a CatalogItem,
+    name: &mut Vec<&'a str>,
+    description: &mut Vec<&'a str>,
+) {
+    for (all, text) in [
+        (&mut *name, &*item.name_key),
+        (&mut *description, &item.description_key),
+    ] {
+        all.clear();
+        all.extend(words(text));
         all.sort_unstable();
         all.dedup();
-        all
-    };
-    let name = distinct(&item.name_key);
-    let mut description = distinct(&item.description_key);
+    }
     description.retain(|word| name.binary_search(word).is_err());
-    [name, description]
+}
+
+/// The items of one word in one field, in ascending order, as a bulk build gathers them: most
+/// words are in one item, held without an allocation.
+#[derive(Debug, Default)]
+enum Gathered {
+    #[default]
+    None,
+    One(Doc),
+    Many(Vec<Doc>),
+}
+
+impl Gathered {
+    fn push(&mut self, doc: Doc) {
+        match self {
+            Gathered::None => *self = Gathered::One(doc),
+            Gathered::One(first) => *self = Gathered::Many(vec![*first, doc]),
+            Gathered::Many(docs) => docs.push(doc),
+        }
+    }
+
+    fn into_set(self) -> Option<DocSet> {
+        match self {
+            Gathered::None => None,
+            Gathered::One(doc) => Some(DocSet::from_ascending(&[doc])),
+            Gathered::Many(docs) => Some(DocSet::from_ascending(&docs)),
+        }
+    }
 }
 
 fn pack(a: u64, b: u64, c: u64) -> Gram {
@@ -143,6 +183,56 @@ fn pieces(q: &str) -> Vec<Piece<'_>> {
 }
 
 impl WordIndex {
+    /// The index of `items`, numbered in the order given, built at once: every word's items
+    /// gathered first, then each set made whole ([`DocSet::from_ascending`]) and each sequence's
+    /// words listed together, instead of one change of the persistent maps per word of each
+    /// item.
+    pub(super) fn build(items: &[Arc<CatalogItem>]) -> Self {
+        let mut held: foldhash::HashMap<&str, [Gathered; 2]> =
+            foldhash::HashMap::with_capacity_and_hasher(items.len(), Default::default());
+        let mut name = Vec::new();
+        let mut description = Vec::new();
+        for (doc, item) in (0..).zip(items) {
+            item_words_into(item, &mut name, &mut description);
+            for (field, words) in [&name, &description].into_iter().enumerate() {
+                for word in words {
+                    if let Some(gathered) = held.entry(word).or_default().get_mut(field) {
+                        gathered.push(doc);
+                    }
+                }
+            }
+        }
+        let mut names = Vec::with_capacity(held.len());
+        let mut descriptions = Vec::new();
+        let mut grams: Vec<(Gram, Arc<str>)> = Vec::with_capacity(held.len() * 6);
+        for (word, [in_names, in_descriptions]) in held {
+            let word: Arc<str> = Arc::from(word);
+            grams.extend(
+                word_grams(&word)
+                    .into_iter()
+                    .map(|gram| (gram, Arc::clone(&word))),
+            );
+            for (sets, gathered) in [(&mut names, in_names), (&mut descriptions, in_descriptions)] {
+                if let Some(set) = gathered.into_set() {
+                    sets.push((Arc::clone(&word), set));
+                }
+            }
+        }
+        grams.sort_unstable_by_key(|(gram, _)| *gram);
+        Self {
+            names: names.into_iter().collect(),
+            descriptions: descriptions.into_iter().collect(),
+            grams: grams
+                .chunk_by(|a, b| a.0 == b.0)
+                .filter_map(|group| {
+                    let (gram, _) = group.first()?;
+                    let words: Vector<_> = group.iter().map(|(_, word)| Arc::clone(word)).collect();
+                    Some((*gram, words))
+                })
+                .collect(),
+        }
+    }
+
     pub(super) fn insert(&mut self, doc: Doc, item: &CatalogItem) {
         let [name, description] = item_words(item);
         for (field, words) in [(Field::Name, name), (Field::Description, description)] {

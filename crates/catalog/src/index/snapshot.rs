@@ -9,6 +9,7 @@
 //! of numbers per value of each exact field, per numeric value and per facet bucket) are
 //! bitmaps over those numbers, so a facet count is a count of set bits.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::sync::Arc;
 
@@ -41,7 +42,6 @@ type NumericIndexes<'a> = (
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
-    pub(super) items: HashMap<ModelId, Arc<CatalogItem>>,
     /// Each item's number, and the item of each number in use.
     docs: HashMap<ModelId, Doc>,
     pub(super) by_doc: Vector<Option<Arc<CatalogItem>>>,
@@ -109,10 +109,66 @@ impl CatalogItem {
     pub(super) fn all_facet_values(&self) -> [Vec<String>; 3] {
         EXACT.map(|part| self.facet_values(part))
     }
+
+    /// The item's values of one exact field as given (a tag may repeat, in another case).
+    fn exact_values(&self, part: Part) -> impl Iterator<Item = &str> {
+        let (one, many) = match part {
+            Part::Architecture => (self.architecture.as_deref(), &[][..]),
+            Part::License => (self.license.as_deref(), &[][..]),
+            Part::Tag => (None, self.tags.as_slice()),
+            Part::Parameters | Part::ContextLength => (None, &[][..]),
+        };
+        one.into_iter().chain(many.iter().map(String::as_str))
+    }
+}
+
+/// The leaves of `imbl`'s B-tree: arrays of this many entries, allocated whole.
+const LEAF: usize = 16;
+/// How many entries of each [`LEAF`] [`packed`] inserts first (found by measuring: 8 fills
+/// the leaves, 7 or 9 leave most of them a little over half full).
+const FIRST: usize = LEAF / 2;
+
+/// An ordered map of `sorted` (ascending, distinct keys) with its leaves filled. Inserted in
+/// order, every leaf is split near its middle and keeps about half its entries for good: an
+/// order of a million items then holds about twice the memory it needs (91 bytes per entry of
+/// 40 bytes, against 45 this way). So the first [`FIRST`] of every [`LEAF`] entries go in
+/// first, making a leaf each, and the rest after, each group filling the gap its leaf left.
+/// Should `imbl` split otherwise, the map is the same, only less full.
+fn packed<K: Ord + Clone, V: Clone>(sorted: Vec<(K, V)>) -> OrdMap<K, V> {
+    let (first, rest): (Vec<_>, Vec<_>) = sorted
+        .into_iter()
+        .enumerate()
+        .partition(|(at, _)| at % LEAF < FIRST);
+    let mut map = OrdMap::new();
+    for (_, (key, value)) in first.into_iter().chain(rest) {
+        map.insert(key, value);
+    }
+    map
+}
+
+/// [`facet_key`] of `value`, without a copy when `value` already is its own key.
+fn borrowed_facet_key(value: &str) -> Cow<'_, str> {
+    if value.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(facet_key(value))
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 /// The exact fields, in the order of the snapshot's inverted indexes.
 pub(super) const EXACT: [Part; 3] = [Part::Architecture, Part::License, Part::Tag];
+
+/// A numeric field's facet buckets and the field.
+type Numeric = (
+    &'static [(i64, Option<i64>)],
+    fn(&CatalogItem) -> Option<i64>,
+);
+
+/// The numeric fields (parameters, context length), in the order of the snapshot's indexes.
+const NUMERIC: [Numeric; 2] = [
+    (&PARAMETER_BUCKETS, |item| item.parameter_count),
+    (&CONTEXT_BUCKETS, |item| item.context_length),
+];
 
 impl Snapshot {
     /// A snapshot of `items` (all different models), built at once: each order from its sorted
@@ -130,7 +186,7 @@ impl Snapshot {
                 })
                 .collect();
             keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            keyed.into_iter().collect()
+            packed(keyed)
         }
         // A panic on a builder thread is a bug; surface it here rather than hide it.
         fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
@@ -142,22 +198,10 @@ impl Snapshot {
             let by_shared_at = scope.spawn(|| order(&items, CatalogItem::shared_at_key));
             let by_endpoints = scope.spawn(|| order(&items, CatalogItem::endpoints_key));
             let by_name = scope.spawn(|| order(&items, CatalogItem::name_key));
-            let words = scope.spawn(|| {
-                let mut words = WordIndex::default();
-                for (doc, item) in (0..).zip(&items) {
-                    words.insert(doc, item);
-                }
-                words
-            });
+            let words = scope.spawn(|| WordIndex::build(&items));
             let mut built = Self::default();
-            for (doc, item) in (0..).zip(&items) {
-                built.index_fields(doc, item);
-            }
+            built.build_fields(&items);
             built.words = join(words);
-            built.items = items
-                .iter()
-                .map(|item| (item.model_id, Arc::clone(item)))
-                .collect();
             built.docs = (0..)
                 .zip(&items)
                 .map(|(doc, item)| (item.model_id, doc))
@@ -171,11 +215,14 @@ impl Snapshot {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.items.len()
+        self.docs.len()
     }
 
     pub(crate) fn get(&self, id: ModelId) -> Option<Arc<CatalogItem>> {
-        self.items.get(&id).cloned()
+        self.docs
+            .get(&id)
+            .and_then(|doc| self.item_of(*doc))
+            .cloned()
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -183,12 +230,18 @@ impl Snapshot {
     }
 
     pub(crate) fn ids(&self) -> impl Iterator<Item = ModelId> + '_ {
-        self.items.keys().copied()
+        self.docs.keys().copied()
     }
 
     /// One past the highest item number in use (the size of a [`Mask`](super::bits::Mask)).
     pub(super) fn doc_limit(&self) -> Doc {
         Doc::try_from(self.by_doc.len()).unwrap_or(Doc::MAX)
+    }
+
+    /// Every item, in no particular order.
+    #[cfg(test)]
+    pub(super) fn all(&self) -> impl Iterator<Item = &Arc<CatalogItem>> {
+        self.by_doc.iter().flatten()
     }
 
     /// The item numbered `doc`.
@@ -227,26 +280,74 @@ impl Snapshot {
             .insert(item.endpoints_key(), placed(&item));
         self.index(doc, &item);
         self.docs.insert(item.model_id, doc);
-        self.items.insert(item.model_id, item);
     }
 
     pub(super) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
-        let old = self.items.remove(&id)?;
+        let doc = self.docs.remove(&id)?;
+        let old = usize::try_from(doc)
+            .ok()
+            .and_then(|d| self.by_doc.get_mut(d))
+            .and_then(Option::take)?;
         self.generation += 1;
         self.by_shared_at.remove(&old.shared_at_key());
         self.by_name.remove(&old.name_key());
         self.by_endpoints.remove(&old.endpoints_key());
-        if let Some(doc) = self.docs.remove(&id) {
-            self.unindex(doc, &old);
-            if let Some(slot) = usize::try_from(doc)
-                .ok()
-                .and_then(|d| self.by_doc.get_mut(d))
-            {
-                *slot = None;
-            }
-            self.free.push_back(doc);
-        }
+        self.unindex(doc, &old);
+        self.free.push_back(doc);
         Some(old)
+    }
+
+    /// The inverted indexes of the fields (all but the words) of `items`, numbered in the order
+    /// given, built at once: each value's items gathered, then each set made whole.
+    fn build_fields(&mut self, items: &[Arc<CatalogItem>]) {
+        let mut exact: [foldhash::HashMap<Cow<'_, str>, Vec<Doc>>; 3] = Default::default();
+        let mut values: [std::collections::BTreeMap<i64, Vec<Doc>>; 2] = Default::default();
+        let mut buckets: [Vec<Vec<Doc>>; 2] =
+            NUMERIC.map(|(bounds, _)| vec![Vec::new(); bounds.len()]);
+        for (doc, item) in (0..).zip(items) {
+            for (facet, part) in exact.iter_mut().zip(EXACT) {
+                for value in item.exact_values(part) {
+                    let docs = facet.entry(borrowed_facet_key(value)).or_default();
+                    // A tag given twice (in two cases) holds the item once.
+                    if docs.last() != Some(&doc) {
+                        docs.push(doc);
+                    }
+                }
+            }
+            for ((values, buckets), (bounds, value)) in
+                values.iter_mut().zip(&mut buckets).zip(NUMERIC)
+            {
+                let value = value(item);
+                if let Some(value) = value {
+                    values.entry(value).or_default().push(doc);
+                }
+                if let Some(docs) = bucket(bounds, value).and_then(|b| buckets.get_mut(b)) {
+                    docs.push(doc);
+                }
+            }
+        }
+        let sets = |docs: Vec<Doc>| DocSet::from_ascending(&docs);
+        for (facet, gathered) in self.facets_mut().into_iter().zip(exact) {
+            *facet = gathered
+                .into_iter()
+                .map(|(key, docs)| (key.into_owned(), sets(docs)))
+                .collect();
+        }
+        let [parameter_values, context_values] = values.map(|gathered| {
+            gathered
+                .into_iter()
+                .map(|(v, docs)| (v, sets(docs)))
+                .collect()
+        });
+        let [parameter_buckets, context_buckets] = buckets;
+        self.parameter_values = parameter_values;
+        self.context_values = context_values;
+        for (set, docs) in self.parameter_buckets.iter_mut().zip(parameter_buckets) {
+            *set = sets(docs);
+        }
+        for (set, docs) in self.context_buckets.iter_mut().zip(context_buckets) {
+            *set = sets(docs);
+        }
     }
 
     /// Adds item `doc` to the inverted indexes.
@@ -303,18 +404,19 @@ impl Snapshot {
 
     /// Each numeric field's indexes (by value, by bucket), its buckets, and the item's value.
     fn numeric_indexes(&mut self, item: &CatalogItem) -> [NumericIndexes<'_>; 2] {
+        let [(parameter_bounds, parameters), (context_bounds, context)] = NUMERIC;
         [
             (
                 &mut self.parameter_values,
                 &mut self.parameter_buckets[..],
-                &PARAMETER_BUCKETS[..],
-                item.parameter_count,
+                parameter_bounds,
+                parameters(item),
             ),
             (
                 &mut self.context_values,
                 &mut self.context_buckets[..],
-                &CONTEXT_BUCKETS[..],
-                item.context_length,
+                context_bounds,
+                context(item),
             ),
         ]
     }

@@ -107,7 +107,7 @@ fn facet_counts_equal_a_brute_force_count() {
         let rows: Vec<CatalogRow> = (0..rng.below(200)).map(|_| spread_row(&mut rng)).collect();
         // Half the catalogs are built at once, half one change at a time.
         let index = random_index(&mut rng, rows, case % 2 == 0);
-        let items: Vec<Arc<CatalogItem>> = index.current().items.values().cloned().collect();
+        let items: Vec<Arc<CatalogItem>> = index.current().all().cloned().collect();
         for round in 0..10 {
             // Every tenth filter is empty: the counts then come from the indexes alone.
             let filter = if round == 0 {

@@ -515,8 +515,7 @@ pub(super) fn random_index(rng: &mut Rng, rows: Vec<CatalogRow>, at_once: bool) 
 fn brute_force(index: &CatalogIndex, filter: &Filter, sort: Sort) -> Vec<ModelId> {
     let mut matches: Vec<Arc<CatalogItem>> = index
         .current()
-        .items
-        .values()
+        .all()
         .filter(|item| filter.matches(item))
         .cloned()
         .collect();
