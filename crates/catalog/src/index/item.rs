@@ -1,4 +1,5 @@
-//! [`CatalogItem`]: one shared model as the public sees it, with its lazily rendered wire form.
+//! [`CatalogItem`]: one shared model as the public sees it, with its lazily rendered wire form,
+//! and the [`Interner`] that lets items share their common values.
 
 use std::sync::{Arc, OnceLock};
 
@@ -11,13 +12,15 @@ pub struct CatalogItem {
     pub model_id: ModelId,
     pub name: String,
     pub description: String,
-    pub architecture: Option<String>,
+    // The values many models have in common (architecture, licence, tags, owner name) are
+    // shared text: see [`Interner`].
+    pub architecture: Option<Arc<str>>,
     pub parameter_count: Option<i64>,
     pub context_length: Option<i64>,
-    pub license: Option<String>,
-    pub tags: Vec<String>,
+    pub license: Option<Arc<str>>,
+    pub tags: Box<[Arc<str>]>,
     pub owner_project_id: ProjectId,
-    pub owner_name: String,
+    pub owner_name: Arc<str>,
     pub shared_at: Timestamp,
     pub endpoint_count: i64,
     /// Lowercased description, for `q`.
@@ -50,7 +53,14 @@ impl PartialEq for Rendered {
 impl Eq for Rendered {}
 
 impl CatalogItem {
+    /// The item of a row, its values shared with no other item (see
+    /// [`CatalogItem::from_row_shared`]).
     pub fn from_row(row: CatalogRow) -> Self {
+        Self::from_row_shared(row, &mut Interner::default())
+    }
+
+    /// The item of a row, its common values taken from (or added to) `shared`.
+    pub(crate) fn from_row_shared(row: CatalogRow, shared: &mut Interner) -> Self {
         let m = row.model;
         Self {
             description_key: m.description.to_lowercase().into_boxed_str(),
@@ -58,13 +68,13 @@ impl CatalogItem {
             model_id: m.id,
             name: m.name,
             description: m.description,
-            architecture: m.architecture,
+            architecture: m.architecture.as_deref().map(|a| shared.share(a)),
             parameter_count: m.parameter_count,
             context_length: m.context_length,
-            license: m.license,
-            tags: m.tags,
+            license: m.license.as_deref().map(|l| shared.share(l)),
+            tags: m.tags.iter().map(|t| shared.share(t)).collect(),
             owner_project_id: m.project_id,
-            owner_name: row.owner_name,
+            owner_name: shared.share(&row.owner_name),
             shared_at: m.shared_at.unwrap_or(m.updated_at),
             endpoint_count: row.endpoint_count,
             rendered: Rendered::default(),
@@ -78,5 +88,76 @@ impl CatalogItem {
         self.rendered
             .0
             .get_or_init(|| render(self).into_boxed_str())
+    }
+}
+
+/// The values items have in common, each held once: a million models have a few hundred
+/// architectures, licences, tags and owners, and one copy of each per model would cost
+/// hundreds of MB. Values no item holds any more are dropped now and then (when the set has
+/// doubled since the last time), so the set stays the size of what is in use.
+#[derive(Debug)]
+pub(crate) struct Interner {
+    values: foldhash::HashSet<Arc<str>>,
+    prune_at: usize,
+}
+
+/// The least size of the [`Interner`] at which it looks for values no longer in use.
+const PRUNE_FLOOR: usize = 4_096;
+
+impl Default for Interner {
+    fn default() -> Self {
+        Self {
+            values: foldhash::HashSet::default(),
+            prune_at: PRUNE_FLOOR,
+        }
+    }
+}
+
+impl Interner {
+    /// The shared copy of `text`.
+    pub(crate) fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(value) = self.values.get(text) {
+            return Arc::clone(value);
+        }
+        if self.values.len() >= self.prune_at {
+            // The set's own reference is the last one of a value no item holds.
+            self.values.retain(|value| Arc::strong_count(value) > 1);
+            self.prune_at = (self.values.len() * 2).max(PRUNE_FLOOR);
+        }
+        let value: Arc<str> = Arc::from(text);
+        self.values.insert(Arc::clone(&value));
+        value
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_values_are_held_once_and_dropped_when_unused() {
+        let mut interner = Interner::default();
+        let first = interner.share("llama");
+        let second = interner.share("llama");
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(&*first, "llama");
+        // Values nobody keeps pile up until the set has to grow, then go.
+        for n in 1..PRUNE_FLOOR {
+            drop(interner.share(&format!("tag-{n}")));
+        }
+        assert_eq!(interner.len(), PRUNE_FLOOR);
+        let kept = interner.share("qwen");
+        assert_eq!(
+            interner.len(),
+            2,
+            "llama and qwen are held, the tags are not"
+        );
+        assert!(Arc::ptr_eq(&interner.share("llama"), &first));
+        assert!(Arc::ptr_eq(&interner.share("qwen"), &kept));
     }
 }

@@ -35,6 +35,7 @@ pub use facets::{
     CONTEXT_BUCKETS, FACET_VALUES, Facets, PARAMETER_BUCKETS, RangeCount, ValueCount,
 };
 pub use item::CatalogItem;
+use item::Interner;
 pub use query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
 pub(crate) use snapshot::Snapshot;
 
@@ -68,6 +69,7 @@ impl Standalone {
 pub(crate) struct Loader {
     items: HashMap<ModelId, Arc<CatalogItem>>,
     versions: HashMap<ModelId, i64>,
+    shared: Interner,
 }
 
 impl Loader {
@@ -78,16 +80,22 @@ impl Loader {
         let id = row.model.id;
         self.versions.insert(id, row.model.version);
         if row.model.shared {
-            self.items.insert(id, Arc::new(CatalogItem::from_row(row)));
+            let item = CatalogItem::from_row_shared(row, &mut self.shared);
+            self.items.insert(id, Arc::new(item));
         } else {
             self.items.remove(&id);
         }
     }
 
     pub(crate) fn finish(self) -> CatalogIndex {
-        let Self { items, versions } = self;
+        let Self {
+            items,
+            versions,
+            shared,
+        } = self;
         CatalogIndex {
             versions,
+            shared,
             current: Snapshot::build(items.into_values().collect()),
         }
     }
@@ -108,6 +116,8 @@ pub(crate) struct CatalogIndex {
     /// The newest model version applied, per model that was ever in the catalog: updates that
     /// arrive late (an outbox read overtaken by a local transition) are ignored.
     versions: HashMap<ModelId, i64>,
+    /// The common values of the items (see [`Interner`]).
+    shared: Interner,
     current: Snapshot,
 }
 
@@ -153,7 +163,8 @@ impl CatalogIndex {
         let version = row.model.version;
         if row.model.shared {
             self.versions.insert(id, version);
-            self.upsert(CatalogItem::from_row(row));
+            let item = CatalogItem::from_row_shared(row, &mut self.shared);
+            self.upsert(item);
         } else if self.remove(id).is_some() || self.versions.contains_key(&id) {
             self.versions.insert(id, version);
         }

@@ -102,15 +102,15 @@ impl Filter {
 
     /// Whether the item passes every facet filter (all but `q`).
     fn matches_parts(&self, item: &CatalogItem) -> bool {
-        let any = |want: &[String], have: Option<&String>| {
+        let any = |want: &[String], have: Option<&str>| {
             want.is_empty() || have.is_some_and(|h| want.iter().any(|w| w.eq_ignore_ascii_case(h)))
         };
         let within = |value: Option<i64>, min: Option<i64>, max: Option<i64>| {
             (min.is_none() && max.is_none())
                 || value.is_some_and(|v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m))
         };
-        any(&self.architecture, item.architecture.as_ref())
-            && any(&self.license, item.license.as_ref())
+        any(&self.architecture, item.architecture.as_deref())
+            && any(&self.license, item.license.as_deref())
             && (self.tag.is_empty()
                 || item
                     .tags

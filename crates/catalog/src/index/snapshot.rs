@@ -92,10 +92,10 @@ impl CatalogItem {
 
     /// The values the item is found under in one exact field's inverted index.
     pub(super) fn facet_values(&self, part: Part) -> Vec<String> {
-        let one = |value: &Option<String>| value.as_deref().map(facet_key).into_iter().collect();
+        let one = |value: Option<&str>| value.map(facet_key).into_iter().collect();
         match part {
-            Part::Architecture => one(&self.architecture),
-            Part::License => one(&self.license),
+            Part::Architecture => one(self.architecture.as_deref()),
+            Part::License => one(self.license.as_deref()),
             Part::Tag => {
                 let mut tags: Vec<String> = self.tags.iter().map(|t| facet_key(t)).collect();
                 tags.sort_unstable();
@@ -115,10 +115,10 @@ impl CatalogItem {
         let (one, many) = match part {
             Part::Architecture => (self.architecture.as_deref(), &[][..]),
             Part::License => (self.license.as_deref(), &[][..]),
-            Part::Tag => (None, self.tags.as_slice()),
+            Part::Tag => (None, &self.tags[..]),
             Part::Parameters | Part::ContextLength => (None, &[][..]),
         };
-        one.into_iter().chain(many.iter().map(String::as_str))
+        one.into_iter().chain(many.iter().map(|tag| &**tag))
     }
 }
 
