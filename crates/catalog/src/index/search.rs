@@ -16,11 +16,12 @@
 
 use std::sync::Arc;
 
-use imbl::{HashMap, OrdMap, Vector};
+use imbl::{OrdMap, Vector};
 
 use super::CatalogItem;
 use super::bits::{Doc, DocSet, Mask};
 use super::query::TIERS;
+use super::snapshot::packed;
 
 /// A three-letter sequence, packed (see [`pack`]).
 type Gram = u64;
@@ -31,12 +32,17 @@ const END: u64 = 0x1F_FFFF;
 /// The most words a two-letter word of `q` gathers; beyond that, testing the items is cheaper.
 const MOST_WORDS: usize = 4_096;
 
+/// The items holding each word (in one field). An ordered map rather than a hash map: at a
+/// million words a HAMT holds about 200 bytes per entry of 40 (its nodes are fixed arrays
+/// mostly empty at the bottom), a B-tree filled by [`packed`] about 45.
+type Words = OrdMap<Arc<str>, DocSet>;
+
 #[derive(Debug, Clone, Default)]
 pub(super) struct WordIndex {
     /// The items holding each word in their name.
-    names: HashMap<Arc<str>, DocSet>,
+    names: Words,
     /// The items holding each word in their description and not in their name.
-    descriptions: HashMap<Arc<str>, DocSet>,
+    descriptions: Words,
     /// The words holding each sequence, in sequence order (so the sequences starting with two
     /// given letters are one range). A word stays once seen (its sets may empty), so this never
     /// lists a word twice under one sequence.
@@ -219,9 +225,12 @@ impl WordIndex {
             }
         }
         grams.sort_unstable_by_key(|(gram, _)| *gram);
+        for sets in [&mut names, &mut descriptions] {
+            sets.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
         Self {
-            names: names.into_iter().collect(),
-            descriptions: descriptions.into_iter().collect(),
+            names: packed(names),
+            descriptions: packed(descriptions),
             grams: grams
                 .chunk_by(|a, b| a.0 == b.0)
                 .filter_map(|group| {
@@ -269,7 +278,7 @@ impl WordIndex {
         }
     }
 
-    fn field_mut(&mut self, field: Field) -> &mut HashMap<Arc<str>, DocSet> {
+    fn field_mut(&mut self, field: Field) -> &mut Words {
         match field {
             Field::Name => &mut self.names,
             Field::Description => &mut self.descriptions,

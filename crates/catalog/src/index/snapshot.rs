@@ -43,7 +43,7 @@ type NumericIndexes<'a> = (
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
     /// Each item's number, and the item of each number in use.
-    docs: HashMap<ModelId, Doc>,
+    docs: OrdMap<ModelId, Doc>,
     pub(super) by_doc: Vector<Option<Arc<CatalogItem>>>,
     /// Numbers of removed items, reused first.
     free: Vector<Doc>,
@@ -134,7 +134,7 @@ const FIRST: usize = LEAF / 2;
 /// 40 bytes, against 45 this way). So the first [`FIRST`] of every [`LEAF`] entries go in
 /// first, making a leaf each, and the rest after, each group filling the gap its leaf left.
 /// Should `imbl` split otherwise, the map is the same, only less full.
-fn packed<K: Ord + Clone, V: Clone>(sorted: Vec<(K, V)>) -> OrdMap<K, V> {
+pub(super) fn packed<K: Ord + Clone, V: Clone>(sorted: Vec<(K, V)>) -> OrdMap<K, V> {
     let (first, rest): (Vec<_>, Vec<_>) = sorted
         .into_iter()
         .enumerate()
@@ -202,10 +202,12 @@ impl Snapshot {
             let mut built = Self::default();
             built.build_fields(&items);
             built.words = join(words);
-            built.docs = (0..)
+            let mut docs: Vec<(ModelId, Doc)> = (0..)
                 .zip(&items)
                 .map(|(doc, item)| (item.model_id, doc))
                 .collect();
+            docs.sort_unstable_by_key(|(id, _)| *id);
+            built.docs = packed(docs);
             built.by_doc = items.iter().map(|item| Some(Arc::clone(item))).collect();
             built.by_shared_at = join(by_shared_at);
             built.by_name = join(by_name);
