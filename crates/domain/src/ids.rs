@@ -90,14 +90,15 @@ uuid_id!(
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $check:expr) => {
         $(#[$doc])*
+        // Shared text: a clone (every model a project shares carries its id) costs no copy.
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             pub fn parse(s: &str) -> Result<Self, InvalidId> {
                 let check: fn(&str) -> Result<(), &'static str> = $check;
                 check(s)
-                    .map(|()| Self(s.to_owned()))
+                    .map(|()| Self(s.into()))
                     .map_err(|reason| InvalidId { kind: $kind, reason })
             }
 
@@ -184,7 +185,7 @@ impl ProjectId {
             .filter_map(|b| ALPHABET.get(usize::from(*b) % ALPHABET.len()))
             .map(|c| char::from(*c))
             .collect();
-        Self(format!("proj_{rest}"))
+        Self(format!("proj_{rest}").into())
     }
 }
 

@@ -23,8 +23,6 @@ pub struct CatalogItem {
     pub owner_name: Arc<str>,
     pub shared_at: Timestamp,
     pub endpoint_count: i64,
-    /// Lowercased description, for `q`.
-    pub(super) description_key: Box<str>,
     /// Lowercased name: the item's place in the name order (shared, so a key costs no copy),
     /// and what `q` is looked for in.
     pub(super) name_key: Arc<str>,
@@ -63,7 +61,6 @@ impl CatalogItem {
     pub(crate) fn from_row_shared(row: CatalogRow, shared: &mut Interner) -> Self {
         let m = row.model;
         Self {
-            description_key: m.description.to_lowercase().into_boxed_str(),
             name_key: Arc::from(m.name.to_lowercase()),
             model_id: m.id,
             name: m.name,
@@ -73,7 +70,7 @@ impl CatalogItem {
             context_length: m.context_length,
             license: m.license.as_deref().map(|l| shared.share(l)),
             tags: m.tags.iter().map(|t| shared.share(t)).collect(),
-            owner_project_id: m.project_id,
+            owner_project_id: shared.share_project(m.project_id),
             owner_name: shared.share(&row.owner_name),
             shared_at: m.shared_at.unwrap_or(m.updated_at),
             endpoint_count: row.endpoint_count,
@@ -92,13 +89,15 @@ impl CatalogItem {
 }
 
 /// The values items have in common, each held once: a million models have a few hundred
-/// architectures, licences, tags and owners, and one copy of each per model would cost
+/// architectures, licences, tags and owners (names and project ids), and one copy of each per model would cost
 /// hundreds of MB. Values no item holds any more are dropped now and then (when the set has
 /// doubled since the last time), so the set stays the size of what is in use.
 #[derive(Debug)]
 pub(crate) struct Interner {
     values: foldhash::HashSet<Arc<str>>,
     prune_at: usize,
+    /// The owners' project ids, kept for good: one per project that ever shared a model.
+    projects: foldhash::HashSet<ProjectId>,
 }
 
 /// The least size of the [`Interner`] at which it looks for values no longer in use.
@@ -109,6 +108,7 @@ impl Default for Interner {
         Self {
             values: foldhash::HashSet::default(),
             prune_at: PRUNE_FLOOR,
+            projects: foldhash::HashSet::default(),
         }
     }
 }
@@ -127,6 +127,15 @@ impl Interner {
         let value: Arc<str> = Arc::from(text);
         self.values.insert(Arc::clone(&value));
         value
+    }
+
+    /// The shared copy of a project id.
+    pub(crate) fn share_project(&mut self, id: ProjectId) -> ProjectId {
+        if let Some(shared) = self.projects.get(&id) {
+            return shared.clone();
+        }
+        self.projects.insert(id.clone());
+        id
     }
 
     #[cfg(test)]

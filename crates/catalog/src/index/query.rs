@@ -97,7 +97,7 @@ impl Filter {
     pub(crate) fn matches_search(&self, item: &CatalogItem) -> bool {
         self.q
             .as_deref()
-            .is_none_or(|q| item.name_key.contains(q) || item.description_key.contains(q))
+            .is_none_or(|q| item.name_key.contains(q) || Folded::new(&item.description).contains(q))
     }
 
     /// Whether the item passes every facet filter (all but `q`).
@@ -135,21 +135,71 @@ impl Filter {
         let Some(q) = self.q.as_deref() else {
             return Some(0);
         };
-        placement(&item.name_key, q).or_else(|| placement(&item.description_key, q).map(|t| t + 3))
+        placement(&Folded::Lower(&item.name_key), q)
+            .or_else(|| placement(&Folded::new(&item.description), q).map(|t| t + 3))
+    }
+}
+
+/// A text as a lowercased `q` is looked for in it: lowercased. The description's lowercased
+/// form is not kept (a hundred bytes per item): an ASCII text is searched as it is, ignoring
+/// ASCII case (lowercasing it would move no byte), and any other is lowercased for the search.
+#[derive(Debug)]
+pub(crate) enum Folded<'a> {
+    /// Already lowercase.
+    Lower(&'a str),
+    /// ASCII, in any case.
+    Ascii(&'a str),
+    Lowered(String),
+}
+
+impl<'a> Folded<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        if text.is_ascii() {
+            Folded::Ascii(text)
+        } else {
+            Folded::Lowered(text.to_lowercase())
+        }
+    }
+
+    /// The text, in its own case when ASCII (letters and digits are the same in both).
+    fn text(&self) -> &str {
+        match self {
+            Folded::Lower(text) | Folded::Ascii(text) => text,
+            Folded::Lowered(text) => text,
+        }
+    }
+
+    /// Where `q` (lowercased) first occurs at or after byte `from`.
+    fn find_from(&self, q: &str, from: usize) -> Option<usize> {
+        let rest = self.text().get(from..)?;
+        let found = match self {
+            Folded::Lower(_) | Folded::Lowered(_) => rest.find(q),
+            // An ASCII text cannot hold a `q` that is not ASCII: no window equals it.
+            Folded::Ascii(_) if q.is_empty() => Some(0),
+            Folded::Ascii(_) => rest
+                .as_bytes()
+                .windows(q.len())
+                .position(|window| window.eq_ignore_ascii_case(q.as_bytes())),
+        };
+        found.map(|at| from + at)
+    }
+
+    pub(crate) fn contains(&self, q: &str) -> bool {
+        self.find_from(q, 0).is_some()
     }
 }
 
 /// The best placement of `q` in `text`: 0 whole word, 1 word prefix, 2 anywhere; none if absent.
-fn placement(text: &str, q: &str) -> Option<u8> {
+fn placement(folded: &Folded<'_>, q: &str) -> Option<u8> {
     if q.is_empty() {
         return Some(0);
     }
+    let text = folded.text();
     let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
     let mut best: Option<u8> = None;
     let mut from = 0;
     // Every occurrence, overlapping ones too: the best placement may be a later one.
-    while let Some(found) = text[from..].find(q) {
-        let at = from + found;
+    while let Some(at) = folded.find_from(q, from) {
         let starts = !word(text[..at].chars().next_back());
         let ends = !word(text[at + q.len()..].chars().next());
         let tier = match (starts, ends) {
@@ -188,4 +238,38 @@ pub struct BrowsePage {
     pub generation: u64,
     /// How many models the read tested against the filters (never more than the bound).
     pub examined: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_is_searched_as_if_lowercased() {
+        let pieces = [
+            "Qwen", "qwen", "CODER", "-", " ", "7B", "é", "É", "ΣΑΣ", "ß", "İ", "x",
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut pick = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % u64::try_from(n).unwrap()).unwrap()
+        };
+        for _ in 0..3_000 {
+            let text: String = (0..pick(8)).map(|_| pieces[pick(pieces.len())]).collect();
+            let q: String = (0..1 + pick(3))
+                .map(|_| pieces[pick(pieces.len())])
+                .collect::<String>()
+                .to_lowercase();
+            let lower = text.to_lowercase();
+            let folded = Folded::new(&text);
+            assert_eq!(folded.contains(&q), lower.contains(&q), "{text:?} {q:?}");
+            assert_eq!(
+                placement(&folded, &q),
+                placement(&Folded::Lower(&lower), &q),
+                "{text:?} {q:?}"
+            );
+        }
+    }
 }

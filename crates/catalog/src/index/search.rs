@@ -14,6 +14,7 @@
 //! Each (word, item) pair is held once: a word of the name is not held again for the
 //! description, so keeping name and description apart costs no more than one index of both.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use imbl::{OrdMap, Vector};
@@ -59,29 +60,44 @@ pub(super) fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(separates).filter(|word| !word.is_empty())
 }
 
-/// The distinct words of an item's name, and those of its description not in the name.
-fn item_words(item: &CatalogItem) -> [Vec<&str>; 2] {
+/// The distinct words of an item's name, and those of its description not in the name (the
+/// description lowercased into `lower`).
+fn item_words<'a>(item: &'a CatalogItem, lower: &'a mut String) -> [Vec<&'a str>; 2] {
+    lowercase_into(&item.description, lower);
     let mut name = Vec::new();
     let mut description = Vec::new();
-    item_words_into(item, &mut name, &mut description);
+    distinct_words(&item.name_key, lower, &mut name, &mut description);
     [name, description]
 }
 
-/// [`item_words`] into buffers kept from one item to the next.
-fn item_words_into<'a>(
-    item: &'a CatalogItem,
-    name: &mut Vec<&'a str>,
-    description: &mut Vec<&'a str>,
-) {
-    for (all, text) in [
-        (&mut *name, &*item.name_key),
-        (&mut *description, &item.description_key),
-    ] {
-        all.clear();
-        all.extend(words(text));
-        all.sort_unstable();
-        all.dedup();
+/// `text` lowercased (as `q` is), into `lower`.
+pub(super) fn lowercase_into(text: &str, lower: &mut String) {
+    lower.clear();
+    if text.is_ascii() {
+        lower.push_str(text);
+        lower.make_ascii_lowercase();
+    } else {
+        // Not char by char: a final sigma lowercases by its context.
+        lower.push_str(&text.to_lowercase());
     }
+}
+
+/// The distinct words of a lowercased name into `name`, and those of a lowercased description
+/// not in the name into `description` (both cleared first).
+fn distinct_words<'n, 'd>(
+    name_text: &'n str,
+    description_text: &'d str,
+    name: &mut Vec<&'n str>,
+    description: &mut Vec<&'d str>,
+) {
+    name.clear();
+    name.extend(words(name_text));
+    name.sort_unstable();
+    name.dedup();
+    description.clear();
+    description.extend(words(description_text));
+    description.sort_unstable();
+    description.dedup();
     description.retain(|word| name.binary_search(word).is_err());
 }
 
@@ -194,25 +210,33 @@ impl WordIndex {
     /// words listed together, instead of one change of the persistent maps per word of each
     /// item.
     pub(super) fn build(items: &[Arc<CatalogItem>]) -> Self {
-        let mut held: foldhash::HashMap<&str, [Gathered; 2]> =
+        // Names' words are borrowed from the items' lowercased names; a description's are
+        // copied the first time they are seen (its lowercased text is not kept).
+        let mut held: foldhash::HashMap<Cow<'_, str>, [Gathered; 2]> =
             foldhash::HashMap::with_capacity_and_hasher(items.len(), Default::default());
         let mut name = Vec::new();
-        let mut description = Vec::new();
+        let mut lower = String::new();
         for (doc, item) in (0..).zip(items) {
-            item_words_into(item, &mut name, &mut description);
-            for (field, words) in [&name, &description].into_iter().enumerate() {
-                for word in words {
-                    if let Some(gathered) = held.entry(word).or_default().get_mut(field) {
-                        gathered.push(doc);
-                    }
-                }
+            lowercase_into(&item.description, &mut lower);
+            let mut description = Vec::new();
+            distinct_words(&item.name_key, &lower, &mut name, &mut description);
+            for word in &name {
+                let [gathered, _] = held.entry(Cow::Borrowed(*word)).or_default();
+                gathered.push(doc);
+            }
+            for word in description {
+                let [_, gathered] = match held.get_mut(word) {
+                    Some(fields) => fields,
+                    None => held.entry(Cow::Owned(word.to_owned())).or_default(),
+                };
+                gathered.push(doc);
             }
         }
         let mut names = Vec::with_capacity(held.len());
         let mut descriptions = Vec::new();
         let mut grams: Vec<(Gram, Arc<str>)> = Vec::with_capacity(held.len() * 6);
         for (word, [in_names, in_descriptions]) in held {
-            let word: Arc<str> = Arc::from(word);
+            let word: Arc<str> = Arc::from(&*word);
             grams.extend(
                 word_grams(&word)
                     .into_iter()
@@ -243,7 +267,8 @@ impl WordIndex {
     }
 
     pub(super) fn insert(&mut self, doc: Doc, item: &CatalogItem) {
-        let [name, description] = item_words(item);
+        let mut lower = String::new();
+        let [name, description] = item_words(item, &mut lower);
         for (field, words) in [(Field::Name, name), (Field::Description, description)] {
             for word in words {
                 if let Some(set) = self.field_mut(field).get_mut(word) {
@@ -268,7 +293,8 @@ impl WordIndex {
     }
 
     pub(super) fn remove(&mut self, doc: Doc, item: &CatalogItem) {
-        let [name, description] = item_words(item);
+        let mut lower = String::new();
+        let [name, description] = item_words(item, &mut lower);
         for (field, words) in [(Field::Name, name), (Field::Description, description)] {
             for word in words {
                 if let Some(set) = self.field_mut(field).get_mut(word) {
