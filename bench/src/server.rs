@@ -123,7 +123,8 @@ impl ServerSpec {
         let mut cmd = Command::new(&self.bin);
         cmd.current_dir(&self.workdir)
             .env("MODELSHARE__DATABASE__URL", &self.database_url)
-            .env("MODELSHARE__LOG__LEVEL", "warn")
+            // Warnings, and the one line that says how long the catalog took to load.
+            .env("MODELSHARE__LOG__LEVEL", "warn,catalog::handle=info")
             // One client on one IP with one key measures the service, not the rate limiter
             // (which would answer 429 above its per-key / per-IP rate).
             .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
