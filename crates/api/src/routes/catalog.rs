@@ -79,7 +79,7 @@ impl From<&CatalogItem> for CatalogModelDto {
         Self {
             model_id: item.model_id,
             name: item.name.clone(),
-            description: item.description.clone(),
+            description: item.description.to_string(),
             architecture: item.architecture.as_deref().map(str::to_owned),
             parameter_count: item.parameter_count,
             context_length: item.context_length,

@@ -11,7 +11,7 @@ use storage::CatalogRow;
 pub struct CatalogItem {
     pub model_id: ModelId,
     pub name: String,
-    pub description: String,
+    pub description: Box<str>,
     // The values many models have in common (architecture, licence, tags, owner name) are
     // shared text: see [`Interner`].
     pub architecture: Option<Arc<str>>,
@@ -61,10 +61,13 @@ impl CatalogItem {
     pub(crate) fn from_row_shared(row: CatalogRow, shared: &mut Interner) -> Self {
         let m = row.model;
         Self {
+            // The two texts a search reads, allocated one after the other (fields are made in
+            // the order written): a search walking many items then misses the cache once per
+            // item, not twice.
             name_key: Arc::from(m.name.to_lowercase()),
+            description: Box::from(m.description.as_str()),
             model_id: m.id,
             name: m.name,
-            description: m.description,
             architecture: m.architecture.as_deref().map(|a| shared.share(a)),
             parameter_count: m.parameter_count,
             context_length: m.context_length,

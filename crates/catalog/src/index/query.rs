@@ -97,7 +97,7 @@ impl Filter {
     pub(crate) fn matches_search(&self, item: &CatalogItem) -> bool {
         self.q
             .as_deref()
-            .is_none_or(|q| item.name_key.contains(q) || Folded::new(&item.description).contains(q))
+            .is_none_or(|q| item.name_key.contains(q) || Folded::holds(&item.description, q))
     }
 
     /// Whether the item passes every facet filter (all but `q`).
@@ -173,20 +173,60 @@ impl<'a> Folded<'a> {
     fn find_from(&self, q: &str, from: usize) -> Option<usize> {
         let rest = self.text().get(from..)?;
         let found = match self {
-            Folded::Lower(_) | Folded::Lowered(_) => rest.find(q),
-            // An ASCII text cannot hold a `q` that is not ASCII: no window equals it.
-            Folded::Ascii(_) if q.is_empty() => Some(0),
-            Folded::Ascii(_) => rest
-                .as_bytes()
-                .windows(q.len())
-                .position(|window| window.eq_ignore_ascii_case(q.as_bytes())),
+            Folded::Ascii(_) if has_letter(q) => {
+                find_ignoring_ascii_case(rest.as_bytes(), q.as_bytes())
+            }
+            // Without a letter in `q`, case cannot matter.
+            Folded::Lower(_) | Folded::Lowered(_) | Folded::Ascii(_) => {
+                memchr::memmem::find(rest.as_bytes(), q.as_bytes())
+            }
         };
         found.map(|at| from + at)
     }
 
-    pub(crate) fn contains(&self, q: &str) -> bool {
-        self.find_from(q, 0).is_some()
+    /// Whether `text` lowercased holds `q` (lowercased). Lowercasing changes no ASCII digit or
+    /// punctuation and makes none, so a `q` of only those is looked for in `text` as it is.
+    pub(crate) fn holds(text: &str, q: &str) -> bool {
+        if q.is_ascii() && !has_letter(q) {
+            return text.contains(q);
+        }
+        Folded::new(text).contains(q)
     }
+
+    pub(crate) fn contains(&self, q: &str) -> bool {
+        match self {
+            Folded::Ascii(text) if has_letter(q) => {
+                find_ignoring_ascii_case(text.as_bytes(), q.as_bytes()).is_some()
+            }
+            // `str::contains`: vectorized for short needles, where `find` is not.
+            Folded::Lower(text) | Folded::Ascii(text) => text.contains(q),
+            Folded::Lowered(text) => text.contains(q),
+        }
+    }
+}
+
+/// Whether `q` has an ASCII letter (whose case an ASCII text may differ in).
+fn has_letter(q: &str) -> bool {
+    q.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Where `needle` (lowercase) first occurs in `hay` (ASCII) ignoring ASCII case: each place
+/// holding its first byte in either case (found by `memchr2`, many bytes at a time) is compared
+/// whole. A `needle` that is not ASCII is never found, as no window of `hay` equals it.
+fn find_ignoring_ascii_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let Some((first, rest)) = needle.split_first() else {
+        return Some(0);
+    };
+    let starts = hay.get(..=hay.len().checked_sub(needle.len())?)?;
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        starts,
+    )
+    .find(|at| {
+        hay.get(at + 1..at + needle.len())
+            .is_some_and(|window| window.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// The best placement of `q` in `text`: 0 whole word, 1 word prefix, 2 anywhere; none if absent.
@@ -265,6 +305,11 @@ mod tests {
             let lower = text.to_lowercase();
             let folded = Folded::new(&text);
             assert_eq!(folded.contains(&q), lower.contains(&q), "{text:?} {q:?}");
+            assert_eq!(
+                Folded::holds(&text, &q),
+                lower.contains(&q),
+                "{text:?} {q:?}"
+            );
             assert_eq!(
                 placement(&folded, &q),
                 placement(&Folded::Lower(&lower), &q),
