@@ -165,21 +165,25 @@ fn targets(scenario: Scenario, m: &RunResult) -> Vec<Target> {
         )],
         Scenario::ActorChurn => {
             let grew = extra("rss_after_minus_before_mb");
-            vec![t(
-                "RSS after idle - before (MB)",
-                grew,
-                "<= 20",
-                grew <= 20.0,
-            )]
+            // Issue 16 (issue 6 asked for 20 MB).
+            vec![t("RSS after idle - before (MB)", grew, "<= 5", grew <= 5.0)]
         }
+        // Issue 16's targets at a million models (issue 6 asked for a 10 s start-up, issue 15
+        // for a list p99 of 5 ms).
         Scenario::CatalogScale => vec![
             t(
                 "start-up s",
                 extra("startup_s"),
-                "<= 10",
-                extra("startup_s") <= 10.0,
+                "<= 3",
+                extra("startup_s") <= 3.0,
             ),
-            t("list p99 ms", m.p99_ms, "<= 5", m.p99_ms <= 5.0),
+            t(
+                "RSS when ready MB",
+                extra("rss_ready_mb"),
+                "<= 1024",
+                extra("rss_ready_mb") <= 1024.0,
+            ),
+            t("list p99 ms", m.p99_ms, "<= 2", m.p99_ms <= 2.0),
             t(
                 "facets p99 ms",
                 extra("facets_p99_ms"),
