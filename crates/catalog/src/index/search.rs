@@ -22,7 +22,7 @@ use imbl::{OrdMap, Vector};
 use super::CatalogItem;
 use super::bits::{Doc, DocSet, Mask};
 use super::query::TIERS;
-use super::snapshot::packed;
+use super::snapshot::{join, packed};
 
 /// A three-letter sequence, packed (see [`pack`]).
 type Gram = u64;
@@ -71,7 +71,7 @@ fn item_words<'a>(item: &'a CatalogItem, lower: &'a mut String) -> [Vec<&'a str>
 }
 
 /// `text` lowercased (as `q` is), into `lower`.
-pub(super) fn lowercase_into(text: &str, lower: &mut String) {
+fn lowercase_into(text: &str, lower: &mut String) {
     lower.clear();
     if text.is_ascii() {
         lower.push_str(text);
@@ -120,6 +120,27 @@ impl Gathered {
         }
     }
 
+    /// Adds `later`'s items, all numbered after this one's.
+    fn append(&mut self, later: Gathered) {
+        match (std::mem::take(self), later) {
+            (Gathered::None, later) => *self = later,
+            (earlier, Gathered::None) => *self = earlier,
+            (Gathered::One(a), Gathered::One(b)) => *self = Gathered::Many(vec![a, b]),
+            (Gathered::One(a), Gathered::Many(mut docs)) => {
+                docs.insert(0, a);
+                *self = Gathered::Many(docs);
+            }
+            (Gathered::Many(mut docs), Gathered::One(b)) => {
+                docs.push(b);
+                *self = Gathered::Many(docs);
+            }
+            (Gathered::Many(mut docs), Gathered::Many(more)) => {
+                docs.extend(more);
+                *self = Gathered::Many(docs);
+            }
+        }
+    }
+
     fn into_set(self) -> Option<DocSet> {
         match self {
             Gathered::None => None,
@@ -127,6 +148,35 @@ impl Gathered {
             Gathered::Many(docs) => Some(DocSet::from_ascending(&docs)),
         }
     }
+}
+
+/// Each word's items in each field (names', descriptions'), as a bulk build gathers them.
+type Held<'a> = foldhash::HashMap<Cow<'a, str>, [Gathered; 2]>;
+
+/// The words of `items`, numbered from `from` on. Names' words are borrowed from the items'
+/// lowercased names; a description's are copied the first time they are seen (its lowercased
+/// text is not kept).
+fn gather(items: &[Arc<CatalogItem>], from: Doc) -> Held<'_> {
+    let mut held = Held::with_capacity_and_hasher(items.len(), Default::default());
+    let mut name = Vec::new();
+    let mut lower = String::new();
+    for (doc, item) in (from..).zip(items) {
+        lowercase_into(&item.description, &mut lower);
+        let mut description = Vec::new();
+        distinct_words(&item.name_key, &lower, &mut name, &mut description);
+        for word in &name {
+            let [gathered, _] = held.entry(Cow::Borrowed(*word)).or_default();
+            gathered.push(doc);
+        }
+        for word in description {
+            let [_, gathered] = match held.get_mut(word) {
+                Some(fields) => fields,
+                None => held.entry(Cow::Owned(word.to_owned())).or_default(),
+            };
+            gathered.push(doc);
+        }
+    }
+    held
 }
 
 fn pack(a: u64, b: u64, c: u64) -> Gram {
@@ -209,28 +259,20 @@ impl WordIndex {
     /// gathered first, then each set made whole ([`DocSet::from_ascending`]) and each sequence's
     /// words listed together, instead of one change of the persistent maps per word of each
     /// item.
+    /// The two halves of the items are read on two threads (reading each item's words is most
+    /// of the work) and their lists joined; then the word maps and the sequence map are made on
+    /// two threads too.
     pub(super) fn build(items: &[Arc<CatalogItem>]) -> Self {
-        // Names' words are borrowed from the items' lowercased names; a description's are
-        // copied the first time they are seen (its lowercased text is not kept).
-        let mut held: foldhash::HashMap<Cow<'_, str>, [Gathered; 2]> =
-            foldhash::HashMap::with_capacity_and_hasher(items.len(), Default::default());
-        let mut name = Vec::new();
-        let mut lower = String::new();
-        for (doc, item) in (0..).zip(items) {
-            lowercase_into(&item.description, &mut lower);
-            let mut description = Vec::new();
-            distinct_words(&item.name_key, &lower, &mut name, &mut description);
-            for word in &name {
-                let [gathered, _] = held.entry(Cow::Borrowed(*word)).or_default();
-                gathered.push(doc);
-            }
-            for word in description {
-                let [_, gathered] = match held.get_mut(word) {
-                    Some(fields) => fields,
-                    None => held.entry(Cow::Owned(word.to_owned())).or_default(),
-                };
-                gathered.push(doc);
-            }
+        let (first, second) = items.split_at(items.len() / 2);
+        let second_from = Doc::try_from(first.len()).unwrap_or(Doc::MAX);
+        let (mut held, later) = std::thread::scope(|scope| {
+            let later = scope.spawn(|| gather(second, second_from));
+            (gather(first, 0), join(later))
+        });
+        for (word, [in_names, in_descriptions]) in later {
+            let [names, descriptions] = held.entry(word).or_default();
+            names.append(in_names);
+            descriptions.append(in_descriptions);
         }
         let mut names = Vec::with_capacity(held.len());
         let mut descriptions = Vec::new();
@@ -248,22 +290,29 @@ impl WordIndex {
                 }
             }
         }
-        grams.sort_unstable_by_key(|(gram, _)| *gram);
-        for sets in [&mut names, &mut descriptions] {
-            sets.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        }
-        Self {
-            names: packed(names),
-            descriptions: packed(descriptions),
-            grams: grams
+        std::thread::scope(|scope| {
+            let words = scope.spawn(|| {
+                [names, descriptions].map(|mut sets| {
+                    sets.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    packed(sets)
+                })
+            });
+            grams.sort_unstable_by_key(|(gram, _)| *gram);
+            let grams = grams
                 .chunk_by(|a, b| a.0 == b.0)
                 .filter_map(|group| {
                     let (gram, _) = group.first()?;
                     let words: Vector<_> = group.iter().map(|(_, word)| Arc::clone(word)).collect();
                     Some((*gram, words))
                 })
-                .collect(),
-        }
+                .collect();
+            let [names, descriptions] = join(words);
+            Self {
+                names,
+                descriptions,
+                grams,
+            }
+        })
     }
 
     pub(super) fn insert(&mut self, doc: Doc, item: &CatalogItem) {

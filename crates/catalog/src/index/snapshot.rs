@@ -122,6 +122,13 @@ impl CatalogItem {
     }
 }
 
+/// A builder thread's result; a panic there is a bug, surfaced here rather than hidden.
+pub(super) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// The leaves of `imbl`'s B-tree: arrays of this many entries, allocated whole.
 const LEAF: usize = 16;
 /// How many entries of each [`LEAF`] [`packed`] inserts first (found by measuring: 8 fills
@@ -187,12 +194,6 @@ impl Snapshot {
                 .collect();
             keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             packed(keyed)
-        }
-        // A panic on a builder thread is a bug; surface it here rather than hide it.
-        fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-            handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         }
         std::thread::scope(|scope| {
             let by_shared_at = scope.spawn(|| order(&items, CatalogItem::shared_at_key));
