@@ -90,26 +90,6 @@ impl CatalogItem {
         (Reverse(self.endpoint_count), self.model_id.as_uuid())
     }
 
-    /// The values the item is found under in one exact field's inverted index.
-    pub(super) fn facet_values(&self, part: Part) -> Vec<String> {
-        let one = |value: Option<&str>| value.map(facet_key).into_iter().collect();
-        match part {
-            Part::Architecture => one(self.architecture.as_deref()),
-            Part::License => one(self.license.as_deref()),
-            Part::Tag => {
-                let mut tags: Vec<String> = self.tags.iter().map(|t| facet_key(t)).collect();
-                tags.sort_unstable();
-                tags.dedup();
-                tags
-            }
-            Part::Parameters | Part::ContextLength => Vec::new(),
-        }
-    }
-
-    pub(super) fn all_facet_values(&self) -> [Vec<String>; 3] {
-        EXACT.map(|part| self.facet_values(part))
-    }
-
     /// The item's values of one exact field as given (a tag may repeat, in another case).
     fn exact_values(&self, part: Part) -> impl Iterator<Item = &str> {
         let (one, many) = match part {
@@ -361,9 +341,11 @@ impl Snapshot {
 
     /// Adds item `doc` to the inverted indexes of its fields (all but the words).
     fn index_fields(&mut self, doc: Doc, item: &CatalogItem) {
-        for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
-            for value in values {
-                facet.entry(value).or_default().insert(doc);
+        for (facet, part) in self.facets_mut().into_iter().zip(EXACT) {
+            for value in item.exact_values(part) {
+                // A tag given twice (in two cases) holds the item once: inserting is idempotent.
+                let key = borrowed_facet_key(value).into_owned();
+                facet.entry(key).or_default().insert(doc);
             }
         }
         for (values, buckets, bounds, value) in self.numeric_indexes(item) {
@@ -379,13 +361,14 @@ impl Snapshot {
     /// Removes item `doc` from the inverted indexes; a value no item has any more leaves them.
     fn unindex(&mut self, doc: Doc, item: &CatalogItem) {
         self.words.remove(doc, item);
-        for (facet, values) in self.facets_mut().into_iter().zip(item.all_facet_values()) {
-            for value in values {
+        for (facet, part) in self.facets_mut().into_iter().zip(EXACT) {
+            for value in item.exact_values(part) {
+                let key = borrowed_facet_key(value);
                 // An emptied value leaves the index: a filter on it then answers at once.
-                if let Some(set) = facet.get_mut(&value) {
+                if let Some(set) = facet.get_mut(&*key) {
                     set.remove(doc);
                     if set.is_empty() {
-                        facet.remove(&value);
+                        facet.remove(&*key);
                     }
                 }
             }
