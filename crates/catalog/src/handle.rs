@@ -62,7 +62,7 @@ impl Catalog {
             PublicCatalog::start_in_arbiter(&arbiter, move |_| PublicCatalog { index, published })
         };
         let registry = Registry::new(settings.idle_timeout);
-        spawn_sweeper(&arbiter, &registry, settings.idle_timeout);
+        spawn_sweeper(&arbiter, &registry, store.clone(), settings.idle_timeout);
         let local_events = Arc::new(LocalEvents::default());
         let tailer = Tailer {
             store: store.clone(),
@@ -409,9 +409,15 @@ fn spawn_tail(
     announcer
 }
 
-/// Drops idle actors a few times per idle period, and gives their memory back to the operating
-/// system once a burst of them has drained; ends when the catalog is dropped.
-fn spawn_sweeper(arbiter: &ArbiterHandle, registry: &Arc<Registry>, idle_timeout: Duration) {
+/// Drops idle actors a few times per idle period, and gives the memory of a burst back to the
+/// operating system once the burst has drained (the database readers it opened and the pages
+/// their caches filled, then the allocator's free pages); ends when the catalog is dropped.
+fn spawn_sweeper(
+    arbiter: &ArbiterHandle,
+    registry: &Arc<Registry>,
+    store: Store,
+    idle_timeout: Duration,
+) {
     let weak = Arc::downgrade(registry);
     let every = (idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
     arbiter.spawn(async move {
@@ -422,8 +428,15 @@ fn spawn_sweeper(arbiter: &ArbiterHandle, registry: &Arc<Registry>, idle_timeout
             if std::mem::take(&mut trim_due) {
                 // A period after the sweep, so the released actors have stopped and freed
                 // their memory; off the actors' thread, as the trim walks every arena.
+                // First the database connections' caches, then the allocator, which can then
+                // return the pages those caches held too.
+                let connections = store.release_memory().await;
                 let released = tokio::task::spawn_blocking(release_free_pages).await;
-                tracing::debug!(?released, "returned free memory after a burst of actors");
+                tracing::debug!(
+                    ?connections,
+                    ?released,
+                    "returned free memory after a burst of actors"
+                );
             }
             let Some(registry) = weak.upgrade() else {
                 break;

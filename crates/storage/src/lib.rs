@@ -13,6 +13,7 @@ mod entities;
 mod error;
 mod kept;
 mod listen;
+mod memory;
 mod ready;
 mod records;
 mod repo;
@@ -26,6 +27,7 @@ pub mod testing;
 
 pub use connect::{Backend, DEADLINE_MARGIN, DbSettings, SqliteSynchronous};
 pub use error::StorageError;
+pub use memory::Released;
 pub use records::*;
 pub use repo::{
     Claimed, IdempotencyClaim, Loaded, OutboxCursor, OutboxEvent, StandingChange, StandingEvent,
