@@ -6,10 +6,14 @@
 //! burst is over, [`Trim`] asks glibc to return every whole free page.
 
 /// Decides when a burst is over: the live actors fell to a quarter of the most seen since the
-/// last trim, and that peak was large enough for the memory to matter.
+/// last trim, and that peak was large enough for the memory to matter. What is left of the
+/// burst is followed until it has drained too: each quarter of it, down to none, is trimmed
+/// again, so the last actors of a burst do not keep their memory however few they are.
 #[derive(Debug, Default)]
 pub(crate) struct Trim {
     peak: usize,
+    /// A burst was trimmed and some of its actors were still live.
+    draining: bool,
 }
 
 /// Fewer live actors than this at the peak is not a burst worth a trim.
@@ -20,8 +24,9 @@ impl Trim {
     /// when the allocator should be trimmed now.
     pub(crate) fn after_sweep(&mut self, before: usize, live: usize) -> bool {
         self.peak = self.peak.max(before);
-        if self.peak >= BURST && live <= self.peak / 4 {
+        if (self.peak >= BURST || self.draining) && live <= self.peak / 4 {
             self.peak = live;
+            self.draining = live > 0;
             return true;
         }
         false
@@ -66,5 +71,28 @@ mod tests {
         assert!(!trim.after_sweep(900, 0));
         assert!(!trim.after_sweep(3000, 800));
         assert!(trim.after_sweep(800, 10));
+        // Its last few actors are followed until none is left.
+        assert!(!trim.after_sweep(10, 5));
+        assert!(trim.after_sweep(5, 0));
+        // And then small traffic never trims again.
+        assert!(!trim.after_sweep(100, 0));
+        assert!(!trim.after_sweep(100, 20));
+    }
+
+    #[test]
+    fn the_rest_of_a_burst_is_trimmed_however_small() {
+        let mut trim = Trim::default();
+        // A burst of 8,000 that falls to 900 in one sweep: trimmed there, then again at none,
+        // though 900 alone would not be a burst.
+        assert!(!trim.after_sweep(8000, 6000));
+        assert!(trim.after_sweep(6000, 900));
+        assert!(!trim.after_sweep(900, 400));
+        assert!(trim.after_sweep(400, 0));
+        assert!(!trim.after_sweep(0, 0));
+        // Actors that stay live are not trimmed over and over.
+        assert!(!trim.after_sweep(4000, 3000));
+        assert!(trim.after_sweep(3000, 200));
+        assert!(!trim.after_sweep(200, 200));
+        assert!(!trim.after_sweep(200, 200));
     }
 }
