@@ -140,7 +140,8 @@ async fn a_full_disk_answers_503_and_heals_when_space_returns() {
 
     let filler = disk.fill();
     // A write may still fit in the space SQLite's write-ahead log already holds (it reuses it
-    // after a checkpoint), so go on until one needs more; every answer is 200 or 503.
+    // after a checkpoint, and the checkpointer runs every few milliseconds), so go on until
+    // one needs more, twice; every answer is 200 or 503.
     let mut refused = Vec::new();
     for attempt in 0..1000 {
         let model = models[attempt % models.len()];
@@ -154,21 +155,18 @@ async fn a_full_disk_answers_503_and_heals_when_space_returns() {
                 let body: serde_json::Value = response.json().await.unwrap();
                 assert_eq!(body["error"]["code"], "service_unavailable");
                 refused.push(id);
-                break;
+                if refused.len() == 2 {
+                    break;
+                }
             }
             other => panic!("a share on a full disk answered {other}"),
         }
     }
-    assert!(!refused.is_empty(), "no share failed on a full disk");
-    n += 1;
-    let id = format!("full-{n}");
-    let again = toggle(&app, &t, models[0], &id).await;
     assert_eq!(
-        again.status(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "a second share on a full disk"
+        refused.len(),
+        2,
+        "shares did not keep failing on a full disk"
     );
-    refused.push(id);
     let ready = app.get("/readyz", None).await;
     assert_eq!(
         ready.status(),
