@@ -274,6 +274,7 @@ async fn connect_postgres(
         url: settings.url.clone(),
         parameters: parameters.clone(),
         max_connections: settings.max_connections,
+        min_connections: settings.min_connections,
         connect_timeout: settings.connect_timeout,
         acquire_timeout: settings.acquire_timeout,
     })

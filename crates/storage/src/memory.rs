@@ -1,20 +1,21 @@
-//! Giving back the memory SQLite's connections took during a burst.
+//! Giving back the memory the database connections took during a burst.
 //!
-//! Each SQLite connection keeps the pages it read in its own cache, up to its `cache_size`,
-//! and the reader pool opens connections up to its maximum while requests queue for one. A
-//! burst of reads over many models leaves every reader open with a full cache (and the
-//! writer's cache full): about 8 MB held, with the default settings, for traffic that has
-//! passed, until the pool's idle timeout closes the readers minutes later.
-//! [`Store::release_memory`] gives it back at once.
+//! A pool opens connections up to its maximum while requests queue for one, and keeps them
+//! open for minutes once the burst has passed. On SQLite each connection also keeps the pages
+//! it read in its own cache, up to its `cache_size`: a burst of reads over many models leaves
+//! every reader open with a full cache, and the writer's cache full, about 8 MB with the
+//! default settings. On PostgreSQL each connection holds its buffers and statements here and
+//! a backend process on the server. [`Store::release_memory`] gives it back at once.
 
 use sea_orm::sqlx::{self, Sqlite, pool::PoolConnection};
 
+use crate::kept::Kept;
 use crate::{Backend, Store};
 
 /// What [`Store::release_memory`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Released {
-    /// Idle readers closed (beyond the pool's minimum).
+    /// Idle connections closed (SQLite readers, PostgreSQL connections), beyond the minimum.
     pub closed: usize,
     /// Idle connections whose page cache was emptied (the readers kept, the writer).
     pub emptied: usize,
@@ -25,10 +26,12 @@ impl Store {
     /// page cache of the other idle connections (`PRAGMA shrink_memory`), the writer's too.
     /// Busy connections are left alone, and no request waits for this: only idle connections
     /// are taken, none is opened. The pool opens readers again when requests need them.
-    /// Nothing to do on PostgreSQL, whose server holds the caches.
+    /// On PostgreSQL, closes the idle connections beyond `min_connections` (the server holds
+    /// the caches).
     pub async fn release_memory(&self) -> Released {
         let mut released = Released::default();
         if self.backend != Backend::Sqlite {
+            released.closed = self.reader.connections().map_or(0, Kept::release_idle);
             return released;
         }
         for db in [self.reader.pool(), self.writer.pool()] {

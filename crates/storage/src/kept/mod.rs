@@ -41,6 +41,8 @@ pub(crate) struct KeptSettings {
     /// Startup parameters sent with every connection (`-c name=value`).
     pub(crate) parameters: Vec<(&'static str, String)>,
     pub(crate) max_connections: u32,
+    /// Idle connections [`Kept::release_idle`] leaves open.
+    pub(crate) min_connections: u32,
     pub(crate) connect_timeout: Duration,
     /// The longest wait for a connection: a free slot, the idle check, opening one.
     pub(crate) acquire_timeout: Duration,
@@ -58,6 +60,7 @@ struct Inner {
     connect_timeout: Duration,
     acquire_timeout: Duration,
     max: u32,
+    min: u32,
     /// One permit per connection in use or being opened.
     slots: Arc<Semaphore>,
     idle: Mutex<Vec<Conn>>,
@@ -133,6 +136,7 @@ impl Kept {
                 connect_timeout: settings.connect_timeout,
                 acquire_timeout: settings.acquire_timeout,
                 max,
+                min: settings.min_connections,
                 slots: Arc::new(Semaphore::new(usize::try_from(max).unwrap_or(1))),
                 idle: Mutex::new(Vec::new()),
                 open: Arc::new(AtomicU32::new(0)),
@@ -210,6 +214,26 @@ impl Kept {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// Closes the idle connections beyond `min_connections`, those idle longest first, and
+    /// returns how many: after a burst, the sessions it opened are not kept for the next one
+    /// (a connection costs memory here and a backend process on the server). Connections in
+    /// use are left alone; more are opened again when needed.
+    pub(crate) fn release_idle(&self) -> usize {
+        let keep = usize::try_from(self.inner.min).unwrap_or(usize::MAX);
+        let released: Vec<Conn> = {
+            let mut idle = self
+                .inner
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let extra = idle.len().saturating_sub(keep);
+            // The stack's bottom has been idle longest.
+            idle.drain(..extra).collect()
+        };
+        // Closed on drop, outside the lock.
+        released.len()
     }
 
     /// Connections open now, of them idle, and the most there may be.

@@ -20,6 +20,7 @@ fn postgres() -> Option<KeptSettings> {
         url,
         parameters: vec![("statement_timeout", "10s".into())],
         max_connections: 2,
+        min_connections: 1,
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
     })
@@ -143,4 +144,41 @@ async fn a_full_set_answers_within_the_acquire_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
     held.keep();
     assert!(kept.lease().await.is_ok());
+}
+
+/// After a burst, the idle connections beyond the minimum are closed, those idle longest
+/// first; one in use is left alone, and connections are opened again when needed.
+#[tokio::test]
+async fn a_burst_leaves_the_minimum_of_idle_connections() {
+    let Some(mut settings) = postgres() else {
+        return;
+    };
+    settings.max_connections = 4;
+    let kept = Kept::new(&settings).unwrap();
+    let mut burst = Vec::new();
+    for _ in 0..4 {
+        burst.push(kept.lease().await.unwrap());
+    }
+    let busy = burst.pop().unwrap();
+    for lease in burst {
+        lease.keep();
+    }
+    assert_eq!(kept.counts(), (4, 3, 4));
+    let newest = kept.inner.idle.lock().unwrap().last().map(|c| c.since);
+    assert_eq!(kept.release_idle(), 2);
+    assert_eq!(kept.counts(), (2, 1, 4));
+    assert_eq!(
+        kept.inner.idle.lock().unwrap().last().map(|c| c.since),
+        newest,
+        "the connection idle for the shortest time is the one kept"
+    );
+    assert_eq!(kept.release_idle(), 0, "nothing beyond the minimum is left");
+    busy.keep();
+    let mut again = Vec::new();
+    for _ in 0..4 {
+        again.push(kept.lease().await.unwrap());
+    }
+    assert_eq!(kept.counts().0, 4);
+    drop(again);
+    backend_pid(&kept).await;
 }
