@@ -410,8 +410,9 @@ fn spawn_tail(
 }
 
 /// Drops idle actors a few times per idle period, and gives the memory of a burst back to the
-/// operating system once the burst has drained (the database readers it opened and the pages
-/// their caches filled, then the allocator's free pages); ends when the catalog is dropped.
+/// operating system once the burst has drained (the database connections it opened and the
+/// pages their caches filled, then the allocator's free pages); ends when the catalog is
+/// dropped.
 fn spawn_sweeper(
     arbiter: &ArbiterHandle,
     registry: &Arc<Registry>,

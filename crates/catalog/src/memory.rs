@@ -3,7 +3,9 @@
 //! glibc keeps freed memory in its per-thread arenas and returns it only from the top of each
 //! heap, so after a burst over many models (each with its own actor, its mailbox and its
 //! requests' buffers) the process stays near its peak long after the actors are gone. Once a
-//! burst is over, [`Trim`] asks glibc to return every whole free page.
+//! burst is over, [`Trim`] says so, and the sweeper has the store close the connections the
+//! burst opened (`storage::Store::release_memory`), then asks glibc to return every whole free
+//! page.
 
 /// Decides when a burst is over: the live actors fell to a quarter of the most seen since the
 /// last trim, and that peak was large enough for the memory to matter. What is left of the

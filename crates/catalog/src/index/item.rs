@@ -52,7 +52,7 @@ impl Eq for Rendered {}
 
 impl CatalogItem {
     /// The item of a row, its values shared with no other item (see
-    /// [`CatalogItem::from_row_shared`]).
+    /// `from_row_shared`).
     pub fn from_row(row: CatalogRow) -> Self {
         Self::from_row_shared(row, &mut Interner::default())
     }

@@ -259,6 +259,7 @@ impl WordIndex {
     /// gathered first, then each set made whole ([`DocSet::from_ascending`]) and each sequence's
     /// words listed together, instead of one change of the persistent maps per word of each
     /// item.
+    ///
     /// The two halves of the items are read on two threads (reading each item's words is most
     /// of the work) and their lists joined; then the word maps and the sequence map are made on
     /// two threads too.
