@@ -179,17 +179,29 @@ pub async fn run(
     Ok(total)
 }
 
+/// What an open-loop phase measured: the answers' latencies from their scheduled times, and how
+/// late the client itself handed each request to its connection (its dispatcher's lag).
+pub struct Open {
+    pub answers: Stats,
+    pub dispatch: Stats,
+}
+
 /// Open loop: requests are scheduled at `rate` per second whatever the answers do, handed to the
 /// users round robin (each on its own connection), and each latency is measured from the
 /// request's scheduled time, not from when it could be sent: a slow answer delays the requests
 /// queued behind it on its connection, and that delay counts (no coordinated omission).
+///
+/// The schedule is kept by an OS thread of its own sleeping to each send time, not by tokio's
+/// timer: that one has a resolution of a millisecond, so a request due between two of its ticks
+/// would be handed over up to a millisecond late, and the client's own lateness would be counted
+/// as the server's latency. The lag that is left is measured ([`Open::dispatch`]).
 pub async fn run_open(
     addr: SocketAddr,
     users: Vec<Box<dyn User>>,
     rate: f64,
     warmup: Duration,
     duration: Duration,
-) -> Result<Stats> {
+) -> Result<Open> {
     let start = Instant::now() + Duration::from_millis(100);
     let record_from = start + warmup;
     let deadline = record_from + duration;
@@ -219,26 +231,39 @@ pub async fn run_open(
         }));
     }
     let interval = Duration::from_secs_f64(1.0 / rate);
-    let mut next = start;
-    let mut i = 0usize;
-    while next < deadline {
-        tokio::time::sleep_until(next.into()).await;
-        // Every send whose time has come (the timer may wake late): none is skipped.
-        while next <= Instant::now() && next < deadline {
-            if queues[i % queues.len()].send(next).is_err() {
-                break;
+    let dispatcher = tokio::task::spawn_blocking(move || {
+        let mut lag = Stats::new()?;
+        let mut next = start;
+        let mut i = 0usize;
+        while next < deadline {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
             }
-            i += 1;
-            next += interval;
+            // Every send whose time has come (the sleep may end late): none is skipped.
+            while next <= Instant::now() && next < deadline {
+                let Some(queue) = queues.get(i % queues.len()) else {
+                    return Ok(lag);
+                };
+                if next >= record_from {
+                    lag.record(Instant::now() - next, Verdict::Ok);
+                }
+                if queue.send(next).is_err() {
+                    return Ok(lag);
+                }
+                i += 1;
+                next += interval;
+            }
         }
-    }
-    drop(queues);
-    let mut total = Stats::new()?;
+        anyhow::Ok(lag)
+    });
+    let dispatch = dispatcher.await??;
+    let mut answers = Stats::new()?;
     for task in tasks {
-        total.merge(&task.await??)?;
+        answers.merge(&task.await??)?;
     }
-    total.elapsed = duration;
-    Ok(total)
+    answers.elapsed = duration;
+    Ok(Open { answers, dispatch })
 }
 
 /// One request, for set-up and checks.

@@ -190,6 +190,18 @@ fn targets(scenario: Scenario, m: &RunResult) -> Vec<Target> {
                 "<= 5",
                 extra("facets_p99_ms") <= 5.0,
             ),
+            t(
+                "list p99 ms, open loop 1000/s",
+                extra("open_loop_p99_ms"),
+                "<= 2",
+                extra("open_loop_p99_ms") <= 2.0,
+            ),
+            t(
+                "facets p99 ms, open loop 1000/s",
+                extra("facets_open_loop_p99_ms"),
+                "<= 5",
+                extra("facets_open_loop_p99_ms") <= 5.0,
+            ),
         ],
         Scenario::CatalogWorst => Vec::new(),
     }

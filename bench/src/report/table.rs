@@ -145,16 +145,22 @@ fn notes(scenario: Scenario, m: &RunResult) -> String {
             x("rss_after_idle_mb")
         ),
         Scenario::CatalogScale => format!(
-            "start-up {:.2} s; RSS ready {:.0} MB; list mix (fresh pages) p99 {:.2} ms, {}; facets mix {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} errors, {}",
+            "start-up {:.2} s; RSS ready {:.0} MB; list mix (fresh pages) p99 {:.2} ms, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms, {:.0} errors; facets mix {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} errors, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms, {:.0} errors",
             x("startup_s"),
             x("rss_ready_mb"),
             m.p99_ms,
             wrk_note(m, None),
+            x("open_loop_p50_ms"),
+            x("open_loop_p99_ms"),
+            x("open_loop_errors"),
             x("facets_rps"),
             x("facets_p50_ms"),
             x("facets_p99_ms"),
             x("facets_errors"),
             prefixed_wrk_note(m, "facets_"),
+            x("facets_open_loop_p50_ms"),
+            x("facets_open_loop_p99_ms"),
+            x("facets_open_loop_errors"),
         ),
         Scenario::CatalogWorst => worst_notes(m),
         Scenario::ShareToggle => format!(

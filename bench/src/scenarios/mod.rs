@@ -88,6 +88,29 @@ pub struct Sizes {
     pub churn_idle_timeout_ms: u64,
 }
 
+/// The arrival rate of the open-loop phases (`share-toggle`'s transitions, `catalog-scale`'s
+/// reads), requests per second: a fixed load well under what the service can take, where a
+/// latency measures the service rather than the queue a saturating closed loop builds.
+pub(crate) const OPEN_RATE: f64 = 1000.0;
+
+/// An open-loop phase's figures in `extra`, as `{prefix}open_loop_…`: the answers' p50, p99 and
+/// errors, and the p99 of the client's own lag in sending (`…_dispatch_p99_ms`), which the
+/// answers' latencies include.
+pub(crate) fn record_open(
+    extra: &mut BTreeMap<String, f64>,
+    prefix: &str,
+    open: &crate::load::Open,
+) {
+    let answers = &open.answers;
+    extra.insert(format!("{prefix}open_loop_p50_ms"), answers.p50_ms());
+    extra.insert(format!("{prefix}open_loop_p99_ms"), answers.p99_ms());
+    extra.insert(format!("{prefix}open_loop_errors"), answers.errors as f64);
+    extra.insert(
+        format!("{prefix}open_loop_dispatch_p99_ms"),
+        open.dispatch.p99_ms(),
+    );
+}
+
 /// Everything a scenario needs.
 pub struct Env {
     pub bin: std::path::PathBuf,

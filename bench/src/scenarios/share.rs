@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Result;
 use uuid::Uuid;
 
-use super::{Env, Prepared, RunResult, Sizes, mb, prepare};
+use super::{Env, OPEN_RATE, Prepared, RunResult, Sizes, mb, prepare};
 use crate::db::{self, Actor, Db, Pool};
 use crate::load::{self, Req, Rng, Stats, User, Verdict};
 
@@ -109,9 +109,6 @@ pub(super) async fn share_toggle(env: &Env, db: Db) -> Result<Vec<RunResult>> {
     Ok(results)
 }
 
-/// The open-loop phase's arrival rate, transitions per second.
-const OPEN_RATE: f64 = 1000.0;
-
 /// Starts the server and measures its transitions of the `svc-…` models: closed loop (each
 /// connection sends when its last answer is read), then open loop at [`OPEN_RATE`].
 async fn toggle_service(prepared: &Prepared, s: &Sizes) -> Result<RunResult> {
@@ -124,15 +121,7 @@ async fn toggle_service(prepared: &Prepared, s: &Sizes) -> Result<RunResult> {
     let svc = prepared.pool.model_ids("svc").await?;
     let users = toggle_users(prepared, &svc, s.connections, 1);
     let open = load::run_open(service.addr, users, OPEN_RATE, s.warmup, s.duration).await?;
-    result
-        .extra
-        .insert("open_loop_p50_ms".into(), open.p50_ms());
-    result
-        .extra
-        .insert("open_loop_p99_ms".into(), open.p99_ms());
-    result
-        .extra
-        .insert("open_loop_errors".into(), open.errors as f64);
+    super::record_open(&mut result.extra, "", &open);
     // Then wrk: one connection per model, each toggling its own.
     let ids: Vec<String> = svc
         .iter()

@@ -11,7 +11,8 @@
 //! body sizes, the same sitting.
 //!
 //! `catalog-scale` seeds a big catalog and measures the server's start-up time, its memory once
-//! ready, and the latency of the list shapes' mix and of the facets shapes' mix (both clients).
+//! ready, and the latency of the list shapes' mix and of the facets shapes' mix: at saturation
+//! (a closed loop, both clients) and at a fixed arrival rate ([`OPEN_RATE`], the bench's client).
 
 pub mod shapes;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{Env, Prepared, RunResult, Sizes, mb, prepare, with_wrk};
+use super::{Env, OPEN_RATE, Prepared, RunResult, Sizes, mb, prepare, with_wrk};
 use crate::db::Db;
 use crate::load::{self, Stats, User};
 use crate::server::{self, ServerSpec};
@@ -185,7 +186,8 @@ fn mean_body(stats: &Stats) -> f64 {
 
 /// `catalog-scale`: start-up, memory and fresh reads of a big catalog (seeded once, served per
 /// run): the list shapes' mix (the run's main figures) and the facets shapes' mix (`facets_…`),
-/// each by both clients.
+/// each in a closed loop by both clients, then each in an open loop at [`OPEN_RATE`]
+/// (`open_loop_…`, `facets_open_loop_…`).
 pub(super) async fn catalog_scale(env: &Env, db: Db) -> Result<Vec<RunResult>> {
     let s = &env.sizes;
     let prepared = prepare(env, db, None).await?;
@@ -240,6 +242,12 @@ pub(super) async fn catalog_scale(env: &Env, db: Db) -> Result<Vec<RunResult>> {
             s.duration,
         )
         .await?;
+        // The same mixes at a fixed arrival rate: their latency without a saturating queue.
+        for (prefix, paths) in [("", &list), ("facets_", &facets)] {
+            let users = shapes::users(paths, s.connections);
+            let open = load::run_open(addr, users, OPEN_RATE, s.warmup, s.duration).await?;
+            super::record_open(extra, prefix, &open);
+        }
         extra.insert("startup_s".into(), startup.as_secs_f64());
         extra.insert("rss_ready_mb".into(), mb(rss_ready));
         extra.insert("rss_after_load_mb".into(), mb(service.rss()));
