@@ -303,6 +303,28 @@ impl Snapshot {
     /// `limit · n / c`: the page gathers when `c` is at most the bound and `c² ≤ k · limit · n`
     /// (`k` below).
     fn few(&self, filter: &Filter, limit: usize, bound: usize) -> Few<'_> {
+        // A walk tests each model against the facet filters (a few comparisons) or, with a
+        // search, for membership in the mask (a bit test) before its text: either costs about
+        // what gathering a candidate does, while gathering a search's candidates tests each
+        // one's text.
+        let searching = filter.q.is_some();
+        let walk = limit
+            .saturating_mul(self.len())
+            .saturating_mul(if searching { 1 } else { 4 });
+        let gathers = |c: usize| c <= bound && c.saturating_mul(c) <= walk;
+        // One facet filter alone lets through at least its largest set: when that is already
+        // too many to gather, the page walks, and a mask (a bit for every item) would be built
+        // for nothing. Two filters may leave fewer than either, so those are intersected.
+        if !searching {
+            let mut least = Part::ALL
+                .into_iter()
+                .filter_map(|part| self.part_least(filter, part));
+            if let (Some(least), None) = (least.next(), least.next())
+                && !gathers(least)
+            {
+                return Few::Many(None);
+            }
+        }
         let mut within = self.parts_mask(filter);
         // The facet masks are exact; the search's may be a superset.
         let mut exact = true;
@@ -319,17 +341,9 @@ impl Snapshot {
             return Few::Many(None);
         };
         let count = usize::try_from(within.count()).unwrap_or(usize::MAX);
-        // A walk tests each model against the facet filters (a few comparisons) or, with a
-        // search, for membership in the mask (a bit test) before its text: either
-        // costs about what gathering a candidate does, while gathering a search's candidates
-        // tests each one's text.
-        let searching = filter.q.is_some();
-        let walk = limit
-            .saturating_mul(self.len())
-            .saturating_mul(if searching { 1 } else { 4 });
         match count {
             0 => Few::Nothing,
-            c if c <= bound && c.saturating_mul(c) <= walk => Few::These(
+            c if gathers(c) => Few::These(
                 within.iter().filter_map(|doc| self.item_of(doc)).collect(),
                 exact,
             ),

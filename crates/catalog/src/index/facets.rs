@@ -146,13 +146,25 @@ impl Snapshot {
 
     /// The items one facet filter lets through; none when the filter does not give it.
     pub(super) fn part_mask(&self, filter: &Filter, part: Part) -> Option<Mask> {
+        let sets = self.part_sets(filter, part)?;
         let mut mask = Mask::empty(self.doc_limit());
+        sets.into_iter().for_each(|set| mask.add(set));
+        Some(mask)
+    }
+
+    /// At least how many items one facet filter lets through, without building its mask: the
+    /// size of the largest set it takes in (none when the filter does not give it).
+    pub(super) fn part_least(&self, filter: &Filter, part: Part) -> Option<usize> {
+        let sets = self.part_sets(filter, part)?;
+        Some(sets.into_iter().map(DocSet::len).max().unwrap_or(0))
+    }
+
+    /// The sets whose union is what one facet filter lets through; none when the filter does
+    /// not give it.
+    fn part_sets(&self, filter: &Filter, part: Part) -> Option<Vec<&DocSet>> {
         let (values, buckets, bounds, min, max) = match part {
             Part::Architecture | Part::License | Part::Tag => {
-                for set in self.sets(part, filter.values(part)?) {
-                    mask.add(set);
-                }
-                return Some(mask);
+                return Some(self.sets(part, filter.values(part)?));
             }
             Part::Parameters => (
                 &self.parameter_values,
@@ -173,28 +185,25 @@ impl Snapshot {
             return None;
         }
         let (min, max) = (min.unwrap_or(i64::MIN), max.unwrap_or(i64::MAX));
-        // A bucket inside the range is added whole; of the others, the values in the range.
-        let mut add_values = |lo: i64, hi: i64| {
+        // A bucket inside the range is taken whole; of the others, the values in the range.
+        let mut sets = Vec::new();
+        let add_values = |sets: &mut Vec<_>, lo: i64, hi: i64| {
             if lo <= hi {
-                for (_, set) in values.range(lo..=hi) {
-                    mask.add(set);
-                }
+                sets.extend(values.range(lo..=hi).map(|(_, set)| set));
             }
         };
         let first = bounds.first().map_or(i64::MAX, |(first, _)| *first);
-        add_values(min, max.min(first.saturating_sub(1)));
-        let mut whole = Vec::new();
+        add_values(&mut sets, min, max.min(first.saturating_sub(1)));
         for (set, (low, high)) in buckets.iter().zip(bounds) {
             let high = high.unwrap_or(i64::MAX);
             let (lo, hi) = (min.max(*low), max.min(high));
             if lo == *low && hi == high {
-                whole.push(set);
+                sets.push(set);
             } else {
-                add_values(lo, hi);
+                add_values(&mut sets, lo, hi);
             }
         }
-        whole.into_iter().for_each(|set| mask.add(set));
-        Some(mask)
+        Some(sets)
     }
 
     /// The items whose name or description holds `q`: from the word index, testing only the
