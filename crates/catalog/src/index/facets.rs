@@ -6,7 +6,10 @@
 //! each of its values, the number of that value's items in the intersection of every other
 //! filter's mask: bit counts, without looking at a single item.
 
-use super::bits::{DocSet, Mask};
+use std::sync::Arc;
+
+use super::CatalogItem;
+use super::bits::{Doc, DocSet, Mask};
 use super::query::{Filter, Part, facet_key};
 use super::snapshot::{EXACT, Snapshot};
 
@@ -218,28 +221,58 @@ impl Snapshot {
         match candidates {
             Some((exact, true)) => return exact,
             Some((candidates, false)) => {
-                for doc in candidates.iter() {
-                    if self
-                        .item_of(doc)
-                        .is_some_and(|item| filter.matches_search(item))
-                    {
-                        mask.insert(doc);
-                    }
-                }
+                let items = candidates
+                    .iter()
+                    .filter_map(|doc| Some((doc, self.item_of(doc)?)));
+                insert_matches(&mut mask, filter, items);
             }
             None => {
-                for (doc, item) in (0..).zip(self.by_doc.iter()) {
-                    if item
-                        .as_ref()
-                        .is_some_and(|item| filter.matches_search(item))
-                    {
-                        mask.insert(doc);
-                    }
-                }
+                let items = (0..)
+                    .zip(self.by_doc.iter())
+                    .filter_map(|(doc, item)| Some((doc, item.as_ref()?)));
+                insert_matches(&mut mask, filter, items);
             }
         }
         mask
     }
+}
+
+/// How many items [`insert_matches`] looks up before testing them.
+const BATCH: usize = 32;
+
+/// Adds to `mask` the items whose name or description holds the filter's `q`.
+///
+/// The items of a big catalog are spread over the whole heap, so testing them one after
+/// another waits for a cache miss per item and another per name, one at a time (a phrase's
+/// facets at 1,000,000 models spent 98 % of their test on that one load). So a batch of items is
+/// touched first, then their names, each pass loads that do not depend on each other, which the
+/// processor fetches together, and only then tested.
+fn insert_matches<'a>(
+    mask: &mut Mask,
+    filter: &Filter,
+    items: impl Iterator<Item = (Doc, &'a Arc<CatalogItem>)>,
+) {
+    let mut batch: Vec<(Doc, &CatalogItem)> = Vec::with_capacity(BATCH);
+    let mut test = |batch: &mut Vec<(Doc, &CatalogItem)>| {
+        for (_, item) in batch.iter() {
+            std::hint::black_box(item.name_key.len());
+        }
+        for (_, item) in batch.iter() {
+            std::hint::black_box(item.name_key.as_bytes().first());
+        }
+        for (doc, item) in batch.drain(..) {
+            if filter.matches_search(item) {
+                mask.insert(doc);
+            }
+        }
+    };
+    for (doc, item) in items {
+        batch.push((doc, item));
+        if batch.len() == BATCH {
+            test(&mut batch);
+        }
+    }
+    test(&mut batch);
 }
 
 /// A count of items.
