@@ -235,7 +235,8 @@ pub async fn run_open(
         let mut lag = Stats::new()?;
         let mut next = start;
         let mut i = 0usize;
-        while next < deadline {
+        // No user: nothing to send to (and no count to cycle through).
+        while next < deadline && !queues.is_empty() {
             let now = Instant::now();
             if next > now {
                 std::thread::sleep(next - now);
