@@ -312,20 +312,23 @@ impl Snapshot {
             .saturating_mul(self.len())
             .saturating_mul(if searching { 1 } else { 4 });
         let gathers = |c: usize| c <= bound && c.saturating_mul(c) <= walk;
+        let parts: Vec<Vec<&DocSet>> = Part::ALL
+            .into_iter()
+            .filter_map(|part| self.part_sets(filter, part))
+            .collect();
         // One facet filter alone lets through at least its largest set: when that is already
         // too many to gather, the page walks, and a mask (a bit for every item) would be built
         // for nothing. Two filters may leave fewer than either, so those are intersected.
-        if !searching {
-            let mut least = Part::ALL
-                .into_iter()
-                .filter_map(|part| self.part_least(filter, part));
-            if let (Some(least), None) = (least.next(), least.next())
-                && !gathers(least)
-            {
-                return Few::Many(None);
-            }
+        if let [sets] = parts.as_slice()
+            && !searching
+            && !gathers(sets.iter().map(|set| set.len()).max().unwrap_or(0))
+        {
+            return Few::Many(None);
         }
-        let mut within = self.parts_mask(filter);
+        let mut within: Option<Mask> = None;
+        for sets in &parts {
+            Mask::narrow(&mut within, self.union(sets));
+        }
         // The facet masks are exact; the search's may be a superset.
         let mut exact = true;
         if let Some(q) = filter.q.as_deref() {

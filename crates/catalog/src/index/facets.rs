@@ -149,22 +149,19 @@ impl Snapshot {
 
     /// The items one facet filter lets through; none when the filter does not give it.
     pub(super) fn part_mask(&self, filter: &Filter, part: Part) -> Option<Mask> {
-        let sets = self.part_sets(filter, part)?;
-        let mut mask = Mask::empty(self.doc_limit());
-        sets.into_iter().for_each(|set| mask.add(set));
-        Some(mask)
+        Some(self.union(&self.part_sets(filter, part)?))
     }
 
-    /// At least how many items one facet filter lets through, without building its mask: the
-    /// size of the largest set it takes in (none when the filter does not give it).
-    pub(super) fn part_least(&self, filter: &Filter, part: Part) -> Option<usize> {
-        let sets = self.part_sets(filter, part)?;
-        Some(sets.into_iter().map(DocSet::len).max().unwrap_or(0))
+    /// The mask of the items in any of `sets`.
+    pub(super) fn union(&self, sets: &[&DocSet]) -> Mask {
+        let mut mask = Mask::empty(self.doc_limit());
+        sets.iter().for_each(|set| mask.add(set));
+        mask
     }
 
     /// The sets whose union is what one facet filter lets through; none when the filter does
     /// not give it.
-    fn part_sets(&self, filter: &Filter, part: Part) -> Option<Vec<&DocSet>> {
+    pub(super) fn part_sets(&self, filter: &Filter, part: Part) -> Option<Vec<&DocSet>> {
         let (values, buckets, bounds, min, max) = match part {
             Part::Architecture | Part::License | Part::Tag => {
                 return Some(self.sets(part, filter.values(part)?));
