@@ -301,6 +301,52 @@ async fn json_logs_carry_the_request_context_and_never_a_key() {
     );
 }
 
+/// The service listens only once its catalog is loaded (seconds at a million models): the log
+/// says when the load begins, when the read is done and the indexes are being built, and when
+/// it is over, each with its figures.
+#[actix_rt::test]
+async fn the_catalog_load_is_logged_as_it_goes() {
+    let db = TestDb::new();
+    let store_app = crate::helpers::spawn_on(&db, |_| {}, PolicyRegistry::with_builtins()).await;
+    let t = store_app.tenant().await;
+    let shared = store_app
+        .client
+        .post(store_app.url(&format!("/{}/v1/models/{}/share", t.project, t.model)))
+        .bearer_auth(&t.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.status(), StatusCode::OK);
+    let mut served = serve_binary(&db, &[("MODELSHARE__LOG__FORMAT", "json")]).await;
+    crate::signals::send_signal(&served.child, "TERM");
+    assert!(served.child.wait().unwrap().success());
+
+    let mut logs = String::new();
+    std::fs::File::open(&served.log)
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let at = |message: &str| {
+        lines
+            .iter()
+            .position(|l| l["message"] == message)
+            .unwrap_or_else(|| panic!("no line {message:?} in\n{logs}"))
+    };
+    let (begun, read, loaded) = (
+        at("loading the public catalog"),
+        at("public catalog read; building its indexes"),
+        at("public catalog loaded"),
+    );
+    assert!(begun < read && read < loaded, "{logs}");
+    assert_eq!(lines[read]["rows"], 1, "{logs}");
+    assert!(lines[read]["read_ms"].as_u64().is_some(), "{logs}");
+    assert_eq!(lines[loaded]["shared_models"], 1, "{logs}");
+}
+
 /// A raw HTTP/1.1 connection to the app, so the test sees exactly when the server closes it.
 async fn raw_connection(app: &TestApp) -> TcpStream {
     TcpStream::connect(app.base.trim_start_matches("http://"))

@@ -354,6 +354,11 @@ impl Drop for Inner {
     }
 }
 
+/// How often the catalog load says how far it has come: at most every this long...
+const LOAD_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// ...looking at the clock once per this many rows.
+const LOAD_PROGRESS_ROWS: u64 = 4_096;
+
 /// The public catalog as the database has it now, where the tail starts reading after it, and
 /// how many rows did not decode.
 async fn load_index(store: &Store) -> Result<(CatalogIndex, Position, u64), StorageError> {
@@ -362,10 +367,24 @@ async fn load_index(store: &Store) -> Result<(CatalogIndex, Position, u64), Stor
     let horizon = store.outbox_horizon().await?;
     let start_id = store.max_share_event_id().await?;
     let started = std::time::Instant::now();
-    let mut loader = Loader::default();
-    let loaded = store.load_catalog(|row| loader.push(row)).await?;
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    // A big catalog takes a while (seconds at a million models) before the service listens:
+    // the log says what it is doing, and how far the read has come every few seconds.
+    tracing::info!("loading the public catalog");
+    let mut loader = Loader::default();
+    let (mut rows, mut told) = (0_u64, started);
+    let loaded = store
+        .load_catalog(|row| {
+            loader.push(row);
+            rows += 1;
+            if rows.is_multiple_of(LOAD_PROGRESS_ROWS) && told.elapsed() >= LOAD_PROGRESS_EVERY {
+                told = std::time::Instant::now();
+                tracing::info!(rows, "public catalog: reading");
+            }
+        })
+        .await?;
     let read_ms = millis(started.elapsed());
+    tracing::info!(rows, read_ms, "public catalog read; building its indexes");
     let index = loader.finish();
     // The load's temporaries (the decoded rows, the build's gathered lists: hundreds of MB at
     // a million models) are freed by now, mostly inside glibc's arenas: give them back.
