@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::db::TestDb;
 use crate::helpers::{
-    TestApp, assert_error, serve_binary, spawn_app, spawn_app_with, spawn_app_with_policies,
+    Served, TestApp, assert_error, serve_binary, spawn_app, spawn_app_with, spawn_app_with_policies,
 };
 
 #[actix_rt::test]
@@ -266,19 +266,11 @@ async fn json_logs_carry_the_request_context_and_never_a_key() {
         app.get_model(&t.project, "nope", &t.key).await.status(),
         StatusCode::NOT_FOUND
     );
-    crate::signals::send_signal(&served.child, "TERM");
-    assert!(served.child.wait().unwrap().success());
-
-    let mut logs = String::new();
-    std::fs::File::open(&served.log)
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let (logs, lines) = stopped_json_log(&mut served);
     let secret = t.key.rsplit('_').next().unwrap();
     assert!(!logs.contains(secret), "the key's secret is in the logs");
-    let finished: Vec<Value> = logs
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let finished: Vec<&Value> = lines
+        .iter()
         .filter(|l| l["message"] == "request finished")
         .collect();
     let share = finished
@@ -318,18 +310,7 @@ async fn the_catalog_load_is_logged_as_it_goes() {
         .unwrap();
     assert_eq!(shared.status(), StatusCode::OK);
     let mut served = serve_binary(&db, &[("MODELSHARE__LOG__FORMAT", "json")]).await;
-    crate::signals::send_signal(&served.child, "TERM");
-    assert!(served.child.wait().unwrap().success());
-
-    let mut logs = String::new();
-    std::fs::File::open(&served.log)
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    let lines: Vec<Value> = logs
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect();
+    let (logs, lines) = stopped_json_log(&mut served);
     let at = |message: &str| {
         lines
             .iter()
@@ -345,6 +326,23 @@ async fn the_catalog_load_is_logged_as_it_goes() {
     assert_eq!(lines[read]["rows"], 1, "{logs}");
     assert!(lines[read]["read_ms"].as_u64().is_some(), "{logs}");
     assert_eq!(lines[loaded]["shared_models"], 1, "{logs}");
+}
+
+/// Stops a served binary (SIGTERM, a clean exit) and returns its JSON log: the text, and the
+/// lines that are JSON objects.
+fn stopped_json_log(served: &mut Served) -> (String, Vec<Value>) {
+    crate::signals::send_signal(&served.child, "TERM");
+    assert!(served.child.wait().unwrap().success());
+    let mut logs = String::new();
+    std::fs::File::open(&served.log)
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let lines = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    (logs, lines)
 }
 
 /// A raw HTTP/1.1 connection to the app, so the test sees exactly when the server closes it.
