@@ -28,9 +28,11 @@ impl Store {
     ///
     /// Every transition goes through [`GroupCommit`]: the transitions queued while the previous
     /// commit was in flight are written together, each with its own compare-and-set. On SQLite
-    /// that is one `BEGIN IMMEDIATE` transaction on the writer connection holding, per
-    /// transition, `UPDATE … RETURNING` (the compare-and-set, which also reads the new row back),
-    /// `INSERT … RETURNING id` and, on share, the count. On PostgreSQL it is one statement for
+    /// that is one `BEGIN IMMEDIATE` transaction on the writer connection holding, per batch of
+    /// unguarded transitions, one `UPDATE … FROM (VALUES …) RETURNING *` (the compare-and-sets,
+    /// which also read the new rows back), one `INSERT … RETURNING` of their events and one
+    /// count of their shares' endpoints (each statement is a round trip to the driver's thread);
+    /// a guarded share is written alone in its place. On PostgreSQL it is one statement for
     /// the whole group (data-modifying CTEs over the group as a JSON record set: the conditional
     /// `UPDATE`, the event `INSERT` fed by its result, the counts in the final `SELECT`).
     /// Other instances are told with [`Store::announce_share_events`], not from inside the
