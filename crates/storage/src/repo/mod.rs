@@ -192,6 +192,26 @@ pub(crate) async fn commit(tx: WriteTx) -> Result<(), StorageError> {
     .map_err(classify)
 }
 
+/// Ends `tx` as `written` says: committed (and `written`'s value returned) when it holds one,
+/// else rolled back (a failed rollback only logged) and its error returned.
+pub(crate) async fn commit_or_roll_back<T>(
+    tx: WriteTx,
+    written: Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    match written {
+        Ok(value) => {
+            commit(tx).await?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::debug!(error = %rollback, "rollback failed");
+            }
+            Err(err)
+        }
+    }
+}
+
 impl WriteTx {
     pub(crate) async fn rollback(self) -> Result<(), StorageError> {
         match self {

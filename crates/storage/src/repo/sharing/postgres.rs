@@ -11,7 +11,7 @@ use crate::deadline::Bounded;
 use crate::entities::models;
 use crate::error::{StorageError, classify};
 use crate::records::{Transition, WriteGuard};
-use crate::repo::{commit, to_dt, write_tx_on};
+use crate::repo::{commit_or_roll_back, to_dt, write_tx_on};
 
 /// A transition as the PostgreSQL group statement reads it (one element of `$1`).
 #[derive(serde::Serialize)]
@@ -88,18 +88,8 @@ async fn postgres_guarded_group(
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
     let tx = write_tx_on(writer).await?;
-    match postgres_guarded_in(&tx, group).await {
-        Ok(written) => {
-            commit(tx).await?;
-            Ok(written)
-        }
-        Err(err) => {
-            if let Err(rollback) = tx.rollback().await {
-                tracing::debug!(error = %rollback, "rollback failed");
-            }
-            Err(err)
-        }
-    }
+    let written = postgres_guarded_in(&tx, group).await;
+    commit_or_roll_back(tx, written).await
 }
 
 /// The body of [`postgres_guarded_group`]'s transaction.

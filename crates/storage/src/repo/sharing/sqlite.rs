@@ -19,99 +19,19 @@ use crate::deadline::{Bounded, discard_sqlite_connection, within};
 use crate::entities::models;
 use crate::error::{StorageError, classify};
 use crate::records::Transition;
-use crate::repo::{commit, to_dt, write_tx_on};
+use crate::repo::{commit_or_roll_back, to_dt, write_tx_on};
 
-/// One SQLite transition inside `tx`: its guards, the compare-and-set `UPDATE … RETURNING`,
-/// the event `INSERT … RETURNING id` and, on share, the endpoint count. `None` when the model
-/// was not at `expected_version` in the opposite state (nothing written).
-async fn sqlite_transition(
+/// A guarded transition inside `tx`: its guards, then (if they hold) its writes as a batch of
+/// one. `None` when the model was not at `expected_version` in the opposite state (nothing
+/// written).
+async fn guarded_transition(
     tx: &impl ConnectionTrait,
     t: &Transition,
 ) -> Result<Option<Written>, StorageError> {
     if let Err(answer) = check_guards(tx, t).await? {
         return Ok(answer);
     }
-    let sharing = t.action == ShareAction::Share;
-    let at = to_dt(t.at);
-    let time_column = if sharing { "shared_at" } else { "unshared_at" };
-    let update = Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        format!(
-            "UPDATE models SET shared = ?, version = version + 1, updated_at = ?, \
-             {time_column} = ? WHERE id = ? AND version = ? AND shared = ? RETURNING *"
-        ),
-        [
-            sharing.into(),
-            at.into(),
-            at.into(),
-            t.model_id.as_uuid().into(),
-            t.expected_version.into(),
-            (!sharing).into(),
-        ],
-    );
-    let Some(found) = tx.query_one_raw(update).await.map_err(classify)? else {
-        return Ok(None);
-    };
-    let row = models::Model::from_query_result(&found, "").map_err(classify)?;
-    let event_id = sqlite_event(tx, t, &row).await?;
-    let endpoint_count = if sharing {
-        sqlite_endpoint_count(tx, row.id).await?
-    } else {
-        0
-    };
-    Ok(Some(Written::Applied(row, event_id, endpoint_count)))
-}
-
-/// The share event of `t`, which wrote `row`, inside `tx`: its id.
-async fn sqlite_event(
-    tx: &impl ConnectionTrait,
-    t: &Transition,
-    row: &models::Model,
-) -> Result<i64, StorageError> {
-    let at = to_dt(t.at);
-    let insert = Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        "INSERT INTO share_events \
-         (model_id, project_id, action, actor_user_id, api_key_id, request_id, \
-         server_request_id, schedule_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [
-            row.id.into(),
-            row.project_id.clone().into(),
-            t.action.as_str().into(),
-            t.actor_user_id.map(|u| u.as_uuid()).into(),
-            t.api_key_id.map(|k| k.as_uuid()).into(),
-            t.request_id.clone().into(),
-            t.server_request_id.clone().into(),
-            t.schedule_id.map(|s| s.as_uuid()).into(),
-            at.into(),
-        ],
-    );
-    let inserted = tx
-        .query_one_raw(insert)
-        .await
-        .map_err(classify)?
-        .ok_or(StorageError::NotFound("share event"))?;
-    inserted.try_get("", "id").map_err(classify)
-}
-
-/// How many endpoints `model` has, inside `tx`.
-async fn sqlite_endpoint_count(
-    tx: &impl ConnectionTrait,
-    model: uuid::Uuid,
-) -> Result<i64, StorageError> {
-    let count = Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        "SELECT COUNT(*) AS n FROM endpoints WHERE model_id = ?",
-        [model.into()],
-    );
-    Ok(tx
-        .query_one_raw(count)
-        .await
-        .map_err(classify)?
-        .map(|r| r.try_get::<i64>("", "n"))
-        .transpose()
-        .map_err(classify)?
-        .unwrap_or(0))
+    Ok(write_batch(tx, &[t]).await?.pop().flatten())
 }
 
 /// Every transition of `group` in one SQLite transaction; nothing is written on error. The
@@ -125,18 +45,8 @@ pub(super) async fn group(
 ) -> Result<Vec<Option<Written>>, StorageError> {
     let result = within(deadlines.sqlite_transaction, async {
         let tx = write_tx_on(writer).await?;
-        match write_group(&tx, group).await {
-            Ok(written) => {
-                commit(tx).await?;
-                Ok(written)
-            }
-            Err(err) => {
-                if let Err(rollback) = tx.rollback().await {
-                    tracing::debug!(error = %rollback, "rollback failed");
-                }
-                Err(err)
-            }
-        }
+        let written = write_group(&tx, group).await;
+        commit_or_roll_back(tx, written).await
     })
     .await;
     if let Err(err) = &result {
@@ -164,7 +74,7 @@ async fn write_group(
     let mut rest = group;
     while let Some((first, after)) = rest.split_first() {
         if !first.guards_to_check().is_empty() {
-            written.push(sqlite_transition(tx, first).await?);
+            written.push(guarded_transition(tx, first).await?);
             rest = after;
             continue;
         }
@@ -203,9 +113,9 @@ fn placeholders(rows: usize, columns: usize) -> String {
     vec![row; rows].join(", ")
 }
 
-/// Unguarded transitions of distinct models inside `tx`, answered in order as
-/// [`sqlite_transition`] would answer each: the compare-and-sets in one statement, then the
-/// events of those that applied, then the endpoint counts of the shares among them.
+/// Transitions of distinct models inside `tx` (their guards, if any, already checked), each
+/// answered in order: the compare-and-sets in one statement, then the events of those that
+/// applied, then the endpoint counts of the shares among them.
 async fn write_batch(
     tx: &impl ConnectionTrait,
     batch: &[&Transition],
@@ -303,15 +213,20 @@ async fn batch_events(
         ),
         values,
     );
-    tx.query_all_raw(insert)
+    by_model(tx, insert, "id").await
+}
+
+/// The rows of `statement`, each a `model_id` and the integer column `value`, by model.
+async fn by_model(
+    tx: &impl ConnectionTrait,
+    statement: Statement,
+    value: &str,
+) -> Result<HashMap<Uuid, i64>, StorageError> {
+    tx.query_all_raw(statement)
         .await
         .map_err(classify)?
         .iter()
-        .map(|r| {
-            let id: i64 = r.try_get("", "id")?;
-            let model: Uuid = r.try_get("", "model_id")?;
-            Ok((model, id))
-        })
+        .map(|r| Ok((r.try_get("", "model_id")?, r.try_get("", value)?)))
         .collect::<Result<_, sea_orm::DbErr>>()
         .map_err(classify)
 }
@@ -330,17 +245,7 @@ async fn batch_endpoint_counts(
         ),
         shared.iter().map(|id| Value::from(*id)),
     );
-    tx.query_all_raw(count)
-        .await
-        .map_err(classify)?
-        .iter()
-        .map(|r| {
-            let model: Uuid = r.try_get("", "model_id")?;
-            let n: i64 = r.try_get("", "n")?;
-            Ok((model, n))
-        })
-        .collect::<Result<_, sea_orm::DbErr>>()
-        .map_err(classify)
+    by_model(tx, count, "n").await
 }
 
 #[cfg(test)]
