@@ -70,23 +70,18 @@ async fn write_group(
     tx: &impl ConnectionTrait,
     group: &[&Transition],
 ) -> Result<Vec<Option<Written>>, StorageError> {
+    let unguarded = |t: &&Transition| t.guards_to_check().is_empty();
     let mut written = Vec::with_capacity(group.len());
-    let mut rest = group;
-    while let Some((first, after)) = rest.split_first() {
-        if !first.guards_to_check().is_empty() {
-            written.push(guarded_transition(tx, first).await?);
-            rest = after;
-            continue;
+    // Runs of unguarded transitions, and each guarded one on its own.
+    for run in group.chunk_by(|a, b| unguarded(a) && unguarded(b)) {
+        match run {
+            [one] if !unguarded(one) => written.push(guarded_transition(tx, one).await?),
+            _ => {
+                for batch in batches(run) {
+                    written.extend(write_batch(tx, batch).await?);
+                }
+            }
         }
-        let run = rest
-            .iter()
-            .take_while(|t| t.guards_to_check().is_empty())
-            .count();
-        let (unguarded, after) = rest.split_at_checked(run).unwrap_or((rest, &[]));
-        for batch in batches(unguarded) {
-            written.extend(write_batch(tx, batch).await?);
-        }
-        rest = after;
     }
     Ok(written)
 }
