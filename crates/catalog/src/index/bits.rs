@@ -322,7 +322,7 @@ impl DocSet {
 
     /// The number of members of each chunk, in chunk order.
     #[cfg(test)]
-    fn chunk_lens(&self) -> Vec<usize> {
+    pub(super) fn chunk_lens(&self) -> Vec<usize> {
         self.views()
             .map(|(_, view)| match view {
                 View::Sparse(members) => members.len(),
@@ -430,7 +430,10 @@ impl Mask {
     pub(crate) fn count_in(&self, set: &DocSet) -> u64 {
         let mut count = 0;
         for (high, view) in set.views() {
-            let Some(words) = self.chunk_words(high) else {
+            // The mask is read for every value of a facet and stays in cache; the sets'
+            // chunks are not. A chunk the mask leaves empty (a filtered catalog numbered by
+            // its facet values has many) is passed over without reading the set's.
+            let Some(words) = self.chunk_words(high).filter(|w| w.iter().any(|w| *w != 0)) else {
                 continue;
             };
             count += match view {

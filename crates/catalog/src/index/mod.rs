@@ -99,9 +99,39 @@ impl Loader {
         CatalogIndex {
             versions,
             shared,
-            current: Snapshot::build(items.into_values().collect()),
+            current: Snapshot::build(grouped(items.into_values().collect())),
         }
     }
+}
+
+/// `items` ordered so that items with the same facet values are next to each other: the
+/// bulk build numbers them in this order, so each value's set is a few runs of numbers and
+/// holds bitmap chunks in those runs only, instead of a sparse bit in nearly every chunk of the
+/// catalog. A facet count then reads far fewer chunks (at 1,000,000 models the sets of all
+/// values of a field in random order hold a chunk per value per 4,096 items).
+/// Values are compared by the address of their shared text ([`Interner`]): equal values are
+/// one allocation, so this groups them; which group comes first does not matter.
+fn grouped(mut items: Vec<Arc<CatalogItem>>) -> Vec<Arc<CatalogItem>> {
+    fn text(value: Option<&Arc<str>>) -> usize {
+        value.map_or(0, |v| Arc::as_ptr(v).addr())
+    }
+    let buckets = |item: &CatalogItem| {
+        (
+            facets::bucket(&PARAMETER_BUCKETS, item.parameter_count),
+            facets::bucket(&CONTEXT_BUCKETS, item.context_length),
+        )
+    };
+    items.sort_by(|a, b| {
+        text(a.architecture.as_ref())
+            .cmp(&text(b.architecture.as_ref()))
+            .then_with(|| text(a.license.as_ref()).cmp(&text(b.license.as_ref())))
+            .then_with(|| {
+                let (a, b) = (a.tags.iter(), b.tags.iter());
+                a.map(|t| text(Some(t))).cmp(b.map(|t| text(Some(t))))
+            })
+            .then_with(|| buckets(a).cmp(&buckets(b)))
+    });
+    items
 }
 
 /// Whether a version of the row's model at least as new was already applied (an outbox read

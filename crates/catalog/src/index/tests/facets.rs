@@ -226,3 +226,31 @@ fn a_value_facet_lists_the_most_common_values_and_every_selected_one() {
         Some(("t000", 1))
     );
 }
+
+#[test]
+fn a_bulk_build_numbers_items_with_equal_facet_values_together() {
+    // 3 architectures and 2 licences over 120,000 items, arriving interleaved. Numbered as
+    // they came, every value's set would have members in all 30 chunks of 4,096 numbers.
+    const ITEMS: i64 = 120_000;
+    let rows = (0..ITEMS).map(|i| {
+        let mut row = row(&format!("model {i}"), 1_000 + i, 0);
+        let pick = |values: &[&str], n: i64| values[usize::try_from(i % n).unwrap()].to_owned();
+        row.model.architecture = Some(pick(&["llama", "qwen", "gemma"], 3));
+        row.model.license = Some(pick(&["mit", "apache-2.0"], 2));
+        row
+    });
+    let index = CatalogIndex::from_rows(rows);
+    let snapshot = index.current();
+    // An architecture is one run of 40,000 numbers; a licence one run of 20,000 within each
+    // architecture. A run of n numbers spans at most n / 4,096 + 2 chunks.
+    let spans = |runs: usize, each: usize| runs * (each / 4_096 + 2);
+    for (part, most) in [
+        (Part::Architecture, spans(1, 40_000)),
+        (Part::License, spans(3, 20_000)),
+    ] {
+        for (value, set) in snapshot.facet(part).unwrap() {
+            let chunks = set.chunk_lens().len();
+            assert!(chunks <= most, "{value}: {chunks} chunks, at most {most}");
+        }
+    }
+}
