@@ -121,7 +121,7 @@ fn grouped(mut items: Vec<Arc<CatalogItem>>) -> Vec<Arc<CatalogItem>> {
             facets::bucket(&CONTEXT_BUCKETS, item.context_length),
         )
     };
-    items.sort_by(|a, b| {
+    items.sort_unstable_by(|a, b| {
         text(a.architecture.as_ref())
             .cmp(&text(b.architecture.as_ref()))
             .then_with(|| text(a.license.as_ref()).cmp(&text(b.license.as_ref())))
