@@ -109,29 +109,39 @@ impl Loader {
 /// holds bitmap chunks in those runs only, instead of a sparse bit in nearly every chunk of the
 /// catalog. A facet count then reads far fewer chunks (at 1,000,000 models the sets of all
 /// values of a field in random order hold a chunk per value per 4,096 items).
-/// Values are compared by the address of their shared text ([`Interner`]): equal values are
-/// one allocation, so this groups them; which group comes first does not matter.
-fn grouped(mut items: Vec<Arc<CatalogItem>>) -> Vec<Arc<CatalogItem>> {
+///
+/// Values are keyed by the address of their shared text ([`Interner`]): equal values are one
+/// allocation, so this groups them; which group comes first does not matter. An item's tags
+/// are keyed by a hash of theirs (two lists with one hash share a group, which costs nothing
+/// but a little grouping). The keys are made once, so the sort compares plain numbers and
+/// never follows a pointer to an item (at a million items that was 0.8 s of start-up).
+fn grouped(items: Vec<Arc<CatalogItem>>) -> Vec<Arc<CatalogItem>> {
+    use std::hash::{BuildHasher, Hasher};
+
     fn text(value: Option<&Arc<str>>) -> usize {
         value.map_or(0, |v| Arc::as_ptr(v).addr())
     }
-    let buckets = |item: &CatalogItem| {
+    let tags_hasher = foldhash::fast::FixedState::with_seed(0);
+    let key = |item: &CatalogItem| {
+        let mut tags = tags_hasher.build_hasher();
+        item.tags
+            .iter()
+            .for_each(|t| tags.write_usize(text(Some(t))));
+        let bucket = |buckets: &[(i64, Option<i64>)], value| {
+            facets::bucket(buckets, value).map_or(0, |b| b + 1)
+        };
+        let buckets = bucket(&PARAMETER_BUCKETS, item.parameter_count) << 8
+            | bucket(&CONTEXT_BUCKETS, item.context_length);
         (
-            facets::bucket(&PARAMETER_BUCKETS, item.parameter_count),
-            facets::bucket(&CONTEXT_BUCKETS, item.context_length),
+            text(item.architecture.as_ref()),
+            text(item.license.as_ref()),
+            tags.finish(),
+            buckets,
         )
     };
-    items.sort_unstable_by(|a, b| {
-        text(a.architecture.as_ref())
-            .cmp(&text(b.architecture.as_ref()))
-            .then_with(|| text(a.license.as_ref()).cmp(&text(b.license.as_ref())))
-            .then_with(|| {
-                let (a, b) = (a.tags.iter(), b.tags.iter());
-                a.map(|t| text(Some(t))).cmp(b.map(|t| text(Some(t))))
-            })
-            .then_with(|| buckets(a).cmp(&buckets(b)))
-    });
-    items
+    let mut keyed: Vec<_> = items.into_iter().map(|item| (key(&item), item)).collect();
+    keyed.sort_unstable_by_key(|(key, _)| *key);
+    keyed.into_iter().map(|(_, item)| item).collect()
 }
 
 /// Whether a version of the row's model at least as new was already applied (an outbox read
