@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Two (or more) server builds side by side on one catalog path: seeds one SQLite file with
-# 10,000 shared models shaped like the bench's (bench/src/db/seed.rs), then, three rounds, starts
+# 10,000 shared models (MODELS to change it) shaped like the bench's (bench/src/db/seed.rs), then, three rounds, starts
 # each build in turn on a fresh copy of that file (fresh pages: no page cache, rate limit off,
 # log level warn) and drives it with wrk (64 connections, SECS seconds after a 1 s warm-up).
 # Prints one line per round and build: round, binary, requests/s. Needs wrk and sqlite3.
 #
 #   bench/tools/catalog-ab.sh SECS PATH_WITH_QUERY SERVER_BIN...
 #   e.g. bench/tools/catalog-ab.sh 5 '/v1/catalog/models?sort=name' /tmp/before target/release/modelshare
+#        MODELS=1000000 bench/tools/catalog-ab.sh 10 '/v1/catalog/facets?q=swift' /tmp/before target/release/modelshare
 set -euo pipefail
 
 secs=$1
@@ -15,6 +16,7 @@ shift 2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 port=18088
+models=${MODELS:-10000}
 
 # The seed: the demo tenant (from the first binary), then one statement for the models.
 export MODELSHARE__DATABASE__URL="sqlite://$work/seed.db?mode=rwc"
@@ -28,7 +30,7 @@ adjective="CASE i % 13 WHEN 0 THEN 'swift' WHEN 1 THEN 'bright' WHEN 2 THEN 'tin
   WHEN 4 THEN 'open' WHEN 5 THEN 'nimble' WHEN 6 THEN 'quiet' WHEN 7 THEN 'bold' WHEN 8 THEN 'lucid'
   WHEN 9 THEN 'decoded' WHEN 10 THEN 'calm' WHEN 11 THEN 'keen' ELSE 'sturdy' END"
 ts="'%Y-%m-%dT%H:%M:%S+00:00'"
-sqlite3 "$work/seed.db" "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < 10000)
+sqlite3 "$work/seed.db" "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < $models)
   INSERT INTO models (id, project_id, name, description, status, architecture, parameter_count,
     context_length, license, tags, shared, shared_at, unshared_at, version, created_at, updated_at)
   SELECT randomblob(16), '$project', 'cat-' || i || ' ' || $adjective || ' ' || $arch || ' ' || $noun,
@@ -48,7 +50,8 @@ for round in 1 2 3; do
       MODELSHARE__RATE_LIMIT__ENABLED=false MODELSHARE__CATALOG__PAGE_CACHE_BYTES=0 \
       MODELSHARE__SERVER__PORT=$port "$bin" serve >/dev/null 2>&1 &
     pid=$!
-    for _ in $(seq 1 200); do
+    # A million models take seconds to load.
+    for _ in $(seq 1 1200); do
       curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
       sleep 0.1
     done
