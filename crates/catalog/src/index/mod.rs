@@ -64,8 +64,8 @@ impl Standalone {
 }
 
 /// Builds the index of a whole catalog (the start-up load). Rows are turned into items as they
-/// arrive; each order is then built from its sorted keys in one pass. A repeated id keeps its
-/// newest version.
+/// arrive; the items are then numbered grouped by their facet values ([`grouped`]) and each
+/// order is built from its sorted keys in one pass. A repeated id keeps its newest version.
 /// Its maps hash with `foldhash` (their keys are model ids, which the service generates): the
 /// standard SipHash was about 5 % of the load's own thread at a million rows.
 #[derive(Debug, Default)]
