@@ -505,6 +505,37 @@ mod tests {
     }
 
     #[test]
+    fn a_count_passes_over_chunks_the_mask_leaves_empty_and_counts_the_rest() {
+        const LIMIT: Doc = 8 * 4_096;
+        // The mask: every other number of chunks 1 and 5, and one number of chunk 6 (a chunk
+        // whose words are all empty but one).
+        let chosen: Vec<Doc> = (4_096..2 * 4_096)
+            .chain(5 * 4_096..6 * 4_096)
+            .step_by(2)
+            .chain([6 * 4_096 + 4_000])
+            .collect();
+        let mut mask = Mask::empty(LIMIT);
+        mask.add(&DocSet::from_ascending(&chosen));
+        // A dense set in every chunk, and a sparse one (a few members per chunk).
+        for step in [3, 997] {
+            let mut members: Vec<Doc> = (0..LIMIT).step_by(step).collect();
+            members.push(6 * 4_096 + 4_000);
+            members.sort_unstable();
+            members.dedup();
+            let set = DocSet::from_ascending(&members);
+            let both = members
+                .iter()
+                .filter(|d| chosen.binary_search(d).is_ok())
+                .count();
+            assert_eq!(
+                mask.count_in(&set),
+                u64::try_from(both).unwrap(),
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
     fn a_doc_set_and_masks_agree_with_a_btree_set() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = |n: u32| {
