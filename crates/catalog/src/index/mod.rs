@@ -127,11 +127,9 @@ fn grouped(items: Vec<Arc<CatalogItem>>) -> Vec<Arc<CatalogItem>> {
         item.tags
             .iter()
             .for_each(|t| tags.write_usize(text(Some(t))));
-        let bucket = |buckets: &[(i64, Option<i64>)], value| {
-            facets::bucket(buckets, value).map_or(0, |b| b + 1)
-        };
-        let buckets = bucket(&PARAMETER_BUCKETS, item.parameter_count) << 8
-            | bucket(&CONTEXT_BUCKETS, item.context_length);
+        // 0 for no value, then each bucket's place from 1 (plain numbers: a smaller key).
+        let buckets = snapshot::NUMERIC
+            .map(|(bounds, value)| facets::bucket(bounds, value(item)).map_or(0, |b| b + 1));
         (
             text(item.architecture.as_ref()),
             text(item.license.as_ref()),

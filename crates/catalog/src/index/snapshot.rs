@@ -146,13 +146,13 @@ fn borrowed_facet_key(value: &str) -> Cow<'_, str> {
 pub(super) const EXACT: [Part; 3] = [Part::Architecture, Part::License, Part::Tag];
 
 /// A numeric field's facet buckets and the field.
-type Numeric = (
+pub(super) type Numeric = (
     &'static [(i64, Option<i64>)],
     fn(&CatalogItem) -> Option<i64>,
 );
 
 /// The numeric fields (parameters, context length), in the order of the snapshot's indexes.
-const NUMERIC: [Numeric; 2] = [
+pub(super) const NUMERIC: [Numeric; 2] = [
     (&PARAMETER_BUCKETS, |item| item.parameter_count),
     (&CONTEXT_BUCKETS, |item| item.context_length),
 ];
