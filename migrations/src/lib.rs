@@ -10,6 +10,7 @@ mod m20261202_000001_idempotency_keys;
 mod m20261202_000002_schedules;
 mod m20261202_000003_webhooks;
 mod m20261202_000004_standing_events;
+mod m20261205_000001_database_identity;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_schedules::Migration),
             Box::new(m20261202_000003_webhooks::Migration),
             Box::new(m20261202_000004_standing_events::Migration),
+            Box::new(m20261205_000001_database_identity::Migration),
         ]
     }
 }

@@ -290,7 +290,8 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM (or its [`Stopper`]), then stops accepting connections,
     /// lets in-flight requests finish (for up to `server.shutdown_grace_secs`), stops the
-    /// schedule runner (after the runs in flight are recorded) and closes the database.
+    /// schedule runner (after the runs in flight are recorded), writes the catalog's start-up
+    /// checkpoint and closes the database.
     ///
     /// Meanwhile each SIGHUP, and each change of the config files, reloads the configuration
     /// ([`Reloader::reload_files`], [`Reloader::spawn_watch`]).
@@ -315,6 +316,8 @@ impl Application {
         drop(self.key_follower);
         self.scheduler.stop().await;
         self.webhooks.stop().await;
+        // Every transition is in by now: the next start loads this instead of the database.
+        self.catalog.save_checkpoint().await;
         if let Err(err) = self.store.close().await {
             tracing::warn!(error = %err, "closing the database failed");
         }

@@ -1,7 +1,8 @@
 //! [`Catalog`]: the handle callers use. It hides the actors and maps mailbox errors.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, MailboxError};
@@ -10,13 +11,14 @@ use auth::{Check, PolicyChains, Principal, Refusal};
 use domain::{ModelId, ScheduleId, ShareAction};
 use storage::{Model, StorageError, Store};
 
+use crate::checkpoint;
 use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader, Snapshot};
 use crate::memory::{Trim, release_free_pages};
 use crate::model_actor::{ActorContext, Apply, ModelActor, Origin};
 use crate::outcome::{ShareError, Transitioned, refusal_error};
-use crate::public::{PublicCatalog, Update};
+use crate::public::{PublicCatalog, SetEndpoints, TakeSaving, Update};
 use crate::registry::Registry;
-use crate::tail::{self, Announcer, LocalEvents, Position, TailStats, Tailer};
+use crate::tail::{self, Announcer, Applied, LocalEvents, Position, TailStats, Tailer};
 
 #[derive(Debug, Clone)]
 pub struct CatalogSettings {
@@ -26,6 +28,10 @@ pub struct CatalogSettings {
     pub poll_interval: Duration,
     /// How often the whole catalog is compared with the database and repaired; zero: never.
     pub reconcile_interval: Duration,
+    /// The start-up checkpoint's file (see the `checkpoint` module); `None`: no checkpoint.
+    pub checkpoint: Option<PathBuf>,
+    /// How often the checkpoint is written while the catalog changes; zero: only on stop.
+    pub checkpoint_interval: Duration,
 }
 
 /// The catalog: share/unshare through per-model actors, and reads of the public catalog.
@@ -42,6 +48,8 @@ struct Inner {
     index: Arc<ArcSwap<Snapshot>>,
     actors: Arc<ActorContext>,
     stats: Arc<TailStats>,
+    checkpointer: Option<Arc<Checkpointer>>,
+    from_checkpoint: bool,
 }
 
 impl Catalog {
@@ -52,7 +60,19 @@ impl Catalog {
         chains: PolicyChains,
         settings: CatalogSettings,
     ) -> Result<Self, StorageError> {
-        let (index, position, undecodable) = load_index(&store).await?;
+        let restored = match &settings.checkpoint {
+            Some(path) => restore(&store, path).await?,
+            None => None,
+        };
+        let from_checkpoint = restored.is_some();
+        // What the checkpoint holds: written again only once something moved on.
+        let checkpointed = restored
+            .as_ref()
+            .map(|(index, position)| (index.generation(), position.newest()));
+        let (index, mut position, undecodable) = match restored {
+            Some((index, position)) => (index, position, 0),
+            None => load_index(&store).await?,
+        };
         let stats = Arc::new(TailStats::default());
         stats.undecodable.fetch_add(undecodable, Ordering::Relaxed);
         let published = Arc::new(ArcSwap::new(index.snapshot()));
@@ -64,13 +84,47 @@ impl Catalog {
         let registry = Registry::new(settings.idle_timeout);
         spawn_sweeper(&arbiter, &registry, store.clone(), settings.idle_timeout);
         let local_events = Arc::new(LocalEvents::default());
+        let applied = Arc::new(Applied::default());
         let tailer = Tailer {
+            applied: Arc::clone(&applied),
             store: store.clone(),
             public: public.clone(),
             local_events: Arc::clone(&local_events),
             stats: Arc::clone(&stats),
             poll_interval: settings.poll_interval,
         };
+        // Before the service is ready: what the outbox holds past the load (or the
+        // checkpoint), so that a client never reads a catalog older than the database was.
+        tailer.catch_up(&mut position).await?;
+        applied.set(&position);
+        if from_checkpoint {
+            arbiter.spawn(refresh(store.clone(), public.clone(), Arc::clone(&stats)));
+        }
+        let checkpointer = settings.checkpoint.map(|path| {
+            Arc::new(Checkpointer {
+                path,
+                store: store.clone(),
+                public: public.clone(),
+                applied,
+                saved: std::sync::Mutex::new(checkpointed),
+                writing: tokio::sync::Mutex::new(()),
+            })
+        });
+        if let Some(checkpointer) = &checkpointer
+            && !settings.checkpoint_interval.is_zero()
+        {
+            let checkpointer = Arc::downgrade(checkpointer);
+            let every = settings.checkpoint_interval;
+            arbiter.spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(checkpointer) = checkpointer.upgrade() else {
+                        break;
+                    };
+                    checkpointer.save().await;
+                }
+            });
+        }
         let announcer = spawn_tail(&arbiter, tailer, position, settings.reconcile_interval);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -91,8 +145,26 @@ impl Catalog {
                     stats: Arc::clone(&stats),
                 }),
                 stats,
+                checkpointer,
+                from_checkpoint,
             }),
         })
+    }
+
+    /// Whether this start loaded the catalog from its start-up checkpoint (rather than from
+    /// the database).
+    pub fn started_from_checkpoint(&self) -> bool {
+        self.inner.from_checkpoint
+    }
+
+    /// Writes the start-up checkpoint now (when one is configured, and unless the one written
+    /// last, or loaded, is still the catalog's state): what a stopping service does, so that
+    /// its next start loads it. Failures are logged, not returned: without a checkpoint the
+    /// next start loads from the database.
+    pub async fn save_checkpoint(&self) {
+        if let Some(checkpointer) = &self.inner.checkpointer {
+            checkpointer.save().await;
+        }
     }
 
     /// Shares a model of the principal's project.
@@ -401,6 +473,127 @@ async fn load_index(store: &Store) -> Result<(CatalogIndex, Position, u64), Stor
         Position::after_load(start_id, horizon),
         loaded.undecodable,
     ))
+}
+
+/// The catalog saved at `path`, and where the tail stands in it, when the checkpoint is there
+/// and may be trusted (see the `checkpoint` module); otherwise `None`, and the log says why.
+async fn restore(
+    store: &Store,
+    path: &Path,
+) -> Result<Option<(CatalogIndex, Position)>, StorageError> {
+    let started = std::time::Instant::now();
+    let read = match checkpoint::read(path) {
+        Ok(None) => return Ok(None),
+        Ok(Some(read)) => checkpoint::check(store, &read.0).await?.map(|()| read),
+        Err(unusable) => Err(unusable),
+    };
+    // The read's temporaries (hundreds of MB at a million models) go back to the system.
+    release_free_pages();
+    match read {
+        Ok((mark, index)) => {
+            tracing::info!(
+                path = %path.display(),
+                shared_models = index.len(),
+                outbox_position = mark.newest,
+                total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "public catalog loaded from its checkpoint"
+            );
+            Ok(Some((
+                index,
+                Position::restored(mark.newest, mark.final_cursor),
+            )))
+        }
+        Err(reason) => {
+            tracing::warn!(
+                path = %path.display(),
+                %reason,
+                "catalog checkpoint not used; loading from the database"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// After a start from a checkpoint: every shared model's version and endpoint count compared
+/// with the database, and what differs repaired (changes the outbox does not carry: one
+/// written to the database directly, an endpoint made while this instance was down).
+async fn refresh(store: Store, public: Addr<PublicCatalog>, stats: Arc<TailStats>) {
+    if let Err(err) = tail::reconcile_once(&store, &public, &stats).await {
+        tracing::warn!(error = %err, "catalog not compared with the database after its checkpoint; the reconciliation will");
+    }
+    match store.shared_endpoint_counts().await {
+        Ok(counts) => {
+            if let Ok(changed) = public
+                .send(SetEndpoints(counts.into_iter().collect()))
+                .await
+                && changed > 0
+            {
+                tracing::info!(
+                    changed,
+                    "endpoint counts refreshed after the catalog checkpoint"
+                );
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "endpoint counts not refreshed after the catalog checkpoint");
+        }
+    }
+}
+
+/// Writes the start-up checkpoint, one write at a time.
+struct Checkpointer {
+    path: PathBuf,
+    store: Store,
+    public: Addr<PublicCatalog>,
+    applied: Arc<Applied>,
+    /// The generation and outbox position of the last one written.
+    saved: std::sync::Mutex<Option<(u64, i64)>>,
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl Checkpointer {
+    /// Writes the checkpoint, unless neither the catalog nor the tail's position moved since
+    /// the last one; logs the outcome.
+    async fn save(&self) {
+        let _writing = self.writing.lock().await;
+        let started = std::time::Instant::now();
+        // The position first: every event up to it is in the index taken after it.
+        let (newest, final_cursor) = self.applied.get();
+        let mark = match checkpoint::mark(&self.store, newest, final_cursor).await {
+            Ok(mark) => mark,
+            Err(err) => {
+                tracing::warn!(error = %err, "catalog checkpoint not written");
+                return;
+            }
+        };
+        let Ok(saving) = self.public.send(TakeSaving).await else {
+            return;
+        };
+        let now = (saving.generation(), newest);
+        if *self.saved.lock().unwrap_or_else(PoisonError::into_inner) == Some(now) {
+            return;
+        }
+        let shared_models = saving.len();
+        let path = self.path.clone();
+        let written =
+            tokio::task::spawn_blocking(move || checkpoint::write(&path, &mark, &saving)).await;
+        match written {
+            Ok(Ok(bytes)) => {
+                *self.saved.lock().unwrap_or_else(PoisonError::into_inner) = Some(now);
+                tracing::info!(
+                    path = %self.path.display(),
+                    shared_models,
+                    bytes,
+                    total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "catalog checkpoint written"
+                );
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(path = %self.path.display(), error = %err, "catalog checkpoint not written");
+            }
+            Err(err) => tracing::warn!(error = %err, "catalog checkpoint not written"),
+        }
+    }
 }
 
 /// Starts, on the catalog's arbiter, the outbox tail from `position`, the reconciliation (every

@@ -71,6 +71,7 @@
 //!
 //! Callers use the [`Catalog`] handle; actix types never leave this crate.
 
+mod checkpoint;
 mod handle;
 mod index;
 mod memory;

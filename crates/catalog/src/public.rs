@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use domain::ModelId;
 use storage::CatalogRow;
 
-use crate::index::{CatalogIndex, Snapshot};
+use crate::index::{CatalogIndex, Saving, Snapshot};
 
 pub(crate) struct PublicCatalog {
     pub(crate) index: CatalogIndex,
@@ -96,6 +96,41 @@ impl Handler<Repair> for PublicCatalog {
         self.index.apply(*row);
         let changed = self.index.generation() != before;
         if changed {
+            self.published.store(self.index.snapshot());
+        }
+        changed
+    }
+}
+
+/// The index as a start-up checkpoint saves it.
+pub(crate) struct TakeSaving;
+
+impl Message for TakeSaving {
+    type Result = Saving;
+}
+
+impl Handler<TakeSaving> for PublicCatalog {
+    type Result = actix::MessageResult<TakeSaving>;
+
+    fn handle(&mut self, _: TakeSaving, _ctx: &mut Self::Context) -> Self::Result {
+        actix::MessageResult(self.index.saving())
+    }
+}
+
+/// Every shared model's endpoint count as read from the database (models with none left
+/// out); answers how many items changed.
+pub(crate) struct SetEndpoints(pub(crate) foldhash::HashMap<ModelId, i64>);
+
+impl Message for SetEndpoints {
+    type Result = usize;
+}
+
+impl Handler<SetEndpoints> for PublicCatalog {
+    type Result = usize;
+
+    fn handle(&mut self, SetEndpoints(counts): SetEndpoints, _ctx: &mut Self::Context) -> usize {
+        let changed = self.index.set_endpoints(&counts);
+        if changed > 0 {
             self.published.store(self.index.snapshot());
         }
         changed

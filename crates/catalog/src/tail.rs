@@ -142,7 +142,40 @@ impl Position {
     }
 }
 
+impl Position {
+    /// Where a start-up checkpoint left the tail (the ids it applied are not saved: the
+    /// final read applies them again, which is harmless).
+    pub(crate) fn restored(newest: i64, final_cursor: Option<OutboxCursor>) -> Self {
+        Self {
+            newest,
+            final_cursor,
+            applied: Ids::default(),
+        }
+    }
+
+    pub(crate) fn newest(&self) -> i64 {
+        self.newest
+    }
+}
+
+/// The tail's position after its last completed read: every event up to it has been applied
+/// to the catalog (what a start-up checkpoint saves with the index).
+#[derive(Debug, Default)]
+pub(crate) struct Applied(Mutex<(i64, Option<OutboxCursor>)>);
+
+impl Applied {
+    pub(crate) fn set(&self, position: &Position) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            (position.newest, position.final_cursor);
+    }
+
+    pub(crate) fn get(&self) -> (i64, Option<OutboxCursor>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 pub(crate) struct Tailer {
+    pub(crate) applied: Arc<Applied>,
     pub(crate) store: Store,
     pub(crate) public: Addr<PublicCatalog>,
     pub(crate) local_events: Arc<LocalEvents>,
@@ -173,7 +206,7 @@ pub(crate) async fn run(tailer: Tailer, mut position: Position) {
             None => tokio::time::sleep(tailer.poll_interval).await,
         }
         match tailer.catch_up(&mut position).await {
-            Ok(Flow::Continue) => {}
+            Ok(Flow::Continue) => tailer.applied.set(&position),
             Ok(Flow::Stop) => return,
             Err(err) => tracing::debug!(error = %err, "outbox not readable now; retrying"),
         }

@@ -104,16 +104,27 @@ impl Backend {
     }
 }
 
+/// The file of a SQLite database URL (`data/modelshare.db` of `sqlite://data/modelshare.db`);
+/// `None` for an in-memory database or a URL that is not SQLite's.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
 /// Creates the directory a SQLite file lives in (`data/` of `sqlite://data/modelshare.db`).
 fn create_sqlite_parent_dir(url: &str) -> Result<(), StorageError> {
-    let options = SqliteConnectOptions::from_str(url).map_err(|e| {
+    if let Err(e) = SqliteConnectOptions::from_str(url) {
         tracing::debug!(error = %e, "unparseable sqlite url");
-        StorageError::Invalid("database url is not a valid sqlite url")
-    })?;
-    let file = options.get_filename();
-    if url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(());
+        return Err(StorageError::Invalid(
+            "database url is not a valid sqlite url",
+        ));
     }
+    let Some(file) = sqlite_file(url) else {
+        return Ok(());
+    };
     if let Some(parent) = file.parent()
         && !parent.as_os_str().is_empty()
         && !parent.exists()

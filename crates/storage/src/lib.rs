@@ -25,7 +25,7 @@ mod stats;
 )]
 pub mod testing;
 
-pub use connect::{Backend, DEADLINE_MARGIN, DbSettings, SqliteSynchronous};
+pub use connect::{Backend, DEADLINE_MARGIN, DbSettings, SqliteSynchronous, sqlite_file};
 pub use error::StorageError;
 pub use memory::Released;
 pub use records::*;

@@ -1,6 +1,7 @@
 //! The public catalog: shared models only, filters, sorts, optional auth; its pages and
 //! cursors in [`paging`].
 
+mod checkpoint;
 mod facets;
 mod paging;
 

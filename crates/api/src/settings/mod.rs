@@ -134,6 +134,11 @@ pub struct CatalogSection {
     pub reconcile_interval_ms: u64,
     /// Bytes of rendered catalog pages kept (least recently used first out); 0 keeps none.
     pub page_cache_bytes: usize,
+    /// The start-up checkpoint's file: `auto` (next to a SQLite file, none on PostgreSQL or
+    /// in memory), empty (none), or a path.
+    pub checkpoint_path: String,
+    /// 0 writes the checkpoint only when the service stops.
+    pub checkpoint_interval_ms: u64,
 }
 
 /// `[schedules]`: the runner of scheduled shares and unshares.
@@ -442,6 +447,21 @@ impl Settings {
             idle_timeout: Duration::from_millis(self.actors.idle_timeout_ms.get()),
             poll_interval: Duration::from_millis(self.catalog.poll_interval_ms.get()),
             reconcile_interval: Duration::from_millis(self.catalog.reconcile_interval_ms),
+            checkpoint: self.checkpoint_path(),
+            checkpoint_interval: Duration::from_millis(self.catalog.checkpoint_interval_ms),
+        }
+    }
+
+    /// Where the catalog's start-up checkpoint is kept, if anywhere (`catalog.checkpoint_path`).
+    pub fn checkpoint_path(&self) -> Option<PathBuf> {
+        match self.catalog.checkpoint_path.as_str() {
+            "" => None,
+            "auto" => storage::sqlite_file(self.database.url.expose()).map(|file| {
+                let mut name = file.into_os_string();
+                name.push(".catalog");
+                PathBuf::from(name)
+            }),
+            path => Some(PathBuf::from(path)),
         }
     }
 

@@ -23,7 +23,6 @@ fn split(doc: Doc) -> (u32, u16) {
     )
 }
 
-#[cfg(test)]
 fn join(high: u32, low: u16) -> Doc {
     high << CHUNK_SHIFT | Doc::from(low)
 }
@@ -309,7 +308,6 @@ impl DocSet {
     }
 
     /// The members, in ascending order.
-    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = Doc> + '_ {
         self.views().flat_map(|(high, view)| {
             let lows = match view {

@@ -27,14 +27,14 @@ pub struct CatalogItem {
     /// and what `q` is looked for in.
     pub(super) name_key: Arc<str>,
     /// The item's wire form, rendered on first use (see [`CatalogItem::rendered`]).
-    rendered: Rendered,
+    pub(super) rendered: Rendered,
 }
 
 /// A lazily rendered form of an item. Items never change once in the index (a change replaces
 /// the item), so what is rendered stays true; a clone (the start of a changed item) starts
 /// empty, and the cache takes no part in equality.
 #[derive(Debug, Default)]
-struct Rendered(OnceLock<Box<str>>);
+pub(super) struct Rendered(OnceLock<Box<str>>);
 
 impl Clone for Rendered {
     fn clone(&self) -> Self {

@@ -19,6 +19,7 @@ mod browse;
 mod facets;
 mod item;
 mod query;
+mod saved;
 mod search;
 mod snapshot;
 #[cfg(test)]
@@ -38,6 +39,7 @@ pub use facets::{
 pub use item::CatalogItem;
 use item::Interner;
 pub use query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
+pub(crate) use saved::{Corrupt, Encoded, SECTIONS};
 pub(crate) use snapshot::Snapshot;
 
 /// A catalog index built at once from rows, read without actors or a store: what the
@@ -142,6 +144,27 @@ fn grouped(items: Vec<Arc<CatalogItem>>) -> Vec<Arc<CatalogItem>> {
     keyed.into_iter().map(|(_, item)| item).collect()
 }
 
+/// A catalog index as a start-up checkpoint saves it (see [`CatalogIndex::saving`]).
+pub(crate) struct Saving {
+    snapshot: Snapshot,
+    versions: Vec<(ModelId, i64)>,
+}
+
+impl Saving {
+    /// The index as bytes: a head and [`SECTIONS`] sections.
+    pub(crate) fn encode(&self) -> Encoded {
+        saved::encode(&self.snapshot, &self.versions)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.snapshot.len()
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.snapshot.generation()
+    }
+}
+
 /// Whether a version of the row's model at least as new was already applied (an outbox read
 /// overtaken by a local transition must not undo it).
 fn outdated(versions: &HashMap<ModelId, i64>, row: &CatalogRow) -> bool {
@@ -219,6 +242,47 @@ impl CatalogIndex {
 
     pub(crate) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
         self.current.remove(id)
+    }
+
+    /// What a start-up checkpoint saves: the current state and the versions applied (a copy
+    /// of the versions, O(n); the state is a snapshot, O(1)). Encoded off the writer's thread.
+    pub(crate) fn saving(&self) -> Saving {
+        Saving {
+            snapshot: self.current.clone(),
+            versions: self.versions.iter().map(|(id, v)| (*id, *v)).collect(),
+        }
+    }
+
+    /// The index [`Saving::encode`] made, its sections read by `section` (see
+    /// [`saved::decode`]).
+    pub(crate) fn decode<E>(
+        head: &[u8],
+        section: impl Fn(usize) -> Result<Vec<u8>, E> + Sync,
+    ) -> Result<Self, E>
+    where
+        E: From<Corrupt> + Send,
+    {
+        saved::decode(head, section)
+    }
+
+    /// Sets every item's endpoint count to `counts`' (0 for a model not in it); returns how
+    /// many items changed.
+    pub(crate) fn set_endpoints(&mut self, counts: &HashMap<ModelId, i64>) -> usize {
+        let wrong: Vec<(ModelId, i64)> = self
+            .current
+            .by_doc
+            .iter()
+            .flatten()
+            .filter_map(|item| {
+                let count = counts.get(&item.model_id).copied().unwrap_or(0);
+                (item.endpoint_count != count)
+                    .then_some((item.model_id, count - item.endpoint_count))
+            })
+            .collect();
+        for (id, delta) in &wrong {
+            self.adjust_endpoints(*id, *delta);
+        }
+        wrong.len()
     }
 
     pub(crate) fn adjust_endpoints(&mut self, id: ModelId, delta: i64) {

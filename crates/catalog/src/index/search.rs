@@ -25,7 +25,7 @@ use super::query::TIERS;
 use super::snapshot::{join, packed};
 
 /// A three-letter sequence, packed (see [`pack`]).
-type Gram = u64;
+pub(super) type Gram = u64;
 
 /// The third letter of a word's last sequence: its end. Above every `char`.
 const END: u64 = 0x1F_FFFF;
@@ -71,7 +71,7 @@ fn item_words<'a>(item: &'a CatalogItem, lower: &'a mut String) -> [Vec<&'a str>
 }
 
 /// `text` lowercased (as `q` is), into `lower`.
-fn lowercase_into(text: &str, lower: &mut String) {
+pub(super) fn lowercase_into(text: &str, lower: &mut String) {
     lower.clear();
     if text.is_ascii() {
         lower.push_str(text);
@@ -291,6 +291,103 @@ impl WordIndex {
                 }
             }
         }
+        Self::assemble(names, descriptions, move || {
+            grams.sort_unstable_by_key(|(gram, _)| *gram);
+            grams
+                .chunk_by(|a, b| a.0 == b.0)
+                .filter_map(|group| {
+                    let (gram, _) = group.first()?;
+                    let words: Vector<_> = group.iter().map(|(_, word)| Arc::clone(word)).collect();
+                    Some((*gram, words))
+                })
+                .collect()
+        })
+    }
+
+    /// The index as a saved one holds it (see `saved`): each field's words and their sets
+    /// (`names` in ascending word order), and each sequence's words by their place in `names`,
+    /// then in `descriptions`. A word in both fields is held once. `None` when a place names
+    /// no word.
+    pub(super) fn restore(
+        names: Vec<(Arc<str>, DocSet)>,
+        mut descriptions: Vec<(Arc<str>, DocSet)>,
+        grams: Vec<(Gram, Vec<u32>)>,
+    ) -> Option<Self> {
+        for (word, _) in &mut descriptions {
+            if let Ok(at) = names.binary_search_by(|(name, _)| name.cmp(word))
+                && let Some((name, _)) = names.get(at)
+            {
+                *word = Arc::clone(name);
+            }
+        }
+        let limit = u32::try_from(names.len() + descriptions.len()).unwrap_or(u32::MAX);
+        if grams.iter().any(|(_, at)| {
+            !at.is_sorted_by(|a, b| a < b) || at.last().is_some_and(|at| *at >= limit)
+        }) {
+            return None;
+        }
+        let grams = {
+            let words: Vec<&Arc<str>> = names.iter().chain(&descriptions).map(|(w, _)| w).collect();
+            // Each sequence's words listed a block of words at a time, every sequence's in
+            // turn: the words' counts then change in one stretch of memory at a time (in
+            // sequence order, they changed all over it: a cache miss each, millions of them).
+            const BLOCK: u32 = 1 << 15;
+            // Each sequence, the places of its words still to list, and those listed.
+            let mut lists: Vec<(Gram, &[u32], Vec<_>)> = grams
+                .iter()
+                .map(|(gram, at)| (*gram, at.as_slice(), Vec::with_capacity(at.len())))
+                .collect();
+            let mut end = 0;
+            while end < limit {
+                end = end.saturating_add(BLOCK);
+                for (_, at, list) in &mut lists {
+                    let taken = at.partition_point(|at| *at < end);
+                    let (now, later) = at.split_at(taken);
+                    list.extend(
+                        now.iter()
+                            .filter_map(|at| words.get(usize::try_from(*at).ok()?))
+                            .map(|word| Arc::clone(word)),
+                    );
+                    *at = later;
+                }
+            }
+            packed(
+                lists
+                    .into_iter()
+                    .map(|(gram, _, list)| (gram, Vector::from(list)))
+                    .collect(),
+            )
+        };
+        Some(Self::assemble(names, descriptions, move || grams))
+    }
+
+    /// Each sequence's words by their place in the names' words (in ascending order), then in
+    /// the descriptions': what [`WordIndex::restore`] takes back.
+    pub(super) fn saved_grams(&self) -> Vec<(Gram, Vec<u32>)> {
+        let mut places: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
+        for (at, word) in (0u32..).zip(self.names.keys().chain(self.descriptions.keys())) {
+            places.entry(&**word).or_insert(at);
+        }
+        self.grams
+            .iter()
+            .map(|(gram, words)| {
+                let mut at: Vec<u32> = words
+                    .iter()
+                    .filter_map(|word| places.get(&**word).copied())
+                    .collect();
+                at.sort_unstable();
+                (*gram, at)
+            })
+            .collect()
+    }
+
+    /// Each field's words and sets as maps (on a thread of their own) and the sequences'
+    /// map `grams` makes.
+    fn assemble(
+        names: Vec<(Arc<str>, DocSet)>,
+        descriptions: Vec<(Arc<str>, DocSet)>,
+        grams: impl FnOnce() -> OrdMap<Gram, Vector<Arc<str>>>,
+    ) -> Self {
         std::thread::scope(|scope| {
             let words = scope.spawn(|| {
                 [names, descriptions].map(|mut sets| {
@@ -298,15 +395,7 @@ impl WordIndex {
                     packed(sets)
                 })
             });
-            grams.sort_unstable_by_key(|(gram, _)| *gram);
-            let grams = grams
-                .chunk_by(|a, b| a.0 == b.0)
-                .filter_map(|group| {
-                    let (gram, _) = group.first()?;
-                    let words: Vector<_> = group.iter().map(|(_, word)| Arc::clone(word)).collect();
-                    Some((*gram, words))
-                })
-                .collect();
+            let grams = grams();
             let [names, descriptions] = join(words);
             Self {
                 names,
@@ -314,6 +403,11 @@ impl WordIndex {
                 grams,
             }
         })
+    }
+
+    /// The items of each word in names, and in descriptions (see the fields).
+    pub(super) fn fields(&self) -> [&Words; 2] {
+        [&self.names, &self.descriptions]
     }
 
     pub(super) fn insert(&mut self, doc: Doc, item: &CatalogItem) {

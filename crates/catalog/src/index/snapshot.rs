@@ -180,21 +180,30 @@ impl Snapshot {
             let by_endpoints = scope.spawn(|| order(&items, CatalogItem::endpoints_key));
             let by_name = scope.spawn(|| order(&items, CatalogItem::name_key));
             let words = scope.spawn(|| WordIndex::build(&items));
-            let mut built = Self::default();
-            built.build_fields(&items);
+            let mut built = Self::from_items(&items);
             built.words = join(words);
-            let mut docs: Vec<(ModelId, Doc)> = (0..)
-                .zip(&items)
-                .map(|(doc, item)| (item.model_id, doc))
-                .collect();
-            docs.sort_unstable_by_key(|(id, _)| *id);
-            built.docs = packed(docs);
-            built.by_doc = items.iter().map(|item| Some(Arc::clone(item))).collect();
             built.by_shared_at = join(by_shared_at);
             built.by_name = join(by_name);
             built.by_endpoints = join(by_endpoints);
             built
         })
+    }
+
+    /// A snapshot of `items` numbered in the order given, with the inverted indexes of their
+    /// fields, and no orders or words yet. Two items of one model are held as one (the
+    /// caller checks [`Snapshot::len`] when it cannot rule that out).
+    pub(super) fn from_items(items: &[Arc<CatalogItem>]) -> Self {
+        let mut built = Self::default();
+        built.build_fields(items);
+        let mut docs: Vec<(ModelId, Doc)> = (0..)
+            .zip(items)
+            .map(|(doc, item)| (item.model_id, doc))
+            .collect();
+        docs.sort_unstable_by_key(|(id, _)| *id);
+        docs.dedup_by_key(|(id, _)| *id);
+        built.docs = packed(docs);
+        built.by_doc = items.iter().map(|item| Some(Arc::clone(item))).collect();
+        built
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -3,6 +3,7 @@
 
 mod facets;
 mod relevance;
+mod saved;
 
 use super::*;
 use domain::{ModelStatus, Timestamp};
