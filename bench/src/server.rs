@@ -97,6 +97,27 @@ impl Process {
         self.child.kill().await?;
         Ok(())
     }
+
+    /// Stops the server as an operator does (SIGTERM: it drains, writes its catalog
+    /// checkpoint and exits) and waits for it, at most `limit`; returns how long it took.
+    pub async fn terminate(mut self, limit: Duration) -> Result<Duration> {
+        self.stop.store(true, Ordering::Relaxed);
+        let asked = Instant::now();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -TERM {} failed", self.pid);
+        }
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(exited) => {
+                exited?;
+                Ok(asked.elapsed())
+            }
+            Err(_) => bail!("the server did not stop within {limit:?} of SIGTERM"),
+        }
+    }
 }
 
 impl Drop for Process {
@@ -128,6 +149,12 @@ impl ServerSpec {
             // One client on one IP with one key measures the service, not the rate limiter
             // (which would answer 429 above its per-key / per-IP rate).
             .env("MODELSHARE__RATE_LIMIT__ENABLED", "false")
+            // The catalog's start-up checkpoint in the server's folder, on either database
+            // (`auto` keeps none on PostgreSQL); see `ServerSpec::forget_checkpoint`.
+            .env(
+                "MODELSHARE__CATALOG__CHECKPOINT_PATH",
+                self.checkpoint_path(),
+            )
             .stdin(Stdio::null())
             .kill_on_drop(true);
         if let Some(ms) = self.idle_timeout_ms {
@@ -137,6 +164,20 @@ impl ServerSpec {
             cmd.env("MODELSHARE__CATALOG__PAGE_CACHE_BYTES", bytes.to_string());
         }
         cmd
+    }
+
+    /// Where the server keeps its catalog checkpoint.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.workdir.join("catalog.checkpoint")
+    }
+
+    /// Removes the catalog checkpoint a stopped server left, so that the next start loads the
+    /// catalog from the database (a cold start).
+    pub fn forget_checkpoint(&self) -> Result<()> {
+        match std::fs::remove_file(self.checkpoint_path()) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
+            _ => Ok(()),
+        }
     }
 
     /// The same server with its catalog page cache off: every page is cut afresh.

@@ -192,7 +192,9 @@ fn targets(scenario: Scenario, db: Db, m: &RunResult) -> Vec<Target> {
         // for a list p99 of 5 ms).
         Scenario::CatalogScale => vec![
             at_most("start-up s", extra("startup_s"), 3.0),
+            at_most("restart from checkpoint s", extra("restart_s"), 3.0),
             at_most("RSS when ready MB", extra("rss_ready_mb"), 1024.0),
+            at_most("RSS when ready again MB", extra("rss_restart_mb"), 1024.0),
             at_most("list p99 ms", m.p99_ms, 2.0),
             at_most("facets p99 ms", extra("facets_p99_ms"), 5.0),
             at_most(

@@ -208,6 +208,8 @@ pub(super) async fn catalog_scale(env: &Env, db: Db) -> Result<Vec<RunResult>> {
     let wrk = (s.connections, s.connections);
     let mut results = Vec::new();
     for _ in 0..env.runs {
+        // A cold start: the catalog read from the database and indexed.
+        spec.forget_checkpoint()?;
         let (service, startup) = spec.serve().await?;
         let addr = service.addr;
         let rss_ready = service.rss();
@@ -253,7 +255,15 @@ pub(super) async fn catalog_scale(env: &Env, db: Db) -> Result<Vec<RunResult>> {
         extra.insert("rss_after_load_mb".into(), mb(service.rss()));
         extra.insert("seed_s".into(), seed_secs);
         result.peak_rss_mb = mb(service.peak_rss());
-        service.stop().await?;
+        // A restart: stopped as an operator does (it writes its catalog checkpoint), then
+        // started again from it.
+        let stopping = service.terminate(Duration::from_secs(120)).await?;
+        let (restarted, restart) = spec.serve().await?;
+        let extra = &mut result.extra;
+        extra.insert("stop_s".into(), stopping.as_secs_f64());
+        extra.insert("restart_s".into(), restart.as_secs_f64());
+        extra.insert("rss_restart_mb".into(), mb(restarted.rss()));
+        restarted.stop().await?;
         results.push(result);
     }
     prepared.finish().await?;
