@@ -30,14 +30,14 @@
 //! (a change written to the database without an event, or an endpoint made while this instance
 //! was down).
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use domain::ModelId;
 use storage::{OutboxCursor, StorageError, Store};
 use uuid::Uuid;
 
-use crate::index::{CatalogIndex, Corrupt, Encoded, SECTIONS, Saving};
+use crate::index::{CatalogIndex, Corrupt, SECTIONS, Saving, Sink};
 
 /// The file's first bytes: what it is, and the version of its layout.
 const MAGIC: &[u8; 8] = b"MSCATCK2";
@@ -118,50 +118,88 @@ pub(crate) async fn check(
 }
 
 /// Writes `mark` and `saving` to `path` (through a temporary file, synced, then renamed);
-/// returns the bytes written. Blocking: run it off the actors' thread.
+/// returns the bytes written. Blocking: run it off the actors' thread. The index is written
+/// as it is encoded, never whole in memory.
 ///
 /// The layout: [`MAGIC`]; the header's length, the header (the mark, the index's head, and
 /// each section's length and CRC-32) and the header's CRC-32; then the sections, in order.
-/// Each section is read and checked on the thread that decodes it.
-pub(crate) fn write(path: &Path, mark: &Mark, saving: &Saving) -> std::io::Result<usize> {
-    let Encoded { head, sections } = saving.encode();
-    let mut header = Vec::new();
-    put_mark(&mut header, mark);
-    put_bytes(&mut header, &head);
-    for section in &sections {
-        header.extend_from_slice(&len_u64(section.len()).to_le_bytes());
-        header.extend_from_slice(&crc32fast::hash(section).to_le_bytes());
-    }
+/// Each section is read and checked on the thread that decodes it. The header's size does
+/// not depend on the sections, so it is written last, over its place.
+pub(crate) fn write(path: &Path, mark: &Mark, saving: &Saving) -> std::io::Result<u64> {
+    let header = |table: &[(u64, u32)]| {
+        let mut header = Vec::new();
+        put_mark(&mut header, mark);
+        put_bytes(&mut header, &saving.head());
+        for (len, crc) in table {
+            header.extend_from_slice(&len.to_le_bytes());
+            header.extend_from_slice(&crc.to_le_bytes());
+        }
+        header
+    };
+    let placeholder = header(&[(0, 0); SECTIONS]);
     let temporary = temporary(path);
     let written = (|| {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
-        file.write_all(MAGIC)?;
-        file.write_all(
-            &u32::try_from(header.len())
+        let mut sink = FileSink {
+            file: std::io::BufWriter::new(std::fs::File::create(&temporary)?),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            table: Vec::with_capacity(SECTIONS),
+        };
+        sink.file.write_all(MAGIC)?;
+        sink.file.write_all(
+            &u32::try_from(placeholder.len())
                 .unwrap_or(u32::MAX)
                 .to_le_bytes(),
         )?;
-        file.write_all(&header)?;
-        file.write_all(&crc32fast::hash(&header).to_le_bytes())?;
-        for section in &sections {
-            file.write_all(section)?;
-        }
-        let file = file
+        sink.file.write_all(&placeholder)?;
+        sink.file.write_all(&[0; 4])?;
+        saving.encode(&mut sink)?;
+        let header = header(&sink.table);
+        let sections: u64 = sink.table.iter().map(|(len, _)| len).sum();
+        let mut file = sink
+            .file
             .into_inner()
             .map_err(std::io::IntoInnerError::into_error)?;
+        file.seek(std::io::SeekFrom::Start(len_u64(MAGIC.len()) + 4))?;
+        file.write_all(&header)?;
+        file.write_all(&crc32fast::hash(&header).to_le_bytes())?;
         file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        std::fs::rename(&temporary, path)?;
+        Ok(len_u64(MAGIC.len() + 8 + header.len()) + sections)
     })();
-    if let Err(err) = written {
+    if written.is_err() {
         // Best effort: a failed write leaves no partial file behind (the old one stays).
         let _ = std::fs::remove_file(&temporary);
-        return Err(err);
+        return written;
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // The rename lasts a crash once the folder is synced; without it, the old file stays.
         let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
-    Ok(MAGIC.len() + 8 + header.len() + sections.iter().map(Vec::len).sum::<usize>())
+    written
+}
+
+/// The sections of a checkpoint being written, and each one's length and CRC-32.
+struct FileSink {
+    file: std::io::BufWriter<std::fs::File>,
+    crc: crc32fast::Hasher,
+    len: u64,
+    table: Vec<(u64, u32)>,
+}
+
+impl Sink for FileSink {
+    fn take(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.crc.update(bytes);
+        self.len += len_u64(bytes.len());
+        Ok(())
+    }
+
+    fn end_section(&mut self) -> std::io::Result<()> {
+        let crc = std::mem::take(&mut self.crc).finalize();
+        self.table.push((std::mem::take(&mut self.len), crc));
+        Ok(())
+    }
 }
 
 fn len_u64(len: usize) -> u64 {

@@ -39,7 +39,7 @@ pub use facets::{
 pub use item::CatalogItem;
 use item::Interner;
 pub use query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
-pub(crate) use saved::{Corrupt, Encoded, SECTIONS};
+pub(crate) use saved::{Corrupt, SECTIONS, Sink};
 pub(crate) use snapshot::Snapshot;
 
 /// A catalog index built at once from rows, read without actors or a store: what the
@@ -151,9 +151,14 @@ pub(crate) struct Saving {
 }
 
 impl Saving {
-    /// The index as bytes: a head and [`SECTIONS`] sections.
-    pub(crate) fn encode(&self) -> Encoded {
-        saved::encode(&self.snapshot, &self.versions)
+    /// The index's head (see [`saved::head`]).
+    pub(crate) fn head(&self) -> Vec<u8> {
+        saved::head(&self.snapshot)
+    }
+
+    /// Writes the index's [`SECTIONS`] sections to `sink`.
+    pub(crate) fn encode(&self, sink: &mut impl Sink) -> std::io::Result<()> {
+        saved::encode(&self.snapshot, &self.versions, sink)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -31,15 +31,56 @@ pub(crate) struct Corrupt(pub(crate) &'static str);
 /// sets, the words' sequences.
 pub(crate) const SECTIONS: usize = 5;
 
-/// A saved index: a head (the item count and the generation) and its sections, kept apart so
-/// that they are read (and checked) on several threads at once.
-pub(crate) struct Encoded {
-    pub(crate) head: Vec<u8>,
-    pub(crate) sections: [Vec<u8>; SECTIONS],
+/// Where [`encode`] writes a saved index's sections, a little at a time: a saved index is
+/// never whole in memory (hundreds of MB at a million models, on a running service).
+pub(crate) trait Sink {
+    /// The next bytes of the current section.
+    fn take(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// The current section is complete; the next bytes are the next section's.
+    fn end_section(&mut self) -> std::io::Result<()>;
 }
 
-/// `index` (its current state and the versions it applied) as bytes.
-pub(crate) fn encode(snapshot: &Snapshot, versions: &[(ModelId, i64)]) -> Encoded {
+/// The bytes a [`Sink`] is given at once, about.
+const SPILL: usize = 1 << 20;
+
+/// Bytes gathered for a [`Sink`], handed on a [`SPILL`] at a time.
+struct Spill<'a, S: Sink> {
+    out: Vec<u8>,
+    sink: &'a mut S,
+}
+
+impl<S: Sink> Spill<'_, S> {
+    /// Hands the bytes on once there are enough.
+    fn check(&mut self) -> std::io::Result<()> {
+        if self.out.len() >= SPILL {
+            self.sink.take(&self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    fn end_section(&mut self) -> std::io::Result<()> {
+        self.sink.take(&self.out)?;
+        self.out.clear();
+        self.sink.end_section()
+    }
+}
+
+/// A saved index's head: its item count and generation (what [`decode`] reads first).
+pub(crate) fn head(snapshot: &Snapshot) -> Vec<u8> {
+    let mut head = Vec::new();
+    put_len(&mut head, snapshot.len());
+    put_u64(&mut head, snapshot.generation);
+    head
+}
+
+/// Writes `snapshot` (and the `versions` its writer applied) to `sink`, section by section:
+/// the items, the versions, the orders, the words' sets, the words' sequences.
+pub(crate) fn encode(
+    snapshot: &Snapshot,
+    versions: &[(ModelId, i64)],
+    sink: &mut impl Sink,
+) -> std::io::Result<()> {
     // Each number in use, in order, gets the next number from 0.
     let mut renumbered = vec![Doc::MAX; snapshot.by_doc.len()];
     let mut count: Doc = 0;
@@ -56,63 +97,53 @@ pub(crate) fn encode(snapshot: &Snapshot, versions: &[(ModelId, i64)]) -> Encode
             .copied()
             .unwrap_or(Doc::MAX)
     };
-    let mut head = Vec::new();
-    put_u32(&mut head, count);
-    put_u64(&mut head, snapshot.generation);
-    let mut sections: [Vec<u8>; SECTIONS] = Default::default();
-    let [items, saved_versions, orders, words, grams] = &mut sections;
-    {
-        let out = items;
-        out.reserve(snapshot.len().saturating_mul(160));
-        for item in snapshot.by_doc.iter().flatten() {
-            put_item(out, item);
+    let mut spill = Spill {
+        out: Vec::with_capacity(SPILL * 2),
+        sink,
+    };
+    for item in snapshot.by_doc.iter().flatten() {
+        put_item(&mut spill.out, item);
+        spill.check()?;
+    }
+    spill.end_section()?;
+    put_len(&mut spill.out, versions.len());
+    for (id, version) in versions {
+        spill.out.extend_from_slice(id.as_uuid().as_bytes());
+        put_i64(&mut spill.out, *version);
+        spill.check()?;
+    }
+    spill.end_section()?;
+    let orders: [&mut dyn Iterator<Item = &Placed>; 3] = [
+        &mut snapshot.by_shared_at.values(),
+        &mut snapshot.by_name.values(),
+        &mut snapshot.by_endpoints.values(),
+    ];
+    for order in orders {
+        for placed in order {
+            put_u32(&mut spill.out, new(placed.doc));
+            spill.check()?;
         }
     }
-    {
-        let out = saved_versions;
-        put_len(out, versions.len());
-        for (id, version) in versions {
-            out.extend_from_slice(id.as_uuid().as_bytes());
-            put_i64(out, *version);
+    spill.end_section()?;
+    for field in snapshot.words.fields() {
+        put_len(&mut spill.out, field.len());
+        for (word, set) in field {
+            put_str(&mut spill.out, word);
+            put_len(&mut spill.out, set.len());
+            set.iter().for_each(|doc| put_u32(&mut spill.out, new(doc)));
+            spill.check()?;
         }
     }
-    {
-        let out = orders;
-        let orders = [
-            &snapshot
-                .by_shared_at
-                .values()
-                .map(|p| p.doc)
-                .collect::<Vec<_>>(),
-            &snapshot.by_name.values().map(|p| p.doc).collect(),
-            &snapshot.by_endpoints.values().map(|p| p.doc).collect(),
-        ];
-        for order in orders {
-            order.iter().for_each(|doc| put_u32(out, new(*doc)));
-        }
+    spill.end_section()?;
+    let grams = snapshot.words.saved_grams();
+    put_len(&mut spill.out, grams.len());
+    for (gram, words) in grams {
+        put_u64(&mut spill.out, gram);
+        put_len(&mut spill.out, words.len());
+        words.into_iter().for_each(|at| put_u32(&mut spill.out, at));
+        spill.check()?;
     }
-    {
-        let out = words;
-        for field in snapshot.words.fields() {
-            put_len(out, field.len());
-            for (word, set) in field {
-                put_str(out, word);
-                put_len(out, set.len());
-                set.iter().for_each(|doc| put_u32(out, new(doc)));
-            }
-        }
-    }
-    {
-        let out = grams;
-        let grams = snapshot.words.saved_grams();
-        put_len(out, grams.len());
-        for (gram, words) in grams {
-            put_u64(out, gram);
-            put_len(out, words.len());
-            words.into_iter().for_each(|at| put_u32(out, at));
-        }
-    }
-    Encoded { head, sections }
+    spill.end_section()
 }
 
 /// The index saved with `head`, each of whose sections `section` reads (by its place, on the
