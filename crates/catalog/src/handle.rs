@@ -518,26 +518,28 @@ async fn restore(
 /// with the database, and what differs repaired (changes the outbox does not carry: one
 /// written to the database directly, an endpoint made while this instance was down).
 async fn refresh(store: Store, public: Addr<PublicCatalog>, stats: Arc<TailStats>) {
+    let started = std::time::Instant::now();
+    let repairs = stats.repairs.load(Ordering::Relaxed);
     if let Err(err) = tail::reconcile_once(&store, &public, &stats).await {
         tracing::warn!(error = %err, "catalog not compared with the database after its checkpoint; the reconciliation will");
+        return;
     }
-    match store.shared_endpoint_counts().await {
-        Ok(counts) => {
-            if let Ok(changed) = public
-                .send(SetEndpoints(counts.into_iter().collect()))
-                .await
-                && changed > 0
-            {
-                tracing::info!(
-                    changed,
-                    "endpoint counts refreshed after the catalog checkpoint"
-                );
-            }
-        }
+    let endpoints = match store.shared_endpoint_counts().await {
+        Ok(counts) => public
+            .send(SetEndpoints(counts.into_iter().collect()))
+            .await
+            .unwrap_or_default(),
         Err(err) => {
             tracing::warn!(error = %err, "endpoint counts not refreshed after the catalog checkpoint");
+            return;
         }
-    }
+    };
+    tracing::info!(
+        repaired = stats.repairs.load(Ordering::Relaxed) - repairs,
+        endpoint_counts_changed = endpoints,
+        total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "catalog compared with the database after its checkpoint"
+    );
 }
 
 /// Writes the start-up checkpoint, one write at a time.
