@@ -121,6 +121,7 @@ impl Catalog {
                     let Some(checkpointer) = checkpointer.upgrade() else {
                         break;
                     };
+                    // A failure is logged; the next period tries again.
                     checkpointer.save().await;
                 }
             });
@@ -162,8 +163,16 @@ impl Catalog {
     /// its next start loads it. Failures are logged, not returned: without a checkpoint the
     /// next start loads from the database.
     pub async fn save_checkpoint(&self) {
-        if let Some(checkpointer) = &self.inner.checkpointer {
-            checkpointer.save().await;
+        let Some(checkpointer) = &self.inner.checkpointer else {
+            return;
+        };
+        // A failure here (a database busy at shutdown) costs the next start a full load:
+        // worth two more tries.
+        for _ in 0..3 {
+            if checkpointer.save().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -555,8 +564,8 @@ struct Checkpointer {
 
 impl Checkpointer {
     /// Writes the checkpoint, unless neither the catalog nor the tail's position moved since
-    /// the last one; logs the outcome.
-    async fn save(&self) {
+    /// the last one; logs the outcome. False when it failed (and was not written).
+    async fn save(&self) -> bool {
         let _writing = self.writing.lock().await;
         let started = std::time::Instant::now();
         // The position first: every event up to it is in the index taken after it.
@@ -565,15 +574,16 @@ impl Checkpointer {
             Ok(mark) => mark,
             Err(err) => {
                 tracing::warn!(error = %err, "catalog checkpoint not written");
-                return;
+                return false;
             }
         };
         let Ok(saving) = self.public.send(TakeSaving).await else {
-            return;
+            tracing::warn!("catalog checkpoint not written: the catalog has stopped");
+            return false;
         };
         let now = (saving.generation(), newest);
         if *self.saved.lock().unwrap_or_else(PoisonError::into_inner) == Some(now) {
-            return;
+            return true;
         }
         let shared_models = saving.len();
         let path = self.path.clone();
@@ -589,11 +599,16 @@ impl Checkpointer {
                     total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                     "catalog checkpoint written"
                 );
+                true
             }
             Ok(Err(err)) => {
                 tracing::warn!(path = %self.path.display(), error = %err, "catalog checkpoint not written");
+                false
             }
-            Err(err) => tracing::warn!(error = %err, "catalog checkpoint not written"),
+            Err(err) => {
+                tracing::warn!(error = %err, "catalog checkpoint not written");
+                false
+            }
         }
     }
 }

@@ -133,6 +133,16 @@ async fn a_restart_loads_the_checkpoint_and_shows_what_changed_while_it_was_down
     restarted.stop().await;
 }
 
+/// An instance on a new, empty database, given `file` (another database's checkpoint), does
+/// not use it: it shows its own, empty catalog.
+async fn not_used_elsewhere(file: &Path) {
+    let elsewhere = TestDb::new();
+    let other = instance(&elsewhere, Some(file)).await;
+    assert!(!other.catalog.started_from_checkpoint());
+    assert!(catalog(&other).await.is_empty());
+    other.stop().await;
+}
+
 #[actix_rt::test]
 async fn a_checkpoint_of_another_database_or_a_damaged_one_is_not_used() {
     let db = TestDb::new();
@@ -144,11 +154,7 @@ async fn a_checkpoint_of_another_database_or_a_damaged_one_is_not_used() {
     assert!(file.exists());
 
     // Another database, given this one's checkpoint: it shows its own catalog (empty).
-    let elsewhere = TestDb::new();
-    let other = instance(&elsewhere, Some(&file)).await;
-    assert!(!other.catalog.started_from_checkpoint());
-    assert!(catalog(&other).await.is_empty());
-    other.stop().await;
+    not_used_elsewhere(&file).await;
 
     // Two databases whose outboxes are both empty: the first's catalog shared behind the
     // service's back, so no event tells the checkpoints apart, only the databases' identity.
@@ -177,11 +183,7 @@ async fn a_checkpoint_of_another_database_or_a_damaged_one_is_not_used() {
     );
     seeded.stop().await;
     assert!(quiet_file.exists());
-    let empty = TestDb::new();
-    let other = instance(&empty, Some(&quiet_file)).await;
-    assert!(!other.catalog.started_from_checkpoint());
-    assert!(catalog(&other).await.is_empty());
-    other.stop().await;
+    not_used_elsewhere(&quiet_file).await;
 
     // The checkpoint itself damaged (one byte changed in its middle): loaded from the database.
     let first_again = instance(&db, None).await;

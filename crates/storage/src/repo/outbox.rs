@@ -167,25 +167,12 @@ impl Store {
 
     /// Every shared model's id and version, for reconciling a catalog with the database.
     pub async fn shared_model_versions(&self) -> Result<Vec<(ModelId, i64)>, StorageError> {
-        let backend = self.reader.get_database_backend();
-        let statement = Statement::from_string(
-            backend,
-            // In no order: the caller looks them up. Sorting a million rows took SQLite
-            // seconds, reading them half a second.
-            "SELECT id, version FROM models WHERE shared",
-        );
-        self.reader
-            .query_all_raw(statement)
+        // In no order: the caller looks them up. Sorting a million rows took SQLite seconds,
+        // reading them half a second.
+        self.ids_with("SELECT id, version AS n FROM models WHERE shared")
             .await
-            .map_err(classify)?
-            .iter()
-            .map(|row| {
-                let id = row.try_get("", "id").map_err(classify)?;
-                let version = row.try_get("", "version").map_err(classify)?;
-                Ok((ModelId::from_uuid(id), version))
-            })
-            .collect()
     }
+
     /// The database's identity token (see the `database_identity` migration).
     pub async fn database_identity(&self) -> Result<String, StorageError> {
         let backend = self.reader.get_database_backend();
@@ -206,12 +193,16 @@ impl Store {
 
     /// How many endpoints each shared model has, for the models that have any.
     pub async fn shared_endpoint_counts(&self) -> Result<Vec<(ModelId, i64)>, StorageError> {
-        let backend = self.reader.get_database_backend();
-        let statement = Statement::from_string(
-            backend,
+        self.ids_with(
             "SELECT e.model_id AS id, COUNT(*) AS n FROM endpoints e \
              JOIN models m ON m.id = e.model_id WHERE m.shared GROUP BY e.model_id",
-        );
+        )
+        .await
+    }
+
+    /// Each row's model `id` and number `n`, of `sql` on the reader.
+    async fn ids_with(&self, sql: &str) -> Result<Vec<(ModelId, i64)>, StorageError> {
+        let statement = Statement::from_string(self.reader.get_database_backend(), sql);
         self.reader
             .query_all_raw(statement)
             .await
@@ -219,8 +210,8 @@ impl Store {
             .iter()
             .map(|row| {
                 let id = row.try_get("", "id").map_err(classify)?;
-                let count = row.try_get("", "n").map_err(classify)?;
-                Ok((ModelId::from_uuid(id), count))
+                let n = row.try_get("", "n").map_err(classify)?;
+                Ok((ModelId::from_uuid(id), n))
             })
             .collect()
     }
