@@ -143,15 +143,22 @@ async fn not_used_elsewhere(file: &Path) {
     other.stop().await;
 }
 
-#[actix_rt::test]
-async fn a_checkpoint_of_another_database_or_a_damaged_one_is_not_used() {
+/// A database whose tenant's model was shared by an instance that then stopped, and the
+/// checkpoint that instance wrote.
+async fn one_shared_then_stopped() -> (TestDb, PathBuf, Tenant) {
     let db = TestDb::new();
     let file = checkpoint_file(&db);
     let first = instance(&db, Some(&file)).await;
     let t = first.tenant().await;
     share(&first, &t, t.model).await;
     first.stop().await;
-    assert!(file.exists());
+    assert!(file.exists(), "a stopping service writes its checkpoint");
+    (db, file, t)
+}
+
+#[actix_rt::test]
+async fn a_checkpoint_of_another_database_or_a_damaged_one_is_not_used() {
+    let (db, file, t) = one_shared_then_stopped().await;
 
     // Another database, given this one's checkpoint: it shows its own catalog (empty).
     not_used_elsewhere(&file).await;
@@ -214,12 +221,7 @@ async fn a_checkpoint_of_another_database_or_a_damaged_one_is_not_used() {
 #[actix_rt::test]
 async fn a_change_written_to_the_database_while_down_is_repaired_after_a_start_from_the_checkpoint()
 {
-    let db = TestDb::new();
-    let file = checkpoint_file(&db);
-    let first = instance(&db, Some(&file)).await;
-    let t = first.tenant().await;
-    share(&first, &t, t.model).await;
-    first.stop().await;
+    let (db, file, t) = one_shared_then_stopped().await;
 
     // Unshared behind the service's back: no share event says so.
     behind_its_back(
