@@ -105,6 +105,7 @@ impl Catalog {
                 path,
                 store: store.clone(),
                 public: public.clone(),
+                published: Arc::clone(&published),
                 applied,
                 saved: std::sync::Mutex::new(checkpointed),
                 writing: tokio::sync::Mutex::new(()),
@@ -556,6 +557,9 @@ struct Checkpointer {
     path: PathBuf,
     store: Store,
     public: Addr<PublicCatalog>,
+    /// The catalog as published, whose generation tells (without asking the actor, which
+    /// would copy its versions) whether anything changed since the last checkpoint.
+    published: Arc<ArcSwap<Snapshot>>,
     applied: Arc<Applied>,
     /// The generation and outbox position of the last one written.
     saved: std::sync::Mutex<Option<(u64, i64)>>,
@@ -570,6 +574,9 @@ impl Checkpointer {
         let started = std::time::Instant::now();
         // The position first: every event up to it is in the index taken after it.
         let (newest, final_cursor) = self.applied.get();
+        if self.unchanged((self.published.load().generation(), newest)) {
+            return true;
+        }
         let mark = match checkpoint::mark(&self.store, newest, final_cursor).await {
             Ok(mark) => mark,
             Err(err) => {
@@ -582,7 +589,7 @@ impl Checkpointer {
             return false;
         };
         let now = (saving.generation(), newest);
-        if *self.saved.lock().unwrap_or_else(PoisonError::into_inner) == Some(now) {
+        if self.unchanged(now) {
             return true;
         }
         let shared_models = saving.len();
@@ -610,6 +617,11 @@ impl Checkpointer {
                 false
             }
         }
+    }
+
+    /// Whether `now` (a generation and an outbox position) is what the last checkpoint holds.
+    fn unchanged(&self, now: (u64, i64)) -> bool {
+        *self.saved.lock().unwrap_or_else(PoisonError::into_inner) == Some(now)
     }
 }
 
