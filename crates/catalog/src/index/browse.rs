@@ -21,13 +21,13 @@ use std::cmp::Reverse;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use imbl::OrdMap;
 use uuid::Uuid;
 
 use super::CatalogItem;
 use super::bits::{Doc, DocSet, Mask};
 use super::query::Part;
 use super::query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
+use super::runs::Runs;
 use super::snapshot::{CountKey, NameKey, Placed, Snapshot};
 
 /// The most models one page examines, unless the page size is larger.
@@ -140,9 +140,7 @@ impl Snapshot {
                 last_examined = Some((tier, END));
             } else {
                 let start = from.map_or(Bound::Unbounded, Bound::Excluded);
-                for (key, Placed { doc, item }) in
-                    self.by_shared_at.range((start, Bound::Unbounded))
-                {
+                for (key, Placed { doc, item }) in self.by_shared_at.from(start.as_ref()) {
                     if budget == 0 {
                         // Models remain, unexamined: the next page goes on after the last one.
                         let items = found.into_iter().map(|(_, item)| Arc::clone(item));
@@ -421,7 +419,7 @@ impl<K: Ord + Clone> Cut<'_, K> {
     /// whether a model matches the filter.
     fn walk(
         &self,
-        order: &OrdMap<K, Placed>,
+        order: &Runs<K, Placed>,
         bound: usize,
         matches: impl Fn(&Placed) -> bool,
     ) -> Cutting<K> {
@@ -430,7 +428,7 @@ impl<K: Ord + Clone> Cut<'_, K> {
         let mut last_kept: Option<&K> = None;
         let mut last_examined: Option<&K> = None;
         let mut examined = 0;
-        for (key, placed) in order.range((start, Bound::Unbounded)) {
+        for (key, placed) in order.from(start.as_ref()) {
             if examined == bound {
                 // Models remain, unexamined: the next page goes on after the last one examined.
                 return (items, last_examined.cloned(), examined);
@@ -457,7 +455,7 @@ impl Cut<'_, (u8, CountKey)> {
     /// tested against the filter. Without `q` there is one tier.
     fn walk_tiers(
         &self,
-        order: &OrdMap<CountKey, Placed>,
+        order: &Runs<CountKey, Placed>,
         bound: usize,
         candidate: impl Fn(Doc) -> bool,
     ) -> Cutting<(u8, CountKey)> {
@@ -476,7 +474,7 @@ impl Cut<'_, (u8, CountKey)> {
                 Some(key) if tier == first => Bound::Excluded(key),
                 _ => Bound::Unbounded,
             };
-            for (key, Placed { doc, item }) in order.range((from, Bound::Unbounded)) {
+            for (key, Placed { doc, item }) in order.from(from.as_ref()) {
                 if examined == bound {
                     return (items, last_examined, examined);
                 }
@@ -498,7 +496,7 @@ impl Cut<'_, (u8, CountKey)> {
 /// One order of the index: its tree, an item's key in it, and its cursors.
 trait Order {
     type Key: Ord + Clone;
-    fn order(snapshot: &Snapshot) -> &OrdMap<Self::Key, Placed>;
+    fn order(snapshot: &Snapshot) -> &Runs<Self::Key, Placed>;
     fn key(item: &CatalogItem) -> Self::Key;
     /// The cursor's key in this order (none for a cursor of another order).
     fn after(cursor: &SortKey) -> Option<Self::Key>;
@@ -512,7 +510,7 @@ struct ByEndpoints;
 impl Order for BySharedAt {
     type Key = CountKey;
 
-    fn order(snapshot: &Snapshot) -> &OrdMap<CountKey, Placed> {
+    fn order(snapshot: &Snapshot) -> &Runs<CountKey, Placed> {
         &snapshot.by_shared_at
     }
 
@@ -535,7 +533,7 @@ impl Order for BySharedAt {
 impl Order for ByName {
     type Key = NameKey;
 
-    fn order(snapshot: &Snapshot) -> &OrdMap<NameKey, Placed> {
+    fn order(snapshot: &Snapshot) -> &Runs<NameKey, Placed> {
         &snapshot.by_name
     }
 
@@ -558,7 +556,7 @@ impl Order for ByName {
 impl Order for ByEndpoints {
     type Key = CountKey;
 
-    fn order(snapshot: &Snapshot) -> &OrdMap<CountKey, Placed> {
+    fn order(snapshot: &Snapshot) -> &Runs<CountKey, Placed> {
         &snapshot.by_endpoints
     }
 

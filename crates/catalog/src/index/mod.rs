@@ -19,6 +19,7 @@ mod browse;
 mod facets;
 mod item;
 mod query;
+mod runs;
 mod saved;
 mod search;
 mod snapshot;

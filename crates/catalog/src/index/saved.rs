@@ -19,8 +19,9 @@ use uuid::Uuid;
 use super::CatalogIndex;
 use super::bits::{Doc, DocSet};
 use super::item::{CatalogItem, Interner, Rendered};
+use super::runs::Runs;
 use super::search::{WordIndex, lowercase_into};
-use super::snapshot::{Placed, Snapshot, join, packed};
+use super::snapshot::{Placed, Snapshot, join};
 
 /// What was read does not make an index (cut short, or not written by this code).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -266,7 +267,7 @@ fn restore<'scope, E: From<Corrupt>>(
         items: &[Arc<CatalogItem>],
         docs: &[Doc],
         key: fn(&CatalogItem) -> K,
-    ) -> Result<imbl::OrdMap<K, Placed>, Corrupt> {
+    ) -> Result<Runs<K, Placed>, Corrupt> {
         let mut keyed: Vec<(K, Placed)> = Vec::with_capacity(docs.len());
         for doc in docs {
             let item = usize::try_from(*doc)
@@ -284,7 +285,7 @@ fn restore<'scope, E: From<Corrupt>>(
             };
             keyed.push((k, placed));
         }
-        Ok(packed(keyed))
+        Ok(Runs::from_sorted(keyed))
     }
     std::thread::scope(|scope| {
         let shared_at = scope.spawn(|| order(items, &by_shared_at, CatalogItem::shared_at_key));

@@ -21,6 +21,7 @@ use super::CatalogItem;
 use super::bits::{Doc, DocSet};
 use super::facets::{CONTEXT_BUCKETS, PARAMETER_BUCKETS, bucket};
 use super::query::{Part, facet_key};
+use super::runs::Runs;
 use super::search::WordIndex;
 
 /// The key of an item in the newest-first and most-endpoints-first orders.
@@ -49,9 +50,9 @@ pub(crate) struct Snapshot {
     free: Vector<Doc>,
     // Each order holds the items themselves and their numbers (not just ids), so a page walks
     // one tree and never looks an id up per candidate, in `items` or in `docs`.
-    pub(super) by_shared_at: OrdMap<CountKey, Placed>,
-    pub(super) by_name: OrdMap<NameKey, Placed>,
-    pub(super) by_endpoints: OrdMap<CountKey, Placed>,
+    pub(super) by_shared_at: Runs<CountKey, Placed>,
+    pub(super) by_name: Runs<NameKey, Placed>,
+    pub(super) by_endpoints: Runs<CountKey, Placed>,
     /// Inverted indexes of the exact filters (values by [`facet_key`]).
     architectures: Facet,
     licenses: Facet,
@@ -164,7 +165,7 @@ impl Snapshot {
         fn order<K: Ord + Clone>(
             items: &[Arc<CatalogItem>],
             key: fn(&CatalogItem) -> K,
-        ) -> OrdMap<K, Placed> {
+        ) -> Runs<K, Placed> {
             let mut keyed: Vec<(K, Placed)> = (0..)
                 .zip(items)
                 .map(|(doc, item)| {
@@ -173,7 +174,7 @@ impl Snapshot {
                 })
                 .collect();
             keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            packed(keyed)
+            Runs::from_sorted(keyed)
         }
         std::thread::scope(|scope| {
             let by_shared_at = scope.spawn(|| order(&items, CatalogItem::shared_at_key));

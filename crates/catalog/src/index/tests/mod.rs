@@ -3,6 +3,7 @@
 
 mod facets;
 mod relevance;
+mod runs;
 mod saved;
 
 use super::*;
