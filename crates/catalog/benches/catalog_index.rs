@@ -1,6 +1,7 @@
 //! One catalog read at a time against 1,000,000 shared models, in memory: a first page of each
 //! list shape and each facets shape of the bench's catalog mix (the same seed pattern as
-//! `bench/src/db/seed.rs`). What a read costs without HTTP, queueing or other load.
+//! `bench/src/db/seed.rs`). What a read costs without HTTP, queueing or other load; and what
+//! a share or unshare costs the index (`change/*`).
 //! Run: `cargo bench -p catalog --bench catalog_index` (`CATALOG_BENCH_MODELS` to change the
 //! size; building the index takes about 20 s).
 
@@ -130,5 +131,33 @@ fn reads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, reads);
+/// One share and one unshare of a model (each a new version, applied and published as the
+/// catalog's actor does after a transition), cycling over 1,000 models of the catalog.
+fn changes(c: &mut Criterion) {
+    let models: usize = std::env::var("CATALOG_BENCH_MODELS")
+        .ok()
+        .map_or(1_000_000, |n| n.parse().unwrap());
+    let mut toggled: Vec<_> = (0..1_000).map(row).collect();
+    let mut index = Standalone::from_rows(toggled.iter().cloned().chain((1_000..models).map(row)));
+    let mut group = c.benchmark_group(format!("catalog_{models}"));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    let mut next = 0;
+    group.bench_function("change/unshare-and-share", |b| {
+        b.iter(|| {
+            let row = &mut toggled[next % 1_000];
+            next += 1;
+            for shared in [false, true] {
+                row.model.shared = shared;
+                row.model.version += 1;
+                assert!(index.apply(row.clone()));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, reads, changes);
 criterion_main!(benches);

@@ -45,24 +45,36 @@ pub(crate) use snapshot::Snapshot;
 
 /// A catalog index built at once from rows, read without actors or a store: what the
 /// `catalog_index` benchmark measures (pages and facets of a big catalog, one query at a time).
+/// Changes are applied as the catalog's actor applies them, each published as a snapshot that
+/// is held (as readers hold it), so that the next change copies what it touches.
 #[cfg(feature = "test-support")]
 #[derive(Debug)]
-pub struct Standalone(CatalogIndex);
+pub struct Standalone(CatalogIndex, Arc<Snapshot>);
 
 #[cfg(feature = "test-support")]
 impl Standalone {
     pub fn from_rows(rows: impl IntoIterator<Item = CatalogRow>) -> Self {
         let mut loader = Loader::default();
         rows.into_iter().for_each(|row| loader.push(row));
-        Self(loader.finish())
+        let index = loader.finish();
+        let published = index.snapshot();
+        Self(index, published)
+    }
+
+    /// Applies the state of a model as read from the database (see [`CatalogIndex::apply`])
+    /// and publishes the result; false when a newer version was already applied.
+    pub fn apply(&mut self, row: CatalogRow) -> bool {
+        let applied = self.0.apply(row);
+        self.1 = self.0.snapshot();
+        applied
     }
 
     pub fn browse(&self, query: &BrowseQuery) -> BrowsePage {
-        self.0.current().browse(query)
+        self.1.browse(query)
     }
 
     pub fn facets(&self, filter: &Filter) -> Facets {
-        self.0.current().facets(filter)
+        self.1.facets(filter)
     }
 }
 
