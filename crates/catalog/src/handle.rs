@@ -16,7 +16,7 @@ use crate::index::{BrowsePage, BrowseQuery, CatalogIndex, CatalogItem, Loader, S
 use crate::memory::{Trim, release_free_pages};
 use crate::model_actor::{ActorContext, Apply, ModelActor, Origin};
 use crate::outcome::{ShareError, Transitioned, refusal_error};
-use crate::public::{PublicCatalog, SetEndpoints, TakeSaving, Update};
+use crate::public::{PublicCatalog, SetEndpoints, TakeSaving, Update, WatchChanges};
 use crate::registry::Registry;
 use crate::tail::{self, Announcer, Applied, LocalEvents, Position, TailStats, Tailer};
 
@@ -534,6 +534,10 @@ async fn refresh(store: Store, public: Addr<PublicCatalog>, stats: Arc<TailStats
         tracing::warn!(error = %err, "catalog not compared with the database after its checkpoint; the reconciliation will");
         return;
     }
+    // Models changed from here on keep their counts: theirs are at least as new as the read's.
+    if public.send(WatchChanges(true)).await.is_err() {
+        return;
+    }
     let endpoints = match store.shared_endpoint_counts().await {
         Ok(counts) => public
             .send(SetEndpoints(counts.into_iter().collect()))
@@ -541,6 +545,8 @@ async fn refresh(store: Store, public: Addr<PublicCatalog>, stats: Arc<TailStats
             .unwrap_or_default(),
         Err(err) => {
             tracing::warn!(error = %err, "endpoint counts not refreshed after the catalog checkpoint");
+            // Nothing is lost by it (it does not publish); a send to a stopped actor is moot.
+            let _ = public.send(WatchChanges(false)).await;
             return;
         }
     };

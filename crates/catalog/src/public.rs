@@ -117,6 +117,26 @@ impl Handler<TakeSaving> for PublicCatalog {
     }
 }
 
+/// Starts (true) or stops (false) noting which models change, around the read of the endpoint
+/// counts for [`SetEndpoints`] (see `CatalogIndex::watch_changes`); stopped when the read fails.
+pub(crate) struct WatchChanges(pub(crate) bool);
+
+impl Message for WatchChanges {
+    type Result = ();
+}
+
+impl Handler<WatchChanges> for PublicCatalog {
+    type Result = ();
+
+    fn handle(&mut self, WatchChanges(on): WatchChanges, _ctx: &mut Self::Context) {
+        if on {
+            self.index.watch_changes();
+        } else {
+            self.index.stop_watching();
+        }
+    }
+}
+
 /// Every shared model's endpoint count as read from the database (models with none left
 /// out); answers how many items changed.
 pub(crate) struct SetEndpoints(pub(crate) foldhash::HashMap<ModelId, i64>);

@@ -115,6 +115,7 @@ impl Loader {
             versions,
             shared,
             current: Snapshot::build(grouped(items.into_values().collect())),
+            changed: None,
         }
     }
 }
@@ -201,6 +202,9 @@ pub(crate) struct CatalogIndex {
     /// The common values of the items (see [`Interner`]).
     shared: Interner,
     current: Snapshot,
+    /// The models changed since [`CatalogIndex::watch_changes`], until the endpoint counts read
+    /// after it are set ([`CatalogIndex::set_endpoints`]); none when not watching.
+    changed: Option<foldhash::HashSet<ModelId>>,
 }
 
 impl CatalogIndex {
@@ -254,12 +258,32 @@ impl CatalogIndex {
     }
 
     pub(crate) fn upsert(&mut self, item: CatalogItem) {
+        self.note_change(item.model_id);
         self.current.remove(item.model_id);
         self.current.insert(Arc::new(item));
     }
 
     pub(crate) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
+        self.note_change(id);
         self.current.remove(id)
+    }
+
+    fn note_change(&mut self, id: ModelId) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(id);
+        }
+    }
+
+    /// Starts noting which models change, before the endpoint counts are read from the
+    /// database: a model changed after that point (an endpoint made here, a transition, which
+    /// reads its count) knows a count at least as new as the read's, which
+    /// [`CatalogIndex::set_endpoints`] therefore leaves alone.
+    pub(crate) fn watch_changes(&mut self) {
+        self.changed = Some(foldhash::HashSet::default());
+    }
+
+    pub(crate) fn stop_watching(&mut self) {
+        self.changed = None;
     }
 
     /// What a start-up checkpoint saves: the current state and the versions applied (a copy
@@ -283,14 +307,17 @@ impl CatalogIndex {
         saved::decode(head, section)
     }
 
-    /// Sets every item's endpoint count to `counts`' (0 for a model not in it); returns how
+    /// Sets every item's endpoint count to `counts`' (0 for a model not in it), but for the
+    /// models changed since [`CatalogIndex::watch_changes`], and stops watching; returns how
     /// many items changed.
     pub(crate) fn set_endpoints(&mut self, counts: &HashMap<ModelId, i64>) -> usize {
+        let changed = self.changed.take().unwrap_or_default();
         let wrong: Vec<(ModelId, i64)> = self
             .current
             .by_doc
             .iter()
             .flatten()
+            .filter(|item| !changed.contains(&item.model_id))
             .filter_map(|item| {
                 let count = counts.get(&item.model_id).copied().unwrap_or(0);
                 (item.endpoint_count != count)

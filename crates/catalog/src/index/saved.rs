@@ -183,6 +183,7 @@ where
             versions: join(versions)?,
             shared,
             current,
+            changed: None,
         })
     })
 }

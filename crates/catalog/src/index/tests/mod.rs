@@ -598,3 +598,40 @@ fn following_cursors_equals_a_brute_force_filter_and_sort_within_the_bound() {
     // The random cases did stop at the bound, many times.
     assert!(short_pages > 100, "{short_pages} short pages");
 }
+
+/// The endpoint counts read after a start from the checkpoint are set on every model but those
+/// that changed after the read began: an endpoint made here, or a transition (which reads its
+/// count), knows a count at least as new, which the older read must not undo.
+#[test]
+fn endpoint_counts_read_earlier_do_not_undo_later_changes() {
+    let mut index = CatalogIndex::default();
+    let [made_here, reshared, untouched, removed] =
+        ["made-here", "reshared", "untouched", "removed"].map(|name| {
+            let it = item(name, 10, 1);
+            let id = it.model_id;
+            index.upsert(it);
+            id
+        });
+    index.watch_changes();
+    // What the database said when the read began: one endpoint each, and two for `untouched`.
+    let read: HashMap<ModelId, i64> = [made_here, reshared, untouched, removed]
+        .map(|id| (id, if id == untouched { 2 } else { 1 }))
+        .into_iter()
+        .collect();
+    // Meanwhile: an endpoint made here, a transition that read three, a model unshared.
+    index.adjust_endpoints(made_here, 1);
+    let mut again = CatalogItem::clone(&index.current().get(reshared).unwrap());
+    again.endpoint_count = 3;
+    index.upsert(again);
+    index.remove(removed);
+    assert_eq!(index.set_endpoints(&read), 1, "only `untouched` is set");
+    let count = |index: &CatalogIndex, id| index.current().get(id).map(|item| item.endpoint_count);
+    assert_eq!(count(&index, made_here), Some(2));
+    assert_eq!(count(&index, reshared), Some(3));
+    assert_eq!(count(&index, untouched), Some(2));
+    assert_eq!(count(&index, removed), None);
+    // Watching ended with the counts: a later change is not exempt from the next set.
+    index.adjust_endpoints(made_here, 5);
+    assert_eq!(index.set_endpoints(&read), 2, "`made_here` and `reshared`");
+    assert_eq!(count(&index, made_here), Some(1));
+}
