@@ -580,7 +580,8 @@ impl Checkpointer {
         let started = std::time::Instant::now();
         // The position first: every event up to it is in the index taken after it.
         let (newest, final_cursor) = self.applied.get();
-        if self.unchanged((self.published.load().generation(), newest)) {
+        let published = (self.published.load().generation(), newest);
+        if *self.saved.lock().unwrap_or_else(PoisonError::into_inner) == Some(published) {
             return true;
         }
         let mark = match checkpoint::mark(&self.store, newest, final_cursor).await {
@@ -594,10 +595,9 @@ impl Checkpointer {
             tracing::warn!("catalog checkpoint not written: the catalog has stopped");
             return false;
         };
+        // The published generation is never ahead of the index's: what the check above found
+        // changed still is.
         let now = (saving.generation(), newest);
-        if self.unchanged(now) {
-            return true;
-        }
         let shared_models = saving.len();
         let path = self.path.clone();
         let written =
@@ -623,11 +623,6 @@ impl Checkpointer {
                 false
             }
         }
-    }
-
-    /// Whether `now` (a generation and an outbox position) is what the last checkpoint holds.
-    fn unchanged(&self, now: (u64, i64)) -> bool {
-        *self.saved.lock().unwrap_or_else(PoisonError::into_inner) == Some(now)
     }
 }
 

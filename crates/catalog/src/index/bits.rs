@@ -369,8 +369,6 @@ impl DocSet {
                 let one = (*h, Arc::new(Chunk::Sparse(vec![*l])));
                 self.chunks = Chunks::Many(Arc::new(vec![one]));
             }
-            // A member already there copies nothing.
-            Chunks::Many(_) | Chunks::Grouped(_) if self.contains(doc) => return,
             Chunks::Many(_) | Chunks::Grouped(_) => {}
         }
         let in_group = matches!(self.chunks, Chunks::Grouped(_));
@@ -379,13 +377,17 @@ impl DocSet {
         };
         match chunk_place(chunks, high, in_group) {
             Ok(at) => {
-                if let Some((_, chunk)) = chunks.get_mut(at) {
-                    Arc::make_mut(chunk).insert(low);
+                if let Some((_, chunk)) = chunks.get_mut(at)
+                    && Arc::make_mut(chunk).insert(low)
+                {
+                    self.len += 1;
                 }
             }
-            Err(at) => chunks.insert(at, (high, Arc::new(Chunk::Sparse(vec![low])))),
+            Err(at) => {
+                chunks.insert(at, (high, Arc::new(Chunk::Sparse(vec![low]))));
+                self.len += 1;
+            }
         }
-        self.len += 1;
         if let Chunks::Many(chunks) = &mut self.chunks
             && chunks.len() > FLAT_MOST
         {
