@@ -15,6 +15,7 @@
 //! description, so keeping name and description apart costs no more than one index of both.
 
 use std::borrow::Cow;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use imbl::{OrdMap, Vector};
@@ -455,28 +456,63 @@ impl WordIndex {
         }
     }
 
-    /// The items holding `word` in either field, added to `mask`.
-    fn add_word(&self, word: &str, mask: &mut Mask) {
+    /// The sets of the items holding `word`, in either field.
+    fn word_sets<'a>(&'a self, word: &str) -> impl Iterator<Item = &'a DocSet> {
+        [&self.names, &self.descriptions]
+            .into_iter()
+            .filter_map(move |field| field.get(word))
+    }
+
+    /// The sets of the items holding a word starting with `prefix`, in either field: one range
+    /// of each word map, read with its sets (none when `prefix` is two letters and more than
+    /// [`MOST_WORDS`] words start with it).
+    fn prefixed<'a>(&'a self, prefix: &str) -> Option<Vec<&'a DocSet>> {
+        let two = prefix.chars().nth(2).is_none();
+        let mut sets = Vec::new();
         for field in [&self.names, &self.descriptions] {
-            if let Some(set) = field.get(word) {
-                mask.add(set);
+            let from: (Bound<&str>, Bound<&str>) = (Bound::Included(prefix), Bound::Unbounded);
+            for (word, set) in field.range::<_, str>(from) {
+                if !word.starts_with(prefix) {
+                    break;
+                }
+                if two && sets.len() == MOST_WORDS {
+                    return None;
+                }
+                sets.push(set);
             }
+        }
+        Some(sets)
+    }
+
+    /// The sets of the items holding a word that may hold `piece` (none when it cannot be
+    /// looked up). With a separator before and after it, `piece` is the item's word; with one
+    /// before it, it starts the word, and the words starting with it are read as ranges of the
+    /// word maps ([`WordIndex::prefixed`]); otherwise the sequence index lists the words
+    /// ([`WordIndex::holding`]), each then looked up.
+    fn piece_sets<'a>(&'a self, piece: Piece<'a>) -> Option<Vec<&'a DocSet>> {
+        match (piece.starts, piece.ends) {
+            (true, true) => Some(self.word_sets(piece.word).collect()),
+            (true, false) if piece.word.chars().nth(1).is_some() => self.prefixed(piece.word),
+            _ => Some(
+                self.holding(piece)?
+                    .into_iter()
+                    .flat_map(|word| self.word_sets(word))
+                    .collect(),
+            ),
         }
     }
 
     /// The items that may hold `q` (a superset of the matches) and whether it is exact; none
-    /// when `q` has no word to look up: none of two letters or more, or only two-letter ones
-    /// held by more than [`MOST_WORDS`] words.
+    /// when `q` has no word to look up: none of two letters or more (or between separators),
+    /// or only two-letter ones held by more than [`MOST_WORDS`] words.
     pub(super) fn candidates(&self, q: &str, limit: Doc) -> Option<(Mask, bool)> {
         let mut found: Option<Mask> = None;
         for piece in pieces(q) {
-            let Some(words) = self.holding(piece) else {
+            let Some(sets) = self.piece_sets(piece) else {
                 continue;
             };
             let mut mask = Mask::empty(limit);
-            for word in words {
-                self.add_word(word, &mut mask);
-            }
+            sets.into_iter().for_each(|set| mask.add(set));
             Mask::narrow(&mut found, mask);
         }
         found.map(|mask| (mask, exact(q)))

@@ -484,6 +484,11 @@ pub(super) fn random_filter(rng: &mut Rng) -> Filter {
                 "a ch",
                 "pha ",
                 " 12",
+                // Word prefixes of three letters, and whole words of one or two.
+                " alp",
+                "-che",
+                " 1 ",
+                "a-12 ",
             ])
             .into()
         }),
