@@ -108,3 +108,40 @@ fn a_relevance_cursor_survives_changes_between_pages() {
     let names: Vec<&str> = second.items.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["TinyLlama", "Reader", "Coder"]);
 }
+
+#[test]
+fn tiers_too_big_to_gather_rank_as_a_brute_force_sort() {
+    // 4,000 whole-word matches of 6,000, 1,000 prefixes and 1,000 in descriptions: every tier
+    // holds more than a page gathers, so each is walked, testing each model against its sets.
+    let mut index = CatalogIndex::default();
+    for i in 0..6_000 {
+        let (name, description) = match i % 6 {
+            0..=3 => (format!("m{i} alpha"), "plain"),
+            // Also a whole word of the description: its better tier places it.
+            4 => (format!("m{i} alphabet"), "an alpha model"),
+            _ => (format!("m{i} beta"), "an alpha model"),
+        };
+        add(&mut index, &name, description, i);
+    }
+    let filter = Filter {
+        q: Some("alpha".into()),
+        ..Filter::default()
+    };
+    let expected = brute_force(&index, &filter, Sort::Relevance);
+    assert_eq!(expected.len(), 6_000);
+    for limit in [1, 20] {
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = index
+                .current()
+                .browse_within(&query(filter.clone(), Sort::Relevance, after, limit), 2_000);
+            got.extend(page.items.iter().map(|item| item.model_id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(got, expected, "limit {limit}");
+    }
+}
