@@ -464,24 +464,40 @@ impl WordIndex {
     }
 
     /// The sets of the items holding a word starting with `prefix`, in either field: one range
-    /// of each word map, read with its sets (none when `prefix` is two letters and more than
-    /// [`MOST_WORDS`] words start with it).
+    /// of each word map, read with its sets (none when `prefix` is two letters held by more
+    /// than [`MOST_WORDS`] words, as [`WordIndex::holding`] counts them).
     fn prefixed<'a>(&'a self, prefix: &str) -> Option<Vec<&'a DocSet>> {
-        let two = prefix.chars().nth(2).is_none();
+        let mut letters = prefix.chars();
+        if let (Some(a), Some(b), None) = (letters.next(), letters.next(), letters.next()) {
+            self.two_letters(a, b, false)?;
+        }
         let mut sets = Vec::new();
         for field in [&self.names, &self.descriptions] {
             let from: (Bound<&str>, Bound<&str>) = (Bound::Included(prefix), Bound::Unbounded);
-            for (word, set) in field.range::<_, str>(from) {
-                if !word.starts_with(prefix) {
-                    break;
-                }
-                if two && sets.len() == MOST_WORDS {
-                    return None;
-                }
-                sets.push(set);
-            }
+            sets.extend(
+                field
+                    .range::<_, str>(from)
+                    .take_while(|(word, _)| word.starts_with(prefix))
+                    .map(|(_, set)| set),
+            );
         }
         Some(sets)
+    }
+
+    /// The word lists of the sequences starting with letters `a` and `b` (only the one ending
+    /// a word, when `ends`): every word holding them (so ending with them); none when they list
+    /// more than [`MOST_WORDS`] words, counted by the lists' lengths without reading them.
+    fn two_letters(&self, a: char, b: char, ends: bool) -> Option<Vec<&Vector<Arc<str>>>> {
+        let [a, b] = [a, b].map(|c| u64::from(u32::from(c)));
+        let lists: Vec<&Vector<Arc<str>>> = if ends {
+            self.grams.get(&pack(a, b, END)).into_iter().collect()
+        } else {
+            self.grams
+                .range(pack(a, b, 0)..=pack(a, b, END))
+                .map(|(_, words)| words)
+                .collect()
+        };
+        (lists.iter().map(|words| words.len()).sum::<usize>() <= MOST_WORDS).then_some(lists)
     }
 
     /// The sets of the items holding a word that may hold `piece` (none when it cannot be
@@ -535,18 +551,7 @@ impl WordIndex {
             );
         }
         // Two letters: every word holding them holds a sequence starting with them.
-        let [a, b] = [a, b].map(|c| u64::from(u32::from(c)));
-        let lists: Vec<&Vector<Arc<str>>> = if piece.ends {
-            self.grams.get(&pack(a, b, END)).into_iter().collect()
-        } else {
-            self.grams
-                .range(pack(a, b, 0)..=pack(a, b, END))
-                .map(|(_, words)| words)
-                .collect()
-        };
-        if lists.iter().map(|words| words.len()).sum::<usize>() > MOST_WORDS {
-            return None;
-        }
+        let lists = self.two_letters(a, b, piece.ends)?;
         // A word holding the two letters twice is listed under two sequences, and so given
         // twice: its items join the mask once all the same.
         Some(
