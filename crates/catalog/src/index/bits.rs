@@ -450,26 +450,48 @@ impl DocSet {
     }
 }
 
-/// A flat set of the numbers below a limit: what a query builds from [`DocSet`]s and counts.
+/// A set of the numbers below a limit: what a query builds from [`DocSet`]s and counts. A
+/// bitset per chunk of 4,096 numbers, made when the chunk gets a member, so a mask of a
+/// filter on a catalog numbered by its facet values (whose members fill a few runs of chunks)
+/// costs only those chunks to make, combine and count. The bitsets are kept together, in the
+/// order they were made.
 #[derive(Debug, Clone)]
-pub(crate) struct Mask(Vec<u64>);
+pub(crate) struct Mask {
+    /// Each chunk's place in `words`, plus one; 0 when the chunk has no member.
+    slots: Vec<u32>,
+    words: Vec<[u64; WORDS]>,
+}
 
 impl Mask {
     /// The empty set of the numbers below `limit`.
     pub(crate) fn empty(limit: Doc) -> Self {
-        let words = usize::try_from(limit.div_ceil(64)).unwrap_or_default();
-        // Whole chunks, so a chunk's words are always in range.
-        Self(vec![0; words.next_multiple_of(WORDS)])
+        let chunks = usize::try_from(limit.div_ceil(1 << CHUNK_SHIFT)).unwrap_or_default();
+        Self {
+            slots: vec![0; chunks],
+            words: Vec::new(),
+        }
     }
 
-    fn chunk_words(&self, high: u32) -> Option<&[u64]> {
-        let start = usize::try_from(high).ok()?.checked_mul(WORDS)?;
-        self.0.get(start..start + WORDS)
+    /// The bitsets of the chunks with members, by chunk number.
+    fn held(&self) -> impl Iterator<Item = (u32, &[u64; WORDS])> {
+        (0u32..)
+            .zip(self.slots.iter())
+            .filter_map(|(high, slot)| Some((high, self.words.get(slot_place(*slot)?)?)))
     }
 
-    fn chunk_words_mut(&mut self, high: u32) -> Option<&mut [u64]> {
-        let start = usize::try_from(high).ok()?.checked_mul(WORDS)?;
-        self.0.get_mut(start..start + WORDS)
+    fn chunk_words(&self, high: u32) -> Option<&[u64; WORDS]> {
+        let slot = *self.slots.get(usize::try_from(high).ok()?)?;
+        self.words.get(slot_place(slot)?)
+    }
+
+    /// The words of chunk `high`, made empty if the chunk had none (none past the limit).
+    fn chunk_words_mut(&mut self, high: u32) -> Option<&mut [u64; WORDS]> {
+        let slot = self.slots.get_mut(usize::try_from(high).ok()?)?;
+        if *slot == 0 {
+            self.words.push([0; WORDS]);
+            *slot = u32::try_from(self.words.len()).ok()?;
+        }
+        self.words.get_mut(slot_place(*slot)?)
     }
 
     pub(crate) fn insert(&mut self, doc: Doc) {
@@ -512,10 +534,25 @@ impl Mask {
         });
     }
 
-    /// Keeps only the members also in `other`.
+    /// Keeps only the members also in `other`; a chunk left empty is dropped (its bitset
+    /// stays, unused, until the mask goes).
     pub(crate) fn and(&mut self, other: &Mask) {
-        for (w, o) in self.0.iter_mut().zip(other.0.iter()) {
-            *w &= o;
+        for (slot, theirs) in self.slots.iter_mut().zip(other.slots.iter()) {
+            let Some(words) = slot_place(*slot).and_then(|at| self.words.get_mut(at)) else {
+                continue;
+            };
+            let Some(theirs) = slot_place(*theirs).and_then(|at| other.words.get(at)) else {
+                *slot = 0;
+                continue;
+            };
+            let mut any = 0;
+            for (w, o) in words.iter_mut().zip(theirs.iter()) {
+                *w &= o;
+                any |= *w;
+            }
+            if any == 0 {
+                *slot = 0;
+            }
         }
     }
 
@@ -528,20 +565,33 @@ impl Mask {
     }
 
     pub(crate) fn or(&mut self, other: &Mask) {
-        for (w, o) in self.0.iter_mut().zip(other.0.iter()) {
-            *w |= o;
+        for (high, theirs) in other.held() {
+            if let Some(words) = self.chunk_words_mut(high) {
+                for (w, o) in words.iter_mut().zip(theirs.iter()) {
+                    *w |= o;
+                }
+            }
         }
     }
 
     /// Removes the members of `other`.
     pub(crate) fn and_not(&mut self, other: &Mask) {
-        for (w, o) in self.0.iter_mut().zip(other.0.iter()) {
-            *w &= !o;
+        for (slot, theirs) in self.slots.iter().zip(other.slots.iter()) {
+            let mine = slot_place(*slot).and_then(|at| self.words.get_mut(at));
+            let theirs = slot_place(*theirs).and_then(|at| other.words.get(at));
+            if let (Some(words), Some(theirs)) = (mine, theirs) {
+                for (w, o) in words.iter_mut().zip(theirs.iter()) {
+                    *w &= !o;
+                }
+            }
         }
     }
 
     pub(crate) fn count(&self) -> u64 {
-        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
+        self.held()
+            .flat_map(|(_, words)| words.iter())
+            .map(|w| u64::from(w.count_ones()))
+            .sum()
     }
 
     /// How many members of `set` are in the mask.
@@ -576,17 +626,24 @@ impl Mask {
 
     /// The members, in ascending order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = Doc> + '_ {
-        (0u32..).zip(self.0.iter()).flat_map(|(i, word)| {
-            let mut w = *word;
-            std::iter::from_fn(move || {
-                (w != 0).then(|| {
-                    let bit = w.trailing_zeros();
-                    w &= w - 1;
-                    i * 64 + bit
+        self.held().flat_map(|(high, words)| {
+            (0u32..).zip(words.iter()).flat_map(move |(i, word)| {
+                let mut w = *word;
+                std::iter::from_fn(move || {
+                    (w != 0).then(|| {
+                        let bit = w.trailing_zeros();
+                        w &= w - 1;
+                        join(high, 0) + i * 64 + bit
+                    })
                 })
             })
         })
     }
+}
+
+/// The place in [`Mask`]'s bitsets of a chunk's slot (none for 0: no bitset).
+fn slot_place(slot: u32) -> Option<usize> {
+    usize::try_from(slot.checked_sub(1)?).ok()
 }
 
 #[cfg(test)]
@@ -620,6 +677,41 @@ mod tests {
         let mut mask = Mask::empty(8_192);
         mask.add(&DocSet::from_ascending(&[4_097]));
         assert_eq!(mask.iter().collect::<Vec<_>>(), vec![4_097]);
+    }
+
+    #[test]
+    fn masks_combine_chunks_held_by_only_one_of_them() {
+        const LIMIT: Doc = 4 * 4_096;
+        let mask = |docs: &[Doc]| {
+            let mut mask = Mask::empty(LIMIT);
+            docs.iter().for_each(|doc| mask.insert(*doc));
+            mask
+        };
+        // `a` has members in chunks 0 and 1, `b` in chunks 1 and 2, neither in chunk 3.
+        let a = mask(&[5, 4_096 + 7, 4_096 + 100]);
+        let b = mask(&[4_096 + 7, 2 * 4_096 + 1]);
+        let members = |mask: &Mask| mask.iter().collect::<Vec<_>>();
+        let mut both = a.clone();
+        both.and(&b);
+        assert_eq!(members(&both), [4_096 + 7]);
+        assert_eq!(both.count(), 1);
+        let mut either = a.clone();
+        either.or(&b);
+        assert_eq!(members(&either), [5, 4_096 + 7, 4_096 + 100, 2 * 4_096 + 1]);
+        let mut only = a.clone();
+        only.and_not(&b);
+        assert_eq!(members(&only), [5, 4_096 + 100]);
+        // A chunk the intersection empties holds and counts nothing.
+        let mut none = mask(&[5]);
+        none.and(&mask(&[6]));
+        assert_eq!(
+            (none.count(), none.contains(5), members(&none)),
+            (0, false, vec![])
+        );
+        assert_eq!(none.count_in(&DocSet::from_ascending(&[5, 6])), 0);
+        // Numbers past the limit are not held.
+        let past = mask(&[LIMIT, LIMIT + 5_000]);
+        assert_eq!(past.count(), 0);
     }
 
     #[test]
