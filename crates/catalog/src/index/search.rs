@@ -484,9 +484,10 @@ impl WordIndex {
         Some(sets)
     }
 
-    /// The word lists of the sequences starting with letters `a` and `b` (only the one ending
-    /// a word, when `ends`): every word holding them (so ending with them); none when they list
-    /// more than [`MOST_WORDS`] words, counted by the lists' lengths without reading them.
+    /// The word lists of the sequences starting with letters `a` and `b`: every word holding
+    /// them (with `ends`, only the list of the sequence that ends a word: the words ending with
+    /// them); none when they list more than [`MOST_WORDS`] words, counted by the lists' lengths
+    /// without reading them.
     fn two_letters(&self, a: char, b: char, ends: bool) -> Option<Vec<&Vector<Arc<str>>>> {
         let [a, b] = [a, b].map(|c| u64::from(u32::from(c)));
         let lists: Vec<&Vector<Arc<str>>> = if ends {

@@ -356,6 +356,10 @@ fn a_two_letter_word_after_a_separator_is_looked_up() {
     // `-12 ` is the word itself.
     let page = search("-12 ");
     assert_eq!((page.items.len(), page.examined), (1, 1));
+    // So is `-1 `: a word of one letter between separators is looked up too.
+    let page = search("-1 ");
+    let names: Vec<&str> = page.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!((names, page.examined), (vec!["cat-1 model"], 1));
 }
 
 #[test]
