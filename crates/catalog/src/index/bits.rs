@@ -534,20 +534,28 @@ impl Mask {
         });
     }
 
-    /// Keeps only the members also in `other`; a chunk left empty is dropped (its bitset
-    /// stays, unused, until the mask goes).
+    /// Keeps only the members also in `other`.
     pub(crate) fn and(&mut self, other: &Mask) {
+        self.narrow_by(other, false, |w, o| w & o);
+    }
+
+    /// Combines each chunk this mask holds with `other`'s by `op`, or when `other` lacks it
+    /// keeps it (`kept`) or drops it. A chunk left empty is dropped too (its bitset stays,
+    /// unused, until the mask goes), so every chunk held has a member.
+    fn narrow_by(&mut self, other: &Mask, kept: bool, op: impl Fn(u64, u64) -> u64) {
         for (slot, theirs) in self.slots.iter_mut().zip(other.slots.iter()) {
             let Some(words) = slot_place(*slot).and_then(|at| self.words.get_mut(at)) else {
                 continue;
             };
             let Some(theirs) = slot_place(*theirs).and_then(|at| other.words.get(at)) else {
-                *slot = 0;
+                if !kept {
+                    *slot = 0;
+                }
                 continue;
             };
             let mut any = 0;
             for (w, o) in words.iter_mut().zip(theirs.iter()) {
-                *w &= o;
+                *w = op(*w, *o);
                 any |= *w;
             }
             if any == 0 {
@@ -576,15 +584,7 @@ impl Mask {
 
     /// Removes the members of `other`.
     pub(crate) fn and_not(&mut self, other: &Mask) {
-        for (slot, theirs) in self.slots.iter().zip(other.slots.iter()) {
-            let mine = slot_place(*slot).and_then(|at| self.words.get_mut(at));
-            let theirs = slot_place(*theirs).and_then(|at| other.words.get(at));
-            if let (Some(words), Some(theirs)) = (mine, theirs) {
-                for (w, o) in words.iter_mut().zip(theirs.iter()) {
-                    *w &= !o;
-                }
-            }
-        }
+        self.narrow_by(other, true, |w, o| w & !o);
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -599,9 +599,9 @@ impl Mask {
         let mut count = 0;
         set.each_view(|high, view| {
             // The mask is read for every value of a facet and stays in cache; the sets'
-            // chunks are not. A chunk the mask leaves empty (a filtered catalog numbered by
+            // chunks are not. A chunk the mask does not hold (a filtered catalog numbered by
             // its facet values has many) is passed over without reading the set's.
-            let Some(words) = self.chunk_words(high).filter(|w| w.iter().any(|w| *w != 0)) else {
+            let Some(words) = self.chunk_words(high) else {
                 return;
             };
             count += match view {
