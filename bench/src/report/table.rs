@@ -145,24 +145,28 @@ fn notes(scenario: Scenario, m: &RunResult) -> String {
             x("rss_after_idle_mb")
         ),
         Scenario::CatalogScale => format!(
-            "start-up {:.2} s, restart from its checkpoint {:.2} s (stop {:.2} s); RSS ready {:.0} MB, again {:.0} MB; list mix (fresh pages) p99 {:.2} ms, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms, {:.0} errors; facets mix {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} errors, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms, {:.0} errors",
+            "start-up {:.2} s, restart from its checkpoint {:.2} s (stop {:.2} s); RSS ready {:.0} MB, again {:.0} MB; list mix (fresh pages) p99 {:.2} ms, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms (baseline {:.2} ms), {:.0} errors; facets mix {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms (baseline {:.0} req/s, p99 {:.2} ms), {:.0} errors, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms (baseline {:.2} ms), {:.0} errors",
             x("startup_s"),
             x("restart_s"),
             x("stop_s"),
             x("rss_ready_mb"),
             x("rss_restart_mb"),
             m.p99_ms,
-            wrk_note(m, None),
+            baseline_wrk_note(m, ""),
             x("open_loop_p50_ms"),
             x("open_loop_p99_ms"),
+            x("baseline_open_loop_p99_ms"),
             x("open_loop_errors"),
             x("facets_rps"),
             x("facets_p50_ms"),
             x("facets_p99_ms"),
-            x("facets_errors"),
-            prefixed_wrk_note(m, "facets_"),
+            x("facets_baseline_rps"),
+            x("facets_baseline_p99_ms"),
+            x("facets_errors") + x("facets_baseline_errors"),
+            baseline_wrk_note(m, "facets_"),
             x("facets_open_loop_p50_ms"),
             x("facets_open_loop_p99_ms"),
+            x("facets_baseline_open_loop_p99_ms"),
             x("facets_open_loop_errors"),
         ),
         Scenario::CatalogWorst => worst_notes(m),
@@ -182,9 +186,15 @@ fn wrk_note(m: &RunResult, baseline: Option<f64>) -> String {
     wrk_figures(m, "", baseline)
 }
 
-/// wrk's figures recorded under `prefix` (e.g. `facets_`), without a baseline.
-fn prefixed_wrk_note(m: &RunResult, prefix: &str) -> String {
-    wrk_figures(m, prefix, None)
+/// wrk's figures recorded under `prefix` (e.g. `facets_`), with its ratio to wrk's own on the
+/// baseline server (`{prefix}baseline_wrk_…`) and the baseline's p99 when wrk read it too.
+fn baseline_wrk_note(m: &RunResult, prefix: &str) -> String {
+    let x = |k: &str| m.extra.get(&format!("{prefix}baseline_wrk_{k}")).copied();
+    let figures = wrk_figures(m, prefix, x("rps"));
+    match x("p99_ms") {
+        Some(p99) => format!("{figures} (baseline p99 {p99:.2} ms)"),
+        None => figures,
+    }
 }
 
 fn wrk_figures(m: &RunResult, prefix: &str, baseline: Option<f64>) -> String {

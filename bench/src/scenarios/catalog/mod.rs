@@ -12,7 +12,8 @@
 //!
 //! `catalog-scale` seeds a big catalog and measures the server's start-up time, its memory once
 //! ready, and the latency of the list shapes' mix and of the facets shapes' mix: at saturation
-//! (a closed loop, both clients) and at a fixed arrival rate ([`OPEN_RATE`], the bench's client).
+//! (a closed loop, both clients) and at a fixed arrival rate ([`OPEN_RATE`], the bench's client);
+//! then the same on the baseline serving the same paths with the service's bytes.
 
 pub mod shapes;
 
@@ -179,6 +180,53 @@ fn shape_line(extra: &BTreeMap<String, f64>, shape: &str) -> String {
     )
 }
 
+/// The list and facets mixes on the baseline: this binary's bare actix-web server answering
+/// every path a reader of `catalog-scale` can ask for with the service's own bytes. Each mix in a
+/// closed loop by both clients and at [`OPEN_RATE`], recorded as `baseline_…` (wrk's
+/// `baseline_wrk_…`) and `facets_baseline_…`: what this machine and its load generators cost
+/// under the same load with no work behind the answer, the floor under each of the service's
+/// latencies. Returns the bench's client's figures of the list mix's closed loop.
+async fn baseline_mixes(
+    prepared: &Prepared,
+    service: SocketAddr,
+    (list, facets): (&Arc<[String]>, &Arc<[String]>),
+    s: &Sizes,
+    extra: &mut BTreeMap<String, f64>,
+) -> Result<Stats> {
+    let pages = shapes::fetch_pages(service, &shapes::all_paths()).await?;
+    let pages_file = prepared.dir().join("baseline-pages.json");
+    std::fs::write(&pages_file, serde_json::to_vec(&pages)?)?;
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let baseline = server::baseline(&pages_file, workers).await?;
+    let addr = baseline.addr;
+    let wrk = (s.connections, s.connections);
+    let users = |paths: &Arc<[String]>| shapes::users(paths, s.connections);
+    let listed = load::run(addr, users(list), s.warmup, s.duration).await?;
+    with_wrk(
+        extra,
+        "baseline_",
+        addr,
+        "catalog.lua",
+        list,
+        wrk,
+        s.duration,
+    )
+    .await?;
+    let read = load::run(addr, users(facets), s.warmup, s.duration).await?;
+    extra.insert("facets_baseline_rps".into(), read.throughput());
+    extra.insert("facets_baseline_p50_ms".into(), read.p50_ms());
+    extra.insert("facets_baseline_p99_ms".into(), read.p99_ms());
+    extra.insert("facets_baseline_errors".into(), read.errors as f64);
+    let prefix = "facets_baseline_";
+    with_wrk(extra, prefix, addr, "catalog.lua", facets, wrk, s.duration).await?;
+    for (prefix, paths) in [("baseline_", list), ("facets_baseline_", facets)] {
+        let open = load::run_open(addr, users(paths), OPEN_RATE, s.warmup, s.duration).await?;
+        super::record_open(extra, prefix, &open);
+    }
+    baseline.stop().await?;
+    Ok(listed)
+}
+
 /// Mean bytes of the bodies read.
 fn mean_body(stats: &Stats) -> f64 {
     stats.bytes as f64 / stats.requests().max(1) as f64
@@ -250,6 +298,9 @@ pub(super) async fn catalog_scale(env: &Env, db: Db) -> Result<Vec<RunResult>> {
             let open = load::run_open(addr, users, OPEN_RATE, s.warmup, s.duration).await?;
             super::record_open(extra, prefix, &open);
         }
+        let base = baseline_mixes(&prepared, addr, (&list, &facets), s, extra).await?;
+        result.baseline(&base);
+        let extra = &mut result.extra;
         extra.insert("startup_s".into(), startup.as_secs_f64());
         extra.insert("rss_ready_mb".into(), mb(rss_ready));
         extra.insert("rss_after_load_mb".into(), mb(service.rss()));
