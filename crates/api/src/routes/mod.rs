@@ -114,8 +114,16 @@ where
 }
 
 /// The routes, in registration order. Each handler's attribute holds its path and method.
+/// A request is matched against the paths in this order, so the catalog's reads, the most
+/// frequent requests, come first (none of them shares a pattern with another route).
 pub fn table() -> Vec<RouteDef> {
     vec![
+        def::<catalog::__path_list_catalog>(|| web::get().to(catalog::list_catalog), IN_MEMORY),
+        def::<catalog::__path_catalog_facets>(|| web::get().to(catalog::catalog_facets), IN_MEMORY),
+        def::<catalog::__path_get_catalog_model>(
+            || web::get().to(catalog::get_catalog_model),
+            IN_MEMORY,
+        ),
         def::<health::__path_healthz>(|| web::get().to(health::healthz), &[]),
         def::<health::__path_readyz>(|| web::get().to(health::readyz), &[]),
         def::<ops::__path_metrics>(|| web::get().to(ops::metrics), &[]),
@@ -123,12 +131,6 @@ pub fn table() -> Vec<RouteDef> {
         def::<ops::__path_docs_redirect>(|| web::get().to(ops::docs_redirect), &[]),
         def::<page::__path_catalog_page>(|| web::get().to(page::catalog_page), &[]),
         def::<page::__path_model_page>(|| web::get().to(page::model_page), &[]),
-        def::<catalog::__path_list_catalog>(|| web::get().to(catalog::list_catalog), IN_MEMORY),
-        def::<catalog::__path_catalog_facets>(|| web::get().to(catalog::catalog_facets), IN_MEMORY),
-        def::<catalog::__path_get_catalog_model>(
-            || web::get().to(catalog::get_catalog_model),
-            IN_MEMORY,
-        ),
         def::<models::__path_list_models>(|| web::get().to(models::list_models), API),
         // Before `/{projectId}/v1/models/{modelId}`, whose pattern also matches these paths.
         def::<bulk::__path_bulk_share>(|| web::post().to(bulk::bulk_share), API),
