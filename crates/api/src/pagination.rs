@@ -4,7 +4,7 @@
 //! A cursor names the last item of the previous page by its sort key, so the next page starts
 //! strictly after it: items added or removed between pages never shift the window.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use catalog::SortKey;
 use domain::Timestamp;
@@ -15,26 +15,26 @@ use crate::error::ApiError;
 use crate::settings::ApiSettings;
 
 /// Parsed query parameters, all of them known to the route, each given at most once unless the
-/// route lets it repeat.
+/// route lets it repeat, in the order given. A value borrows the query string unless it had to
+/// be decoded (`%xx` or `+`), so a plain query is read without an allocation per parameter.
 #[derive(Debug, Default)]
-pub struct QueryParams(BTreeMap<String, Vec<String>>);
+pub struct QueryParams<'q>(Vec<(&'static str, Cow<'q, str>)>);
 
-impl QueryParams {
-    pub fn parse(query: &str, allowed: &[&str]) -> Result<Self, ApiError> {
+impl<'q> QueryParams<'q> {
+    pub fn parse(query: &'q str, allowed: &[&'static str]) -> Result<Self, ApiError> {
         Self::parse_repeating(query, allowed, &[])
     }
 
     /// Like [`QueryParams::parse`], but the keys of `repeatable` may be given several times
     /// (read them with [`QueryParams::all`]).
     pub fn parse_repeating(
-        query: &str,
-        allowed: &[&str],
+        query: &'q str,
+        allowed: &[&'static str],
         repeatable: &[&str],
     ) -> Result<Self, ApiError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded_pairs(query)?;
-        let mut map = BTreeMap::new();
-        for (key, value) in pairs {
-            if !allowed.contains(&key.as_str()) {
+        let mut pairs: Vec<(&'static str, Cow<'q, str>)> = Vec::new();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let Some(known) = allowed.iter().copied().find(|known| *known == key) else {
                 let message = format!(
                     "Unknown query parameter `{key}`. This route accepts: {}.",
                     if allowed.is_empty() {
@@ -43,28 +43,31 @@ impl QueryParams {
                         allowed.join(", ")
                     }
                 );
-                return Err(ApiError::invalid(key, message));
+                return Err(ApiError::invalid(key.into_owned(), message));
+            };
+            if !repeatable.contains(&known) && pairs.iter().any(|(given, _)| *given == known) {
+                let message = format!("Query parameter `{known}` is given more than once.");
+                return Err(ApiError::invalid(known, message));
             }
-            if map.contains_key(&key) && !repeatable.contains(&key.as_str()) {
-                let message = format!("Query parameter `{key}` is given more than once.");
-                return Err(ApiError::invalid(key, message));
-            }
-            map.entry(key).or_insert_with(Vec::new).push(value);
+            pairs.push((known, value));
         }
-        Ok(Self(map))
+        Ok(Self(pairs))
     }
 
     /// The value of `key` (the first, for a repeatable key).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
-            .get(key)
-            .and_then(|values| values.first())
-            .map(String::as_str)
+            .iter()
+            .find(|(given, _)| *given == key)
+            .map(|(_, value)| &**value)
     }
 
     /// Every value given for `key`, in order.
-    pub fn all(&self, key: &str) -> &[String] {
-        self.0.get(key).map_or(&[], Vec::as_slice)
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0
+            .iter()
+            .filter(move |(given, _)| *given == key)
+            .map(|(_, value)| &**value)
     }
 
     /// `limit`: 1 to `max_page_size`, default `default_page_size`.
@@ -86,7 +89,7 @@ impl QueryParams {
 
     /// `limit` and `after` of a list ordered by creation time (the only parameters it takes).
     pub fn created_window(
-        query: &str,
+        query: &'q str,
         api: &ApiSettings,
     ) -> Result<(u64, Option<(Timestamp, Uuid)>), ApiError> {
         let params = Self::parse(query, &["limit", "after"])?;
@@ -103,12 +106,6 @@ impl QueryParams {
             })
             .transpose()
     }
-}
-
-fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
-    actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
-        .map(|q| q.into_inner())
-        .map_err(|_| ApiError::invalid("query", "The query string is malformed."))
 }
 
 /// The sort key of the last item of a page, sealed into an opaque string: the one cursor codec
@@ -350,5 +347,21 @@ mod tests {
             Some("limit")
         );
         assert!(QueryParams::parse("limit=1", &["limit"]).is_ok());
+    }
+
+    #[test]
+    fn values_are_decoded_and_repeatable_ones_kept_in_order() {
+        let query = "q=qwen+coder%21&tag=b%2Fc&tag=a&li%6Dit=3";
+        let params = QueryParams::parse_repeating(query, &["q", "tag", "limit"], &["tag"]).unwrap();
+        assert_eq!(params.get("q"), Some("qwen coder!"));
+        assert_eq!(params.all("tag").collect::<Vec<_>>(), ["b/c", "a"]);
+        // A key is compared once decoded, so an encoded one is the same key.
+        assert_eq!(params.get("limit"), Some("3"));
+        assert_eq!(params.get("sort"), None);
+        assert_eq!(params.all("sort").count(), 0);
+        let twice = QueryParams::parse_repeating("q=a&q=b", &["q", "tag"], &["tag"]);
+        assert_eq!(twice.unwrap_err().param.as_deref(), Some("q"));
+        let unknown = QueryParams::parse("sor%74=name", &["q"]).unwrap_err();
+        assert_eq!(unknown.param.as_deref(), Some("sort"));
     }
 }

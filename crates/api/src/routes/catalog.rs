@@ -355,8 +355,7 @@ pub(crate) fn catalog_filter(params: &QueryParams) -> Result<Filter, ApiError> {
     let values = |key: &'static str| -> Result<Vec<String>, ApiError> {
         let given: Vec<String> = params
             .all(key)
-            .iter()
-            .map(|v| v.trim())
+            .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
             .collect();
