@@ -12,6 +12,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use auth::{AuthError, Principal};
 use domain::{ErrorCode, ProjectId, Role};
+use futures_util::future::{Either, Ready, ready};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -97,19 +98,27 @@ pub struct CatalogCaller(pub Option<Principal>);
 
 impl FromRequest for CatalogCaller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    /// Ready at once for an anonymous read (the catalog's most frequent request: nothing to
+    /// look up, so nothing to box); a key is looked up.
+    type Future = Either<
+        Ready<Result<Self, Self::Error>>,
+        Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>,
+    >;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return Either::Left(ready(Err(ApiError::internal())));
+        };
         let credentials = Credentials::of(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            if credentials.is_anonymous() && state.public_browse {
-                credentials.count_anonymous(&state)?;
-                return Ok(Self(None));
-            }
+        if credentials.is_anonymous() && state.public_browse {
+            return Either::Left(ready(
+                credentials.count_anonymous(state).map(|()| Self(None)),
+            ));
+        }
+        let state = state.clone();
+        Either::Right(Box::pin(async move {
             credentials.authenticate(&state).await.map(Some).map(Self)
-        })
+        }))
     }
 }
 
