@@ -353,6 +353,49 @@ mod tests {
     }
 
     #[test]
+    fn catalog_scale_prints_the_baselines_figures_beside_the_services() {
+        let figures = [
+            ("wrk_rps", 1000.0),
+            ("wrk_p50_ms", 3.0),
+            ("wrk_p99_ms", 6.0),
+            ("baseline_wrk_rps", 2000.0),
+            ("baseline_wrk_p99_ms", 8.0),
+            ("open_loop_p99_ms", 0.5),
+            ("baseline_open_loop_p99_ms", 0.25),
+            ("facets_p99_ms", 9.5),
+            ("facets_baseline_rps", 4000.0),
+            ("facets_baseline_p99_ms", 2.5),
+            ("facets_wrk_rps", 100.0),
+            ("facets_wrk_p50_ms", 5.0),
+            ("facets_wrk_p99_ms", 9.0),
+            ("facets_baseline_wrk_rps", 400.0),
+            ("facets_baseline_wrk_p99_ms", 3.0),
+            ("facets_baseline_open_loop_p99_ms", 0.75),
+        ];
+        let run = RunResult {
+            throughput: 500.0,
+            p99_ms: 5.0,
+            baseline_throughput: Some(1000.0),
+            baseline_p99_ms: Some(4.0),
+            ratio: Some(0.5),
+            extra: figures.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            ..RunResult::default()
+        };
+        let report = ScenarioReport::new(Scenario::CatalogScale, Db::Sqlite, vec![run]);
+        let text = table::row(&report);
+        for expected in [
+            "| 1000 | 4.00 | 0.50 |",
+            "wrk: 1000 req/s, p50 3.00 ms, p99 6.00 ms, 0 non-2xx, 0.50× baseline (baseline p99 8.00 ms)",
+            "open loop 1000/s: p50 0.00 ms, p99 0.50 ms (baseline 0.25 ms)",
+            "p99 9.50 ms (baseline 4000 req/s, p99 2.50 ms)",
+            "wrk: 100 req/s, p50 5.00 ms, p99 9.00 ms, 0 non-2xx, 0.25× baseline (baseline p99 3.00 ms)",
+            "p99 0.00 ms (baseline 0.75 ms)",
+        ] {
+            assert!(text.contains(expected), "{expected:?} not in {text}");
+        }
+    }
+
+    #[test]
     fn the_table_has_a_row_per_measured_shape() {
         let report = Report {
             machine: machine(),

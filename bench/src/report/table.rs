@@ -99,7 +99,7 @@ fn header(report: &Report) -> String {
 }
 
 /// The row of one scenario on one database.
-fn row(s: &ScenarioReport) -> String {
+pub(super) fn row(s: &ScenarioReport) -> String {
     let m = &s.median;
     let opt = |v: Option<f64>, prec: usize| v.map_or("-".into(), |x| format!("{x:.prec$}"));
     format!(
