@@ -110,10 +110,7 @@ impl Snapshot {
                 .map(|facet| {
                     facet
                         .iter()
-                        .map(|(value, set)| ValueCount {
-                            value: value.clone(),
-                            count: count_in(&within, set),
-                        })
+                        .map(|(value, set)| (value.as_str(), count_in(&within, set)))
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default()
@@ -291,23 +288,27 @@ impl Filter {
 }
 
 /// A value facet's values by count then name: those with items, at most [`FACET_VALUES`], and
-/// every selected one.
-fn listed(counts: Vec<ValueCount>, selected: &[String]) -> Vec<ValueCount> {
-    let by_count =
-        |a: &ValueCount, b: &ValueCount| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value));
-    let mut listed: Vec<ValueCount> = counts.into_iter().filter(|v| v.count > 0).collect();
-    listed.sort_by(by_count);
-    let mut kept: Vec<ValueCount> = listed.iter().take(FACET_VALUES).cloned().collect();
-    for want in selected {
-        let want = facet_key(want);
-        if !kept.iter().any(|v| v.value == want) {
-            let count = listed
+/// every selected one. Only the values listed are copied out of the index.
+fn listed(mut counts: Vec<(&str, u64)>, selected: &[String]) -> Vec<ValueCount> {
+    let by_count = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+    counts.retain(|(_, count)| *count > 0);
+    counts.sort_unstable_by(by_count);
+    let mut kept: Vec<(&str, u64)> = counts.iter().take(FACET_VALUES).copied().collect();
+    let wanted: Vec<String> = selected.iter().map(|want| facet_key(want)).collect();
+    for want in &wanted {
+        if !kept.iter().any(|(value, _)| value == want) {
+            let count = counts
                 .iter()
-                .find(|v| v.value == want)
-                .map_or(0, |v| v.count);
-            kept.push(ValueCount { value: want, count });
+                .find(|(value, _)| value == want)
+                .map_or(0, |(_, count)| *count);
+            kept.push((want, count));
         }
     }
-    kept.sort_by(by_count);
-    kept
+    kept.sort_unstable_by(by_count);
+    kept.into_iter()
+        .map(|(value, count)| ValueCount {
+            value: value.to_owned(),
+            count,
+        })
+        .collect()
 }
