@@ -181,15 +181,15 @@ fn shape_line(extra: &BTreeMap<String, f64>, shape: &str) -> String {
 }
 
 /// The list and facets mixes on the baseline: this binary's bare actix-web server answering
-/// every path a reader of `catalog-scale` can ask for with the service's own bytes. Each mix in a
-/// closed loop by both clients and at [`OPEN_RATE`], recorded as `baseline_…` (wrk's
-/// `baseline_wrk_…`) and `facets_baseline_…`: what this machine and its load generators cost
-/// under the same load with no work behind the answer, the floor under each of the service's
-/// latencies. Returns the bench's client's figures of the list mix's closed loop.
+/// every path a reader of `catalog-scale` can ask for with the service's own bytes, read as
+/// [`read_mixes`] reads the service, its figures under `baseline_…` and `facets_baseline_…`:
+/// what this machine and its load generators cost under the same load with no work behind the
+/// answer, the floor under each of the service's latencies. Returns the bench's client's
+/// figures of the list mix's closed loop.
 async fn baseline_mixes(
     prepared: &Prepared,
     service: SocketAddr,
-    (list, facets): (&Arc<[String]>, &Arc<[String]>),
+    mixes: (&Arc<[String]>, &Arc<[String]>),
     s: &Sizes,
     extra: &mut BTreeMap<String, f64>,
 ) -> Result<Stats> {
@@ -198,32 +198,41 @@ async fn baseline_mixes(
     std::fs::write(&pages_file, serde_json::to_vec(&pages)?)?;
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let baseline = server::baseline(&pages_file, workers).await?;
-    let addr = baseline.addr;
+    let listed = read_mixes(baseline.addr, mixes, s, "baseline_", extra).await?;
+    baseline.stop().await?;
+    Ok(listed)
+}
+
+/// The list and facets mixes on the server at `addr`: each in a closed loop by the bench's
+/// client and then by wrk, and then each at [`OPEN_RATE`]. The facets mix's figures go to
+/// `extra` under `facets_{prefix}…`, wrk's and the open loops' under `{prefix}…` and
+/// `facets_{prefix}…`. Returns the bench's client's figures of the list mix's closed loop.
+async fn read_mixes(
+    addr: SocketAddr,
+    (list, facets): (&Arc<[String]>, &Arc<[String]>),
+    s: &Sizes,
+    prefix: &str,
+    extra: &mut BTreeMap<String, f64>,
+) -> Result<Stats> {
     let wrk = (s.connections, s.connections);
     let users = |paths: &Arc<[String]>| shapes::users(paths, s.connections);
+    let facets_prefix = format!("facets_{prefix}");
     let listed = load::run(addr, users(list), s.warmup, s.duration).await?;
-    with_wrk(
-        extra,
-        "baseline_",
-        addr,
-        "catalog.lua",
-        list,
-        wrk,
-        s.duration,
-    )
-    .await?;
+    with_wrk(extra, prefix, addr, "catalog.lua", list, wrk, s.duration).await?;
     let read = load::run(addr, users(facets), s.warmup, s.duration).await?;
-    extra.insert("facets_baseline_rps".into(), read.throughput());
-    extra.insert("facets_baseline_p50_ms".into(), read.p50_ms());
-    extra.insert("facets_baseline_p99_ms".into(), read.p99_ms());
-    extra.insert("facets_baseline_errors".into(), read.errors as f64);
-    let prefix = "facets_baseline_";
-    with_wrk(extra, prefix, addr, "catalog.lua", facets, wrk, s.duration).await?;
-    for (prefix, paths) in [("baseline_", list), ("facets_baseline_", facets)] {
+    let mut put =
+        |figure: &str, value: f64| extra.insert(format!("{facets_prefix}{figure}"), value);
+    put("rps", read.throughput());
+    put("p50_ms", read.p50_ms());
+    put("p99_ms", read.p99_ms());
+    put("errors", read.errors as f64);
+    let at = facets_prefix.as_str();
+    with_wrk(extra, at, addr, "catalog.lua", facets, wrk, s.duration).await?;
+    // The same mixes at a fixed arrival rate: their latency without a saturating queue.
+    for (prefix, paths) in [(prefix, list), (at, facets)] {
         let open = load::run_open(addr, users(paths), OPEN_RATE, s.warmup, s.duration).await?;
         super::record_open(extra, prefix, &open);
     }
-    baseline.stop().await?;
     Ok(listed)
 }
 
@@ -253,7 +262,6 @@ pub(super) async fn catalog_scale(env: &Env, db: Db) -> Result<Vec<RunResult>> {
     let seed_secs = seeded.elapsed().as_secs_f64();
     let spec = prepared.spec.clone().without_page_cache();
     let (list, facets) = (shapes::list_paths(), shapes::facets_paths());
-    let wrk = (s.connections, s.connections);
     let mut results = Vec::new();
     for _ in 0..env.runs {
         // A cold start: the catalog read from the database and indexed.
@@ -261,45 +269,12 @@ pub(super) async fn catalog_scale(env: &Env, db: Db) -> Result<Vec<RunResult>> {
         let (service, startup) = spec.serve().await?;
         let addr = service.addr;
         let rss_ready = service.rss();
-        let stats = load::run(
-            addr,
-            shapes::users(&list, s.connections),
-            s.warmup,
-            s.duration,
-        )
-        .await?;
+        let mut extra = BTreeMap::new();
+        let stats = read_mixes(addr, (&list, &facets), s, "", &mut extra).await?;
+        let base = baseline_mixes(&prepared, addr, (&list, &facets), s, &mut extra).await?;
         let mut result = RunResult::from_stats(&stats);
-        let extra = &mut result.extra;
-        with_wrk(extra, "", addr, "catalog.lua", &list, wrk, s.duration).await?;
-        let read = load::run(
-            addr,
-            shapes::users(&facets, s.connections),
-            s.warmup,
-            s.duration,
-        )
-        .await?;
-        extra.insert("facets_rps".into(), read.throughput());
-        extra.insert("facets_p50_ms".into(), read.p50_ms());
-        extra.insert("facets_p99_ms".into(), read.p99_ms());
-        extra.insert("facets_errors".into(), read.errors as f64);
-        with_wrk(
-            extra,
-            "facets_",
-            addr,
-            "catalog.lua",
-            &facets,
-            wrk,
-            s.duration,
-        )
-        .await?;
-        // The same mixes at a fixed arrival rate: their latency without a saturating queue.
-        for (prefix, paths) in [("", &list), ("facets_", &facets)] {
-            let users = shapes::users(paths, s.connections);
-            let open = load::run_open(addr, users, OPEN_RATE, s.warmup, s.duration).await?;
-            super::record_open(extra, prefix, &open);
-        }
-        let base = baseline_mixes(&prepared, addr, (&list, &facets), s, extra).await?;
         result.baseline(&base);
+        result.extra = extra;
         let extra = &mut result.extra;
         extra.insert("startup_s".into(), startup.as_secs_f64());
         extra.insert("rss_ready_mb".into(), mb(rss_ready));
