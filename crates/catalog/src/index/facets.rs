@@ -6,6 +6,7 @@
 //! each of its values, the number of that value's items in the intersection of every other
 //! filter's mask: bit counts, without looking at a single item.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::CatalogItem;
@@ -85,44 +86,39 @@ impl Snapshot {
         if filter.q.is_some() {
             masks.push((None, self.search_mask(filter)));
         }
-        // The items every filter but `skip`'s lets through; none when that is every item.
-        let except = |skip: Option<Part>| -> Option<Mask> {
-            let mut within: Option<Mask> = None;
-            for (part, mask) in &masks {
-                if skip.is_some() && *part == skip {
-                    continue;
-                }
-                match &mut within {
-                    Some(within) => within.and(mask),
-                    None => within = Some(mask.clone()),
-                }
+        // A facet whose field is not filtered counts within every filter's items, as the
+        // total does: that intersection is made once, for all of them.
+        let all = within(&masks, None);
+        let all = all.as_deref();
+        let except = |part: Part| -> Option<Cow<'_, Mask>> {
+            if masks.iter().any(|(filtered, _)| *filtered == Some(part)) {
+                within(&masks, Some(part))
+            } else {
+                all.map(Cow::Borrowed)
             }
-            within
         };
-        let count_in = |within: &Option<Mask>, set: &DocSet| {
-            within
-                .as_ref()
-                .map_or_else(|| count(set.len()), |m| m.count_in(set))
+        let count_in = |within: Option<&Mask>, set: &DocSet| {
+            within.map_or_else(|| count(set.len()), |m| m.count_in(set))
         };
         let mut values = EXACT.map(|part| {
-            let within = except(Some(part));
+            let within = except(part);
             self.facet(part)
                 .map(|facet| {
                     facet
                         .iter()
-                        .map(|(value, set)| (value.as_str(), count_in(&within, set)))
+                        .map(|(value, set)| (value.as_str(), count_in(within.as_deref(), set)))
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default()
         });
         let ranges = |part: Part, sets: &[DocSet], bounds: &[(i64, Option<i64>)]| {
-            let within = except(Some(part));
+            let within = except(part);
             sets.iter()
                 .zip(bounds)
                 .map(|(set, (min, max))| RangeCount {
                     min: *min,
                     max: *max,
-                    count: count_in(&within, set),
+                    count: count_in(within.as_deref(), set),
                 })
                 .collect()
         };
@@ -132,7 +128,7 @@ impl Snapshot {
             &PARAMETER_BUCKETS,
         );
         let context_length = ranges(Part::ContextLength, &self.context_buckets, &CONTEXT_BUCKETS);
-        let total = except(None).map_or_else(|| count(self.len()), |m| m.count());
+        let total = all.map_or_else(|| count(self.len()), Mask::count);
         let [architecture, license, tag] = &mut values;
         Facets {
             architecture: listed(std::mem::take(architecture), &filter.architecture),
@@ -229,6 +225,25 @@ impl Snapshot {
         }
         mask
     }
+}
+
+/// The items that every mask but `skip`'s part's lets through (`skip` none: every mask's);
+/// none when no mask is left (every item). One mask is borrowed, not copied; an intersection
+/// starts from a copy of the mask with the fewest chunks.
+fn within(masks: &[(Option<Part>, Mask)], skip: Option<Part>) -> Option<Cow<'_, Mask>> {
+    let mut rest: Vec<&Mask> = masks
+        .iter()
+        .filter(|(part, _)| skip.is_none() || *part != skip)
+        .map(|(_, mask)| mask)
+        .collect();
+    rest.sort_by_key(|mask| mask.chunks_held());
+    let (first, others) = rest.split_first()?;
+    if others.is_empty() {
+        return Some(Cow::Borrowed(*first));
+    }
+    let mut both = Mask::clone(first);
+    others.iter().for_each(|mask| both.and(mask));
+    Some(Cow::Owned(both))
 }
 
 /// How many items [`insert_matches`] looks up before testing them.
