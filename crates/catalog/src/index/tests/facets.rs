@@ -254,3 +254,41 @@ fn a_bulk_build_numbers_items_with_equal_facet_values_together() {
         }
     }
 }
+
+#[test]
+fn a_bulk_build_numbers_items_that_share_their_first_tags_together() {
+    // 120,000 items with three tags each: one of 3 families, one of 11 tiers and one of 7
+    // labels, arriving interleaved (231 different lists). Grouped by the lists alone, in no
+    // order among them, every family and tier would have members in all 30 chunks.
+    const ITEMS: i64 = 120_000;
+    let rows = (0..ITEMS).map(|i| {
+        let mut row = row(&format!("model {i}"), 1_000 + i, 0);
+        row.model.tags = vec![
+            format!("a-family-{}", i % 3),
+            format!("b-tier-{}", i % 11),
+            format!("c-label-{}", i % 7),
+        ];
+        row
+    });
+    let index = CatalogIndex::from_rows(rows);
+    let snapshot = index.current();
+    let chunks = |value: &str| {
+        let (_, set) = snapshot
+            .facet(Part::Tag)
+            .unwrap()
+            .iter()
+            .find(|(v, _)| v.as_str() == value)
+            .unwrap();
+        set.chunk_lens().len()
+    };
+    // A family is one run of 40,000 numbers (at most 40,000 / 4,096 + 2 chunks); a tier, one
+    // run of about 3,636 within each family (at most 2 chunks each).
+    for family in 0..3 {
+        let spans = chunks(&format!("a-family-{family}"));
+        assert!(spans <= 11, "family {family}: {spans} chunks");
+    }
+    for tier in 0..11 {
+        let spans = chunks(&format!("b-tier-{tier}"));
+        assert!(spans <= 6, "tier {tier}: {spans} chunks");
+    }
+}
