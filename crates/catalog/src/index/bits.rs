@@ -2,7 +2,8 @@
 //! [`DocSet`]s in the index, and a flat [`Mask`] that a query builds, combines and counts with.
 //!
 //! A `DocSet` is a sorted list of chunks of 4,096 numbers, each a short sorted array while it
-//! holds few members and a bitset once it holds more; a set of one member is held inline.
+//! holds few members and a bitset once it holds more, or a few runs of consecutive numbers
+//! where a bulk build finds its members so; a set of one member is held inline.
 //! Chunks are shared between snapshots: a change copies the chunk list and the one chunk it
 //! touches, never the whole set.
 
@@ -15,6 +16,9 @@ const CHUNK_SHIFT: u32 = 12;
 const WORDS: usize = 64;
 /// The most members a chunk keeps as an array (256 bytes, half a bitset).
 const SPARSE_MAX: usize = 128;
+/// The most runs a chunk keeps as runs: counting a run costs more than 16 words of a bitset, so
+/// a chunk of more runs is counted faster as a bitset.
+const RUNS_MOST: usize = 4;
 
 fn split(doc: Doc) -> (u32, u16) {
     (
@@ -36,11 +40,88 @@ fn word_bit(low: u16) -> (usize, u64) {
 enum Chunk {
     Sparse(Vec<u16>),
     Dense(Box<[u64; WORDS]>),
+    /// Runs of consecutive members, `(first, last)` inclusive, ascending and apart. A bulk
+    /// build numbers items that share facet values together, so a value's set is mostly a few
+    /// runs a chunk: counted in a mask, a run reads only the mask's words it spans, where a
+    /// bitset would have its own 64 words read as well.
+    Runs(Vec<(u16, u16)>),
 }
 
 impl Chunk {
+    /// The chunk of `lows` (ascending, distinct) in its smallest form: runs when there are
+    /// few (at most [`RUNS_MOST`]) and they are smaller than the array or the bitset.
+    fn of(lows: &[u16]) -> Chunk {
+        let mut runs: Vec<(u16, u16)> = Vec::new();
+        for low in lows {
+            match runs.last_mut() {
+                Some((_, last)) if last.checked_add(1) == Some(*low) => *last = *low,
+                _ => {
+                    if runs.len() > RUNS_MOST {
+                        break;
+                    }
+                    runs.push((*low, *low));
+                }
+            }
+        }
+        let bytes = if lows.len() > SPARSE_MAX {
+            WORDS * 8
+        } else {
+            lows.len() * 2
+        };
+        if runs.len() <= RUNS_MOST && runs.len() * 4 < bytes {
+            Chunk::Runs(runs)
+        } else if lows.len() > SPARSE_MAX {
+            let mut words = Box::new([0u64; WORDS]);
+            for low in lows {
+                let (word, bit) = word_bit(*low);
+                if let Some(w) = words.get_mut(word) {
+                    *w |= bit;
+                }
+            }
+            Chunk::Dense(words)
+        } else {
+            Chunk::Sparse(lows.to_vec())
+        }
+    }
+
     fn insert(&mut self, low: u16) -> bool {
         match self {
+            Chunk::Runs(runs) => {
+                let after = runs.partition_point(|(first, _)| *first <= low);
+                let before = after.checked_sub(1);
+                let last_before = before.and_then(|at| runs.get(at)).map(|(_, last)| *last);
+                if last_before.is_some_and(|last| last >= low) {
+                    return false;
+                }
+                let joins_before = last_before.is_some_and(|last| last.checked_add(1) == Some(low));
+                let first_after = runs.get(after).map(|(first, _)| *first);
+                let joins_after =
+                    first_after.is_some_and(|first| low.checked_add(1) == Some(first));
+                match (before.filter(|_| joins_before), joins_after) {
+                    (Some(at), true) => {
+                        let last = runs.get(after).map_or(low, |(_, last)| *last);
+                        runs.remove(after);
+                        if let Some(run) = runs.get_mut(at) {
+                            run.1 = last;
+                        }
+                    }
+                    (Some(at), false) => {
+                        if let Some(run) = runs.get_mut(at) {
+                            run.1 = low;
+                        }
+                    }
+                    (None, true) => {
+                        if let Some(run) = runs.get_mut(after) {
+                            run.0 = low;
+                        }
+                    }
+                    (None, false) => runs.insert(after, (low, low)),
+                }
+                if runs.len() > RUNS_MOST {
+                    *self = Chunk::of(&self.members());
+                }
+                true
+            }
             Chunk::Sparse(members) => match members.binary_search(&low) {
                 Ok(_) => false,
                 Err(at) => {
@@ -71,6 +152,35 @@ impl Chunk {
 
     fn remove(&mut self, low: u16) -> bool {
         match self {
+            Chunk::Runs(runs) => {
+                let Some(at) = runs
+                    .partition_point(|(first, _)| *first <= low)
+                    .checked_sub(1)
+                else {
+                    return false;
+                };
+                let Some((first, last)) = runs.get(at).copied() else {
+                    return false;
+                };
+                if last < low {
+                    return false;
+                }
+                match (first == low, last == low) {
+                    (true, true) => {
+                        runs.remove(at);
+                    }
+                    (true, false) => runs.get_mut(at).into_iter().for_each(|run| run.0 = low + 1),
+                    (false, true) => runs.get_mut(at).into_iter().for_each(|run| run.1 = low - 1),
+                    (false, false) => {
+                        runs.get_mut(at).into_iter().for_each(|run| run.1 = low - 1);
+                        runs.insert(at + 1, (low + 1, last));
+                    }
+                }
+                if runs.len() > RUNS_MOST {
+                    *self = Chunk::of(&self.members());
+                }
+                true
+            }
             Chunk::Sparse(members) => match members.binary_search(&low) {
                 Ok(at) => {
                     members.remove(at);
@@ -94,28 +204,11 @@ impl Chunk {
     }
 
     fn len(&self) -> usize {
-        match self {
-            Chunk::Sparse(members) => members.len(),
-            Chunk::Dense(words) => words.iter().map(|w| ones(*w)).sum(),
-        }
+        self.view().len()
     }
 
     fn members(&self) -> Vec<u16> {
-        match self {
-            Chunk::Sparse(members) => members.clone(),
-            Chunk::Dense(words) => {
-                let mut members = Vec::new();
-                for (i, word) in (0u16..).zip(words.iter()) {
-                    let mut w = *word;
-                    while w != 0 {
-                        let bit = u16::try_from(w.trailing_zeros()).unwrap_or_default();
-                        members.push(i * 64 + bit);
-                        w &= w - 1;
-                    }
-                }
-                members
-            }
-        }
+        self.view().members()
     }
 }
 
@@ -197,6 +290,7 @@ type Numbered = (u32, Arc<Chunk>);
 enum View<'a> {
     Sparse(&'a [u16]),
     Dense(&'a [u64; WORDS]),
+    Runs(&'a [(u16, u16)]),
 }
 
 impl Chunk {
@@ -205,7 +299,88 @@ impl Chunk {
         match self {
             Chunk::Sparse(members) => View::Sparse(members),
             Chunk::Dense(words) => View::Dense(words),
+            Chunk::Runs(runs) => View::Runs(runs),
         }
+    }
+}
+
+impl View<'_> {
+    fn len(&self) -> usize {
+        match self {
+            View::Sparse(members) => members.len(),
+            View::Dense(words) => words.iter().map(|w| ones(*w)).sum(),
+            View::Runs(runs) => runs
+                .iter()
+                .map(|(first, last)| usize::from(last - first) + 1)
+                .sum(),
+        }
+    }
+
+    /// The members, ascending.
+    fn members(&self) -> Vec<u16> {
+        match self {
+            View::Sparse(members) => members.to_vec(),
+            View::Dense(words) => {
+                let mut members = Vec::new();
+                for (i, word) in (0u16..).zip(words.iter()) {
+                    let mut w = *word;
+                    while w != 0 {
+                        let bit = u16::try_from(w.trailing_zeros()).unwrap_or_default();
+                        members.push(i * 64 + bit);
+                        w &= w - 1;
+                    }
+                }
+                members
+            }
+            View::Runs(runs) => runs
+                .iter()
+                .flat_map(|(first, last)| *first..=*last)
+                .collect(),
+        }
+    }
+}
+
+/// The words of a chunk's bitset that `first..=last` spans, and the bits of the first and
+/// the last of them that are in it.
+#[inline]
+fn span(first: u16, last: u16) -> (std::ops::RangeInclusive<usize>, u64, u64) {
+    (
+        usize::from(first >> 6)..=usize::from(last >> 6),
+        !0u64 << (first & 63),
+        !0u64 >> (63 - (last & 63)),
+    )
+}
+
+/// How many of `words`' bits `first..=last` holds.
+#[inline]
+fn ones_in(words: &[u64; WORDS], first: u16, last: u16) -> u64 {
+    let (range, head, tail) = span(first, last);
+    match words.get(range) {
+        Some([one]) => u64::from((one & head & tail).count_ones()),
+        Some([first, middle @ .., last]) => {
+            u64::from((first & head).count_ones())
+                + middle
+                    .iter()
+                    .map(|w| u64::from(w.count_ones()))
+                    .sum::<u64>()
+                + u64::from((last & tail).count_ones())
+        }
+        _ => 0,
+    }
+}
+
+/// Sets the bits `first..=last` of `words`.
+#[inline]
+fn fill(words: &mut [u64; WORDS], first: u16, last: u16) {
+    let (range, head, tail) = span(first, last);
+    match words.get_mut(range) {
+        Some([one]) => *one |= head & tail,
+        Some([first, middle @ .., last]) => {
+            *first |= head;
+            middle.iter_mut().for_each(|w| *w = !0);
+            *last |= tail;
+        }
+        _ => {}
     }
 }
 
@@ -233,20 +408,8 @@ impl DocSet {
             let Some(first) = group.first() else {
                 continue;
             };
-            let lows = group.iter().map(|doc| split(*doc).1);
-            let chunk = if group.len() > SPARSE_MAX {
-                let mut words = Box::new([0u64; WORDS]);
-                for low in lows {
-                    let (word, bit) = word_bit(low);
-                    if let Some(w) = words.get_mut(word) {
-                        *w |= bit;
-                    }
-                }
-                Chunk::Dense(words)
-            } else {
-                Chunk::Sparse(lows.collect())
-            };
-            chunks.push((split(*first).0, Arc::new(chunk)));
+            let lows: Vec<u16> = group.iter().map(|doc| split(*doc).1).collect();
+            chunks.push((split(*first).0, Arc::new(Chunk::of(&lows))));
         }
         Self {
             chunks: match chunks.len() {
@@ -353,6 +516,11 @@ impl DocSet {
                     let (word, bit) = word_bit(low);
                     words.get(word).is_some_and(|w| w & bit != 0)
                 }
+                View::Runs(runs) => runs
+                    .partition_point(|(first, _)| *first <= low)
+                    .checked_sub(1)
+                    .and_then(|at| runs.get(at))
+                    .is_some_and(|(_, last)| *last >= low),
             })
     }
 
@@ -431,24 +599,26 @@ impl DocSet {
 
     /// The members, in ascending order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = Doc> + '_ {
-        self.views().flat_map(|(high, view)| {
-            let lows = match view {
-                View::Sparse(members) => members.to_vec(),
-                View::Dense(words) => Chunk::Dense(Box::new(*words)).members(),
-            };
-            lows.into_iter().map(move |low| join(high, low))
-        })
+        self.views()
+            .flat_map(|(high, view)| view.members().into_iter().map(move |low| join(high, low)))
+    }
+
+    /// Each chunk's form, in chunk order: `s` an array, `d` a bitset, `r` runs.
+    #[cfg(test)]
+    pub(super) fn chunk_forms(&self) -> String {
+        self.views()
+            .map(|(_, view)| match view {
+                View::Sparse(_) => 's',
+                View::Dense(_) => 'd',
+                View::Runs(_) => 'r',
+            })
+            .collect()
     }
 
     /// The number of members of each chunk, in chunk order.
     #[cfg(test)]
     pub(super) fn chunk_lens(&self) -> Vec<usize> {
-        self.views()
-            .map(|(_, view)| match view {
-                View::Sparse(members) => members.len(),
-                View::Dense(words) => words.iter().map(|w| ones(*w)).sum(),
-            })
-            .collect()
+        self.views().map(|(_, view)| view.len()).collect()
     }
 }
 
@@ -639,6 +809,10 @@ fn count_in(mask: &Mask, set: &DocSet) -> u64 {
                 .zip(bits.iter())
                 .map(|(w, b)| u64::from((w & b).count_ones()))
                 .sum(),
+            View::Runs(runs) => runs
+                .iter()
+                .map(|(first, last)| ones_in(words, *first, *last))
+                .sum(),
         };
     });
     count
@@ -664,6 +838,11 @@ fn add(mask: &mut Mask, set: &DocSet) {
             View::Dense(bits) => {
                 for (w, b) in words.iter_mut().zip(bits.iter()) {
                     *w |= b;
+                }
+            }
+            View::Runs(runs) => {
+                for (first, last) in runs {
+                    fill(words, *first, *last);
                 }
             }
         }
@@ -859,6 +1038,83 @@ mod tests {
                     .iter()
                     .all(|d| other_model.contains(d) == mask.contains(*d))
             );
+        }
+    }
+
+    #[test]
+    fn a_set_of_runs_agrees_with_a_btree_set_through_changes_and_counts() {
+        const CHUNKS: u32 = 6;
+        const LIMIT: Doc = CHUNKS * 4_096;
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            u32::try_from(state % u64::from(n)).unwrap()
+        };
+        let mut forms = String::new();
+        for round in 0..40 {
+            // Each chunk a few runs (some chunks more than a chunk keeps as runs), of one
+            // member up to hundreds, some touching the chunk's ends.
+            let mut model = BTreeSet::new();
+            for chunk in 0..CHUNKS {
+                for _ in 0..=next([3, 8, 24][round % 3]) {
+                    let first = next(4_096);
+                    let longest = [2, 40, 600][usize::try_from(next(3)).unwrap()];
+                    let len = 1 + next(longest);
+                    for low in first..(first + len).min(4_096) {
+                        model.insert(chunk * 4_096 + low);
+                    }
+                }
+            }
+            let members: Vec<Doc> = model.iter().copied().collect();
+            let mut set = DocSet::from_ascending(&members);
+            forms.push_str(&set.chunk_forms());
+            let built = set.clone();
+            for _ in 0..400 {
+                // Mostly at a member or next to one: a run's ends, its inside, the gaps.
+                let near = next(2);
+                let at = usize::try_from(next(u32::try_from(members.len()).unwrap())).unwrap();
+                let doc = match (near, members.get(at)) {
+                    (0, Some(member)) => (member + next(3)).saturating_sub(1).min(LIMIT - 1),
+                    _ => next(LIMIT),
+                };
+                if next(2) == 0 {
+                    set.remove(doc);
+                    model.remove(&doc);
+                } else {
+                    set.insert(doc);
+                    model.insert(doc);
+                }
+                assert_eq!(set.contains(doc), model.contains(&doc), "{doc}");
+                assert_eq!(set.len(), model.len());
+            }
+            assert_eq!(
+                set.iter().collect::<Vec<_>>(),
+                model.iter().copied().collect::<Vec<_>>()
+            );
+            assert_eq!(built.iter().collect::<Vec<_>>(), members, "the clone kept");
+            for doc in 0..LIMIT {
+                assert_eq!(set.contains(doc), model.contains(&doc), "{doc}");
+            }
+            for candidate in [&built, &set] {
+                let model: BTreeSet<Doc> = candidate.iter().collect();
+                // A mask of about half the numbers, and of every number of two chunks.
+                let half: Vec<Doc> = (0..LIMIT).filter(|_| next(2) == 0).collect();
+                let two: Vec<Doc> = (4_096..3 * 4_096).collect();
+                for chosen in [half, two] {
+                    let mut mask = Mask::empty(LIMIT);
+                    mask.add(&DocSet::from_ascending(&chosen));
+                    let both = chosen.iter().filter(|d| model.contains(d)).count();
+                    assert_eq!(mask.count_in(candidate), u64::try_from(both).unwrap());
+                }
+                let mut mask = Mask::empty(LIMIT);
+                mask.add(candidate);
+                assert_eq!(mask.iter().collect::<BTreeSet<_>>(), model);
+            }
+        }
+        for form in ['r', 's', 'd'] {
+            assert!(forms.contains(form), "no chunk of form {form}: {forms}");
         }
     }
 }
