@@ -859,6 +859,28 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
+    /// Inserts `doc` into both the set and its model, or removes it from both.
+    fn change(set: &mut DocSet, model: &mut BTreeSet<Doc>, doc: Doc, insert: bool) {
+        if insert {
+            set.insert(doc);
+            model.insert(doc);
+        } else {
+            set.remove(doc);
+            model.remove(&doc);
+        }
+    }
+
+    /// Pseudo-random numbers below the bound asked (xorshift from `seed`).
+    fn numbers(seed: u64) -> impl FnMut(u32) -> u32 {
+        let mut state = seed;
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            u32::try_from(state % u64::from(n)).unwrap()
+        }
+    }
+
     #[test]
     fn a_set_of_one_grows_and_empties_without_touching_its_clones() {
         let mut set = DocSet::default();
@@ -955,13 +977,7 @@ mod tests {
 
     #[test]
     fn a_doc_set_and_masks_agree_with_a_btree_set() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: u32| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            u32::try_from(state % u64::from(n)).unwrap()
-        };
+        let mut next = numbers(0x9E37_79B9_7F4A_7C15);
         for round in 0..40 {
             // Small ranges make dense chunks, wide ones sparse; the widest, more chunks than
             // one list holds (grouped).
@@ -977,13 +993,7 @@ mod tests {
                     held = Some((set.clone(), model.clone()));
                 }
                 let doc = next(range);
-                if next(3) == 0 {
-                    set.remove(doc);
-                    model.remove(&doc);
-                } else {
-                    set.insert(doc);
-                    model.insert(doc);
-                }
+                change(&mut set, &mut model, doc, next(3) != 0);
                 let doc = next(range);
                 other.insert(doc);
                 other_model.insert(doc);
@@ -1045,13 +1055,7 @@ mod tests {
     fn a_set_of_runs_agrees_with_a_btree_set_through_changes_and_counts() {
         const CHUNKS: u32 = 6;
         const LIMIT: Doc = CHUNKS * 4_096;
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u32| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            u32::try_from(state % u64::from(n)).unwrap()
-        };
+        let mut next = numbers(0x2545_F491_4F6C_DD1D);
         let mut forms = String::new();
         for round in 0..40 {
             // Each chunk a few runs (some chunks more than a chunk keeps as runs), of one
@@ -1079,13 +1083,7 @@ mod tests {
                     (0, Some(member)) => (member + next(3)).saturating_sub(1).min(LIMIT - 1),
                     _ => next(LIMIT),
                 };
-                if next(2) == 0 {
-                    set.remove(doc);
-                    model.remove(&doc);
-                } else {
-                    set.insert(doc);
-                    model.insert(doc);
-                }
+                change(&mut set, &mut model, doc, next(2) != 0);
                 assert_eq!(set.contains(doc), model.contains(&doc), "{doc}");
                 assert_eq!(set.len(), model.len());
             }
