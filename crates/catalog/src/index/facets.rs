@@ -211,10 +211,7 @@ impl Snapshot {
         match candidates {
             Some((exact, true)) => return exact,
             Some((candidates, false)) => {
-                let items = candidates
-                    .iter()
-                    .filter_map(|doc| Some((doc, self.item_of(doc)?)));
-                insert_matches(&mut mask, filter, items);
+                insert_matches(&mut mask, filter, self.items_of(candidates.iter()));
             }
             None => {
                 let items = (0..)

@@ -152,6 +152,10 @@ pub(super) type Numeric = (
     fn(&CatalogItem) -> Option<i64>,
 );
 
+/// How many leaves [`Snapshot::items_of`] steps over to reach an item before it looks it up
+/// from the root instead.
+const LEAP: usize = 4;
+
 /// The numeric fields (parameters, context length), in the order of the snapshot's indexes.
 pub(super) const NUMERIC: [Numeric; 2] = [
     (&PARAMETER_BUCKETS, |item| item.parameter_count),
@@ -235,6 +239,33 @@ impl Snapshot {
     #[cfg(test)]
     pub(super) fn all(&self) -> impl Iterator<Item = &Arc<CatalogItem>> {
         self.by_doc.iter().flatten()
+    }
+
+    /// The items numbered `docs` (ascending), found along the leaves of the vector of items:
+    /// a step to the next leaf rather than a lookup from the root for each (a phrase's facets
+    /// look up tens of thousands). A number more than [`LEAP`] leaves ahead is looked up from
+    /// the root, so a few scattered numbers do not walk every leaf between them.
+    pub(super) fn items_of<'a>(
+        &'a self,
+        docs: impl Iterator<Item = Doc> + 'a,
+    ) -> impl Iterator<Item = (Doc, &'a Arc<CatalogItem>)> + 'a {
+        let mut leaves = self.by_doc.leaves();
+        let mut leaf: &[Option<Arc<CatalogItem>>] = &[];
+        let mut start = 0;
+        docs.filter_map(move |doc| {
+            let at = usize::try_from(doc).ok()?;
+            let mut steps = 0;
+            while at >= start + leaf.len() && steps < LEAP {
+                start += leaf.len();
+                leaf = leaves.next().unwrap_or_default();
+                steps += 1;
+            }
+            let slot = match at.checked_sub(start).and_then(|i| leaf.get(i)) {
+                Some(slot) => slot.as_ref(),
+                None => self.item_of(doc),
+            };
+            Some((doc, slot?))
+        })
     }
 
     /// The item numbered `doc`.

@@ -7,6 +7,7 @@ mod runs;
 mod saved;
 
 use super::*;
+use bits::Doc;
 use domain::{ModelStatus, Timestamp};
 
 fn item(name: &str, secs: i64, endpoints: i64) -> CatalogItem {
@@ -46,6 +47,40 @@ pub(super) fn at(row: &CatalogRow, version: i64, shared: bool) -> CatalogRow {
     row.model.version = version;
     row.model.shared = shared;
     row
+}
+
+#[test]
+fn items_found_along_the_leaves_are_those_looked_up_one_by_one() {
+    // 5,000 items, every seventh then unshared: its number's slot is empty.
+    let rows: Vec<CatalogRow> = (0..5_000)
+        .map(|i| row(&format!("m{i}"), 1_000 + i, 0))
+        .collect();
+    let mut index = CatalogIndex::from_rows(rows.clone());
+    for row in rows.iter().step_by(7) {
+        assert!(index.apply(at(row, 2, false)));
+    }
+    let snapshot = index.current();
+    let limit = snapshot.doc_limit();
+    // Every number; a scattered few (more leaves apart than a step covers); a run after a
+    // leap; numbers past the end.
+    let picks: [Vec<Doc>; 4] = [
+        (0..limit).collect(),
+        (0..limit).step_by(397).collect(),
+        vec![0, 1, 2, 3_000, 3_001, 3_002, 4_999],
+        vec![10, limit, limit + 5],
+    ];
+    for docs in picks {
+        let along: Vec<(Doc, ModelId)> = snapshot
+            .items_of(docs.iter().copied())
+            .map(|(doc, item)| (doc, item.model_id))
+            .collect();
+        let one_by_one: Vec<(Doc, ModelId)> = docs
+            .iter()
+            .filter_map(|doc| Some((*doc, snapshot.item_of(*doc)?.model_id)))
+            .collect();
+        assert!(!one_by_one.is_empty());
+        assert_eq!(along, one_by_one, "{docs:?}");
+    }
 }
 
 fn page_all(index: &CatalogIndex, sort: Sort, limit: usize) -> Vec<String> {
