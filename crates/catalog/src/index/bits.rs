@@ -72,12 +72,7 @@ impl Chunk {
             Chunk::Runs(runs)
         } else if lows.len() > SPARSE_MAX {
             let mut words = Box::new([0u64; WORDS]);
-            for low in lows {
-                let (word, bit) = word_bit(*low);
-                if let Some(w) = words.get_mut(word) {
-                    *w |= bit;
-                }
-            }
+            set_bits(&mut words, lows);
             Chunk::Dense(words)
         } else {
             Chunk::Sparse(lows.to_vec())
@@ -128,12 +123,7 @@ impl Chunk {
                     members.insert(at, low);
                     if members.len() > SPARSE_MAX {
                         let mut words = Box::new([0u64; WORDS]);
-                        for member in members.iter() {
-                            let (word, bit) = word_bit(*member);
-                            if let Some(w) = words.get_mut(word) {
-                                *w |= bit;
-                            }
-                        }
+                        set_bits(&mut words, members);
                         *self = Chunk::Dense(words);
                     }
                     true
@@ -366,6 +356,17 @@ fn ones_in(words: &[u64; WORDS], first: u16, last: u16) -> u64 {
                 + u64::from((last & tail).count_ones())
         }
         _ => 0,
+    }
+}
+
+/// Sets the bits `lows` of `words`.
+#[inline]
+fn set_bits(words: &mut [u64; WORDS], lows: &[u16]) {
+    for low in lows {
+        let (word, bit) = word_bit(*low);
+        if let Some(w) = words.get_mut(word) {
+            *w |= bit;
+        }
     }
 }
 
@@ -827,14 +828,7 @@ fn add(mask: &mut Mask, set: &DocSet) {
             return;
         };
         match view {
-            View::Sparse(members) => {
-                for low in members {
-                    let (word, bit) = word_bit(*low);
-                    if let Some(w) = words.get_mut(word) {
-                        *w |= bit;
-                    }
-                }
-            }
+            View::Sparse(members) => set_bits(words, members),
             View::Dense(bits) => {
                 for (w, b) in words.iter_mut().zip(bits.iter()) {
                     *w |= b;
