@@ -16,8 +16,14 @@ const CHUNK_SHIFT: u32 = 12;
 const WORDS: usize = 64;
 /// The most members a chunk keeps as an array (256 bytes, half a bitset).
 const SPARSE_MAX: usize = 128;
-/// The most runs a chunk keeps as runs: counting a run costs more than 16 words of a bitset, so
-/// a chunk of more runs is counted faster as a bitset.
+/// The most members a chunk of a set that facets count ([`DocSet::from_ascending_counted`])
+/// keeps as an array. An array's members are looked up in the mask one at a time, a bitset's
+/// 64 words are ANDed eight at a time: at a million models, the arrays of the two smallest
+/// parameter buckets (17 and 100 members a chunk) were a quarter of `q=swift`'s facets. The
+/// sets of words, many and mostly small, keep arrays up to [`SPARSE_MAX`], which saves memory.
+const COUNTED_SPARSE_MAX: usize = 32;
+/// The most runs a chunk keeps as runs: a chunk of more runs is counted faster as a bitset
+/// (measured at a million models: 8 and 16 were slower).
 const RUNS_MOST: usize = 4;
 
 fn split(doc: Doc) -> (u32, u16) {
@@ -42,8 +48,8 @@ enum Chunk {
     Dense(Box<[u64; WORDS]>),
     /// Runs of consecutive members, `(first, last)` inclusive, ascending and apart. A bulk
     /// build numbers items that share facet values together, so a value's set is mostly a few
-    /// runs a chunk: counted in a mask, a run reads only the mask's words it spans, where a
-    /// bitset would have its own 64 words read as well.
+    /// runs a chunk: counted in a mask, a run reads the mask at its two ends ([`Counter`]),
+    /// where a bitset would have its own 64 words read, and the mask's.
     Runs(Vec<(u16, u16)>),
 }
 
@@ -51,6 +57,11 @@ impl Chunk {
     /// The chunk of `lows` (ascending, distinct) in its smallest form: runs when there are
     /// few (at most [`RUNS_MOST`]) and they are smaller than the array or the bitset.
     fn of(lows: &[u16]) -> Chunk {
+        Chunk::formed(lows, SPARSE_MAX)
+    }
+
+    /// [`Chunk::of`], kept as an array only up to `sparse_most` members.
+    fn formed(lows: &[u16], sparse_most: usize) -> Chunk {
         let mut runs: Vec<(u16, u16)> = Vec::new();
         for low in lows {
             match runs.last_mut() {
@@ -63,14 +74,14 @@ impl Chunk {
                 }
             }
         }
-        let bytes = if lows.len() > SPARSE_MAX {
+        let bytes = if lows.len() > sparse_most {
             WORDS * 8
         } else {
             lows.len() * 2
         };
         if runs.len() <= RUNS_MOST && runs.len() * 4 < bytes {
             Chunk::Runs(runs)
-        } else if lows.len() > SPARSE_MAX {
+        } else if lows.len() > sparse_most {
             let mut words = Box::new([0u64; WORDS]);
             set_bits(&mut words, lows);
             Chunk::Dense(words)
@@ -341,24 +352,6 @@ fn span(first: u16, last: u16) -> (std::ops::RangeInclusive<usize>, u64, u64) {
     )
 }
 
-/// How many of `words`' bits `first..=last` holds.
-#[inline]
-fn ones_in(words: &[u64; WORDS], first: u16, last: u16) -> u64 {
-    let (range, head, tail) = span(first, last);
-    match words.get(range) {
-        Some([one]) => u64::from((one & head & tail).count_ones()),
-        Some([first, middle @ .., last]) => {
-            u64::from((first & head).count_ones())
-                + middle
-                    .iter()
-                    .map(|w| u64::from(w.count_ones()))
-                    .sum::<u64>()
-                + u64::from((last & tail).count_ones())
-        }
-        _ => 0,
-    }
-}
-
 /// Sets the bits `lows` of `words`.
 #[inline]
 fn set_bits(words: &mut [u64; WORDS], lows: &[u16]) {
@@ -397,6 +390,16 @@ impl DocSet {
     /// The set of `docs`, given in ascending order without repeats (what a bulk build
     /// gathers): each chunk made at once, in its final form.
     pub(crate) fn from_ascending(docs: &[Doc]) -> Self {
+        Self::formed(docs, SPARSE_MAX)
+    }
+
+    /// [`DocSet::from_ascending`] for a set that facets count in masks: a chunk of more than
+    /// [`COUNTED_SPARSE_MAX`] members is a bitset (or runs), not an array.
+    pub(crate) fn from_ascending_counted(docs: &[Doc]) -> Self {
+        Self::formed(docs, COUNTED_SPARSE_MAX)
+    }
+
+    fn formed(docs: &[Doc], sparse_most: usize) -> Self {
         if let [doc] = docs {
             let (high, low) = split(*doc);
             return Self {
@@ -410,7 +413,7 @@ impl DocSet {
                 continue;
             };
             let lows: Vec<u16> = group.iter().map(|doc| split(*doc).1).collect();
-            chunks.push((split(*first).0, Arc::new(Chunk::of(&lows))));
+            chunks.push((split(*first).0, Arc::new(Chunk::formed(&lows, sparse_most))));
         }
         Self {
             chunks: match chunks.len() {
@@ -758,9 +761,35 @@ impl Mask {
             .sum()
     }
 
-    /// How many members of `set` are in the mask.
-    pub(crate) fn count_in(&self, set: &DocSet) -> u64 {
-        count_in(self, set)
+    /// The mask made ready to count sets in (see [`Counter`]).
+    pub(crate) fn counter(&self) -> Counter<'_> {
+        let before: Vec<[u16; WORDS]> = self
+            .words
+            .iter()
+            .map(|words| {
+                let mut sum = 0u16;
+                words.map(|w| {
+                    let at = sum;
+                    sum += u16::try_from(w.count_ones()).unwrap_or_default();
+                    at
+                })
+            })
+            .collect();
+        let total = self
+            .slots
+            .iter()
+            .filter_map(|slot| {
+                let place = slot_place(*slot)?;
+                let last = self.words.get(place)?.last()?;
+                let before_last = before.get(place)?.last()?;
+                Some(u64::from(*before_last) + u64::from(last.count_ones()))
+            })
+            .sum();
+        Counter {
+            mask: self,
+            before,
+            total,
+        }
     }
 
     /// The members, in ascending order.
@@ -780,19 +809,66 @@ impl Mask {
     }
 }
 
-/// How many members of `set` are in `mask` ([`Mask::count_in`]), compiled also for processors
-/// that count the bits of eight words at once (AVX-512's `VPOPCNTQ`) or AND four at once
-/// (AVX2), and run as the best one this processor has: the count of a facet over a broad
-/// filter is bound by these ANDs and bit counts (a million-model catalog's `q=swift` facets
-/// AND and count 6,000 chunks of 64 words).
+/// A [`Mask`] ready to count sets in, as a facet counts each of its values' sets: besides the
+/// mask's bitsets, how many members each chunk has before each of its words. A run of a set
+/// is then counted from its two ends (the members before its last number, less those before
+/// its first), where it read every word of the mask it spans: the runs of a bulk-built
+/// catalog's facet values span 20 words on average.
+#[derive(Debug, Clone)]
+pub(crate) struct Counter<'a> {
+    mask: &'a Mask,
+    /// Per bitset of the mask (in its order), the members before each word.
+    before: Vec<[u16; WORDS]>,
+    /// How many members the mask has.
+    total: u64,
+}
+
+impl Counter<'_> {
+    /// How many members the mask has.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// How many members of `set` are in the mask.
+    pub(crate) fn count_in(&self, set: &DocSet) -> u64 {
+        count_in(self, set)
+    }
+
+    /// Chunk `high`'s bitset and the members before each of its words; none when the mask
+    /// holds no member there.
+    #[inline]
+    fn chunk(&self, high: u32) -> Option<(&[u64; WORDS], &[u16; WORDS])> {
+        let slot = *self.mask.slots.get(usize::try_from(high).ok()?)?;
+        let place = slot_place(slot)?;
+        Some((self.mask.words.get(place)?, self.before.get(place)?))
+    }
+}
+
+/// How many of the members of a chunk's bitset `words` are below `low`, given the members
+/// before each word.
+#[inline]
+fn below(words: &[u64; WORDS], before: &[u16; WORDS], low: u16) -> u64 {
+    let (word, bit) = word_bit(low);
+    let whole = before.get(word).map_or(0, |n| u64::from(*n));
+    let part = words
+        .get(word)
+        .map_or(0, |w| u64::from((w & (bit - 1)).count_ones()));
+    whole + part
+}
+
+/// How many members of `set` are in the counter's mask ([`Counter::count_in`]), compiled also
+/// for processors that count the bits of eight words at once (AVX-512's `VPOPCNTQ`) or AND
+/// four at once (AVX2), and run as the best one this processor has: the count of a facet over
+/// a broad filter is bound by these ANDs and bit counts (a million-model catalog's `q=swift`
+/// facets AND and count about 2,000 bitset chunks of 64 words, besides 3,000 runs).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vpopcntdq", "x86_64+avx2"))]
-fn count_in(mask: &Mask, set: &DocSet) -> u64 {
+fn count_in<'a>(counter: &Counter<'a>, set: &DocSet) -> u64 {
     let mut count = 0;
     set.each_view(|high, view| {
         // The mask is read for every value of a facet and stays in cache; the sets' chunks
         // are not. A chunk the mask does not hold (a filtered catalog numbered by its facet
         // values has many) is passed over without reading the set's.
-        let Some(words) = mask.chunk_words(high) else {
+        let Some((words, before)) = counter.chunk(high) else {
             return;
         };
         count += match view {
@@ -812,7 +888,11 @@ fn count_in(mask: &Mask, set: &DocSet) -> u64 {
                 .sum(),
             View::Runs(runs) => runs
                 .iter()
-                .map(|(first, last)| ones_in(words, *first, *last))
+                .map(|(first, last)| {
+                    let (word, bit) = word_bit(*last);
+                    let last_in = words.get(word).is_some_and(|w| w & bit != 0);
+                    below(words, before, *last) + u64::from(last_in) - below(words, before, *first)
+                })
                 .sum(),
         };
     });
@@ -919,6 +999,8 @@ mod tests {
         both.and(&b);
         assert_eq!(members(&both), [4_096 + 7]);
         assert_eq!(both.count(), 1);
+        // Chunk 0, which `b` lacks, is dropped with its bits left: not counted.
+        assert_eq!(both.counter().total(), 1);
         let mut either = a.clone();
         either.or(&b);
         assert_eq!(members(&either), [5, 4_096 + 7, 4_096 + 100, 2 * 4_096 + 1]);
@@ -932,7 +1014,7 @@ mod tests {
             (none.count(), none.contains(5), members(&none)),
             (0, false, vec![])
         );
-        assert_eq!(none.count_in(&DocSet::from_ascending(&[5, 6])), 0);
+        assert_eq!(none.counter().count_in(&DocSet::from_ascending(&[5, 6])), 0);
         // Numbers past the limit are not held.
         let past = mask(&[LIMIT, LIMIT + 5_000]);
         assert_eq!(past.count(), 0);
@@ -962,7 +1044,7 @@ mod tests {
                 .filter(|d| chosen.binary_search(d).is_ok())
                 .count();
             assert_eq!(
-                mask.count_in(&set),
+                mask.counter().count_in(&set),
                 u64::try_from(both).unwrap(),
                 "step {step}"
             );
@@ -1027,16 +1109,19 @@ mod tests {
             let mut mask = Mask::empty(range);
             mask.add(&set);
             assert_eq!(mask.count(), u64::try_from(model.len()).unwrap());
+            assert_eq!(mask.counter().total(), mask.count());
             assert_eq!(
                 mask.iter().collect::<Vec<_>>(),
                 set.iter().collect::<Vec<_>>()
             );
             let both = u64::try_from(model.intersection(&other_model).count()).unwrap();
-            assert_eq!(mask.count_in(&other), both);
+            assert_eq!(mask.counter().count_in(&other), both);
             let mut other_mask = Mask::empty(range);
             other_mask.add(&other);
             mask.and(&other_mask);
             assert_eq!(mask.count(), both);
+            // A chunk the AND emptied or dropped is not counted in the total either.
+            assert_eq!(mask.counter().total(), both);
             assert!(
                 model
                     .iter()
@@ -1098,7 +1183,10 @@ mod tests {
                     let mut mask = Mask::empty(LIMIT);
                     mask.add(&DocSet::from_ascending(&chosen));
                     let both = chosen.iter().filter(|d| model.contains(d)).count();
-                    assert_eq!(mask.count_in(candidate), u64::try_from(both).unwrap());
+                    assert_eq!(
+                        mask.counter().count_in(candidate),
+                        u64::try_from(both).unwrap()
+                    );
                 }
                 let mut mask = Mask::empty(LIMIT);
                 mask.add(candidate);

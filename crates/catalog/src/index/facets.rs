@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::CatalogItem;
-use super::bits::{Doc, DocSet, Mask};
+use super::bits::{Counter, Doc, DocSet, Mask};
 use super::query::{Filter, Part, facet_key};
 use super::snapshot::{EXACT, Snapshot};
 
@@ -87,38 +87,52 @@ impl Snapshot {
             masks.push((None, self.search_mask(filter)));
         }
         // A facet whose field is not filtered counts within every filter's items, as the
-        // total does: that intersection is made once, for all of them.
+        // total does: that intersection is made (and made ready to count in) once, for all.
         let all = within(&masks, None);
         let all = all.as_deref();
-        let except = |part: Part| -> Option<Cow<'_, Mask>> {
-            if masks.iter().any(|(filtered, _)| *filtered == Some(part)) {
-                within(&masks, Some(part))
+        let all_counter = all.map(Mask::counter);
+        // The counts of `sets`, the values of `part`, within the items of every filter but
+        // `part`'s.
+        let counts = |part: Part, sets: &[&DocSet]| -> Vec<u64> {
+            let filtered = masks.iter().any(|(filtered, _)| *filtered == Some(part));
+            let own = filtered.then(|| within(&masks, Some(part))).flatten();
+            let own_counter = own.as_deref().map(Mask::counter);
+            let counter = if filtered {
+                own_counter.as_ref()
             } else {
-                all.map(Cow::Borrowed)
+                all_counter.as_ref()
+            };
+            match counter {
+                None => sets.iter().map(|set| count(set.len())).collect(),
+                // Every item has at most one value of a field but the tags: when none lacks
+                // one, its values' sets are a partition.
+                Some(counter) => counted(
+                    counter,
+                    sets,
+                    part != Part::Tag
+                        && sets.iter().map(|set| set.len()).sum::<usize>() == self.len(),
+                ),
             }
         };
-        let count_in = |within: Option<&Mask>, set: &DocSet| {
-            within.map_or_else(|| count(set.len()), |m| m.count_in(set))
-        };
         let mut values = EXACT.map(|part| {
-            let within = except(part);
             self.facet(part)
                 .map(|facet| {
-                    facet
+                    let (values, sets): (Vec<&str>, Vec<&DocSet>) = facet
                         .iter()
-                        .map(|(value, set)| (value.as_str(), count_in(within.as_deref(), set)))
-                        .collect::<Vec<_>>()
+                        .map(|(value, set)| (value.as_str(), set))
+                        .unzip();
+                    values.into_iter().zip(counts(part, &sets)).collect()
                 })
                 .unwrap_or_default()
         });
         let ranges = |part: Part, sets: &[DocSet], bounds: &[(i64, Option<i64>)]| {
-            let within = except(part);
-            sets.iter()
+            counts(part, &sets.iter().collect::<Vec<_>>())
+                .into_iter()
                 .zip(bounds)
-                .map(|(set, (min, max))| RangeCount {
+                .map(|(count, (min, max))| RangeCount {
                     min: *min,
                     max: *max,
-                    count: count_in(within.as_deref(), set),
+                    count,
                 })
                 .collect()
         };
@@ -128,7 +142,9 @@ impl Snapshot {
             &PARAMETER_BUCKETS,
         );
         let context_length = ranges(Part::ContextLength, &self.context_buckets, &CONTEXT_BUCKETS);
-        let total = all.map_or_else(|| count(self.len()), Mask::count);
+        let total = all_counter
+            .as_ref()
+            .map_or_else(|| count(self.len()), Counter::total);
         let [architecture, license, tag] = &mut values;
         Facets {
             architecture: listed(std::mem::take(architecture), &filter.architecture),
@@ -281,6 +297,36 @@ fn insert_matches<'a>(
         }
     }
     test(&mut batch);
+}
+
+/// How many members of each of `sets` `counter`'s mask holds. When the sets are a partition
+/// (every item is in exactly one of them) the counts add up to the mask's own, so the biggest
+/// set, the costliest to count, is counted as what the others leave.
+fn counted(counter: &Counter<'_>, sets: &[&DocSet], partition: bool) -> Vec<u64> {
+    let skipped = partition
+        .then(|| {
+            let biggest = sets.iter().enumerate().max_by_key(|(_, set)| set.len());
+            biggest.map(|(at, _)| at)
+        })
+        .flatten();
+    let mut counts: Vec<u64> = sets
+        .iter()
+        .enumerate()
+        .map(|(at, set)| {
+            if Some(at) == skipped {
+                0
+            } else {
+                counter.count_in(set)
+            }
+        })
+        .collect();
+    if let Some(at) = skipped {
+        let others: u64 = counts.iter().sum();
+        if let Some(count) = counts.get_mut(at) {
+            *count = counter.total().saturating_sub(others);
+        }
+    }
+    counts
 }
 
 /// A count of items.

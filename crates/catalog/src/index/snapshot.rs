@@ -351,10 +351,11 @@ impl Snapshot {
             }
         }
         let sets = |docs: Vec<Doc>| DocSet::from_ascending(&docs);
+        let counted = |docs: Vec<Doc>| DocSet::from_ascending_counted(&docs);
         for (facet, gathered) in self.facets_mut().into_iter().zip(exact) {
             *facet = gathered
                 .into_iter()
-                .map(|(key, docs)| (key.into_owned(), sets(docs)))
+                .map(|(key, docs)| (key.into_owned(), counted(docs)))
                 .collect();
         }
         let [parameter_values, context_values] = values.map(|gathered| {
@@ -367,10 +368,10 @@ impl Snapshot {
         self.parameter_values = parameter_values;
         self.context_values = context_values;
         for (set, docs) in self.parameter_buckets.iter_mut().zip(parameter_buckets) {
-            *set = sets(docs);
+            *set = counted(docs);
         }
         for (set, docs) in self.context_buckets.iter_mut().zip(context_buckets) {
-            *set = sets(docs);
+            *set = counted(docs);
         }
     }
 
