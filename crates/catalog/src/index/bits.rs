@@ -353,6 +353,13 @@ fn span(first: u16, last: u16) -> (std::ops::RangeInclusive<usize>, u64, u64) {
     )
 }
 
+/// Whether bit `low` of a chunk's bitset `words` is set.
+#[inline]
+fn has(words: &[u64; WORDS], low: u16) -> bool {
+    let (word, bit) = word_bit(low);
+    words.get(word).is_some_and(|w| w & bit != 0)
+}
+
 /// Sets the bits `lows` of `words`.
 #[inline]
 fn set_bits(words: &mut [u64; WORDS], lows: &[u16]) {
@@ -517,10 +524,7 @@ impl DocSet {
             .map(|(_, chunk)| chunk.view())
             .is_some_and(|view| match view {
                 View::Sparse(members) => members.binary_search(&low).is_ok(),
-                View::Dense(words) => {
-                    let (word, bit) = word_bit(low);
-                    words.get(word).is_some_and(|w| w & bit != 0)
-                }
+                View::Dense(words) => has(words, low),
                 View::Runs(runs) => runs
                     .partition_point(|(first, _)| *first <= low)
                     .checked_sub(1)
@@ -664,10 +668,15 @@ impl Mask {
             .filter_map(|(high, slot)| Some((high, self.words.get(slot_place(*slot)?)?)))
     }
 
+    /// The place in `words` of chunk `high`'s bitset; none when the chunk has no member.
+    #[inline]
+    fn chunk_place(&self, high: u32) -> Option<usize> {
+        slot_place(*self.slots.get(usize::try_from(high).ok()?)?)
+    }
+
     #[inline]
     fn chunk_words(&self, high: u32) -> Option<&[u64; WORDS]> {
-        let slot = *self.slots.get(usize::try_from(high).ok()?)?;
-        self.words.get(slot_place(slot)?)
+        self.words.get(self.chunk_place(high)?)
     }
 
     /// The words of chunk `high`, made empty if the chunk had none (none past the limit).
@@ -691,10 +700,7 @@ impl Mask {
 
     pub(crate) fn contains(&self, doc: Doc) -> bool {
         let (high, low) = split(doc);
-        let (word, bit) = word_bit(low);
-        self.chunk_words(high)
-            .and_then(|c| c.get(word))
-            .is_some_and(|w| w & bit != 0)
+        self.chunk_words(high).is_some_and(|words| has(words, low))
     }
 
     /// Adds every member of `set`.
@@ -839,8 +845,7 @@ impl Counter<'_> {
     /// holds no member there.
     #[inline]
     fn chunk(&self, high: u32) -> Option<(&[u64; WORDS], &[u16; WORDS])> {
-        let slot = *self.mask.slots.get(usize::try_from(high).ok()?)?;
-        let place = slot_place(slot)?;
+        let place = self.mask.chunk_place(high)?;
         Some((self.mask.words.get(place)?, self.before.get(place)?))
     }
 }
@@ -875,10 +880,7 @@ fn count_in<'a>(counter: &Counter<'a>, set: &DocSet) -> u64 {
         count += match view {
             View::Sparse(members) => members
                 .iter()
-                .filter(|low| {
-                    let (word, bit) = word_bit(**low);
-                    words.get(word).is_some_and(|w| w & bit != 0)
-                })
+                .filter(|low| has(words, **low))
                 .count()
                 .try_into()
                 .unwrap_or(u64::MAX),
@@ -890,9 +892,8 @@ fn count_in<'a>(counter: &Counter<'a>, set: &DocSet) -> u64 {
             View::Runs(runs) => runs
                 .iter()
                 .map(|(first, last)| {
-                    let (word, bit) = word_bit(*last);
-                    let last_in = words.get(word).is_some_and(|w| w & bit != 0);
-                    below(words, before, *last) + u64::from(last_in) - below(words, before, *first)
+                    below(words, before, *last) + u64::from(has(words, *last))
+                        - below(words, before, *first)
                 })
                 .sum(),
         };
