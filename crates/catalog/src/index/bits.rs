@@ -286,7 +286,83 @@ fn grouped(chunks: Vec<Numbered>) -> Vec<Group> {
 }
 
 /// A chunk and its number (the high bits of its members).
-type Numbered = (u32, Arc<Chunk>);
+type Numbered = (u32, Held);
+
+/// A chunk as a set holds it: its form beside the pointer, its members in the `Arc`'s own
+/// allocation. A facet's count reads every chunk of every value's set; this way it follows
+/// one pointer from the list to the members, where an `Arc<Chunk>` was two dependent loads
+/// (the chunk, then its members behind their `Box` or `Vec`), each a miss in L3's share of a
+/// million-model index. A change works on a [`Chunk`] and holds the result
+/// ([`Held::change`]); a bitset that stays one is changed in place.
+#[derive(Debug, Clone)]
+enum Held {
+    Sparse(Arc<[u16]>),
+    Dense(Arc<[u64; WORDS]>),
+    Runs(Arc<[(u16, u16)]>),
+}
+
+impl From<Chunk> for Held {
+    fn from(chunk: Chunk) -> Self {
+        match chunk {
+            Chunk::Sparse(members) => Held::Sparse(members.into()),
+            Chunk::Dense(words) => Held::Dense(Arc::new(*words)),
+            Chunk::Runs(runs) => Held::Runs(runs.into()),
+        }
+    }
+}
+
+impl Held {
+    fn formed(lows: &[u16], sparse_most: usize) -> Self {
+        Chunk::formed(lows, sparse_most).into()
+    }
+
+    #[inline]
+    fn view(&self) -> View<'_> {
+        match self {
+            Held::Sparse(members) => View::Sparse(members),
+            Held::Dense(words) => View::Dense(words),
+            Held::Runs(runs) => View::Runs(runs),
+        }
+    }
+
+    /// Inserts `low` (or removes it) in the chunk, made this set's own (copied when a clone
+    /// shares it); whether it changed. A bitset is changed in place unless a removal leaves it
+    /// small enough to be an array again.
+    fn change(&mut self, low: u16, insert: bool) -> bool {
+        if let Held::Dense(words) = self {
+            let (word, bit) = word_bit(low);
+            let had = words.get(word).is_some_and(|w| w & bit != 0);
+            if had == insert {
+                return false;
+            }
+            let shrinks = !insert && View::Dense(words).len() <= SPARSE_MAX / 2 + 1;
+            if !shrinks {
+                if let Some(w) = Arc::make_mut(words).get_mut(word) {
+                    *w ^= bit;
+                }
+                return true;
+            }
+        }
+        let mut chunk = self.to_chunk();
+        let changed = if insert {
+            chunk.insert(low)
+        } else {
+            chunk.remove(low)
+        };
+        if changed {
+            *self = chunk.into();
+        }
+        changed
+    }
+
+    fn to_chunk(&self) -> Chunk {
+        match self {
+            Held::Sparse(members) => Chunk::Sparse(members.to_vec()),
+            Held::Dense(words) => Chunk::Dense(Box::new(**words)),
+            Held::Runs(runs) => Chunk::Runs(runs.to_vec()),
+        }
+    }
+}
 
 /// A chunk's members as a query reads them.
 enum View<'a> {
@@ -421,7 +497,7 @@ impl DocSet {
                 continue;
             };
             let lows: Vec<u16> = group.iter().map(|doc| split(*doc).1).collect();
-            chunks.push((split(*first).0, Arc::new(Chunk::formed(&lows, sparse_most))));
+            chunks.push((split(*first).0, Held::formed(&lows, sparse_most)));
         }
         Self {
             chunks: match chunks.len() {
@@ -545,7 +621,7 @@ impl DocSet {
                 if (*h, *l) == (high, low) {
                     return;
                 }
-                let one = (*h, Arc::new(Chunk::Sparse(vec![*l])));
+                let one = (*h, Held::Sparse(Arc::new([*l])));
                 self.chunks = Chunks::Many(Arc::new(vec![one]));
             }
             Chunks::Many(_) | Chunks::Grouped(_) => {}
@@ -557,13 +633,13 @@ impl DocSet {
         match chunk_place(chunks, high, in_group) {
             Ok(at) => {
                 if let Some((_, chunk)) = chunks.get_mut(at)
-                    && Arc::make_mut(chunk).insert(low)
+                    && chunk.change(low, true)
                 {
                     self.len += 1;
                 }
             }
             Err(at) => {
-                chunks.insert(at, (high, Arc::new(Chunk::Sparse(vec![low]))));
+                chunks.insert(at, (high, Held::Sparse(Arc::new([low]))));
                 self.len += 1;
             }
         }
@@ -596,9 +672,8 @@ impl DocSet {
         let Some((_, chunk)) = chunks.get_mut(at) else {
             return;
         };
-        let chunk = Arc::make_mut(chunk);
-        chunk.remove(low);
-        if chunk.len() == 0 {
+        chunk.change(low, false);
+        if chunk.view().len() == 0 {
             chunks.remove(at);
         }
         if let Chunks::Grouped(groups) = &mut self.chunks {
