@@ -330,13 +330,12 @@ impl Held {
     /// small enough to be an array again.
     fn change(&mut self, low: u16, insert: bool) -> bool {
         if let Held::Dense(words) = self {
-            let (word, bit) = word_bit(low);
-            let had = words.get(word).is_some_and(|w| w & bit != 0);
-            if had == insert {
+            if has(words, low) == insert {
                 return false;
             }
             let shrinks = !insert && View::Dense(words).len() <= SPARSE_MAX / 2 + 1;
             if !shrinks {
+                let (word, bit) = word_bit(low);
                 if let Some(w) = Arc::make_mut(words).get_mut(word) {
                     *w ^= bit;
                 }
