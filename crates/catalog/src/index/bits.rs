@@ -292,21 +292,39 @@ type Numbered = (u32, Held);
 /// allocation. A facet's count reads every chunk of every value's set; this way it follows
 /// one pointer from the list to the members, where an `Arc<Chunk>` was two dependent loads
 /// (the chunk, then its members behind their `Box` or `Vec`), each a miss in L3's share of a
-/// million-model index. A change works on a [`Chunk`] and holds the result
-/// ([`Held::change`]); a bitset that stays one is changed in place.
+/// million-model index. Runs (at most [`RUNS_MOST`], 16 bytes) are held in the entry itself,
+/// in the room the pointer takes: a count reads them with the list and follows no pointer
+/// (in a served catalog, where other work has evicted the index from the cache between two
+/// requests, that load was half of a count's time). A change works on a [`Chunk`] and holds
+/// the result ([`Held::change`]); a bitset that stays one is changed in place.
 #[derive(Debug, Clone)]
 enum Held {
     Sparse(Arc<[u16]>),
     Dense(Arc<[u64; WORDS]>),
-    Runs(Arc<[(u16, u16)]>),
+    /// How many runs, and the runs (those past the count unused).
+    Runs(u8, [(u16, u16); RUNS_MOST]),
 }
+
+// The runs take the room of the pointer they replace: a list entry stays 24 bytes.
+const _: () = assert!(std::mem::size_of::<Held>() == 24);
 
 impl From<Chunk> for Held {
     fn from(chunk: Chunk) -> Self {
         match chunk {
             Chunk::Sparse(members) => Held::Sparse(members.into()),
             Chunk::Dense(words) => Held::Dense(Arc::new(*words)),
-            Chunk::Runs(runs) => Held::Runs(runs.into()),
+            Chunk::Runs(runs) => {
+                let mut held = [(0, 0); RUNS_MOST];
+                match (held.get_mut(..runs.len()), u8::try_from(runs.len())) {
+                    (Some(room), Ok(count)) => {
+                        room.copy_from_slice(&runs);
+                        Held::Runs(count, held)
+                    }
+                    // A chunk keeps no more runs than that (see `Chunk::formed`); were it
+                    // to, its members are held in another form.
+                    _ => Held::formed(&View::Runs(&runs).members(), SPARSE_MAX),
+                }
+            }
         }
     }
 }
@@ -321,7 +339,7 @@ impl Held {
         match self {
             Held::Sparse(members) => View::Sparse(members),
             Held::Dense(words) => View::Dense(words),
-            Held::Runs(runs) => View::Runs(runs),
+            Held::Runs(count, runs) => View::Runs(counted_runs(*count, runs)),
         }
     }
 
@@ -358,9 +376,15 @@ impl Held {
         match self {
             Held::Sparse(members) => Chunk::Sparse(members.to_vec()),
             Held::Dense(words) => Chunk::Dense(Box::new(**words)),
-            Held::Runs(runs) => Chunk::Runs(runs.to_vec()),
+            Held::Runs(count, runs) => Chunk::Runs(counted_runs(*count, runs).to_vec()),
         }
     }
+}
+
+/// The first `count` of a held chunk's runs.
+#[inline]
+fn counted_runs(count: u8, runs: &[(u16, u16); RUNS_MOST]) -> &[(u16, u16)] {
+    runs.get(..usize::from(count)).unwrap_or_default()
 }
 
 /// A chunk's members as a query reads them.
