@@ -233,12 +233,14 @@ enum Chunks {
     Empty,
     /// One member: its chunk and its place in the chunk.
     One(u32, u16),
-    /// Up to [`FLAT_MOST`] chunks, in one list.
-    Many(Arc<Vec<Numbered>>),
+    /// Up to [`FLAT_MOST`] chunks, in one list. The lists are `Arc<[_]>`, their entries in
+    /// the `Arc`'s own allocation: a count reaches them in one load, where an `Arc<Vec<_>>`
+    /// took two dependent ones (the `Vec`, then its buffer), each a miss in a served index.
+    Many(Arc<[Numbered]>),
     /// More chunks (a word in every description, a facet value of a seventh of a million
     /// models: 245 chunks), grouped by their number's high bits ([`GROUP_SHIFT`]): a change
     /// copies the list of groups and one group, not a reference to every chunk.
-    Grouped(Arc<Vec<Group>>),
+    Grouped(Arc<[Group]>),
 }
 
 /// The most chunks a set holds in one list before they are grouped.
@@ -248,7 +250,17 @@ const FLAT_MOST: usize = 32;
 const GROUP_SHIFT: u32 = 4;
 
 /// A group of chunks and its number (the high bits of its chunks' numbers).
-type Group = (u32, Arc<Vec<Numbered>>);
+type Group = (u32, Arc<[Numbered]>);
+
+/// `list`'s entries, to change and hold again as a new list: moved out when no clone shares
+/// the list (so a bitset among them stays its own and is changed in place), copied when one
+/// does.
+fn take_list<T: Clone + Default>(list: &mut Arc<[T]>) -> Vec<T> {
+    match Arc::get_mut(list) {
+        Some(own) => own.iter_mut().map(std::mem::take).collect(),
+        None => list.to_vec(),
+    }
+}
 
 /// Where the entry numbered `number` is (or would be) in `list`, ascending by number: checked
 /// first at `guess`, where it is when every number below it is there (as in the big sets,
@@ -273,16 +285,19 @@ fn chunk_place(chunks: &[Numbered], high: u32, grouped: bool) -> Result<usize, u
 }
 
 /// `chunks` (ascending by number) in groups.
-fn grouped(chunks: Vec<Numbered>) -> Vec<Group> {
-    let mut groups: Vec<Group> = Vec::new();
+fn grouped(chunks: Vec<Numbered>) -> Arc<[Group]> {
+    let mut groups: Vec<(u32, Vec<Numbered>)> = Vec::new();
     for numbered in chunks {
         let group = numbered.0 >> GROUP_SHIFT;
         match groups.last_mut() {
-            Some((last, members)) if *last == group => Arc::make_mut(members).push(numbered),
-            _ => groups.push((group, Arc::new(vec![numbered]))),
+            Some((last, members)) if *last == group => members.push(numbered),
+            _ => groups.push((group, vec![numbered])),
         }
     }
     groups
+        .into_iter()
+        .map(|(group, members)| (group, members.into()))
+        .collect()
 }
 
 /// A chunk and its number (the high bits of its members).
@@ -307,6 +322,13 @@ enum Held {
 
 // The runs take the room of the pointer they replace: a list entry stays 24 bytes.
 const _: () = assert!(std::mem::size_of::<Held>() == 24);
+
+/// An empty chunk (what [`take_list`] leaves behind): no runs, no allocation.
+impl Default for Held {
+    fn default() -> Self {
+        Held::Runs(0, [(0, 0); RUNS_MOST])
+    }
+}
 
 impl From<Chunk> for Held {
     fn from(chunk: Chunk) -> Self {
@@ -525,8 +547,8 @@ impl DocSet {
         Self {
             chunks: match chunks.len() {
                 0 => Chunks::Empty,
-                n if n <= FLAT_MOST => Chunks::Many(Arc::new(chunks)),
-                _ => Chunks::Grouped(Arc::new(grouped(chunks))),
+                n if n <= FLAT_MOST => Chunks::Many(chunks.into()),
+                _ => Chunks::Grouped(grouped(chunks)),
             },
             len: docs.len(),
         }
@@ -542,8 +564,8 @@ impl DocSet {
                     &[],
                     &[],
                 ),
-                Chunks::Many(chunks) => (None, chunks.as_slice(), &[]),
-                Chunks::Grouped(groups) => (None, &[], groups.as_slice()),
+                Chunks::Many(chunks) => (None, &chunks[..], &[]),
+                Chunks::Grouped(groups) => (None, &[], &groups[..]),
             };
         let chunks = many
             .iter()
@@ -583,27 +605,43 @@ impl DocSet {
             Chunks::Grouped(groups) => place(groups, high >> GROUP_SHIFT, high >> GROUP_SHIFT)
                 .ok()
                 .and_then(|at| groups.get(at))
-                .map(|(_, chunks)| chunks.as_slice()),
+                .map(|(_, chunks)| &chunks[..]),
         }
     }
 
-    /// The list that holds (or is to hold) chunk `high`, made this set's own (copied when a
-    /// clone shares it); a missing group is added. None for no list (empty, one).
-    fn list_mut(&mut self, high: u32) -> Option<&mut Vec<Numbered>> {
+    /// Calls `change` with the list that holds (or is to hold) chunk `high`, as this set's own
+    /// copy ([`take_list`]), and holds the result (a missing group added, an emptied one
+    /// dropped). None for no list (empty, one).
+    fn change_list<R>(
+        &mut self,
+        high: u32,
+        change: impl FnOnce(&mut Vec<Numbered>) -> R,
+    ) -> Option<R> {
         match &mut self.chunks {
             Chunks::Empty | Chunks::One(..) => None,
-            Chunks::Many(chunks) => Some(Arc::make_mut(chunks)),
+            Chunks::Many(chunks) => {
+                let mut list = take_list(chunks);
+                let changed = change(&mut list);
+                *chunks = list.into();
+                Some(changed)
+            }
             Chunks::Grouped(groups) => {
-                let groups = Arc::make_mut(groups);
+                let mut all = take_list(groups);
                 let group = high >> GROUP_SHIFT;
-                let at = match place(groups, group, group) {
-                    Ok(at) => at,
-                    Err(at) => {
-                        groups.insert(at, (group, Arc::new(Vec::new())));
-                        at
-                    }
-                };
-                groups.get_mut(at).map(|(_, chunks)| Arc::make_mut(chunks))
+                let at = place(&all, group, group).unwrap_or_else(|at| {
+                    all.insert(at, (group, Arc::default()));
+                    at
+                });
+                let (_, chunks) = all.get_mut(at)?;
+                let mut list = take_list(chunks);
+                let changed = change(&mut list);
+                if list.is_empty() {
+                    all.remove(at);
+                } else {
+                    *chunks = list.into();
+                }
+                *groups = all.into();
+                Some(changed)
             }
         }
     }
@@ -645,32 +683,27 @@ impl DocSet {
                     return;
                 }
                 let one = (*h, Held::Sparse(Arc::new([*l])));
-                self.chunks = Chunks::Many(Arc::new(vec![one]));
+                self.chunks = Chunks::Many(Arc::new([one]));
             }
             Chunks::Many(_) | Chunks::Grouped(_) => {}
         }
         let in_group = matches!(self.chunks, Chunks::Grouped(_));
-        let Some(chunks) = self.list_mut(high) else {
-            return;
-        };
-        match chunk_place(chunks, high, in_group) {
-            Ok(at) => {
-                if let Some((_, chunk)) = chunks.get_mut(at)
-                    && chunk.change(low, true)
-                {
-                    self.len += 1;
-                }
-            }
+        let added = self.change_list(high, |chunks| match chunk_place(chunks, high, in_group) {
+            Ok(at) => chunks
+                .get_mut(at)
+                .is_some_and(|(_, chunk)| chunk.change(low, true)),
             Err(at) => {
                 chunks.insert(at, (high, Held::Sparse(Arc::new([low]))));
-                self.len += 1;
+                true
             }
+        });
+        if added == Some(true) {
+            self.len += 1;
         }
         if let Chunks::Many(chunks) = &mut self.chunks
             && chunks.len() > FLAT_MOST
         {
-            let chunks = std::mem::take(Arc::make_mut(chunks));
-            self.chunks = Chunks::Grouped(Arc::new(grouped(chunks)));
+            self.chunks = Chunks::Grouped(grouped(take_list(chunks)));
         }
     }
 
@@ -686,22 +719,18 @@ impl DocSet {
             return;
         }
         let in_group = matches!(self.chunks, Chunks::Grouped(_));
-        let Some(chunks) = self.list_mut(high) else {
-            return;
-        };
-        let Ok(at) = chunk_place(chunks, high, in_group) else {
-            return;
-        };
-        let Some((_, chunk)) = chunks.get_mut(at) else {
-            return;
-        };
-        chunk.change(low, false);
-        if chunk.view().len() == 0 {
-            chunks.remove(at);
-        }
-        if let Chunks::Grouped(groups) = &mut self.chunks {
-            Arc::make_mut(groups).retain(|(_, chunks)| !chunks.is_empty());
-        }
+        self.change_list(high, |chunks| {
+            let Ok(at) = chunk_place(chunks, high, in_group) else {
+                return;
+            };
+            let Some((_, chunk)) = chunks.get_mut(at) else {
+                return;
+            };
+            chunk.change(low, false);
+            if chunk.view().len() == 0 {
+                chunks.remove(at);
+            }
+        });
     }
 
     /// The members, in ascending order.
