@@ -315,7 +315,12 @@ type Numbered = (u32, Held);
 #[derive(Debug, Clone)]
 enum Held {
     Sparse(Arc<[u16]>),
-    Dense(Arc<[u64; WORDS]>),
+    /// A bitset: the `Arc`'s bitsets, and which one. A bulk build holds all the bitsets of a
+    /// set in one allocation ([`DocSet::formed`]), in chunk order, so that a count reads them
+    /// one after another, where their own allocations lay all over a served index's heap
+    /// (in the holes its start-up's temporaries left). A change copies its bitset out to an
+    /// allocation of its own first, then changes that one in place.
+    Dense(Arc<[[u64; WORDS]]>, u32),
     /// How many runs, and the runs (those past the count unused).
     Runs(u8, [(u16, u16); RUNS_MOST]),
 }
@@ -334,7 +339,7 @@ impl From<Chunk> for Held {
     fn from(chunk: Chunk) -> Self {
         match chunk {
             Chunk::Sparse(members) => Held::Sparse(members.into()),
-            Chunk::Dense(words) => Held::Dense(Arc::new(*words)),
+            Chunk::Dense(words) => Held::Dense(Arc::new([*words]), 0),
             Chunk::Runs(runs) => {
                 let mut held = [(0, 0); RUNS_MOST];
                 match (held.get_mut(..runs.len()), u8::try_from(runs.len())) {
@@ -360,7 +365,7 @@ impl Held {
     fn view(&self) -> View<'_> {
         match self {
             Held::Sparse(members) => View::Sparse(members),
-            Held::Dense(words) => View::Dense(words),
+            Held::Dense(bitsets, at) => View::Dense(bitset(bitsets, *at)),
             Held::Runs(count, runs) => View::Runs(counted_runs(*count, runs)),
         }
     }
@@ -369,15 +374,26 @@ impl Held {
     /// shares it); whether it changed. A bitset is changed in place unless a removal leaves it
     /// small enough to be an array again.
     fn change(&mut self, low: u16, insert: bool) -> bool {
-        if let Held::Dense(words) = self {
+        if let Held::Dense(bitsets, at) = self {
+            let words = bitset(bitsets, *at);
             if has(words, low) == insert {
                 return false;
             }
             let shrinks = !insert && View::Dense(words).len() <= SPARSE_MAX / 2 + 1;
             if !shrinks {
                 let (word, bit) = word_bit(low);
-                if let Some(w) = Arc::make_mut(words).get_mut(word) {
-                    *w ^= bit;
+                let flip = |words: &mut [u64; WORDS]| {
+                    if let Some(w) = words.get_mut(word) {
+                        *w ^= bit;
+                    }
+                };
+                // Its own allocation, shared by no clone: changed in place.
+                if let Some([own]) = Arc::get_mut(bitsets) {
+                    flip(own);
+                } else {
+                    let mut own = *bitset(bitsets, *at);
+                    flip(&mut own);
+                    *self = Held::Dense(Arc::new([own]), 0);
                 }
                 return true;
             }
@@ -397,10 +413,22 @@ impl Held {
     fn to_chunk(&self) -> Chunk {
         match self {
             Held::Sparse(members) => Chunk::Sparse(members.to_vec()),
-            Held::Dense(words) => Chunk::Dense(Box::new(**words)),
+            Held::Dense(bitsets, at) => Chunk::Dense(Box::new(*bitset(bitsets, *at))),
             Held::Runs(count, runs) => Chunk::Runs(counted_runs(*count, runs).to_vec()),
         }
     }
+}
+
+/// No member: what [`bitset`] reads for a place past the bitsets (there is none).
+static NO_BITSET: [u64; WORDS] = [0; WORDS];
+
+/// Bitset `at` of `bitsets`.
+#[inline]
+fn bitset(bitsets: &[[u64; WORDS]], at: u32) -> &[u64; WORDS] {
+    usize::try_from(at)
+        .ok()
+        .and_then(|at| bitsets.get(at))
+        .unwrap_or(&NO_BITSET)
 }
 
 /// The first `count` of a held chunk's runs.
@@ -537,12 +565,31 @@ impl DocSet {
             };
         }
         let mut chunks: Vec<Numbered> = Vec::new();
+        // The set's bitsets, in one allocation (see `Held::Dense`), and their chunks' places.
+        let mut bitsets: Vec<[u64; WORDS]> = Vec::new();
+        let mut dense: Vec<usize> = Vec::new();
         for group in docs.chunk_by(|a, b| split(*a).0 == split(*b).0) {
             let Some(first) = group.first() else {
                 continue;
             };
             let lows: Vec<u16> = group.iter().map(|doc| split(*doc).1).collect();
-            chunks.push((split(*first).0, Held::formed(&lows, sparse_most)));
+            let held = match Chunk::formed(&lows, sparse_most) {
+                Chunk::Dense(words) => {
+                    dense.push(chunks.len());
+                    bitsets.push(*words);
+                    Held::default()
+                }
+                chunk => chunk.into(),
+            };
+            chunks.push((split(*first).0, held));
+        }
+        if !bitsets.is_empty() {
+            let bitsets: Arc<[[u64; WORDS]]> = bitsets.into();
+            for (at, place) in (0..).zip(dense) {
+                if let Some((_, held)) = chunks.get_mut(place) {
+                    *held = Held::Dense(Arc::clone(&bitsets), at);
+                }
+            }
         }
         Self {
             chunks: match chunks.len() {
