@@ -679,16 +679,20 @@ impl DocSet {
                     all.insert(at, (group, Arc::default()));
                     at
                 });
-                let (_, chunks) = all.get_mut(at)?;
-                let mut list = take_list(chunks);
-                let changed = change(&mut list);
-                if list.is_empty() {
-                    all.remove(at);
-                } else {
+                let mut emptied = false;
+                let changed = all.get_mut(at).map(|(_, chunks)| {
+                    let mut list = take_list(chunks);
+                    let changed = change(&mut list);
+                    emptied = list.is_empty();
                     *chunks = list.into();
+                    changed
+                });
+                if emptied {
+                    all.remove(at);
                 }
+                // Held again whatever happened: the entries may have been moved out.
                 *groups = all.into();
-                Some(changed)
+                changed
             }
         }
     }
