@@ -262,6 +262,17 @@ fn take_list<T: Clone + Default>(list: &mut Arc<[T]>) -> Vec<T> {
     }
 }
 
+/// Calls `change` with `list`'s entries ([`take_list`]) and holds the result as `list`.
+fn change_entries<T: Clone + Default, R>(
+    list: &mut Arc<[T]>,
+    change: impl FnOnce(&mut Vec<T>) -> R,
+) -> R {
+    let mut entries = take_list(list);
+    let changed = change(&mut entries);
+    *list = entries.into();
+    changed
+}
+
 /// Where the entry numbered `number` is (or would be) in `list`, ascending by number: checked
 /// first at `guess`, where it is when every number below it is there (as in the big sets,
 /// which hold every chunk), else found by a binary search.
@@ -303,10 +314,10 @@ fn grouped(chunks: Vec<Numbered>) -> Arc<[Group]> {
 /// A chunk and its number (the high bits of its members).
 type Numbered = (u32, Held);
 
-/// A chunk as a set holds it: its form beside the pointer, its members in the `Arc`'s own
-/// allocation. A facet's count reads every chunk of every value's set; this way it follows
-/// one pointer from the list to the members, where an `Arc<Chunk>` was two dependent loads
-/// (the chunk, then its members behind their `Box` or `Vec`), each a miss in L3's share of a
+/// A chunk as a set holds it: its form beside its members, or beside the pointer to them.
+/// A facet's count reads every chunk of every value's set; this way it follows at most one
+/// pointer from the list to the members, where an `Arc<Chunk>` was two dependent loads (the
+/// chunk, then its members behind their `Box` or `Vec`), each a miss in L3's share of a
 /// million-model index. Runs (at most [`RUNS_MOST`], 16 bytes) are held in the entry itself,
 /// in the room the pointer takes: a count reads them with the list and follows no pointer
 /// (in a served catalog, where other work has evicted the index from the cache between two
@@ -666,34 +677,21 @@ impl DocSet {
     ) -> Option<R> {
         match &mut self.chunks {
             Chunks::Empty | Chunks::One(..) => None,
-            Chunks::Many(chunks) => {
-                let mut list = take_list(chunks);
-                let changed = change(&mut list);
-                *chunks = list.into();
-                Some(changed)
-            }
-            Chunks::Grouped(groups) => {
-                let mut all = take_list(groups);
+            Chunks::Many(chunks) => Some(change_entries(chunks, change)),
+            Chunks::Grouped(groups) => change_entries(groups, |all| {
                 let group = high >> GROUP_SHIFT;
-                let at = place(&all, group, group).unwrap_or_else(|at| {
+                let at = place(all, group, group).unwrap_or_else(|at| {
                     all.insert(at, (group, Arc::default()));
                     at
                 });
-                let mut emptied = false;
-                let changed = all.get_mut(at).map(|(_, chunks)| {
-                    let mut list = take_list(chunks);
-                    let changed = change(&mut list);
-                    emptied = list.is_empty();
-                    *chunks = list.into();
-                    changed
-                });
+                let (changed, emptied) = all.get_mut(at).map(|(_, chunks)| {
+                    change_entries(chunks, |list| (change(list), list.is_empty()))
+                })?;
                 if emptied {
                     all.remove(at);
                 }
-                // Held again whatever happened: the entries may have been moved out.
-                *groups = all.into();
-                changed
-            }
+                Some(changed)
+            }),
         }
     }
 
