@@ -9,9 +9,12 @@
 //!   full by then it is returned short, with `next` set to the key of the last model examined:
 //!   the next page starts right after it, so following the cursors still returns every match
 //!   exactly once, in order.
-//! * A search the word index answers exactly (one word of three letters or more) in relevance
-//!   order takes each match tier's items from the index, best tier first, and cuts each tier
-//!   like the above: gathered when few, else walked newest first, testing membership only.
+//! * A search in relevance order takes each match tier's items from the index, best tier
+//!   first, and cuts each tier like the above: gathered when few, else walked newest first,
+//!   testing membership only when the word index answers `q` exactly (one word of three
+//!   letters or more), else membership in the tier's superset and then the text. A tier the
+//!   index shows to be empty is passed over, so matches in a late tier do not wait behind
+//!   walks of the earlier ones.
 //!
 //! Both ways start strictly after the cursor's key and return the smallest matching keys
 //! after it, so a listing may switch between them from one page to the next (as models come
@@ -28,6 +31,7 @@ use super::bits::{Doc, DocSet, Mask};
 use super::query::Part;
 use super::query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
 use super::runs::Runs;
+use super::search::WordIndex;
 use super::snapshot::{CountKey, NameKey, Placed, Snapshot};
 
 /// The most models one page examines, unless the page size is larger.
@@ -62,16 +66,21 @@ impl Snapshot {
             Some(SortKey::Relevance(tier, secs, id)) => Some((*tier, (Reverse(*secs), *id))),
             _ => None,
         };
-        let placements = filter.q.as_deref().and_then(|q| self.words.placements(q));
-        let (items, next, examined) = if let Some(placements) = placements {
+        let (items, next, examined) = if let Some(q) = filter.q.as_deref() {
+            let placing = match self.words.placements(q) {
+                Some(placements) => Placing::Exact(placements),
+                None => Placing::Within(filter, q),
+            };
             let tiers = Tiers {
-                placements,
+                placing,
+                words: &self.words,
                 parts: self.parts_mask(filter),
                 limit: self.doc_limit(),
                 better: None,
             };
             self.cut_tiers(tiers, after, query.limit.max(1), bound)
         } else {
+            // Without `q` every match is in the first tier: the newest-first order.
             let cut = Cut {
                 query,
                 limit: query.limit.max(1),
@@ -82,9 +91,7 @@ impl Snapshot {
                 Few::These(items, exact) => cut.gather(items, exact, |item| {
                     Some((filter.tier(item)?, item.shared_at_key()))
                 }),
-                Few::Many(within) => cut.walk_tiers(&self.by_shared_at, bound, |doc| {
-                    within.as_ref().is_none_or(|(mask, _)| mask.contains(doc))
-                }),
+                Few::Many(_) => cut.walk_newest(&self.by_shared_at, bound),
             }
         };
         BrowsePage {
@@ -95,10 +102,11 @@ impl Snapshot {
         }
     }
 
-    /// The page after `after` from the items of each tier (best first, exactly the matches),
-    /// examining at most `bound` of them. A tier is gathered when it is small enough (as in
-    /// [`Snapshot::few`]), else walked newest first, each model tested for membership. A
-    /// tier's mask is built only when the page reaches it.
+    /// The page after `after` from the items of each tier (best first), examining at most
+    /// `bound` of them. A tier is gathered when it is small enough (as in [`Snapshot::few`]),
+    /// else walked newest first, each model tested for membership (and, when the tier is a
+    /// superset, its text). A tier's mask is built only when the page reaches it, and an empty
+    /// one is passed over.
     fn cut_tiers(
         &self,
         mut tiers: Tiers<'_>,
@@ -132,6 +140,7 @@ impl Snapshot {
                 let mut keyed: Vec<(CountKey, &Arc<CatalogItem>)> = mask
                     .iter()
                     .filter_map(|doc| self.item_of(doc))
+                    .filter(|item| tiers.places(tier, item))
                     .map(|item| (item.shared_at_key(), item))
                     .filter(|(key, _)| from.is_none_or(|from| *key > from))
                     .collect();
@@ -152,7 +161,7 @@ impl Snapshot {
                         Way::Walk(Some(mask)) => mask.contains(doc),
                         _ => tiers.holds(tier, doc),
                     };
-                    if holds(*doc) {
+                    if holds(*doc) && tiers.places(tier, item) {
                         found.push(((tier, *key), item));
                         if found.len() > limit {
                             break;
@@ -204,18 +213,25 @@ impl Snapshot {
     }
 }
 
-/// The match tiers of a search the word index answers exactly, each item in its best.
+/// The match tiers of a search, each item in its best.
 struct Tiers<'a> {
-    /// The sets placing `q` in each tier (see [`WordIndex::placements`]).
-    ///
-    /// [`WordIndex::placements`]: super::search::WordIndex::placements
-    placements: Vec<Vec<&'a DocSet>>,
+    placing: Placing<'a>,
+    words: &'a WordIndex,
     /// The items the facet filters let through, if any is given.
     parts: Option<Mask>,
     /// The size of a mask.
     limit: Doc,
-    /// The items placed in the tiers before the last one built.
+    /// With [`Placing::Exact`], the items placed in the tiers before the last one built.
     better: Option<Mask>,
+}
+
+/// What the word index knows of a search's tiers.
+enum Placing<'a> {
+    /// The sets placing `q` in each tier, exactly (see [`WordIndex::placements`]).
+    Exact(Vec<Vec<&'a DocSet>>),
+    /// Supersets of each tier's items (see [`WordIndex::tier_within`]), each item found in one
+    /// then tested against the filter's `q`.
+    Within(&'a Filter, &'a str),
 }
 
 /// How a page takes the matches of one tier.
@@ -232,7 +248,10 @@ impl Tiers<'_> {
     /// their count. Without facet filters, a tier whose sets hold too many to gather is
     /// walked without building its mask.
     fn way(&mut self, tier: u8, gathers: impl Fn(usize) -> bool) -> Option<Way> {
-        let sets = self.placements.get(usize::from(tier))?;
+        let sets = match &self.placing {
+            Placing::Exact(placements) => placements.get(usize::from(tier))?,
+            Placing::Within(_, q) => return self.way_within(q, tier, gathers),
+        };
         if self.parts.is_none() && !gathers(sets.iter().map(|set| set.len()).sum()) {
             // The tiers after it rebuild what precedes them.
             self.better = None;
@@ -247,25 +266,69 @@ impl Tiers<'_> {
         }
     }
 
-    /// Whether item `doc` is in `tier` (when no facet filter is given).
-    fn holds(&self, tier: u8, doc: Doc) -> bool {
-        let at = usize::from(tier);
-        let in_sets = |sets: &Vec<&DocSet>| sets.iter().any(|set| set.contains(doc));
-        self.placements.get(at).is_some_and(in_sets)
-            && !self.placements.iter().take(at).any(in_sets)
+    /// How to take the items of `tier` from its superset: none when it is empty, walked
+    /// testing every model when the index knows nothing of it and no facet filter is given.
+    fn way_within(&self, q: &str, tier: u8, gathers: impl Fn(usize) -> bool) -> Option<Way> {
+        let mut within: Option<Mask> = None;
+        for sets in self.words.tier_within(q, tier).unwrap_or_default() {
+            if sets.iter().all(|set| set.is_empty()) {
+                return None;
+            }
+            let mut mask = Mask::empty(self.limit);
+            sets.into_iter().for_each(|set| mask.add(set));
+            Mask::narrow(&mut within, mask);
+        }
+        let mask = match (within, &self.parts) {
+            (Some(mut within), Some(parts)) => {
+                within.and(parts);
+                within
+            }
+            (Some(within), None) => within,
+            (None, Some(parts)) => parts.clone(),
+            (None, None) => return Some(Way::Walk(None)),
+        };
+        let count = usize::try_from(mask.count()).unwrap_or(usize::MAX);
+        match count {
+            0 => None,
+            c if gathers(c) => Some(Way::Gather(mask, c)),
+            _ => Some(Way::Walk(Some(mask))),
+        }
     }
 
-    /// The matches in `tier` (none when no set places `q` there). The tiers before it are
-    /// built first if they were not, since an item is only in its best tier.
-    fn mask(&mut self, tier: u8) -> Option<Mask> {
+    /// Whether item `doc` is in `tier` (when no facet filter is given): with exact sets, when
+    /// they place it there; with supersets, any item may be (see [`Tiers::places`]).
+    fn holds(&self, tier: u8, doc: Doc) -> bool {
+        let Placing::Exact(placements) = &self.placing else {
+            return true;
+        };
         let at = usize::from(tier);
-        let sets = self.placements.get(at)?;
+        let in_sets = |sets: &Vec<&DocSet>| sets.iter().any(|set| set.contains(doc));
+        placements.get(at).is_some_and(in_sets) && !placements.iter().take(at).any(in_sets)
+    }
+
+    /// Whether `item`, found among the items of `tier`, is one: always with exact sets; with
+    /// supersets, when its text places `q` there.
+    fn places(&self, tier: u8, item: &CatalogItem) -> bool {
+        match &self.placing {
+            Placing::Exact(_) => true,
+            Placing::Within(filter, _) => filter.tier(item) == Some(tier),
+        }
+    }
+
+    /// The matches in `tier` (none when no set places `q` there), with exact sets. The tiers
+    /// before it are built first if they were not, since an item is only in its best tier.
+    fn mask(&mut self, tier: u8) -> Option<Mask> {
+        let Placing::Exact(placements) = &self.placing else {
+            return None;
+        };
+        let at = usize::from(tier);
+        let sets = placements.get(at)?;
         if sets.is_empty() {
             return None;
         }
         let mut better = self.better.take().unwrap_or_else(|| {
             let mut better = Mask::empty(self.limit);
-            for earlier in self.placements.iter().take(at) {
+            for earlier in placements.iter().take(at) {
                 earlier.iter().for_each(|set| better.add(set));
             }
             better
@@ -450,44 +513,34 @@ impl<K: Ord + Clone> Cut<'_, K> {
 }
 
 impl Cut<'_, (u8, CountKey)> {
-    /// The page from walks of the newest-first order, one per match tier from the cursor's,
-    /// examining at most `bound` models in all; only those `candidate` lets through are
-    /// tested against the filter. Without `q` there is one tier.
-    fn walk_tiers(
-        &self,
-        order: &Runs<CountKey, Placed>,
-        bound: usize,
-        candidate: impl Fn(Doc) -> bool,
-    ) -> Cutting<(u8, CountKey)> {
+    /// The page from a walk of the newest-first order, examining at most `bound` models, each
+    /// tested against the filter: relevance without `q`, where every match is in the first
+    /// tier.
+    fn walk_newest(&self, order: &Runs<CountKey, Placed>, bound: usize) -> Cutting<(u8, CountKey)> {
         let filter = &self.query.filter;
-        let tiers = if filter.q.is_some() { TIERS } else { 1 };
-        let (first, start) = match self.after {
-            Some((tier, key)) => (tier, Some(key)),
-            None => (0, None),
+        let from = match self.after {
+            Some((0, key)) => Bound::Excluded(key),
+            // A cursor past the only tier.
+            Some(_) => return (Vec::new(), None, 0),
+            None => Bound::Unbounded,
         };
         let mut items: Vec<Arc<CatalogItem>> = Vec::with_capacity(self.limit.min(128));
         let mut last_kept = None;
         let mut last_examined = None;
         let mut examined = 0;
-        for tier in first..tiers {
-            let from = match start {
-                Some(key) if tier == first => Bound::Excluded(key),
-                _ => Bound::Unbounded,
-            };
-            for (key, Placed { doc, item }) in order.from(from.as_ref()) {
-                if examined == bound {
-                    return (items, last_examined, examined);
-                }
-                examined += 1;
-                if candidate(*doc) && filter.matches(item) && filter.tier(item) == Some(tier) {
-                    if items.len() == self.limit {
-                        return (items, last_kept, examined);
-                    }
-                    items.push(Arc::clone(item));
-                    last_kept = Some((tier, *key));
-                }
-                last_examined = Some((tier, *key));
+        for (key, Placed { item, .. }) in order.from(from.as_ref()) {
+            if examined == bound {
+                return (items, last_examined, examined);
             }
+            examined += 1;
+            if filter.matches(item) {
+                if items.len() == self.limit {
+                    return (items, last_kept, examined);
+                }
+                items.push(Arc::clone(item));
+                last_kept = Some((0, *key));
+            }
+            last_examined = Some((0, *key));
         }
         (items, None, examined)
     }

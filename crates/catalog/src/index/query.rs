@@ -230,18 +230,26 @@ fn find_ignoring_ascii_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The best placement of `q` in `text`: 0 whole word, 1 word prefix, 2 anywhere; none if absent.
+/// An occurrence starts a word unless it begins inside one: unless both the letter before it
+/// and `q`'s first are a letter or digit (so `-12` is a whole word of `cat-12`); it ends one
+/// likewise.
 fn placement(folded: &Folded<'_>, q: &str) -> Option<u8> {
     if q.is_empty() {
         return Some(0);
     }
+    // Most texts a walk tests do not hold `q`: the quicker test answers those.
+    if !folded.contains(q) {
+        return None;
+    }
     let text = folded.text();
     let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let (q_starts, q_ends) = (!word(q.chars().next()), !word(q.chars().next_back()));
     let mut best: Option<u8> = None;
     let mut from = 0;
     // Every occurrence, overlapping ones too: the best placement may be a later one.
     while let Some(at) = folded.find_from(q, from) {
-        let starts = !word(text[..at].chars().next_back());
-        let ends = !word(text[at + q.len()..].chars().next());
+        let starts = q_starts || !word(text[..at].chars().next_back());
+        let ends = q_ends || !word(text[at + q.len()..].chars().next());
         let tier = match (starts, ends) {
             (true, true) => 0,
             (true, false) => 1,

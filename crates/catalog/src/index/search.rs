@@ -456,23 +456,24 @@ impl WordIndex {
         }
     }
 
-    /// The sets of the items holding `word`, in either field.
-    fn word_sets<'a>(&'a self, word: &str) -> impl Iterator<Item = &'a DocSet> {
-        [&self.names, &self.descriptions]
-            .into_iter()
-            .filter_map(move |field| field.get(word))
+    /// The sets of the items holding `word` in `fields`.
+    fn word_sets<'a: 'f, 'f>(
+        word: &'f str,
+        fields: &'f [&'a Words],
+    ) -> impl Iterator<Item = &'a DocSet> + 'f {
+        fields.iter().filter_map(move |field| field.get(word))
     }
 
-    /// The sets of the items holding a word starting with `prefix`, in either field: one range
-    /// of each word map, read with its sets (none when `prefix` is two letters held by more
-    /// than [`MOST_WORDS`] words, as [`WordIndex::holding`] counts them).
-    fn prefixed<'a>(&'a self, prefix: &str) -> Option<Vec<&'a DocSet>> {
+    /// The sets of the items holding a word starting with `prefix` in `fields`: one range of
+    /// each word map, read with its sets (none when `prefix` is two letters held by more than
+    /// [`MOST_WORDS`] words, as [`WordIndex::holding`] counts them).
+    fn prefixed<'a>(&'a self, prefix: &str, fields: &[&'a Words]) -> Option<Vec<&'a DocSet>> {
         let mut letters = prefix.chars();
         if let (Some(a), Some(b), None) = (letters.next(), letters.next(), letters.next()) {
             self.two_letters(a, b, false)?;
         }
         let mut sets = Vec::new();
-        for field in [&self.names, &self.descriptions] {
+        for field in fields {
             let from: (Bound<&str>, Bound<&str>) = (Bound::Included(prefix), Bound::Unbounded);
             sets.extend(
                 field
@@ -506,14 +507,18 @@ impl WordIndex {
     /// before it, it starts the word, and the words starting with it are read as ranges of the
     /// word maps ([`WordIndex::prefixed`]); otherwise the sequence index lists the words
     /// ([`WordIndex::holding`]), each then looked up.
-    fn piece_sets<'a>(&'a self, piece: Piece<'a>) -> Option<Vec<&'a DocSet>> {
+    ///
+    /// Only the words of `fields` are looked up.
+    fn piece_sets<'a>(&'a self, piece: Piece<'a>, fields: &[&'a Words]) -> Option<Vec<&'a DocSet>> {
         match (piece.starts, piece.ends) {
-            (true, true) => Some(self.word_sets(piece.word).collect()),
-            (true, false) if piece.word.chars().nth(1).is_some() => self.prefixed(piece.word),
+            (true, true) => Some(Self::word_sets(piece.word, fields).collect()),
+            (true, false) if piece.word.chars().nth(1).is_some() => {
+                self.prefixed(piece.word, fields)
+            }
             _ => Some(
                 self.holding(piece)?
                     .into_iter()
-                    .flat_map(|word| self.word_sets(word))
+                    .flat_map(|word| Self::word_sets(word, fields))
                     .collect(),
             ),
         }
@@ -525,7 +530,7 @@ impl WordIndex {
     pub(super) fn candidates(&self, q: &str, limit: Doc) -> Option<(Mask, bool)> {
         let mut found: Option<Mask> = None;
         for piece in pieces(q) {
-            let Some(sets) = self.piece_sets(piece) else {
+            let Some(sets) = self.piece_sets(piece, &self.fields()) else {
                 continue;
             };
             let mut mask = Mask::empty(limit);
@@ -599,6 +604,34 @@ impl WordIndex {
             }
         }
         Some(placed)
+    }
+
+    /// For a `q` the index does not answer exactly (see [`WordIndex::placements`]), a superset
+    /// of the items in match tier `tier`: the intersection of these unions of sets, one union
+    /// for each word of `q` that can be looked up (none when no word can: any item may be in
+    /// it). An empty union leaves the tier empty.
+    ///
+    /// An item placing `q` at a word's start (tiers 0, 1, 3 and 4) holds a word starting with
+    /// `q`'s first word there (`q` starts inside no word); one placing it at a word's end too
+    /// (tiers 0 and 3), a word ending with its last. The name's tiers look in the names' words
+    /// only; the description's in both fields, since a word of both is held under the name.
+    pub(super) fn tier_within<'a>(&'a self, q: &'a str, tier: u8) -> Option<Vec<Vec<&'a DocSet>>> {
+        let placement = tier % 3;
+        let names = [&self.names];
+        let both = self.fields();
+        let fields: &[&Words] = if tier < 3 { &names } else { &both };
+        let mut found = pieces(q);
+        if let Some(first) = found.first_mut() {
+            first.starts |= placement <= 1;
+        }
+        if let Some(last) = found.last_mut() {
+            last.ends |= placement == 0;
+        }
+        let unions: Vec<Vec<&DocSet>> = found
+            .into_iter()
+            .filter_map(|piece| self.piece_sets(piece, fields))
+            .collect();
+        (!unions.is_empty()).then_some(unions)
     }
 
     /// The words held under the rarest of `grams` (none if one is unknown).

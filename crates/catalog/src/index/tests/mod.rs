@@ -533,6 +533,7 @@ pub(super) fn random_filter(rng: &mut Rng) -> Filter {
                 "-che",
                 " 1 ",
                 "a-12 ",
+                "ha ch",
             ])
             .into()
         }),

@@ -145,3 +145,76 @@ fn tiers_too_big_to_gather_rank_as_a_brute_force_sort() {
         assert_eq!(got, expected, "limit {limit}");
     }
 }
+
+#[test]
+fn punctuation_at_the_ends_of_q_stands_at_a_words_edge() {
+    // `-12` is a whole word of `cat-12` (its hyphen is the word's edge), starts `cat-120`, and
+    // lies inside no word of `m12-12`'s first; `llama-` likewise starts `llama-3` and
+    // `llama-guard` at a word but lies inside `codellama-7b`.
+    let mut index = CatalogIndex::default();
+    add(&mut index, "cat-12 swift", "", 1);
+    add(&mut index, "cat-120 bold", "", 2);
+    add(&mut index, "m12-12", "", 3);
+    add(&mut index, "x", "model -12", 4);
+    add(&mut index, "llama-3 chat", "", 5);
+    add(&mut index, "codellama-7b", "", 6);
+    add(&mut index, "llama-guard", "", 7);
+    assert_eq!(
+        ranked(&index, "-12", 5, 2_000),
+        ["m12-12", "cat-12 swift", "cat-120 bold", "x"]
+    );
+    assert_eq!(
+        ranked(&index, "llama-", 5, 2_000),
+        ["llama-guard", "llama-3 chat", "codellama-7b"]
+    );
+}
+
+/// The first page of `q`, limit 5, in `index` (examining at most the usual bound).
+fn first_page(index: &CatalogIndex, q: &str) -> Vec<String> {
+    let filter = Filter {
+        q: Some(q.into()),
+        ..Filter::default()
+    };
+    let page = index
+        .current()
+        .browse(&query(filter.clone(), Sort::Relevance, None, 5));
+    let expected: Vec<ModelId> = brute_force(index, &filter, Sort::Relevance)
+        .into_iter()
+        .take(5)
+        .collect();
+    let got: Vec<ModelId> = page.items.iter().map(|item| item.model_id).collect();
+    assert_eq!(got, expected, "q {q:?}");
+    page.items.iter().map(|item| item.name.clone()).collect()
+}
+
+#[test]
+fn a_search_whose_best_tiers_are_empty_fills_its_first_page() {
+    // More models than a page examines, none of them in the first tiers of these searches: a
+    // page skips a tier the word index shows to be empty (or gathers a small one) instead of
+    // walking every model to learn it.
+    let mut index = CatalogIndex::default();
+    for i in 0..6_000 {
+        add(&mut index, &format!("cat-{i} qwen coder"), "a model", -i);
+    }
+    assert_eq!(
+        first_page(&index, "-12"),
+        [
+            "cat-12 qwen coder",
+            "cat-120 qwen coder",
+            "cat-121 qwen coder",
+            "cat-122 qwen coder",
+            "cat-123 qwen coder"
+        ]
+    );
+    // Inside two words: only the third tier holds it.
+    assert_eq!(
+        first_page(&index, "en co"),
+        [
+            "cat-0 qwen coder",
+            "cat-1 qwen coder",
+            "cat-2 qwen coder",
+            "cat-3 qwen coder",
+            "cat-4 qwen coder"
+        ]
+    );
+}
