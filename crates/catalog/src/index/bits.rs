@@ -695,28 +695,38 @@ impl DocSet {
         }
     }
 
-    pub(crate) fn contains(&self, doc: Doc) -> bool {
-        let (high, low) = split(doc);
-        if let Chunks::One(h, l) = &self.chunks {
-            return (*h, *l) == (high, low);
+    /// How many chunks hold members: what a mask of the set has bitsets for.
+    pub(crate) fn chunk_count(&self) -> usize {
+        match &self.chunks {
+            Chunks::Empty => 0,
+            Chunks::One(..) => 1,
+            Chunks::Many(chunks) => chunks.len(),
+            Chunks::Grouped(groups) => groups.iter().map(|(_, chunks)| chunks.len()).sum(),
+        }
+    }
+
+    /// The members of chunk `high`, if it has any.
+    fn chunk_view(&self, high: u32) -> Option<View<'_>> {
+        if let Chunks::One(h, low) = &self.chunks {
+            return (*h == high).then(|| View::Sparse(std::slice::from_ref(low)));
         }
         let in_group = matches!(self.chunks, Chunks::Grouped(_));
-        let chunk = self.list(high).and_then(|chunks| {
-            chunk_place(chunks, high, in_group)
-                .ok()
-                .and_then(|at| chunks.get(at))
-        });
-        chunk
-            .map(|(_, chunk)| chunk.view())
-            .is_some_and(|view| match view {
-                View::Sparse(members) => members.binary_search(&low).is_ok(),
-                View::Dense(words) => has(words, low),
-                View::Runs(runs) => runs
-                    .partition_point(|(first, _)| *first <= low)
-                    .checked_sub(1)
-                    .and_then(|at| runs.get(at))
-                    .is_some_and(|(_, last)| *last >= low),
-            })
+        let chunks = self.list(high)?;
+        let (_, chunk) = chunks.get(chunk_place(chunks, high, in_group).ok()?)?;
+        Some(chunk.view())
+    }
+
+    pub(crate) fn contains(&self, doc: Doc) -> bool {
+        let (high, low) = split(doc);
+        self.chunk_view(high).is_some_and(|view| match view {
+            View::Sparse(members) => members.binary_search(&low).is_ok(),
+            View::Dense(words) => has(words, low),
+            View::Runs(runs) => runs
+                .partition_point(|(first, _)| *first <= low)
+                .checked_sub(1)
+                .and_then(|at| runs.get(at))
+                .is_some_and(|(_, last)| *last >= low),
+        })
     }
 
     pub(crate) fn insert(&mut self, doc: Doc) {
@@ -914,6 +924,31 @@ impl Mask {
         }
     }
 
+    /// Keeps only the members also in one of `sets`. Each chunk the mask holds is looked up in
+    /// the sets, so their chunks where the mask has none cost nothing: what narrowing a
+    /// selective filter's mask by a broad one costs, where a mask of the broad one was made
+    /// whole first.
+    pub(crate) fn and_any(&mut self, sets: &[&DocSet]) {
+        let Self { slots, words } = self;
+        for (high, slot) in (0u32..).zip(slots.iter_mut()) {
+            let Some(words) = slot_place(*slot).and_then(|at| words.get_mut(at)) else {
+                continue;
+            };
+            let mut union = [0u64; WORDS];
+            for view in sets.iter().filter_map(|set| set.chunk_view(high)) {
+                set_view(&mut union, &view);
+            }
+            let mut any = 0;
+            for (w, u) in words.iter_mut().zip(union.iter()) {
+                *w &= u;
+                any |= *w;
+            }
+            if any == 0 {
+                *slot = 0;
+            }
+        }
+    }
+
     /// Narrows `within` to `mask` (none: every item, so it becomes `mask`).
     pub(crate) fn narrow(within: &mut Option<Mask>, mask: Mask) {
         match within {
@@ -1082,23 +1117,28 @@ fn count_in<'a>(counter: &Counter<'a>, set: &DocSet) -> u64 {
 #[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 fn add(mask: &mut Mask, set: &DocSet) {
     set.each_view(|high, view| {
-        let Some(words) = mask.chunk_words_mut(high) else {
-            return;
-        };
-        match view {
-            View::Sparse(members) => set_bits(words, members),
-            View::Dense(bits) => {
-                for (w, b) in words.iter_mut().zip(bits.iter()) {
-                    *w |= b;
-                }
-            }
-            View::Runs(runs) => {
-                for (first, last) in runs {
-                    fill(words, *first, *last);
-                }
-            }
+        if let Some(words) = mask.chunk_words_mut(high) {
+            set_view(words, &view);
         }
     });
+}
+
+/// Sets the bits of a chunk's members `view` in `words`.
+#[inline]
+fn set_view(words: &mut [u64; WORDS], view: &View<'_>) {
+    match view {
+        View::Sparse(members) => set_bits(words, members),
+        View::Dense(bits) => {
+            for (w, b) in words.iter_mut().zip(bits.iter()) {
+                *w |= b;
+            }
+        }
+        View::Runs(runs) => {
+            for (first, last) in *runs {
+                fill(words, *first, *last);
+            }
+        }
+    }
 }
 
 /// The place in [`Mask`]'s bitsets of a chunk's slot (none for 0: no bitset).

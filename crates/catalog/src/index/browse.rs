@@ -373,10 +373,7 @@ impl Snapshot {
             .saturating_mul(self.len())
             .saturating_mul(if searching { 1 } else { 4 });
         let gathers = |c: usize| c <= bound && c.saturating_mul(c) <= walk;
-        let parts: Vec<Vec<&DocSet>> = Part::ALL
-            .into_iter()
-            .filter_map(|part| self.part_sets(filter, part))
-            .collect();
+        let parts = self.parts_sets(filter);
         // One facet filter alone lets through at least its largest set: when that is already
         // too many to gather, the page walks, and a mask (a bit for every item) would be built
         // for nothing. Two filters may leave fewer than either, so those are intersected.
@@ -386,10 +383,7 @@ impl Snapshot {
         {
             return Few::Many(None);
         }
-        let mut within: Option<Mask> = None;
-        for sets in &parts {
-            Mask::narrow(&mut within, self.union(sets));
-        }
+        let mut within = self.intersection(&parts);
         // The facet masks are exact; the search's may be a superset.
         let mut exact = true;
         if let Some(q) = filter.q.as_deref() {
@@ -417,14 +411,29 @@ impl Snapshot {
 
     /// The intersection of every facet filter's mask; none when the filter gives none.
     pub(super) fn parts_mask(&self, filter: &Filter) -> Option<Mask> {
-        let mut within: Option<Mask> = None;
-        for mask in Part::ALL
+        self.intersection(&self.parts_sets(filter))
+    }
+
+    /// The sets each facet filter given lets through the union of, the filter with the fewest
+    /// chunks first.
+    fn parts_sets(&self, filter: &Filter) -> Vec<Vec<&DocSet>> {
+        let mut parts: Vec<Vec<&DocSet>> = Part::ALL
             .into_iter()
-            .filter_map(|part| self.part_mask(filter, part))
-        {
-            Mask::narrow(&mut within, mask);
-        }
-        within
+            .filter_map(|part| self.part_sets(filter, part))
+            .collect();
+        parts.sort_by_cached_key(|sets| sets.iter().map(|set| set.chunk_count()).sum::<usize>());
+        parts
+    }
+
+    /// The items in every one of `parts` (each the union of its sets); none for no part. The
+    /// first part's mask is made whole, and narrowed by each other part's sets chunk by chunk
+    /// ([`Mask::and_any`]): a broad filter beside a selective one costs only the chunks the
+    /// selective one left.
+    fn intersection(&self, parts: &[Vec<&DocSet>]) -> Option<Mask> {
+        let (first, rest) = parts.split_first()?;
+        let mut within = self.union(first);
+        rest.iter().for_each(|sets| within.and_any(sets));
+        Some(within)
     }
 }
 
