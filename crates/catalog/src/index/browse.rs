@@ -269,15 +269,22 @@ impl Tiers<'_> {
     /// How to take the items of `tier` from its superset: none when it is empty, walked
     /// testing every model when the index knows nothing of it and no facet filter is given.
     fn way_within(&self, q: &str, tier: u8, gathers: impl Fn(usize) -> bool) -> Option<Way> {
-        let mut within: Option<Mask> = None;
-        for sets in self.words.tier_within(q, tier).unwrap_or_default() {
-            if sets.iter().all(|set| set.is_empty()) {
-                return None;
-            }
-            let mut mask = Mask::empty(self.limit);
-            sets.into_iter().for_each(|set| mask.add(set));
-            Mask::narrow(&mut within, mask);
+        let mut unions = self.words.tier_within(q, tier).unwrap_or_default();
+        if unions
+            .iter()
+            .any(|sets| sets.iter().all(|set| set.is_empty()))
+        {
+            return None;
         }
+        // As facet filters intersect (see `Snapshot::intersection`): the union with the fewest
+        // chunks made whole, narrowed by each other's sets chunk by chunk.
+        unions.sort_by_cached_key(|sets| sets.iter().map(|set| set.chunk_count()).sum::<usize>());
+        let within = unions.split_first().map(|(first, rest)| {
+            let mut mask = Mask::empty(self.limit);
+            first.iter().for_each(|set| mask.add(set));
+            rest.iter().for_each(|sets| mask.and_any(sets));
+            mask
+        });
         let mask = match (within, &self.parts) {
             (Some(mut within), Some(parts)) => {
                 within.and(parts);
