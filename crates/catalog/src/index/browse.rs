@@ -318,7 +318,7 @@ impl Tiers<'_> {
     fn places(&self, tier: u8, item: &CatalogItem) -> bool {
         match &self.placing {
             Placing::Exact(_) => true,
-            Placing::Within(filter, _) => filter.tier(item) == Some(tier),
+            Placing::Within(filter, _) => filter.in_tier(item, tier),
         }
     }
 

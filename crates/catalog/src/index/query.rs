@@ -138,6 +138,15 @@ impl Filter {
         placement(&Folded::Lower(&item.name_key), q)
             .or_else(|| placement(&Folded::new(&item.description), q).map(|t| t + 3))
     }
+
+    /// Whether the item's [`Filter::tier`] is `tier`: for a tier of the name, without reading
+    /// the description (most models a walk of such a tier tests hold `q` in neither).
+    pub(crate) fn in_tier(&self, item: &CatalogItem, tier: u8) -> bool {
+        match self.q.as_deref() {
+            Some(q) if tier < 3 => placement(&Folded::Lower(&item.name_key), q) == Some(tier),
+            _ => self.tier(item) == Some(tier),
+        }
+    }
 }
 
 /// A text as a lowercased `q` is looked for in it: lowercased. The description's lowercased
