@@ -949,6 +949,19 @@ impl Mask {
         }
     }
 
+    /// The numbers below `limit` in every one of `parts` (each the union of its sets); none
+    /// for no part. The part with the fewest chunks makes the mask whole, and each other part
+    /// narrows it chunk by chunk ([`Mask::and_any`]): a broad part beside a selective one costs
+    /// only the chunks the selective one left.
+    pub(crate) fn intersection(limit: Doc, mut parts: Vec<Vec<&DocSet>>) -> Option<Mask> {
+        parts.sort_by_cached_key(|sets| sets.iter().map(|set| set.chunk_count()).sum::<usize>());
+        let (first, rest) = parts.split_first()?;
+        let mut within = Mask::empty(limit);
+        first.iter().for_each(|set| within.add(set));
+        rest.iter().for_each(|sets| within.and_any(sets));
+        Some(within)
+    }
+
     /// Narrows `within` to `mask` (none: every item, so it becomes `mask`).
     pub(crate) fn narrow(within: &mut Option<Mask>, mask: Mask) {
         match within {

@@ -269,22 +269,14 @@ impl Tiers<'_> {
     /// How to take the items of `tier` from its superset: none when it is empty, walked
     /// testing every model when the index knows nothing of it and no facet filter is given.
     fn way_within(&self, q: &str, tier: u8, gathers: impl Fn(usize) -> bool) -> Option<Way> {
-        let mut unions = self.words.tier_within(q, tier).unwrap_or_default();
+        let unions = self.words.tier_within(q, tier).unwrap_or_default();
         if unions
             .iter()
             .any(|sets| sets.iter().all(|set| set.is_empty()))
         {
             return None;
         }
-        // As facet filters intersect (see `Snapshot::intersection`): the union with the fewest
-        // chunks made whole, narrowed by each other's sets chunk by chunk.
-        unions.sort_by_cached_key(|sets| sets.iter().map(|set| set.chunk_count()).sum::<usize>());
-        let within = unions.split_first().map(|(first, rest)| {
-            let mut mask = Mask::empty(self.limit);
-            first.iter().for_each(|set| mask.add(set));
-            rest.iter().for_each(|sets| mask.and_any(sets));
-            mask
-        });
+        let within = Mask::intersection(self.limit, unions);
         let mask = match (within, &self.parts) {
             (Some(mut within), Some(parts)) => {
                 within.and(parts);
@@ -390,7 +382,7 @@ impl Snapshot {
         {
             return Few::Many(None);
         }
-        let mut within = self.intersection(&parts);
+        let mut within = Mask::intersection(self.doc_limit(), parts);
         // The facet masks are exact; the search's may be a superset.
         let mut exact = true;
         if let Some(q) = filter.q.as_deref() {
@@ -418,29 +410,15 @@ impl Snapshot {
 
     /// The intersection of every facet filter's mask; none when the filter gives none.
     pub(super) fn parts_mask(&self, filter: &Filter) -> Option<Mask> {
-        self.intersection(&self.parts_sets(filter))
+        Mask::intersection(self.doc_limit(), self.parts_sets(filter))
     }
 
-    /// The sets each facet filter given lets through the union of, the filter with the fewest
-    /// chunks first.
+    /// The sets each facet filter given lets through the union of.
     fn parts_sets(&self, filter: &Filter) -> Vec<Vec<&DocSet>> {
-        let mut parts: Vec<Vec<&DocSet>> = Part::ALL
+        Part::ALL
             .into_iter()
             .filter_map(|part| self.part_sets(filter, part))
-            .collect();
-        parts.sort_by_cached_key(|sets| sets.iter().map(|set| set.chunk_count()).sum::<usize>());
-        parts
-    }
-
-    /// The items in every one of `parts` (each the union of its sets); none for no part. The
-    /// first part's mask is made whole, and narrowed by each other part's sets chunk by chunk
-    /// ([`Mask::and_any`]): a broad filter beside a selective one costs only the chunks the
-    /// selective one left.
-    fn intersection(&self, parts: &[Vec<&DocSet>]) -> Option<Mask> {
-        let (first, rest) = parts.split_first()?;
-        let mut within = self.union(first);
-        rest.iter().for_each(|sets| within.and_any(sets));
-        Some(within)
+            .collect()
     }
 }
 
