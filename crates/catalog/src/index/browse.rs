@@ -91,7 +91,9 @@ impl Snapshot {
                 Few::These(items, exact) => cut.gather(items, exact, |item| {
                     Some((filter.tier(item)?, item.shared_at_key()))
                 }),
-                Few::Many(_) => cut.walk_newest(&self.by_shared_at, bound),
+                walking => cut.walk_newest(&self.by_shared_at, bound, |placed| {
+                    walking.admits(filter, placed)
+                }),
             }
         };
         BrowsePage {
@@ -195,14 +197,9 @@ impl Snapshot {
         let (items, next, examined) = match self.few(filter, query.limit.max(1), bound) {
             Few::Nothing => (Vec::new(), None, 0),
             Few::These(items, exact) => cut.gather(items, exact, |item| Some(O::key(item))),
-            Few::Many(Some((within, exact))) => {
-                cut.walk(O::order(self), bound, |Placed { doc, item }| {
-                    within.contains(*doc) && (exact || filter.matches(item))
-                })
-            }
-            Few::Many(None) => {
-                cut.walk(O::order(self), bound, |placed| filter.matches(&placed.item))
-            }
+            walking => cut.walk(O::order(self), bound, |placed| {
+                walking.admits(filter, placed)
+            }),
         };
         BrowsePage {
             items,
@@ -350,9 +347,33 @@ enum Few<'a> {
     Nothing,
     /// At most the bound: every match is among these; exactly the matches when `true`.
     These(Vec<&'a Arc<CatalogItem>>, bool),
-    /// Too many to gather. With a search, a superset of the matches from the indexes, and
-    /// whether it is exactly the matches: a walk tests a model's text only if it is in it.
+    /// Too many to gather. The candidates from the indexes when any were made, and whether
+    /// they are exactly the matches (a search's may be a superset): a walk tests a model's
+    /// number in them, and its text only if it is in them and they are not exact.
     Many(Option<(Mask, bool)>),
+    /// Too many to gather, and exactly the members of these sets (one facet filter's values,
+    /// without a search).
+    Among(Vec<&'a DocSet>),
+}
+
+/// The most sets of one facet filter a walk tests each model's number in (see [`Few::Among`]);
+/// a filter of more (a range over many values) is tested on the model itself.
+const AMONG_SETS: usize = 4;
+
+impl Few<'_> {
+    /// Whether a model a walk meets matches `filter`, these being its candidates: tested for
+    /// membership in the candidates first, and read only when they may hold more than the
+    /// matches.
+    fn admits(&self, filter: &Filter, Placed { doc, item }: &Placed) -> bool {
+        match self {
+            Few::Many(Some((within, exact))) => {
+                within.contains(*doc) && (*exact || filter.matches(item))
+            }
+            Few::Among(sets) => sets.iter().any(|set| set.contains(*doc)),
+            Few::Nothing => false,
+            Few::These(..) | Few::Many(None) => filter.matches(item),
+        }
+    }
 }
 
 impl Snapshot {
@@ -363,10 +384,10 @@ impl Snapshot {
     /// `limit · n / c`: the page gathers when `c` is at most the bound and `c² ≤ k · limit · n`
     /// (`k` below).
     fn few(&self, filter: &Filter, limit: usize, bound: usize) -> Few<'_> {
-        // A walk tests each model against the facet filters (a few comparisons) or, with a
-        // search, for membership in the mask (a bit test) before its text: either costs about
-        // what gathering a candidate does, while gathering a search's candidates tests each
-        // one's text.
+        // A walk tests each model's number for membership in the candidates (a bit test, or a
+        // look into a facet value's set) and reads the model only for a search's text, which
+        // gathering a search's candidates tests for each one. `k` is 4 without a search, where
+        // a gathered candidate is read for its key and a walked one not at all.
         let searching = filter.q.is_some();
         let walk = limit
             .saturating_mul(self.len())
@@ -380,7 +401,12 @@ impl Snapshot {
             && !searching
             && !gathers(sets.iter().map(|set| set.len()).max().unwrap_or(0))
         {
-            return Few::Many(None);
+            // A walk then tests each model's number in the filter's sets, when they are few,
+            // rather than reading the model.
+            return match parts.into_iter().next() {
+                Some(sets) if sets.len() <= AMONG_SETS => Few::Among(sets),
+                _ => Few::Many(None),
+            };
         }
         let mut within = Mask::intersection(self.doc_limit(), parts);
         // The facet masks are exact; the search's may be a superset.
@@ -404,7 +430,7 @@ impl Snapshot {
                 within.iter().filter_map(|doc| self.item_of(doc)).collect(),
                 exact,
             ),
-            _ => Few::Many(searching.then_some((within, exact))),
+            _ => Few::Many(Some((within, exact))),
         }
     }
 
@@ -508,10 +534,13 @@ impl<K: Ord + Clone> Cut<'_, K> {
 
 impl Cut<'_, (u8, CountKey)> {
     /// The page from a walk of the newest-first order, examining at most `bound` models, each
-    /// tested against the filter: relevance without `q`, where every match is in the first
-    /// tier.
-    fn walk_newest(&self, order: &Runs<CountKey, Placed>, bound: usize) -> Cutting<(u8, CountKey)> {
-        let filter = &self.query.filter;
+    /// tested by `matches`: relevance without `q`, where every match is in the first tier.
+    fn walk_newest(
+        &self,
+        order: &Runs<CountKey, Placed>,
+        bound: usize,
+        matches: impl Fn(&Placed) -> bool,
+    ) -> Cutting<(u8, CountKey)> {
         let from = match self.after {
             Some((0, key)) => Bound::Excluded(key),
             // A cursor past the only tier.
@@ -522,12 +551,13 @@ impl Cut<'_, (u8, CountKey)> {
         let mut last_kept = None;
         let mut last_examined = None;
         let mut examined = 0;
-        for (key, Placed { item, .. }) in order.from(from.as_ref()) {
+        for (key, placed) in order.from(from.as_ref()) {
             if examined == bound {
                 return (items, last_examined, examined);
             }
             examined += 1;
-            if filter.matches(item) {
+            if matches(placed) {
+                let item = &placed.item;
                 if items.len() == self.limit {
                     return (items, last_kept, examined);
                 }
