@@ -32,7 +32,7 @@ use super::query::Part;
 use super::query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
 use super::runs::Runs;
 use super::search::WordIndex;
-use super::snapshot::{CountKey, NameKey, Placed, Snapshot};
+use super::snapshot::{CountKey, NameKey, Numbered, Placed, Snapshot};
 
 /// The most models one page examines, unless the page size is larger.
 pub const EXAMINE_BOUND: usize = 2_000;
@@ -88,8 +88,8 @@ impl Snapshot {
             };
             match self.few(filter, query.limit.max(1), bound) {
                 Few::Nothing => (Vec::new(), None, 0),
-                Few::These(items, exact) => cut.gather(items, exact, |item| {
-                    Some((filter.tier(item)?, item.shared_at_key()))
+                Few::These(items, exact) => cut.gather(items, exact, |numbered| {
+                    Some((filter.tier(&numbered.item)?, numbered.newest))
                 }),
                 walking => cut.walk_newest(&self.by_shared_at, bound, |placed| {
                     walking.admits(filter, placed)
@@ -141,10 +141,10 @@ impl Snapshot {
                 budget -= count;
                 let mut keyed: Vec<(CountKey, &Arc<CatalogItem>)> = mask
                     .iter()
-                    .filter_map(|doc| self.item_of(doc))
-                    .filter(|item| tiers.places(tier, item))
-                    .map(|item| (item.shared_at_key(), item))
-                    .filter(|(key, _)| from.is_none_or(|from| *key > from))
+                    .filter_map(|doc| self.numbered(doc))
+                    .filter(|numbered| from.is_none_or(|from| numbered.newest > from))
+                    .filter(|numbered| tiers.places(tier, &numbered.item))
+                    .map(|numbered| (numbered.newest, &numbered.item))
                     .collect();
                 smallest(&mut keyed, want);
                 found.extend(keyed.into_iter().map(|(key, item)| ((tier, key), item)));
@@ -196,7 +196,7 @@ impl Snapshot {
         let filter = &query.filter;
         let (items, next, examined) = match self.few(filter, query.limit.max(1), bound) {
             Few::Nothing => (Vec::new(), None, 0),
-            Few::These(items, exact) => cut.gather(items, exact, |item| Some(O::key(item))),
+            Few::These(items, exact) => cut.gather(items, exact, |numbered| Some(O::key(numbered))),
             walking => cut.walk(O::order(self), bound, |placed| {
                 walking.admits(filter, placed)
             }),
@@ -346,7 +346,7 @@ enum Few<'a> {
     /// No item can match.
     Nothing,
     /// At most the bound: every match is among these; exactly the matches when `true`.
-    These(Vec<&'a Arc<CatalogItem>>, bool),
+    These(Vec<&'a Numbered>, bool),
     /// Too many to gather. The candidates from the indexes when any were made, and whether
     /// they are exactly the matches (a search's may be a superset): a walk tests a model's
     /// number in them, and its text only if it is in them and they are not exact.
@@ -427,7 +427,7 @@ impl Snapshot {
         match count {
             0 => Few::Nothing,
             c if gathers(c) => Few::These(
-                within.iter().filter_map(|doc| self.item_of(doc)).collect(),
+                within.iter().filter_map(|doc| self.numbered(doc)).collect(),
                 exact,
             ),
             _ => Few::Many(Some((within, exact))),
@@ -472,15 +472,15 @@ impl<K: Ord + Clone> Cut<'_, K> {
     /// match.
     fn gather(
         &self,
-        candidates: Vec<&Arc<CatalogItem>>,
+        candidates: Vec<&Numbered>,
         exact: bool,
-        key: impl Fn(&CatalogItem) -> Option<K>,
+        key: impl Fn(&Numbered) -> Option<K>,
     ) -> Cutting<K> {
         let count = candidates.len();
         let mut matches: Vec<(K, &Arc<CatalogItem>)> = candidates
             .into_iter()
-            .filter(|item| exact || self.query.filter.matches(item))
-            .filter_map(|item| Some((key(item)?, item)))
+            .filter(|numbered| exact || self.query.filter.matches(&numbered.item))
+            .filter_map(|numbered| Some((key(numbered)?, &numbered.item)))
             .filter(|(key, _)| self.after.as_ref().is_none_or(|after| key > after))
             .collect();
         smallest(&mut matches, self.limit + 1);
@@ -574,7 +574,9 @@ impl Cut<'_, (u8, CountKey)> {
 trait Order {
     type Key: Ord + Clone;
     fn order(snapshot: &Snapshot) -> &Runs<Self::Key, Placed>;
-    fn key(item: &CatalogItem) -> Self::Key;
+    /// An item's key, read from the vector of items (only the newest-first order's is kept
+    /// there; the others read the item).
+    fn key(numbered: &Numbered) -> Self::Key;
     /// The cursor's key in this order (none for a cursor of another order).
     fn after(cursor: &SortKey) -> Option<Self::Key>;
     fn cursor(key: &Self::Key) -> SortKey;
@@ -591,8 +593,8 @@ impl Order for BySharedAt {
         &snapshot.by_shared_at
     }
 
-    fn key(item: &CatalogItem) -> CountKey {
-        item.shared_at_key()
+    fn key(numbered: &Numbered) -> CountKey {
+        numbered.newest
     }
 
     fn after(cursor: &SortKey) -> Option<CountKey> {
@@ -614,8 +616,8 @@ impl Order for ByName {
         &snapshot.by_name
     }
 
-    fn key(item: &CatalogItem) -> NameKey {
-        item.name_key()
+    fn key(numbered: &Numbered) -> NameKey {
+        numbered.item.name_key()
     }
 
     fn after(cursor: &SortKey) -> Option<NameKey> {
@@ -637,8 +639,8 @@ impl Order for ByEndpoints {
         &snapshot.by_endpoints
     }
 
-    fn key(item: &CatalogItem) -> CountKey {
-        item.endpoints_key()
+    fn key(numbered: &Numbered) -> CountKey {
+        numbered.item.endpoints_key()
     }
 
     fn after(cursor: &SortKey) -> Option<CountKey> {

@@ -231,8 +231,8 @@ impl Snapshot {
             }
             None => {
                 let items = (0..)
-                    .zip(self.by_doc.iter())
-                    .filter_map(|(doc, item)| Some((doc, item.as_ref()?)));
+                    .zip(self.slots())
+                    .filter_map(|(doc, item)| Some((doc, item?)));
                 insert_matches(&mut mask, filter, items);
             }
         }

@@ -317,9 +317,7 @@ impl CatalogIndex {
         let changed = self.changed.take().unwrap_or_default();
         let wrong: Vec<(ModelId, i64)> = self
             .current
-            .by_doc
-            .iter()
-            .flatten()
+            .all()
             .filter(|item| !changed.contains(&item.model_id))
             .filter_map(|item| {
                 let count = counts.get(&item.model_id).copied().unwrap_or(0);

@@ -83,9 +83,9 @@ pub(crate) fn encode(
     sink: &mut impl Sink,
 ) -> std::io::Result<()> {
     // Each number in use, in order, gets the next number from 0.
-    let mut renumbered = vec![Doc::MAX; snapshot.by_doc.len()];
+    let mut renumbered = vec![Doc::MAX; snapshot.slots().len()];
     let mut count: Doc = 0;
-    for (slot, item) in renumbered.iter_mut().zip(snapshot.by_doc.iter()) {
+    for (slot, item) in renumbered.iter_mut().zip(snapshot.slots()) {
         if item.is_some() {
             *slot = count;
             count += 1;
@@ -102,7 +102,7 @@ pub(crate) fn encode(
         out: Vec::with_capacity(SPILL * 2),
         sink,
     };
-    for item in snapshot.by_doc.iter().flatten() {
+    for item in snapshot.all() {
         put_item(&mut spill.out, item);
         spill.check()?;
     }

@@ -45,7 +45,7 @@ type NumericIndexes<'a> = (
 pub(crate) struct Snapshot {
     /// Each item's number, and the item of each number in use.
     docs: OrdMap<ModelId, Doc>,
-    pub(super) by_doc: Vector<Option<Arc<CatalogItem>>>,
+    by_doc: Vector<Option<Numbered>>,
     /// Numbers of removed items, reused first.
     free: Vector<Doc>,
     // Each order holds the items themselves and their numbers (not just ids), so a page walks
@@ -66,6 +66,23 @@ pub(crate) struct Snapshot {
     pub(super) words: WordIndex,
     /// Moves on with every change of what a page can show.
     pub(super) generation: u64,
+}
+
+/// An item in the vector of items, with its key in the newest-first order: a gathered page
+/// of that order sorts its candidates without reading them.
+#[derive(Debug, Clone)]
+pub(super) struct Numbered {
+    pub(super) newest: CountKey,
+    pub(super) item: Arc<CatalogItem>,
+}
+
+impl Numbered {
+    fn new(item: &Arc<CatalogItem>) -> Self {
+        Self {
+            newest: item.shared_at_key(),
+            item: Arc::clone(item),
+        }
+    }
 }
 
 /// An item in an order, with its number.
@@ -207,7 +224,7 @@ impl Snapshot {
         docs.sort_unstable_by_key(|(id, _)| *id);
         docs.dedup_by_key(|(id, _)| *id);
         built.docs = packed(docs);
-        built.by_doc = items.iter().map(|item| Some(Arc::clone(item))).collect();
+        built.by_doc = items.iter().map(|item| Some(Numbered::new(item))).collect();
         built
     }
 
@@ -235,10 +252,16 @@ impl Snapshot {
         Doc::try_from(self.by_doc.len()).unwrap_or(Doc::MAX)
     }
 
-    /// Every item, in no particular order.
-    #[cfg(test)]
+    /// Every item, by number.
     pub(super) fn all(&self) -> impl Iterator<Item = &Arc<CatalogItem>> {
-        self.by_doc.iter().flatten()
+        self.by_doc.iter().flatten().map(|numbered| &numbered.item)
+    }
+
+    /// The item of each number up to [`Snapshot::doc_limit`], none where a number is not in use.
+    pub(super) fn slots(&self) -> impl ExactSizeIterator<Item = Option<&Arc<CatalogItem>>> {
+        self.by_doc
+            .iter()
+            .map(|slot| slot.as_ref().map(|numbered| &numbered.item))
     }
 
     /// The items numbered `docs` (ascending), found along the leaves of the vector of items:
@@ -250,7 +273,7 @@ impl Snapshot {
         docs: impl Iterator<Item = Doc> + 'a,
     ) -> impl Iterator<Item = (Doc, &'a Arc<CatalogItem>)> + 'a {
         let mut leaves = self.by_doc.leaves();
-        let mut leaf: &[Option<Arc<CatalogItem>>] = &[];
+        let mut leaf: &[Option<Numbered>] = &[];
         let mut start = 0;
         docs.filter_map(move |doc| {
             let at = usize::try_from(doc).ok()?;
@@ -261,7 +284,7 @@ impl Snapshot {
                 steps += 1;
             }
             let slot = match at.checked_sub(start).and_then(|i| leaf.get(i)) {
-                Some(slot) => slot.as_ref(),
+                Some(slot) => slot.as_ref().map(|numbered| &numbered.item),
                 None => self.item_of(doc),
             };
             Some((doc, slot?))
@@ -270,6 +293,11 @@ impl Snapshot {
 
     /// The item numbered `doc`.
     pub(super) fn item_of(&self, doc: Doc) -> Option<&Arc<CatalogItem>> {
+        self.numbered(doc).map(|numbered| &numbered.item)
+    }
+
+    /// The item numbered `doc`, with its key in the newest-first order.
+    pub(super) fn numbered(&self, doc: Doc) -> Option<&Numbered> {
         self.by_doc
             .get(usize::try_from(doc).ok()?)
             .and_then(Option::as_ref)
@@ -284,12 +312,12 @@ impl Snapshot {
                     .ok()
                     .and_then(|d| self.by_doc.get_mut(d))
                 {
-                    *slot = Some(Arc::clone(&item));
+                    *slot = Some(Numbered::new(&item));
                 }
                 doc
             }
             None => {
-                self.by_doc.push_back(Some(Arc::clone(&item)));
+                self.by_doc.push_back(Some(Numbered::new(&item)));
                 self.doc_limit() - 1
             }
         };
@@ -311,7 +339,8 @@ impl Snapshot {
         let old = usize::try_from(doc)
             .ok()
             .and_then(|d| self.by_doc.get_mut(d))
-            .and_then(Option::take)?;
+            .and_then(Option::take)?
+            .item;
         self.generation += 1;
         self.by_shared_at.remove(&old.shared_at_key());
         self.by_name.remove(&old.name_key());
