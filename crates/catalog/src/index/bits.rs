@@ -962,14 +962,6 @@ impl Mask {
         Some(within)
     }
 
-    /// Narrows `within` to `mask` (none: every item, so it becomes `mask`).
-    pub(crate) fn narrow(within: &mut Option<Mask>, mask: Mask) {
-        match within {
-            Some(within) => within.and(&mask),
-            None => *within = Some(mask),
-        }
-    }
-
     pub(crate) fn or(&mut self, other: &Mask) {
         for (high, theirs) in other.held() {
             if let Some(words) = self.chunk_words_mut(high) {

@@ -351,13 +351,13 @@ enum Few<'a> {
     /// they are exactly the matches (a search's may be a superset): a walk tests a model's
     /// number in them, and its text only if it is in them and they are not exact.
     Many(Option<(Mask, bool)>),
-    /// Too many to gather, and exactly the members of these sets (one facet filter's values,
-    /// without a search).
-    Among(Vec<&'a DocSet>),
+    /// Too many to gather, and in these sets (the sets of one facet filter's values, or of
+    /// the only word of a search without facet filters): exactly the matches when `true`.
+    Among(Vec<&'a DocSet>, bool),
 }
 
-/// The most sets of one facet filter a walk tests each model's number in (see [`Few::Among`]);
-/// a filter of more (a range over many values) is tested on the model itself.
+/// The most sets a walk tests each model's number in (see [`Few::Among`]); a filter of more
+/// (a range over many values, a word held by many words) is tested on the model itself.
 const AMONG_SETS: usize = 4;
 
 impl Few<'_> {
@@ -369,7 +369,9 @@ impl Few<'_> {
             Few::Many(Some((within, exact))) => {
                 within.contains(*doc) && (*exact || filter.matches(item))
             }
-            Few::Among(sets) => sets.iter().any(|set| set.contains(*doc)),
+            Few::Among(sets, exact) => {
+                sets.iter().any(|set| set.contains(*doc)) && (*exact || filter.matches(item))
+            }
             Few::Nothing => false,
             Few::These(..) | Few::Many(None) => filter.matches(item),
         }
@@ -393,34 +395,38 @@ impl Snapshot {
             .saturating_mul(self.len())
             .saturating_mul(if searching { 1 } else { 4 });
         let gathers = |c: usize| c <= bound && c.saturating_mul(c) <= walk;
-        let parts = self.parts_sets(filter);
-        // One facet filter alone lets through at least its largest set: when that is already
-        // too many to gather, the page walks, and a mask (a bit for every item) would be built
-        // for nothing. Two filters may leave fewer than either, so those are intersected.
-        if let [sets] = parts.as_slice()
-            && !searching
-            && !gathers(sets.iter().map(|set| set.len()).max().unwrap_or(0))
-        {
-            // A walk then tests each model's number in the filter's sets, when they are few,
-            // rather than reading the model.
-            return match parts.into_iter().next() {
-                Some(sets) if sets.len() <= AMONG_SETS => Few::Among(sets),
-                _ => Few::Many(None),
-            };
-        }
-        let mut within = Mask::intersection(self.doc_limit(), parts);
-        // The facet masks are exact; the search's may be a superset.
+        // Each facet filter's sets and each word of the search's: the candidates are in the
+        // union of each. The facet filters' are exact; the search's may be a superset.
+        let mut parts = self.parts_sets(filter);
         let mut exact = true;
         if let Some(q) = filter.q.as_deref() {
-            match self.words.candidates(q, self.doc_limit()) {
-                Some((mask, mask_exact)) => {
-                    exact = mask_exact;
-                    Mask::narrow(&mut within, mask);
+            match self.words.candidate_sets(q) {
+                Some((words, words_exact)) => {
+                    exact = words_exact;
+                    parts.extend(words);
                 }
                 None => exact = false,
             }
         }
-        let Some(within) = within else {
+        // One part alone lets through at least its largest set: when that is already too many
+        // to gather, the page walks, and a mask (a bit for every item) would be built for
+        // nothing. Two parts may leave fewer than either, so those are intersected.
+        if let [sets] = parts.as_slice()
+            && !gathers(sets.iter().map(|set| set.len()).max().unwrap_or(0))
+        {
+            // A walk then tests each model's number in the part's sets when they are few,
+            // rather than reading the model. Of many, a facet filter's are tested on the model
+            // (a few comparisons), a search's in their mask before the model's text.
+            if sets.len() <= AMONG_SETS
+                && let Some(sets) = parts.pop()
+            {
+                return Few::Among(sets, exact);
+            }
+            if !searching {
+                return Few::Many(None);
+            }
+        }
+        let Some(within) = Mask::intersection(self.doc_limit(), parts) else {
             return Few::Many(None);
         };
         let count = usize::try_from(within.count()).unwrap_or(usize::MAX);

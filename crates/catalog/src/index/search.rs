@@ -509,7 +509,7 @@ impl WordIndex {
     /// ([`WordIndex::holding`]), each then looked up.
     ///
     /// Only the words of `fields` are looked up.
-    fn piece_sets<'a>(&'a self, piece: Piece<'a>, fields: &[&'a Words]) -> Option<Vec<&'a DocSet>> {
+    fn piece_sets<'a>(&'a self, piece: Piece<'_>, fields: &[&'a Words]) -> Option<Vec<&'a DocSet>> {
         match (piece.starts, piece.ends) {
             (true, true) => Some(Self::word_sets(piece.word, fields).collect()),
             (true, false) if piece.word.chars().nth(1).is_some() => {
@@ -528,16 +528,19 @@ impl WordIndex {
     /// when `q` has no word to look up: none of two letters or more (or between separators),
     /// or only two-letter ones held by more than [`MOST_WORDS`] words.
     pub(super) fn candidates(&self, q: &str, limit: Doc) -> Option<(Mask, bool)> {
-        let mut found: Option<Mask> = None;
-        for piece in pieces(q) {
-            let Some(sets) = self.piece_sets(piece, &self.fields()) else {
-                continue;
-            };
-            let mut mask = Mask::empty(limit);
-            sets.into_iter().for_each(|set| mask.add(set));
-            Mask::narrow(&mut found, mask);
-        }
-        found.map(|mask| (mask, exact(q)))
+        let (pieces, exact) = self.candidate_sets(q)?;
+        Some((Mask::intersection(limit, pieces)?, exact))
+    }
+
+    /// [`WordIndex::candidates`] as the sets whose union each word of `q` that can be looked
+    /// up lets through: the candidates are in every one of those unions.
+    pub(super) fn candidate_sets(&self, q: &str) -> Option<(Vec<Vec<&DocSet>>, bool)> {
+        let fields = self.fields();
+        let pieces: Vec<Vec<&DocSet>> = pieces(q)
+            .into_iter()
+            .filter_map(|piece| self.piece_sets(piece, &fields))
+            .collect();
+        (!pieces.is_empty()).then(|| (pieces, exact(q)))
     }
 
     /// The known words that may hold `piece`, when it can be looked up: from its rarest
