@@ -171,13 +171,14 @@ impl Snapshot {
     /// The sets whose union is what one facet filter lets through; none when the filter does
     /// not give it.
     pub(super) fn part_sets(&self, filter: &Filter, part: Part) -> Option<Vec<&DocSet>> {
-        let (values, buckets, bounds, min, max) = match part {
+        let (values, buckets, from, bounds, min, max) = match part {
             Part::Architecture | Part::License | Part::Tag => {
                 return Some(self.sets(part, filter.values(part)?));
             }
             Part::Parameters => (
                 &self.parameter_values,
                 &self.parameter_buckets[..],
+                &self.parameters_from[..],
                 &PARAMETER_BUCKETS[..],
                 filter.min_parameters,
                 filter.max_parameters,
@@ -185,6 +186,7 @@ impl Snapshot {
             Part::ContextLength => (
                 &self.context_values,
                 &self.context_buckets[..],
+                &self.context_from[..],
                 &CONTEXT_BUCKETS[..],
                 filter.min_context_length,
                 filter.max_context_length,
@@ -203,9 +205,14 @@ impl Snapshot {
         };
         let first = bounds.first().map_or(i64::MAX, |(first, _)| *first);
         add_values(&mut sets, min, max.min(first.saturating_sub(1)));
-        for (set, (low, high)) in buckets.iter().zip(bounds) {
+        for (at, (set, (low, high))) in buckets.iter().zip(bounds).enumerate() {
             let high = high.unwrap_or(i64::MAX);
             let (lo, hi) = (min.max(*low), max.min(high));
+            if lo == *low && max == i64::MAX {
+                // This bucket and every one above are taken whole: one set holds them all.
+                sets.extend(from.get(at));
+                break;
+            }
             if lo == *low && hi == high {
                 sets.push(set);
             } else {

@@ -33,9 +33,11 @@ pub(super) type NameKey = (Arc<str>, Uuid);
 pub(super) type Facet = HashMap<String, DocSet>;
 /// The items that have each value of one numeric field.
 pub(super) type Values = OrdMap<i64, DocSet>;
-/// One numeric field's indexes for a change: by value, by bucket, the buckets, the value.
+/// One numeric field's indexes for a change: by value, by bucket, from each bucket on, the
+/// buckets, the value.
 type NumericIndexes<'a> = (
     &'a mut Values,
+    &'a mut [DocSet],
     &'a mut [DocSet],
     &'static [(i64, Option<i64>)],
     Option<i64>,
@@ -62,6 +64,11 @@ pub(crate) struct Snapshot {
     pub(super) context_values: Values,
     pub(super) parameter_buckets: [DocSet; PARAMETER_BUCKETS.len()],
     pub(super) context_buckets: [DocSet; CONTEXT_BUCKETS.len()],
+    /// The items of each bucket and of every bucket above it: a lower bound alone (at least
+    /// 10B parameters) lets through one of these, with the values above the bound in its own
+    /// bucket, where it was the union of every bucket above.
+    pub(super) parameters_from: [DocSet; PARAMETER_BUCKETS.len()],
+    pub(super) context_from: [DocSet; CONTEXT_BUCKETS.len()],
     /// The words of names and descriptions, for `q`.
     pub(super) words: WordIndex,
     /// Moves on with every change of what a page can show.
@@ -357,6 +364,8 @@ impl Snapshot {
         let mut values: [std::collections::BTreeMap<i64, Vec<Doc>>; 2] = Default::default();
         let mut buckets: [Vec<Vec<Doc>>; 2] =
             NUMERIC.map(|(bounds, _)| vec![Vec::new(); bounds.len()]);
+        let mut from: [Vec<Vec<Doc>>; 2] =
+            NUMERIC.map(|(bounds, _)| vec![Vec::new(); bounds.len()]);
         for (doc, item) in (0..).zip(items) {
             for (facet, part) in exact.iter_mut().zip(EXACT) {
                 for value in item.exact_values(part) {
@@ -367,15 +376,21 @@ impl Snapshot {
                     }
                 }
             }
-            for ((values, buckets), (bounds, value)) in
-                values.iter_mut().zip(&mut buckets).zip(NUMERIC)
+            for (((values, buckets), from), (bounds, value)) in values
+                .iter_mut()
+                .zip(&mut buckets)
+                .zip(&mut from)
+                .zip(NUMERIC)
             {
                 let value = value(item);
                 if let Some(value) = value {
                     values.entry(value).or_default().push(doc);
                 }
-                if let Some(docs) = bucket(bounds, value).and_then(|b| buckets.get_mut(b)) {
-                    docs.push(doc);
+                if let Some(b) = bucket(bounds, value) {
+                    if let Some(docs) = buckets.get_mut(b) {
+                        docs.push(doc);
+                    }
+                    from.iter_mut().take(b + 1).for_each(|docs| docs.push(doc));
                 }
             }
         }
@@ -402,6 +417,13 @@ impl Snapshot {
         for (set, docs) in self.context_buckets.iter_mut().zip(context_buckets) {
             *set = counted(docs);
         }
+        let [parameters_from, context_from] = from;
+        for (set, docs) in self.parameters_from.iter_mut().zip(parameters_from) {
+            *set = counted(docs);
+        }
+        for (set, docs) in self.context_from.iter_mut().zip(context_from) {
+            *set = counted(docs);
+        }
     }
 
     /// Adds item `doc` to the inverted indexes.
@@ -419,12 +441,15 @@ impl Snapshot {
                 facet.entry(key).or_default().insert(doc);
             }
         }
-        for (values, buckets, bounds, value) in self.numeric_indexes(item) {
+        for (values, buckets, from, bounds, value) in self.numeric_indexes(item) {
             if let Some(value) = value {
                 values.entry(value).or_default().insert(doc);
             }
-            if let Some(set) = bucket(bounds, value).and_then(|b| buckets.get_mut(b)) {
-                set.insert(doc);
+            if let Some(b) = bucket(bounds, value) {
+                if let Some(set) = buckets.get_mut(b) {
+                    set.insert(doc);
+                }
+                from.iter_mut().take(b + 1).for_each(|set| set.insert(doc));
             }
         }
     }
@@ -444,7 +469,7 @@ impl Snapshot {
                 }
             }
         }
-        for (values, buckets, bounds, value) in self.numeric_indexes(item) {
+        for (values, buckets, from, bounds, value) in self.numeric_indexes(item) {
             if let Some(value) = value
                 && let Some(set) = values.get_mut(&value)
             {
@@ -453,25 +478,31 @@ impl Snapshot {
                     values.remove(&value);
                 }
             }
-            if let Some(set) = bucket(bounds, value).and_then(|b| buckets.get_mut(b)) {
-                set.remove(doc);
+            if let Some(b) = bucket(bounds, value) {
+                if let Some(set) = buckets.get_mut(b) {
+                    set.remove(doc);
+                }
+                from.iter_mut().take(b + 1).for_each(|set| set.remove(doc));
             }
         }
     }
 
-    /// Each numeric field's indexes (by value, by bucket), its buckets, and the item's value.
+    /// Each numeric field's indexes (by value, by bucket, from each bucket on), its buckets,
+    /// and the item's value.
     fn numeric_indexes(&mut self, item: &CatalogItem) -> [NumericIndexes<'_>; 2] {
         let [(parameter_bounds, parameters), (context_bounds, context)] = NUMERIC;
         [
             (
                 &mut self.parameter_values,
                 &mut self.parameter_buckets[..],
+                &mut self.parameters_from[..],
                 parameter_bounds,
                 parameters(item),
             ),
             (
                 &mut self.context_values,
                 &mut self.context_buckets[..],
+                &mut self.context_from[..],
                 context_bounds,
                 context(item),
             ),
