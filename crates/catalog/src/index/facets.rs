@@ -208,9 +208,12 @@ impl Snapshot {
         for (at, (set, (low, high))) in buckets.iter().zip(bounds).enumerate() {
             let high = high.unwrap_or(i64::MAX);
             let (lo, hi) = (min.max(*low), max.min(high));
-            if lo == *low && max == i64::MAX {
+            if lo == *low
+                && max == i64::MAX
+                && let Some(above) = at.checked_sub(1).and_then(|k| from.get(k))
+            {
                 // This bucket and every one above are taken whole: one set holds them all.
-                sets.extend(from.get(at));
+                sets.push(above);
                 break;
             }
             if lo == *low && hi == high {

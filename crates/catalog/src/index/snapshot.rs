@@ -64,11 +64,13 @@ pub(crate) struct Snapshot {
     pub(super) context_values: Values,
     pub(super) parameter_buckets: [DocSet; PARAMETER_BUCKETS.len()],
     pub(super) context_buckets: [DocSet; CONTEXT_BUCKETS.len()],
-    /// The items of each bucket and of every bucket above it: a lower bound alone (at least
-    /// 10B parameters) lets through one of these, with the values above the bound in its own
-    /// bucket, where it was the union of every bucket above.
-    pub(super) parameters_from: [DocSet; PARAMETER_BUCKETS.len()],
-    pub(super) context_from: [DocSet; CONTEXT_BUCKETS.len()],
+    /// `[k]`: the items of bucket `k + 1` and of every bucket above it (kept for the buckets
+    /// but the first and the last, which the bucket's own set and every item with a value
+    /// already are). A lower bound alone (at least 10B parameters) lets through one of these,
+    /// with the values above the bound in its own bucket, where it was the union of every
+    /// bucket above.
+    pub(super) parameters_from: [DocSet; PARAMETER_BUCKETS.len() - 2],
+    pub(super) context_from: [DocSet; CONTEXT_BUCKETS.len() - 2],
     /// The words of names and descriptions, for `q`.
     pub(super) words: WordIndex,
     /// Moves on with every change of what a page can show.
@@ -365,7 +367,7 @@ impl Snapshot {
         let mut buckets: [Vec<Vec<Doc>>; 2] =
             NUMERIC.map(|(bounds, _)| vec![Vec::new(); bounds.len()]);
         let mut from: [Vec<Vec<Doc>>; 2] =
-            NUMERIC.map(|(bounds, _)| vec![Vec::new(); bounds.len()]);
+            NUMERIC.map(|(bounds, _)| vec![Vec::new(); bounds.len().saturating_sub(2)]);
         for (doc, item) in (0..).zip(items) {
             for (facet, part) in exact.iter_mut().zip(EXACT) {
                 for value in item.exact_values(part) {
@@ -390,7 +392,7 @@ impl Snapshot {
                     if let Some(docs) = buckets.get_mut(b) {
                         docs.push(doc);
                     }
-                    from.iter_mut().take(b + 1).for_each(|docs| docs.push(doc));
+                    from.iter_mut().take(b).for_each(|docs| docs.push(doc));
                 }
             }
         }
@@ -449,7 +451,7 @@ impl Snapshot {
                 if let Some(set) = buckets.get_mut(b) {
                     set.insert(doc);
                 }
-                from.iter_mut().take(b + 1).for_each(|set| set.insert(doc));
+                from.iter_mut().take(b).for_each(|set| set.insert(doc));
             }
         }
     }
@@ -482,7 +484,7 @@ impl Snapshot {
                 if let Some(set) = buckets.get_mut(b) {
                     set.remove(doc);
                 }
-                from.iter_mut().take(b + 1).for_each(|set| set.remove(doc));
+                from.iter_mut().take(b).for_each(|set| set.remove(doc));
             }
         }
     }
