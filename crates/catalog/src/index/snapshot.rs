@@ -160,6 +160,19 @@ pub(super) fn packed<K: Ord + Clone, V: Clone>(sorted: Vec<(K, V)>) -> OrdMap<K,
     map
 }
 
+/// What an item of bucket `b` of a numeric field is in: the bucket's own set and the "from"
+/// sets of the buckets up to its own (see [`Snapshot::parameters_from`]).
+fn in_bucket<'a, T>(
+    buckets: &'a mut [T],
+    from: &'a mut [T],
+    b: usize,
+) -> impl Iterator<Item = &'a mut T> {
+    buckets
+        .get_mut(b)
+        .into_iter()
+        .chain(from.iter_mut().take(b))
+}
+
 /// [`facet_key`] of `value`, without a copy when `value` already is its own key.
 fn borrowed_facet_key(value: &str) -> Cow<'_, str> {
     if value.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -345,13 +358,12 @@ impl Snapshot {
 
     pub(super) fn remove(&mut self, id: ModelId) -> Option<Arc<CatalogItem>> {
         let doc = self.docs.remove(&id)?;
-        let old = usize::try_from(doc)
+        let Numbered { newest, item: old } = usize::try_from(doc)
             .ok()
             .and_then(|d| self.by_doc.get_mut(d))
-            .and_then(Option::take)?
-            .item;
+            .and_then(Option::take)?;
         self.generation += 1;
-        self.by_shared_at.remove(&old.shared_at_key());
+        self.by_shared_at.remove(&newest);
         self.by_name.remove(&old.name_key());
         self.by_endpoints.remove(&old.endpoints_key());
         self.unindex(doc, &old);
@@ -389,10 +401,7 @@ impl Snapshot {
                     values.entry(value).or_default().push(doc);
                 }
                 if let Some(b) = bucket(bounds, value) {
-                    if let Some(docs) = buckets.get_mut(b) {
-                        docs.push(doc);
-                    }
-                    from.iter_mut().take(b).for_each(|docs| docs.push(doc));
+                    in_bucket(buckets, from, b).for_each(|docs| docs.push(doc));
                 }
             }
         }
@@ -448,10 +457,7 @@ impl Snapshot {
                 values.entry(value).or_default().insert(doc);
             }
             if let Some(b) = bucket(bounds, value) {
-                if let Some(set) = buckets.get_mut(b) {
-                    set.insert(doc);
-                }
-                from.iter_mut().take(b).for_each(|set| set.insert(doc));
+                in_bucket(buckets, from, b).for_each(|set| set.insert(doc));
             }
         }
     }
@@ -481,10 +487,7 @@ impl Snapshot {
                 }
             }
             if let Some(b) = bucket(bounds, value) {
-                if let Some(set) = buckets.get_mut(b) {
-                    set.remove(doc);
-                }
-                from.iter_mut().take(b).for_each(|set| set.remove(doc));
+                in_bucket(buckets, from, b).for_each(|set| set.remove(doc));
             }
         }
     }
