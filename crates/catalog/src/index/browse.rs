@@ -139,9 +139,9 @@ impl Snapshot {
             };
             if let Way::Gather(mask, count) = way {
                 budget -= count;
-                let mut keyed: Vec<(CountKey, &Arc<CatalogItem>)> = mask
-                    .iter()
-                    .filter_map(|doc| self.numbered(doc))
+                let mut keyed: Vec<(CountKey, &Arc<CatalogItem>)> = self
+                    .numbered_of(mask.iter())
+                    .map(|(_, numbered)| numbered)
                     .filter(|numbered| from.is_none_or(|from| numbered.newest > from))
                     .filter(|numbered| tiers.places(tier, &numbered.item))
                     .map(|numbered| (numbered.newest, &numbered.item))
@@ -433,7 +433,9 @@ impl Snapshot {
         match count {
             0 => Few::Nothing,
             c if gathers(c) => Few::These(
-                within.iter().filter_map(|doc| self.numbered(doc)).collect(),
+                self.numbered_of(within.iter())
+                    .map(|(_, numbered)| numbered)
+                    .collect(),
                 exact,
             ),
             _ => Few::Many(Some((within, exact))),

@@ -191,9 +191,10 @@ pub(super) type Numeric = (
     fn(&CatalogItem) -> Option<i64>,
 );
 
-/// How many leaves [`Snapshot::items_of`] steps over to reach an item before it looks it up
-/// from the root instead.
-const LEAP: usize = 4;
+/// How many items [`Snapshot::items_of`] steps over to reach the next one asked for before it
+/// looks that one up from the root instead (a step is a few instructions; a lookup from the
+/// root reads a node per level, and a new walk from there copies the tree's root pointers).
+const STEPS: usize = 256;
 
 /// The numeric fields (parameters, context length), in the order of the snapshot's indexes.
 pub(super) const NUMERIC: [Numeric; 2] = [
@@ -286,30 +287,59 @@ impl Snapshot {
             .map(|slot| slot.as_ref().map(|numbered| &numbered.item))
     }
 
-    /// The items numbered `docs` (ascending), found along the leaves of the vector of items:
-    /// a step to the next leaf rather than a lookup from the root for each (a phrase's facets
-    /// look up tens of thousands). A number more than [`LEAP`] leaves ahead is looked up from
-    /// the root, so a few scattered numbers do not walk every leaf between them.
-    pub(super) fn items_of<'a>(
-        &'a self,
-        docs: impl Iterator<Item = Doc> + 'a,
-    ) -> impl Iterator<Item = (Doc, &'a Arc<CatalogItem>)> + 'a {
-        let mut leaves = self.by_doc.leaves();
-        let mut leaf: &[Option<Numbered>] = &[];
-        let mut start = 0;
-        docs.filter_map(move |doc| {
-            let at = usize::try_from(doc).ok()?;
-            let mut steps = 0;
-            while at >= start + leaf.len() && steps < LEAP {
-                start += leaf.len();
-                leaf = leaves.next().unwrap_or_default();
-                steps += 1;
+    /// The items numbered `docs` (ascending): see [`Snapshot::numbered_of`].
+    pub(super) fn items_of(
+        &self,
+        docs: impl Iterator<Item = Doc>,
+    ) -> impl Iterator<Item = (Doc, &Arc<CatalogItem>)> {
+        self.numbered_of(docs)
+            .map(|(doc, numbered)| (doc, &numbered.item))
+    }
+
+    /// The items numbered `docs` (ascending) with their keys, found by walking the vector of
+    /// items rather than by a lookup from the root for each (a phrase's facets look up tens of
+    /// thousands, a selective filter's page hundreds, mostly in runs: items are numbered
+    /// grouped by their facet values). An item more than [`STEPS`] ahead of the walk is looked
+    /// up from the root; when the next number asked for is close after it (a run starts), the
+    /// walk starts again from there. So scattered numbers cost a lookup each and a run a step
+    /// each.
+    pub(super) fn numbered_of(
+        &self,
+        docs: impl Iterator<Item = Doc>,
+    ) -> impl Iterator<Item = (Doc, &Numbered)> {
+        let len = self.by_doc.len();
+        let mut docs = docs
+            .filter_map(move |doc| Some((doc, usize::try_from(doc).ok().filter(|at| *at < len)?)))
+            .peekable();
+        // The walk, and the place of the item it gives next.
+        let mut walk: Option<(
+            imbl::vector::Iter<'_, Option<Numbered>, imbl::shared_ptr::DefaultSharedPtr>,
+            usize,
+        )> = None;
+        std::iter::from_fn(move || {
+            loop {
+                let (doc, at) = docs.next()?;
+                let slot = match &mut walk {
+                    Some((items, next)) if (*next..=next.saturating_add(STEPS)).contains(&at) => {
+                        let slot = items.nth(at - *next);
+                        *next = at + 1;
+                        slot
+                    }
+                    _ if docs
+                        .peek()
+                        .is_some_and(|(_, then)| (at + 1..=at + STEPS).contains(then)) =>
+                    {
+                        let mut items = self.by_doc.focus().narrow(at..).into_iter();
+                        let slot = items.next();
+                        walk = Some((items, at + 1));
+                        slot
+                    }
+                    _ => self.by_doc.get(at),
+                };
+                if let Some(Some(numbered)) = slot {
+                    return Some((doc, numbered));
+                }
             }
-            let slot = match at.checked_sub(start).and_then(|i| leaf.get(i)) {
-                Some(slot) => slot.as_ref().map(|numbered| &numbered.item),
-                None => self.item_of(doc),
-            };
-            Some((doc, slot?))
         })
     }
 

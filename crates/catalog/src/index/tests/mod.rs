@@ -66,13 +66,33 @@ fn items_found_along_the_leaves_are_those_looked_up_one_by_one() {
     let held = (0..limit)
         .find(|doc| snapshot.item_of(*doc).is_some())
         .unwrap();
-    // Every number; a scattered few (more leaves apart than a step covers); a run after a
-    // leap; numbers past the end.
-    let picks: [Vec<Doc>; 4] = [
+    // Gaps of 1 to 600 between the numbers, in runs of one to 40 of a gap.
+    let mut uneven = Vec::new();
+    let (mut doc, mut seed) = (0, 7_u32);
+    while doc < limit {
+        uneven.push(doc);
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let gap = [1, 1, 2, 255, 256, 257, 600][usize::try_from(seed >> 16).unwrap() % 7];
+        for _ in 0..(seed >> 8) % 40 {
+            doc += gap;
+            if doc < limit {
+                uneven.push(doc);
+            }
+        }
+        doc += gap;
+    }
+    // Every number; a scattered few (more leaves apart than a step covers); numbers as far
+    // apart as the walk steps, and one more; runs after leaps; numbers past the end; gaps of
+    // every kind.
+    let picks: [Vec<Doc>; 8] = [
         (0..limit).collect(),
         (0..limit).step_by(397).collect(),
+        (0..limit).step_by(256).collect(),
+        (0..limit).step_by(257).collect(),
         vec![0, 1, 2, 3_000, 3_001, 3_002, 4_999],
+        (100..110).chain(2_000..2_100).chain(4_500..4_600).collect(),
         vec![held, limit, limit + 5],
+        uneven,
     ];
     for docs in picks {
         let along: Vec<(Doc, ModelId)> = snapshot
