@@ -9,6 +9,7 @@ mod saved;
 use super::*;
 use bits::Doc;
 use domain::{ModelStatus, Timestamp};
+use snapshot::STEPS;
 
 fn item(name: &str, secs: i64, endpoints: i64) -> CatalogItem {
     CatalogItem::from_row(row(name, secs, endpoints))
@@ -72,7 +73,9 @@ fn items_found_along_the_leaves_are_those_looked_up_one_by_one() {
     while doc < limit {
         uneven.push(doc);
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let gap = [1, 1, 2, 255, 256, 257, 600][usize::try_from(seed >> 16).unwrap() % 7];
+        let steps = Doc::try_from(STEPS).unwrap();
+        let gaps = [1, 1, 2, steps - 1, steps, steps + 1, 90, 256, 600];
+        let gap = gaps[usize::try_from(seed >> 16).unwrap() % gaps.len()];
         for _ in 0..(seed >> 8) % 40 {
             doc += gap;
             if doc < limit {
@@ -87,8 +90,8 @@ fn items_found_along_the_leaves_are_those_looked_up_one_by_one() {
     let picks: [Vec<Doc>; 8] = [
         (0..limit).collect(),
         (0..limit).step_by(397).collect(),
-        (0..limit).step_by(256).collect(),
-        (0..limit).step_by(257).collect(),
+        (0..limit).step_by(STEPS).collect(),
+        (0..limit).step_by(STEPS + 1).collect(),
         vec![0, 1, 2, 3_000, 3_001, 3_002, 4_999],
         (100..110).chain(2_000..2_100).chain(4_500..4_600).collect(),
         vec![held, limit, limit + 5],
