@@ -196,7 +196,13 @@ impl Snapshot {
         let filter = &query.filter;
         let (items, next, examined) = match self.few(filter, query.limit.max(1), bound) {
             Few::Nothing => (Vec::new(), None, 0),
-            Few::These(items, exact) => cut.gather(items, exact, |numbered| Some(O::key(numbered))),
+            Few::These(items, exact) => cut.gather_by(
+                items,
+                exact,
+                cut.after.as_ref().map(O::borrow),
+                |numbered| Some(O::key(numbered)),
+                O::own,
+            ),
             walking => cut.walk(O::order(self), bound, |placed| {
                 walking.admits(filter, placed)
             }),
@@ -484,18 +490,32 @@ impl<K: Ord + Clone> Cut<'_, K> {
         exact: bool,
         key: impl Fn(&Numbered) -> Option<K>,
     ) -> Cutting<K> {
+        self.gather_by(candidates, exact, self.after.clone(), key, K::clone)
+    }
+
+    /// [`Cut::gather`] comparing the candidates by a key `R` that may borrow from them (an
+    /// order's key holding a name's `Arc` is made, by `own`, only for the cursor): `after` is
+    /// the cursor's key as an `R`.
+    fn gather_by<'a, R: Ord>(
+        &self,
+        candidates: Vec<&'a Numbered>,
+        exact: bool,
+        after: Option<R>,
+        key: impl Fn(&'a Numbered) -> Option<R>,
+        own: impl Fn(&R) -> K,
+    ) -> Cutting<K> {
         let count = candidates.len();
-        let mut matches: Vec<(K, &Arc<CatalogItem>)> = candidates
+        let mut matches: Vec<(R, &Arc<CatalogItem>)> = candidates
             .into_iter()
             .filter(|numbered| exact || self.query.filter.matches(&numbered.item))
             .filter_map(|numbered| Some((key(numbered)?, &numbered.item)))
-            .filter(|(key, _)| self.after.as_ref().is_none_or(|after| key > after))
+            .filter(|(key, _)| after.as_ref().is_none_or(|after| key > after))
             .collect();
         smallest(&mut matches, self.limit + 1);
         let more = matches.len() > self.limit;
         matches.truncate(self.limit);
         let next = if more {
-            matches.last().map(|(key, _)| key.clone())
+            matches.last().map(|(key, _)| own(key))
         } else {
             None
         };
@@ -581,10 +601,16 @@ impl Cut<'_, (u8, CountKey)> {
 /// One order of the index: its tree, an item's key in it, and its cursors.
 trait Order {
     type Key: Ord + Clone;
+    /// A key as a gather compares it: borrowed from the item where the key holds text (a
+    /// name's `Arc` cloned for each candidate changed its count, in a cache line the other
+    /// worker reads too, twice per candidate).
+    type Ref<'a>: Ord;
     fn order(snapshot: &Snapshot) -> &Runs<Self::Key, Placed>;
     /// An item's key, read from the vector of items (only the newest-first order's is kept
     /// there; the others read the item).
-    fn key(numbered: &Numbered) -> Self::Key;
+    fn key(numbered: &Numbered) -> Self::Ref<'_>;
+    fn borrow(key: &Self::Key) -> Self::Ref<'_>;
+    fn own(key: &Self::Ref<'_>) -> Self::Key;
     /// The cursor's key in this order (none for a cursor of another order).
     fn after(cursor: &SortKey) -> Option<Self::Key>;
     fn cursor(key: &Self::Key) -> SortKey;
@@ -596,6 +622,7 @@ struct ByEndpoints;
 
 impl Order for BySharedAt {
     type Key = CountKey;
+    type Ref<'a> = CountKey;
 
     fn order(snapshot: &Snapshot) -> &Runs<CountKey, Placed> {
         &snapshot.by_shared_at
@@ -603,6 +630,14 @@ impl Order for BySharedAt {
 
     fn key(numbered: &Numbered) -> CountKey {
         numbered.newest
+    }
+
+    fn borrow(key: &CountKey) -> CountKey {
+        *key
+    }
+
+    fn own(key: &CountKey) -> CountKey {
+        *key
     }
 
     fn after(cursor: &SortKey) -> Option<CountKey> {
@@ -619,13 +654,22 @@ impl Order for BySharedAt {
 
 impl Order for ByName {
     type Key = NameKey;
+    type Ref<'a> = (&'a str, Uuid);
 
     fn order(snapshot: &Snapshot) -> &Runs<NameKey, Placed> {
         &snapshot.by_name
     }
 
-    fn key(numbered: &Numbered) -> NameKey {
-        numbered.item.name_key()
+    fn key(numbered: &Numbered) -> (&str, Uuid) {
+        (&numbered.item.name_key, numbered.item.model_id.as_uuid())
+    }
+
+    fn borrow(key: &NameKey) -> (&str, Uuid) {
+        (&key.0, key.1)
+    }
+
+    fn own(key: &(&str, Uuid)) -> NameKey {
+        (Arc::from(key.0), key.1)
     }
 
     fn after(cursor: &SortKey) -> Option<NameKey> {
@@ -642,6 +686,7 @@ impl Order for ByName {
 
 impl Order for ByEndpoints {
     type Key = CountKey;
+    type Ref<'a> = CountKey;
 
     fn order(snapshot: &Snapshot) -> &Runs<CountKey, Placed> {
         &snapshot.by_endpoints
@@ -649,6 +694,14 @@ impl Order for ByEndpoints {
 
     fn key(numbered: &Numbered) -> CountKey {
         numbered.item.endpoints_key()
+    }
+
+    fn borrow(key: &CountKey) -> CountKey {
+        *key
+    }
+
+    fn own(key: &CountKey) -> CountKey {
+        *key
     }
 
     fn after(cursor: &SortKey) -> Option<CountKey> {
