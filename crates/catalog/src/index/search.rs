@@ -113,6 +113,21 @@ enum Gathered {
 }
 
 impl Gathered {
+    /// Adds `doc` unless it is the last one added (a word twice in one text).
+    fn push_once(&mut self, doc: Doc) {
+        if self.last() != Some(doc) {
+            self.push(doc);
+        }
+    }
+
+    fn last(&self) -> Option<Doc> {
+        match self {
+            Gathered::None => None,
+            Gathered::One(doc) => Some(*doc),
+            Gathered::Many(docs) => docs.last().copied(),
+        }
+    }
+
     fn push(&mut self, doc: Doc) {
         match self {
             Gathered::None => *self = Gathered::One(doc),
@@ -156,25 +171,26 @@ type Held<'a> = foldhash::HashMap<Cow<'a, str>, [Gathered; 2]>;
 
 /// The words of `items`, numbered from `from` on. Names' words are borrowed from the items'
 /// lowercased names; a description's are copied the first time they are seen (its lowercased
-/// text is not kept).
+/// text is not kept). Each item's words are taken as they come, not made distinct first
+/// (sorting them was a third of this): items arrive in number order, so a word already given
+/// this item's number, in its name or earlier in the field, is one the item holds already.
 fn gather(items: &[Arc<CatalogItem>], from: Doc) -> Held<'_> {
     let mut held = Held::with_capacity_and_hasher(items.len(), Default::default());
-    let mut name = Vec::new();
     let mut lower = String::new();
     for (doc, item) in (from..).zip(items) {
-        lowercase_into(&item.description, &mut lower);
-        let mut description = Vec::new();
-        distinct_words(&item.name_key, &lower, &mut name, &mut description);
-        for word in &name {
-            let [gathered, _] = held.entry(Cow::Borrowed(*word)).or_default();
-            gathered.push(doc);
+        for word in words(&item.name_key) {
+            let [in_names, _] = held.entry(Cow::Borrowed(word)).or_default();
+            in_names.push_once(doc);
         }
-        for word in description {
-            let [_, gathered] = match held.get_mut(word) {
+        lowercase_into(&item.description, &mut lower);
+        for word in words(&lower) {
+            let [in_names, in_descriptions] = match held.get_mut(word) {
                 Some(fields) => fields,
                 None => held.entry(Cow::Owned(word.to_owned())).or_default(),
             };
-            gathered.push(doc);
+            if in_names.last() != Some(doc) {
+                in_descriptions.push_once(doc);
+            }
         }
     }
     held
@@ -407,6 +423,18 @@ impl WordIndex {
     }
 
     /// The items of each word in names, and in descriptions (see the fields).
+    /// Each field's words with their items, the words in order (for tests).
+    #[cfg(test)]
+    pub(super) fn listed(&self) -> [Vec<(String, Vec<Doc>)>; 2] {
+        self.fields().map(|field| {
+            field
+                .iter()
+                .map(|(word, set)| (word.to_string(), set.iter().collect()))
+                .filter(|(_, docs): &(String, Vec<Doc>)| !docs.is_empty())
+                .collect()
+        })
+    }
+
     pub(super) fn fields(&self) -> [&Words; 2] {
         [&self.names, &self.descriptions]
     }

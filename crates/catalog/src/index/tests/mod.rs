@@ -181,6 +181,47 @@ fn late_updates_never_undo_newer_ones() {
 }
 
 #[test]
+fn a_bulk_build_holds_the_words_one_by_one_inserts_hold() {
+    // Words repeated in one field, held by both fields, in another case, after a separator.
+    let texts = [
+        ("Alpha beta alpha", "beta gamma GAMMA delta beta"),
+        ("gamma", "Gamma gamma alpha alpha"),
+        ("delta-delta x", "x y x y"),
+        ("z", ""),
+        ("y y", "z Z y"),
+    ];
+    let items: Vec<Arc<CatalogItem>> = texts
+        .iter()
+        .map(|(name, description)| {
+            let mut row = row(name, 1_000, 0);
+            row.model.description = (*description).into();
+            Arc::new(CatalogItem::from_row(row))
+        })
+        .collect();
+    let bulk = search::WordIndex::build(&items);
+    let mut inserted = search::WordIndex::default();
+    for (doc, item) in (0..).zip(&items) {
+        inserted.insert(doc, item);
+    }
+    let [names, descriptions] = bulk.listed();
+    assert_eq!([&names, &descriptions], inserted.listed().each_ref());
+    // Each word once per item, and a description's word only when the name lacks it.
+    let of = |listed: &[(String, Vec<Doc>)], word: &str| {
+        listed
+            .iter()
+            .find(|(w, _)| w == word)
+            .map(|(_, docs)| docs.clone())
+    };
+    assert_eq!(of(&names, "alpha"), Some(vec![0]));
+    assert_eq!(of(&descriptions, "alpha"), Some(vec![1]));
+    assert_eq!(of(&descriptions, "beta"), None);
+    assert_eq!(of(&descriptions, "gamma"), Some(vec![0]));
+    assert_eq!(of(&names, "delta"), Some(vec![2]));
+    assert_eq!(of(&descriptions, "y"), Some(vec![2]));
+    assert_eq!(of(&descriptions, "z"), Some(vec![4]));
+}
+
+#[test]
 fn a_bulk_load_equals_one_by_one_inserts() {
     let shared: Vec<CatalogRow> = (0..300)
         .map(|i| row(&format!("M{}", (i * 7919) % 300), 1000 - (i % 17), i % 5))
