@@ -113,13 +113,7 @@ fn catalog_row(row: &QueryResult, prefix: &str) -> Result<CatalogRow, StorageErr
 /// The models of one [`LOAD_SQLITE_CHUNK`] chunk: one that does not decode is an `Err` with
 /// its model id (as stored), and the others still load. The chunk is decoded in one pass; only
 /// when that fails is it decoded again model by model, to tell the bad ones apart.
-#[allow(
-    clippy::type_complexity,
-    reason = "a row or why it is passed over, as the loader's loop takes them"
-)]
-fn sqlite_chunk_rows(
-    json: &str,
-) -> Result<Vec<Result<CatalogRow, (String, StorageError)>>, StorageError> {
+fn sqlite_chunk_rows(json: &str) -> Result<ChunkRows, StorageError> {
     let into_row = |SqliteLoaded(model, owner_name, endpoint_count)| {
         let id = model.id;
         let row = model.into_record().map(|model| CatalogRow {
@@ -146,6 +140,19 @@ fn sqlite_chunk_rows(
             },
         )
         .collect())
+}
+
+/// A decoded chunk: see [`sqlite_chunk_rows`].
+type ChunkRows = Vec<Result<CatalogRow, (String, StorageError)>>;
+
+/// The outcome of a chunk's decoding thread; a panic there is a bug, surfaced here.
+fn joined<T>(outcome: Result<T, tokio::task::JoinError>) -> Result<T, StorageError> {
+    outcome.map_err(|err| {
+        if err.is_panic() {
+            std::panic::resume_unwind(err.into_panic());
+        }
+        StorageError::bug("the catalog load's decoding was cancelled")
+    })
 }
 
 /// The `id` of a chunk element that did not decode, as stored (for the log).
@@ -228,8 +235,11 @@ impl Store {
         }
     }
 
-    /// SQLite: [`LOAD_SQLITE_CHUNK`] after [`LOAD_SQLITE_CHUNK`], each sent while the one
-    /// before is decoded.
+    /// SQLite: [`LOAD_SQLITE_CHUNK`] after [`LOAD_SQLITE_CHUNK`], three chunks in flight, each
+    /// at its own stage on its own thread: the driver's thread runs the next chunk's statement,
+    /// a blocking thread decodes this one's JSON, and this task hands the one before to `each`
+    /// (on one thread, decoding and handing over were the slowest stage, and the other core
+    /// idled half the time).
     async fn load_sqlite(
         &self,
         chunk: i64,
@@ -243,35 +253,51 @@ impl Store {
             .acquire()
             .await
             .map_err(sqlx_error)?;
+        let mut hand_over = |decoded: ChunkRows, loaded: &mut Loaded| {
+            for row in decoded {
+                match row {
+                    Ok(row) => {
+                        each(row);
+                        loaded.rows += 1;
+                    }
+                    Err((id, err)) => loaded.skip(&id, &err),
+                }
+            }
+        };
+        let mut decoding: Option<tokio::task::JoinHandle<_>> = None;
         let mut current = sqlite_chunk(&mut conn, i64::MIN, chunk).await?;
         loop {
             let (last, count, json) = current;
-            let mut decode = || -> Result<(), StorageError> {
-                for row in sqlite_chunk_rows(&json)? {
-                    match row {
-                        Ok(row) => {
-                            each(row);
-                            loaded.rows += 1;
-                        }
-                        Err((id, err)) => loaded.skip(&id, &err),
+            let this = tokio::task::spawn_blocking(move || sqlite_chunk_rows(&json));
+            let before = decoding.replace(this);
+            let next = last.filter(|_| count == chunk);
+            // The next chunk's statement is sent first: it runs on the driver's thread while
+            // the chunk before this one is handed over here.
+            let (next, handed) = futures_util::future::join(
+                async {
+                    match next {
+                        Some(last) => sqlite_chunk(&mut conn, last, chunk).await.map(Some),
+                        None => Ok(None),
                     }
-                }
-                Ok(())
-            };
-            let Some(last) = last.filter(|_| count == chunk) else {
-                decode()?;
-                return Ok(loaded);
-            };
-            // The next chunk's statement is sent first and runs on the driver's
-            // thread while this one is decoded here.
-            let (next, decoded) =
-                futures_util::future::join(sqlite_chunk(&mut conn, last, chunk), async {
-                    decode()
-                })
-                .await;
-            decoded?;
-            current = next?;
+                },
+                async {
+                    if let Some(before) = before {
+                        hand_over(joined(before.await)??, &mut loaded);
+                    }
+                    Ok::<(), StorageError>(())
+                },
+            )
+            .await;
+            handed?;
+            match next? {
+                Some(next) => current = next,
+                None => break,
+            }
         }
+        if let Some(last) = decoding {
+            hand_over(joined(last.await)??, &mut loaded);
+        }
+        Ok(loaded)
     }
 
     /// PostgreSQL: [`LOAD_POSTGRES_PAGE`] after [`LOAD_POSTGRES_PAGE`] on one kept connection,
