@@ -423,7 +423,6 @@ impl WordIndex {
         })
     }
 
-    /// The items of each word in names, and in descriptions (see the fields).
     /// Each field's words with their items, the words in order (for tests).
     #[cfg(test)]
     pub(super) fn listed(&self) -> [Vec<(String, Vec<Doc>)>; 2] {
@@ -436,6 +435,7 @@ impl WordIndex {
         })
     }
 
+    /// The items of each word in names, and in descriptions (see the fields).
     pub(super) fn fields(&self) -> [&Words; 2] {
         [&self.names, &self.descriptions]
     }
