@@ -5,6 +5,7 @@
 //! strictly after it: items added or removed between pages never shift the window.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use catalog::SortKey;
 use domain::Timestamp;
@@ -120,27 +121,63 @@ pub enum Cursor {
     Catalog(SortKey),
 }
 
-/// Lowercase hex of `bytes`, as `hex::encode` writes it, without its per-character iterator
-/// (every catalog page makes a cursor).
-fn to_hex(bytes: impl AsRef<[u8]>) -> String {
-    let bytes = bytes.as_ref();
-    let mut out = vec![0; bytes.len().saturating_mul(2)];
-    match hex::encode_to_slice(bytes, &mut out).map(|()| String::from_utf8(out)) {
-        Ok(Ok(hex)) => hex,
-        // The buffer is twice the input and hex is ASCII: neither can fail.
-        _ => hex::encode(bytes),
+/// A writer that passes on what it is given as lowercase hex, as `hex::encode` writes it: a
+/// cursor is written straight into its string, without a plain text to encode afterwards
+/// (every catalog page makes one).
+struct Hex<W>(W);
+
+impl<W: fmt::Write> fmt::Write for Hex<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for chunk in text.as_bytes().chunks(32) {
+            let mut digits = [0; 64];
+            for (pair, byte) in digits.chunks_exact_mut(2).zip(chunk) {
+                pair.copy_from_slice(&[hex_digit(byte >> 4), hex_digit(byte & 0xf)]);
+            }
+            let written = digits
+                .get(..chunk.len().saturating_mul(2))
+                .unwrap_or_default();
+            // ASCII digits are always UTF-8.
+            self.0
+                .write_str(std::str::from_utf8(written).map_err(|_| fmt::Error)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The lowercase hex digit of `nibble` (0 to 15).
+fn hex_digit(nibble: u8) -> u8 {
+    match nibble {
+        0..=9 => b'0'.saturating_add(nibble),
+        _ => b'a'.saturating_add(nibble.saturating_sub(10)),
+    }
+}
+
+/// `args` written as lowercase hex.
+fn to_hex(args: fmt::Arguments<'_>) -> String {
+    let mut out = String::with_capacity(96);
+    // Writing into a `String` cannot fail.
+    let _ = fmt::write(&mut Hex(&mut out), args);
+    out
+}
+
+/// Displays a name as lowercase hex.
+struct NameAsHex<'a>(&'a str);
+
+impl fmt::Display for NameAsHex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Write::write_str(&mut Hex(f), self.0)
     }
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
         match self {
-            Self::Created(at, id) => to_hex(format!(
+            Self::Created(at, id) => to_hex(format_args!(
                 "c:{}:{}",
                 at.as_datetime().timestamp(),
                 id.simple()
             )),
-            Self::Seq(n) => to_hex(format!("s:{n}")),
+            Self::Seq(n) => to_hex(format_args!("s:{n}")),
             Self::Catalog(key) => Self::encode_catalog(key),
         }
     }
@@ -148,13 +185,17 @@ impl Cursor {
     /// The encoding of `Cursor::Catalog(key)`, without taking `key` (a catalog page's next
     /// cursor is made from its last item's key).
     pub fn encode_catalog(key: &SortKey) -> String {
-        let plain = match key {
-            SortKey::SharedAt(secs, id) => format!("t:{secs}:{}", id.simple()),
-            SortKey::Name(name, id) => format!("n:{}:{}", to_hex(name), id.simple()),
-            SortKey::Endpoints(count, id) => format!("e:{count}:{}", id.simple()),
-            SortKey::Relevance(tier, secs, id) => format!("r:{tier}:{secs}:{}", id.simple()),
-        };
-        to_hex(plain)
+        match key {
+            SortKey::SharedAt(secs, id) => to_hex(format_args!("t:{secs}:{}", id.simple())),
+            // The name is hex inside the hex, so that a `:` in it cannot end it.
+            SortKey::Name(name, id) => {
+                to_hex(format_args!("n:{}:{}", NameAsHex(name), id.simple()))
+            }
+            SortKey::Endpoints(count, id) => to_hex(format_args!("e:{count}:{}", id.simple())),
+            SortKey::Relevance(tier, secs, id) => {
+                to_hex(format_args!("r:{tier}:{secs}:{}", id.simple()))
+            }
+        }
     }
 
     /// Decodes `after`; anything this server did not produce is a 400 naming `after`.
@@ -275,8 +316,50 @@ mod tests {
 
     #[test]
     fn hex_is_what_the_hex_crate_writes() {
-        for text in ["", "t:1:2", "n:Émile 3:ff", "\u{10FFFF}\0"] {
-            assert_eq!(to_hex(text), hex::encode(text));
+        for text in [
+            "",
+            "t:1:2",
+            "n:Émile 3:ff",
+            "\u{10FFFF}\0",
+            "\u{7f}\u{80}\u{ff}",
+        ] {
+            assert_eq!(to_hex(format_args!("{text}")), hex::encode(text));
+        }
+    }
+
+    /// Each cursor is written as it was when it was built from a plain text with
+    /// `hex::encode` (cursors given out before stay valid, and equal keys give equal cursors).
+    #[test]
+    fn cursors_are_the_hex_of_their_plain_text() {
+        let at = Timestamp::from(chrono::DateTime::from_timestamp(1_768_473_000, 0).unwrap());
+        let id = Uuid::new_v4();
+        let s = id.simple();
+        let cases = [
+            (Cursor::Created(at, id), format!("c:1768473000:{s}")),
+            (Cursor::Seq(42), "s:42".to_owned()),
+            (
+                Cursor::Catalog(SortKey::SharedAt(-5, id)),
+                format!("t:-5:{s}"),
+            ),
+            (
+                Cursor::Catalog(SortKey::Name("Émile: 3 (8b)".into(), id)),
+                format!("n:{}:{s}", hex::encode("Émile: 3 (8b)")),
+            ),
+            (
+                Cursor::Catalog(SortKey::Name(String::new(), id)),
+                format!("n::{s}"),
+            ),
+            (
+                Cursor::Catalog(SortKey::Endpoints(7, id)),
+                format!("e:7:{s}"),
+            ),
+            (
+                Cursor::Catalog(SortKey::Relevance(2, 1_768_473_000, id)),
+                format!("r:2:1768473000:{s}"),
+            ),
+        ];
+        for (cursor, plain) in cases {
+            assert_eq!(cursor.encode(), hex::encode(&plain), "{plain}");
         }
     }
 
