@@ -21,7 +21,7 @@ use auth::{Authenticator, PolicyConfigError, PolicyRegistry};
 use catalog::Catalog;
 use storage::Store;
 
-use crate::error::{ApiError, RetryAfter, envelope_fallback};
+use crate::error::{ApiError, RetryAfter};
 use crate::ratelimit::RateLimits;
 use crate::reload::Reloader;
 use crate::routes;
@@ -194,7 +194,6 @@ impl Application {
                 .app_data(retry_after.clone())
                 .app_data(timeout.clone())
                 .configure(|cfg| configure_extractors(cfg, body_limit))
-                .wrap(from_fn(envelope_fallback))
                 .wrap(from_fn(request_context))
                 .configure(routes::configure)
                 .default_service(web::to(route_not_found))

@@ -3,15 +3,14 @@
 //!
 //! Handlers return [`ApiError`]; errors of other crates map onto it through `From`; actix's own
 //! errors (bad JSON, unknown route, wrong method, body too large) are routed into the same
-//! envelope by the extractor configs in [`crate::app`] and by [`envelope_fallback`].
+//! envelope by the extractor configs in [`crate::app`] and by [`enveloped`].
 
 use std::borrow::Cow;
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use auth::AuthError;
 use catalog::ShareError;
@@ -170,7 +169,7 @@ pub struct ErrorBody<'a> {
 #[derive(Debug, Clone, Copy)]
 struct Enveloped;
 
-/// Marks `response` as final: [`envelope_fallback`] leaves it as it is (a replayed response,
+/// Marks `response` as final: [`enveloped`] leaves it as it is (a replayed response,
 /// whose error body was already the envelope when it was first answered).
 pub(crate) fn as_answered(response: &mut HttpResponse) {
     response.extensions_mut().insert(Enveloped);
@@ -226,16 +225,10 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// Middleware: any error response that is not yet in the envelope (actix's own 404, 405, 413,
-/// ...) gets the envelope for its status. Every 503 gets the configured `Retry-After`.
-pub async fn envelope_fallback(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let retry_after = req
-        .app_data::<actix_web::web::Data<RetryAfter>>()
-        .map(|r| r.0);
-    let res = next.call(req).await?;
+/// `res` with the envelope if it is an error response not yet in it (actix's own 404, 405,
+/// 413, ...), and with the configured `Retry-After` if it is a 503. Every response passes
+/// through here ([`crate::telemetry::request_context`]).
+pub fn enveloped(res: ServiceResponse<impl MessageBody + 'static>) -> ServiceResponse<BoxBody> {
     let status = res.status();
     // Ours already carry the envelope; a handler that chose its own body (an HTML page) keeps it.
     let wrapped = res.response().extensions().get::<Enveloped>().is_some()
@@ -258,12 +251,16 @@ pub async fn envelope_fallback(
         res.map_into_boxed_body()
     };
     if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = res
+            .request()
+            .app_data::<actix_web::web::Data<RetryAfter>>()
+            .map(|r| r.0);
         let secs = retry_after.unwrap_or(1).to_string();
         if let Ok(value) = HeaderValue::from_str(&secs) {
             res.headers_mut().insert(header::RETRY_AFTER, value);
         }
     }
-    Ok(res)
+    res
 }
 
 /// A refused or failed share/unshare in the contract's envelope.

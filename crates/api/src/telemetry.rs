@@ -42,9 +42,8 @@ pub fn init(settings: &LogSettings) {
 /// The ids of the request being served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId {
-    /// What `x-request-id` answers: the client's own id when it sent a valid one, else
-    /// [`RequestId::server`].
-    pub id: String,
+    /// The client's `x-request-id`, when it sent a valid one.
+    client: Option<String>,
     /// The id this service gave the request, whatever the client sent: a client's id is not
     /// unique, so the logs and the share events keep this one next to it.
     pub server: String,
@@ -53,11 +52,16 @@ pub struct RequestId {
 impl RequestId {
     /// A new server id, echoing the client's `x-request-id` if it is valid.
     fn new(client: Option<&HeaderValue>) -> Self {
-        let server = uuid::Uuid::new_v4().to_string();
-        let id = client
-            .and_then(Self::client_id)
-            .unwrap_or_else(|| server.clone());
-        Self { id, server }
+        Self {
+            client: client.and_then(Self::client_id),
+            server: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// What `x-request-id` answers: the client's own id when it sent a valid one, else
+    /// [`RequestId::server`].
+    pub fn id(&self) -> &str {
+        self.client.as_deref().unwrap_or(&self.server)
     }
 
     /// Accepts an incoming id if it is 1 to 128 characters of `[A-Za-z0-9._:-]`.
@@ -88,31 +92,46 @@ impl FromRequest for RequestId {
 /// The request metrics of one route, method and status.
 type RequestMetrics = (metrics::Counter, metrics::Histogram);
 
+/// One route's metrics by method and status (a route sees a handful of each).
+type RouteMetrics = Vec<(&'static str, u16, RequestMetrics)>;
+
 thread_local! {
-    /// Each worker's handles by (route, method, status): after the first request of a kind, a
-    /// request's metrics cost one small lookup instead of building and hashing two label sets.
-    static REQUEST_METRICS: std::cell::RefCell<std::collections::HashMap<(String, &'static str, u16), RequestMetrics>> =
+    /// Each worker's handles by route, then method and status: after the first request of a
+    /// kind, a request's metrics cost one lookup by the route's pattern, without building,
+    /// hashing or allocating a label set.
+    static REQUEST_METRICS: std::cell::RefCell<std::collections::HashMap<String, RouteMetrics>> =
         std::cell::RefCell::default();
 }
 
-fn record_request(route: String, method: &'static str, status: u16, elapsed: f64) {
+fn record_request(route: &str, method: &'static str, status: u16, elapsed: f64) {
     REQUEST_METRICS.with_borrow_mut(|handles| {
-        let (requests, duration) =
-            handles
-                .entry((route, method, status))
-                .or_insert_with_key(|(route, method, status)| {
-                    let labels = [
-                        ("method", (*method).to_owned()),
-                        ("route", route.clone()),
-                        ("status", status.to_string()),
-                    ];
-                    (
-                        metrics::counter!("http_requests_total", &labels),
-                        metrics::histogram!("http_request_duration_seconds", &labels),
-                    )
-                });
-        requests.increment(1);
-        duration.record(elapsed);
+        let by_kind = match handles.get_mut(route) {
+            Some(by_kind) => by_kind,
+            None => handles.entry(route.to_owned()).or_default(),
+        };
+        let found = by_kind
+            .iter()
+            .position(|(m, s, _)| *m == method && *s == status);
+        let at = found.unwrap_or_else(|| {
+            let labels = [
+                ("method", method.to_owned()),
+                ("route", route.to_owned()),
+                ("status", status.to_string()),
+            ];
+            by_kind.push((
+                method,
+                status,
+                (
+                    metrics::counter!("http_requests_total", &labels),
+                    metrics::histogram!("http_request_duration_seconds", &labels),
+                ),
+            ));
+            by_kind.len().saturating_sub(1)
+        });
+        if let Some((_, _, (requests, duration))) = by_kind.get(at) {
+            requests.increment(1);
+            duration.record(elapsed);
+        }
     });
 }
 
@@ -134,16 +153,17 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
-/// Middleware: request id, span, one log line per request, `x-request-id` on the response.
+/// Middleware, the one around every request: request id, span, the envelope on an error
+/// response not yet in it ([`crate::error::enveloped`]), one log line per request,
+/// `x-request-id` on the response.
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
     let id = RequestId::new(req.headers().get(&REQUEST_ID_HEADER));
-    req.extensions_mut().insert(id.clone());
     let span = tracing::info_span!(
         "request",
-        request_id = %id.id,
+        request_id = %id.id(),
         server_request_id = %id.server,
         method = %req.method(),
         path = %req.path(),
@@ -152,20 +172,31 @@ pub async fn request_context(
         model_id = tracing::field::Empty,
         webhook_id = tracing::field::Empty,
     );
+    // The handlers take it from here (and so does the response's header, below).
+    req.extensions_mut().insert(id);
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = next
+        .call(req)
+        .instrument(span.clone())
+        .await
+        .map(crate::error::enveloped);
     let _entered = span.enter();
     match result {
         Ok(mut res) => {
-            let route = res.request().match_pattern();
+            // Every route's resource is named by its pattern ([`crate::routes::configure`]):
+            // the name is borrowed, the pattern is built.
+            let route = match res.request().match_name() {
+                Some(name) => Some(std::borrow::Cow::Borrowed(name)),
+                None => res.request().match_pattern().map(std::borrow::Cow::Owned),
+            };
             if let Some(route) = &route {
-                span.record("route", route.as_str());
+                span.record("route", &**route);
             }
             let status = res.status().as_u16();
             let elapsed = started.elapsed().as_secs_f64();
             let latency_ms = elapsed * 1000.0;
             record_request(
-                route.unwrap_or_else(|| "unmatched".to_owned()),
+                route.as_deref().unwrap_or("unmatched"),
                 method_label(res.request().method()),
                 status,
                 elapsed,
@@ -175,7 +206,12 @@ pub async fn request_context(
             } else {
                 tracing::info!(status, latency_ms, "request finished");
             }
-            if let Ok(value) = HeaderValue::from_str(&id.id) {
+            let echoed = res
+                .request()
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| HeaderValue::from_str(id.id()).ok());
+            if let Some(value) = echoed {
                 res.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
             Ok(res)

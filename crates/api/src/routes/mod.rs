@@ -192,7 +192,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for (path, routes, any_post) in paths {
         let resource = routes
             .into_iter()
-            .fold(web::resource(path), |r, route| r.route(route))
+            // Named by its pattern: the request metrics' route label, read without building it.
+            .fold(web::resource(path.as_str()).name(&path), |r, route| {
+                r.route(route)
+            })
             .wrap(from_fn(request_timeout));
         if any_post {
             // The idempotency layer outside the timeout, so that it sees a timed-out request's

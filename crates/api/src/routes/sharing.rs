@@ -102,13 +102,13 @@ pub(super) async fn transition(
             ShareAction::Share => {
                 state
                     .catalog
-                    .share(model_id, principal, &request_id.id, &request_id.server)
+                    .share(model_id, principal, request_id.id(), &request_id.server)
                     .await
             }
             ShareAction::Unshare => {
                 state
                     .catalog
-                    .unshare(model_id, principal, &request_id.id, &request_id.server)
+                    .unshare(model_id, principal, request_id.id(), &request_id.server)
                     .await
             }
         },
