@@ -183,8 +183,9 @@ pub async fn request_context(
     let _entered = span.enter();
     match result {
         Ok(mut res) => {
-            // Every route's resource is named by its pattern ([`crate::routes::configure`]):
-            // the name is borrowed, the pattern is built.
+            // Every API route's resource is named by its pattern ([`crate::routes::configure`]),
+            // so the label is borrowed; only a service outside the table (the docs' assets)
+            // has its pattern built.
             let route = match res.request().match_name() {
                 Some(name) => Some(std::borrow::Cow::Borrowed(name)),
                 None => res.request().match_pattern().map(std::borrow::Cow::Owned),
