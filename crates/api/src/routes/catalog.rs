@@ -198,14 +198,9 @@ fn item_json(item: &CatalogItem) -> &str {
 fn list_json(items: &[Arc<CatalogItem>], next_cursor: Option<String>) -> String {
     let rendered: Vec<&str> = items.iter().map(|item| item_json(item)).collect();
     let mut body = String::with_capacity(rendered.iter().map(|r| r.len() + 1).sum::<usize>() + 96);
-    body.push_str(r#"{"object":"list","data":["#);
-    for (i, item) in rendered.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(item);
-    }
-    body.push_str(r#"],"hasMore":"#);
+    body.push_str(r#"{"object":"list","data":"#);
+    push_array(&mut body, &rendered, |body, item| body.push_str(item));
+    body.push_str(r#","hasMore":"#);
     body.push_str(if next_cursor.is_some() {
         "true"
     } else {
@@ -334,41 +329,37 @@ fn facets_json(facets: &Facets) -> String {
     out
 }
 
-/// `[{"value":…,"count":…},…]`.
-fn push_values(out: &mut String, values: &[ValueCount]) {
+/// `items` as a JSON array, each written by `push`.
+fn push_array<T>(out: &mut String, items: &[T], mut push: impl FnMut(&mut String, &T)) {
     out.push('[');
-    for (i, value) in values.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(r#"{"value":"#);
-        push_json_string(out, &value.value);
-        let _ = write!(out, r#","count":{}}}"#, value.count);
+        push(out, item);
     }
     out.push(']');
 }
 
+/// `[{"value":…,"count":…},…]`.
+fn push_values(out: &mut String, values: &[ValueCount]) {
+    push_array(out, values, |out, value| {
+        out.push_str(r#"{"value":"#);
+        push_json_string(out, &value.value);
+        let _ = write!(out, r#","count":{}}}"#, value.count);
+    });
+}
+
 /// `[{"min":…,"max":…,"count":…},…]`, `max` null when the bucket has no upper bound.
 fn push_ranges(out: &mut String, ranges: &[RangeCount]) {
-    out.push('[');
-    for (i, range) in ranges.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    push_array(out, ranges, |out, range| {
+        let _ = write!(out, r#"{{"min":{},"max":"#, range.min);
         let _ = match range.max {
-            Some(max) => write!(
-                out,
-                r#"{{"min":{},"max":{max},"count":{}}}"#,
-                range.min, range.count
-            ),
-            None => write!(
-                out,
-                r#"{{"min":{},"max":null,"count":{}}}"#,
-                range.min, range.count
-            ),
+            Some(max) => write!(out, "{max}"),
+            None => write!(out, "null"),
         };
-    }
-    out.push(']');
+        let _ = write!(out, r#","count":{}}}"#, range.count);
+    });
 }
 
 /// `text` as a JSON string, as serde_json writes it: as it is unless it holds a quote, a
