@@ -29,7 +29,7 @@ use uuid::Uuid;
 use super::CatalogItem;
 use super::bits::{Doc, DocSet, Mask};
 use super::query::Part;
-use super::query::{BrowsePage, BrowseQuery, Filter, Sort, SortKey, TIERS};
+use super::query::{BrowsePage, BrowseQuery, Filter, Needle, Sort, SortKey, TIERS};
 use super::runs::Runs;
 use super::search::WordIndex;
 use super::snapshot::{CountKey, NameKey, Numbered, Placed, Snapshot};
@@ -69,7 +69,7 @@ impl Snapshot {
         let (items, next, examined) = if let Some(q) = filter.q.as_deref() {
             let placing = match self.words.placements(q) {
                 Some(placements) => Placing::Exact(placements),
-                None => Placing::Within(filter, q),
+                None => Placing::Within(q, Box::new(Needle::new(q))),
             };
             let tiers = Tiers {
                 placing,
@@ -233,8 +233,8 @@ enum Placing<'a> {
     /// The sets placing `q` in each tier, exactly (see [`WordIndex::placements`]).
     Exact(Vec<Vec<&'a DocSet>>),
     /// Supersets of each tier's items (see [`WordIndex::tier_within`]), each item found in one
-    /// then tested against the filter's `q`.
-    Within(&'a Filter, &'a str),
+    /// then tested against `q` (its searcher boxed: it is some 300 bytes).
+    Within(&'a str, Box<Needle<'a>>),
 }
 
 /// How a page takes the matches of one tier.
@@ -253,7 +253,7 @@ impl Tiers<'_> {
     fn way(&mut self, tier: u8, gathers: impl Fn(usize) -> bool) -> Option<Way> {
         let sets = match &self.placing {
             Placing::Exact(placements) => placements.get(usize::from(tier))?,
-            Placing::Within(_, q) => return self.way_within(q, tier, gathers),
+            Placing::Within(q, _) => return self.way_within(q, tier, gathers),
         };
         if self.parts.is_none() && !gathers(sets.iter().map(|set| set.len()).sum()) {
             // The tiers after it rebuild what precedes them.
@@ -313,7 +313,7 @@ impl Tiers<'_> {
     fn places(&self, tier: u8, item: &CatalogItem) -> bool {
         match &self.placing {
             Placing::Exact(_) => true,
-            Placing::Within(filter, _) => filter.in_tier(item, tier),
+            Placing::Within(_, needle) => needle.in_tier(item, tier),
         }
     }
 

@@ -132,20 +132,93 @@ impl Filter {
     /// of the name, 1 when it starts a word of the name, 2 when it is elsewhere in the name, and
     /// 3, 4, 5 likewise in the description. None when `q` is in neither; 0 without `q`.
     pub fn tier(&self, item: &CatalogItem) -> Option<u8> {
-        let Some(q) = self.q.as_deref() else {
-            return Some(0);
-        };
-        placement(&Folded::Lower(&item.name_key), q)
-            .or_else(|| placement(&Folded::new(&item.description), q).map(|t| t + 3))
+        self.q
+            .as_deref()
+            .map_or(Some(0), |q| Needle::new(q).tier(item))
+    }
+}
+
+/// A lowercased `q` made ready to be placed in many texts: its searcher built once.
+pub(crate) struct Needle<'q> {
+    q: &'q str,
+    finder: memchr::memmem::Finder<'q>,
+    /// Whether `q` has an ASCII letter (whose case an ASCII text may differ in).
+    letter: bool,
+    /// Whether `q` begins, and ends, with a character that is not a letter or digit: then
+    /// whatever is next to an occurrence, it starts (ends) a word.
+    starts: bool,
+    ends: bool,
+}
+
+impl<'q> Needle<'q> {
+    pub(crate) fn new(q: &'q str) -> Self {
+        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        Needle {
+            q,
+            finder: memchr::memmem::Finder::new(q),
+            letter: has_letter(q),
+            starts: !word(q.chars().next()),
+            ends: !word(q.chars().next_back()),
+        }
+    }
+
+    /// The item's [`Filter::tier`] for this `q`.
+    pub(crate) fn tier(&self, item: &CatalogItem) -> Option<u8> {
+        self.placement(&Folded::Lower(&item.name_key)).or_else(|| {
+            self.placement(&Folded::new(&item.description))
+                .map(|t| t + 3)
+        })
     }
 
     /// Whether the item's [`Filter::tier`] is `tier`: for a tier of the name, without reading
     /// the description (most models a walk of such a tier tests hold `q` in neither).
     pub(crate) fn in_tier(&self, item: &CatalogItem, tier: u8) -> bool {
-        match self.q.as_deref() {
-            Some(q) if tier < 3 => placement(&Folded::Lower(&item.name_key), q) == Some(tier),
-            _ => self.tier(item) == Some(tier),
+        if tier < 3 {
+            self.placement(&Folded::Lower(&item.name_key)) == Some(tier)
+        } else {
+            self.tier(item) == Some(tier)
         }
+    }
+
+    /// Where `q` first occurs in `folded` at or after byte `from`.
+    fn find_from(&self, folded: &Folded<'_>, from: usize) -> Option<usize> {
+        let rest = folded.text().as_bytes().get(from..)?;
+        let found = match folded {
+            Folded::Ascii(_) if self.letter => find_ignoring_ascii_case(rest, self.q.as_bytes()),
+            // Without a letter in `q`, case cannot matter.
+            Folded::Lower(_) | Folded::Lowered(_) | Folded::Ascii(_) => self.finder.find(rest),
+        };
+        found.map(|at| from + at)
+    }
+
+    /// The best placement of `q` in `folded`: 0 whole word, 1 word prefix, 2 anywhere; none if
+    /// absent. An occurrence starts a word unless it begins inside one: unless both the letter
+    /// before it and `q`'s first are a letter or digit (so `-12` is a whole word of `cat-12`);
+    /// it ends one likewise.
+    fn placement(&self, folded: &Folded<'_>) -> Option<u8> {
+        if self.q.is_empty() {
+            return Some(0);
+        }
+        let text = folded.text();
+        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        let mut best: Option<u8> = None;
+        let mut from = 0;
+        // Every occurrence, overlapping ones too: the best placement may be a later one.
+        while let Some(at) = self.find_from(folded, from) {
+            let starts = self.starts || !word(text[..at].chars().next_back());
+            let ends = self.ends || !word(text[at + self.q.len()..].chars().next());
+            let tier = match (starts, ends) {
+                (true, true) => 0,
+                (true, false) => 1,
+                _ => 2,
+            };
+            best = Some(best.map_or(tier, |b: u8| b.min(tier)));
+            if tier == 0 {
+                break;
+            }
+            from = at + text[at..].chars().next().map_or(1, char::len_utf8);
+        }
+        best
     }
 }
 
@@ -176,21 +249,6 @@ impl<'a> Folded<'a> {
             Folded::Lower(text) | Folded::Ascii(text) => text,
             Folded::Lowered(text) => text,
         }
-    }
-
-    /// Where `q` (lowercased) first occurs at or after byte `from`.
-    fn find_from(&self, q: &str, from: usize) -> Option<usize> {
-        let rest = self.text().get(from..)?;
-        let found = match self {
-            Folded::Ascii(_) if has_letter(q) => {
-                find_ignoring_ascii_case(rest.as_bytes(), q.as_bytes())
-            }
-            // Without a letter in `q`, case cannot matter.
-            Folded::Lower(_) | Folded::Lowered(_) | Folded::Ascii(_) => {
-                memchr::memmem::find(rest.as_bytes(), q.as_bytes())
-            }
-        };
-        found.map(|at| from + at)
     }
 
     /// Whether `text` lowercased holds `q` (lowercased). Lowercasing changes no ASCII digit or
@@ -236,41 +294,6 @@ fn find_ignoring_ascii_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
         hay.get(at + 1..at + needle.len())
             .is_some_and(|window| window.eq_ignore_ascii_case(rest))
     })
-}
-
-/// The best placement of `q` in `text`: 0 whole word, 1 word prefix, 2 anywhere; none if absent.
-/// An occurrence starts a word unless it begins inside one: unless both the letter before it
-/// and `q`'s first are a letter or digit (so `-12` is a whole word of `cat-12`); it ends one
-/// likewise.
-fn placement(folded: &Folded<'_>, q: &str) -> Option<u8> {
-    if q.is_empty() {
-        return Some(0);
-    }
-    // Most texts a walk tests do not hold `q`: the quicker test answers those.
-    if !folded.contains(q) {
-        return None;
-    }
-    let text = folded.text();
-    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
-    let (q_starts, q_ends) = (!word(q.chars().next()), !word(q.chars().next_back()));
-    let mut best: Option<u8> = None;
-    let mut from = 0;
-    // Every occurrence, overlapping ones too: the best placement may be a later one.
-    while let Some(at) = folded.find_from(q, from) {
-        let starts = q_starts || !word(text[..at].chars().next_back());
-        let ends = q_ends || !word(text[at + q.len()..].chars().next());
-        let tier = match (starts, ends) {
-            (true, true) => 0,
-            (true, false) => 1,
-            _ => 2,
-        };
-        best = Some(best.map_or(tier, |b: u8| b.min(tier)));
-        if tier == 0 {
-            break;
-        }
-        from = at + text[at..].chars().next().map_or(1, char::len_utf8);
-    }
-    best
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -327,9 +350,10 @@ mod tests {
                 lower.contains(&q),
                 "{text:?} {q:?}"
             );
+            let needle = Needle::new(&q);
             assert_eq!(
-                placement(&folded, &q),
-                placement(&Folded::Lower(&lower), &q),
+                needle.placement(&folded),
+                needle.placement(&Folded::Lower(&lower)),
                 "{text:?} {q:?}"
             );
         }
