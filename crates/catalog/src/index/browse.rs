@@ -123,6 +123,7 @@ impl Snapshot {
         let mut found: Vec<((u8, CountKey), &Arc<CatalogItem>)> = Vec::new();
         let mut budget = bound;
         let mut last_examined = None;
+        let mut gathered = Gathered::default();
         for tier in first..TIERS {
             let from = from.filter(|_| tier == first);
             if from == Some(END) {
@@ -139,13 +140,19 @@ impl Snapshot {
             };
             if let Way::Gather(mask, count) = way {
                 budget -= count;
-                let mut keyed: Vec<(CountKey, &Arc<CatalogItem>)> = self
-                    .numbered_of(mask.iter())
-                    .map(|(_, numbered)| numbered)
-                    .filter(|numbered| from.is_none_or(|from| numbered.newest > from))
-                    .filter(|numbered| tiers.places(tier, &numbered.item))
-                    .map(|numbered| (numbered.newest, &numbered.item))
-                    .collect();
+                let mut keyed: Vec<(CountKey, &Arc<CatalogItem>)> = match &tiers.placing {
+                    Placing::Exact(_) => self
+                        .numbered_of(mask.iter())
+                        .map(|(_, numbered)| (numbered.newest, &numbered.item))
+                        .collect(),
+                    Placing::Within(_, needle) => gathered
+                        .place(self, &mask, count, needle)
+                        .into_iter()
+                        .filter(|(placed_in, ..)| *placed_in == Some(tier))
+                        .map(|(_, key, item)| (key, item))
+                        .collect(),
+                };
+                keyed.retain(|(key, _)| from.is_none_or(|from| *key > from));
                 smallest(&mut keyed, want);
                 found.extend(keyed.into_iter().map(|(key, item)| ((tier, key), item)));
                 last_examined = Some((tier, END));
@@ -235,6 +242,60 @@ enum Placing<'a> {
     /// Supersets of each tier's items (see [`WordIndex::tier_within`]), each item found in one
     /// then tested against `q` (its searcher boxed: it is some 300 bytes).
     Within(&'a str, Box<Needle<'a>>),
+}
+
+/// With [`Placing::Within`], the tier of each item a page has gathered so far, by number. A
+/// later tier's superset holds most of an earlier one's items again (each tier of a search of
+/// several words is the items holding all of them, in the name or in either field), so each
+/// item is read and placed once a page, not once a tier.
+#[derive(Default)]
+struct Gathered<'a> {
+    /// Ascending by number: the item's tier (none when `q` is in neither field), its key in the
+    /// newest-first order, and the item.
+    items: Vec<(Doc, Option<u8>, CountKey, &'a Arc<CatalogItem>)>,
+}
+
+impl<'a> Gathered<'a> {
+    /// Each item of `mask` (`count` of them) with its tier, its key and itself: those placed
+    /// before as they were, the others read and placed now (and kept for the tiers after).
+    fn place(
+        &mut self,
+        snapshot: &'a Snapshot,
+        mask: &Mask,
+        count: usize,
+        needle: &Needle<'_>,
+    ) -> Vec<(Option<u8>, CountKey, &'a Arc<CatalogItem>)> {
+        let mut found = Vec::with_capacity(count);
+        let mut fresh = Vec::with_capacity(count);
+        self.items.reserve(count);
+        let mut known = self.items.iter().peekable();
+        for doc in mask.iter() {
+            while known.next_if(|(at, ..)| *at < doc).is_some() {}
+            match known.next_if(|(at, ..)| *at == doc) {
+                Some(&(_, tier, key, item)) => found.push((tier, key, item)),
+                None => fresh.push(doc),
+            }
+        }
+        let start = self.items.len();
+        self.items.extend(
+            snapshot
+                .numbered_of(fresh.into_iter())
+                .map(|(doc, numbered)| {
+                    let tier = needle.tier(&numbered.item);
+                    (doc, tier, numbered.newest, &numbered.item)
+                }),
+        );
+        found.extend(
+            self.items
+                .iter()
+                .skip(start)
+                .map(|&(_, tier, key, item)| (tier, key, item)),
+        );
+        if start > 0 {
+            self.items.sort_unstable_by_key(|(doc, ..)| *doc);
+        }
+        found
+    }
 }
 
 /// How a page takes the matches of one tier.
