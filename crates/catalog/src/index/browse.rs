@@ -713,24 +713,50 @@ impl Order for BySharedAt {
     }
 }
 
+/// A name order's key as a gather compares it: the name's first eight bytes as one number,
+/// then the name, then the id. Two names whose first eight bytes differ are in the order of
+/// those bytes (a name shorter than eight is padded with zeros, which a longer name it starts
+/// is not below), so most comparisons of a gather's sort are of two numbers in its vector, not
+/// of two names elsewhere in memory.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct NameRef<'a> {
+    head: u64,
+    name: &'a str,
+    id: Uuid,
+}
+
+impl<'a> NameRef<'a> {
+    fn new(name: &'a str, id: Uuid) -> Self {
+        let mut head = [0; 8];
+        head.iter_mut()
+            .zip(name.bytes())
+            .for_each(|(to, byte)| *to = byte);
+        NameRef {
+            head: u64::from_be_bytes(head),
+            name,
+            id,
+        }
+    }
+}
+
 impl Order for ByName {
     type Key = NameKey;
-    type Ref<'a> = (&'a str, Uuid);
+    type Ref<'a> = NameRef<'a>;
 
     fn order(snapshot: &Snapshot) -> &Runs<NameKey, Placed> {
         &snapshot.by_name
     }
 
-    fn key(numbered: &Numbered) -> (&str, Uuid) {
-        (&numbered.item.name_key, numbered.item.model_id.as_uuid())
+    fn key(numbered: &Numbered) -> NameRef<'_> {
+        NameRef::new(&numbered.item.name_key, numbered.item.model_id.as_uuid())
     }
 
-    fn borrow(key: &NameKey) -> (&str, Uuid) {
-        (&key.0, key.1)
+    fn borrow(key: &NameKey) -> NameRef<'_> {
+        NameRef::new(&key.0, key.1)
     }
 
-    fn own(key: &(&str, Uuid)) -> NameKey {
-        (Arc::from(key.0), key.1)
+    fn own(key: &NameRef<'_>) -> NameKey {
+        (Arc::from(key.name), key.id)
     }
 
     fn after(cursor: &SortKey) -> Option<NameKey> {
@@ -774,5 +800,51 @@ impl Order for ByEndpoints {
 
     fn cursor(key: &CountKey) -> SortKey {
         SortKey::Endpoints(key.0.0, key.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_key_with_its_head_orders_as_the_name_and_id() {
+        let names = [
+            "",
+            "a",
+            "ab",
+            "ab\0",
+            "ab\0\0",
+            "abc",
+            "cat-1",
+            "cat-12",
+            "cat-12 a",
+            "cat-12 b",
+            "cat-12\0",
+            "cat-120",
+            "cat-1200",
+            "cat-12000 x",
+            "zzzzzzzz",
+            "zzzzzzzzz",
+            "é",
+            "éa",
+            "\u{7f}",
+            "\u{80}",
+            "ÿÿÿÿÿÿÿÿ",
+        ];
+        let ids = [Uuid::nil(), Uuid::max()];
+        let keys: Vec<(&str, Uuid)> = names
+            .iter()
+            .flat_map(|name| ids.iter().map(move |id| (*name, *id)))
+            .collect();
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(
+                    NameRef::new(a.0, a.1).cmp(&NameRef::new(b.0, b.1)),
+                    a.cmp(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
     }
 }
