@@ -120,7 +120,8 @@ impl Snapshot {
         const END: CountKey = (Reverse(i64::MIN), Uuid::max());
         let (first, from) = after.map_or((0, None), |(tier, key)| (tier, Some(key)));
         // The matches found, in order, one more than the page when there are more.
-        let mut found: Vec<((u8, CountKey), &Arc<CatalogItem>)> = Vec::new();
+        let mut found: Vec<((u8, CountKey), &Arc<CatalogItem>)> =
+            Vec::with_capacity(limit.saturating_add(1).min(128));
         let mut budget = bound;
         let mut last_examined = None;
         let mut gathered = Gathered::default();
