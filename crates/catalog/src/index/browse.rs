@@ -69,7 +69,7 @@ impl Snapshot {
         let (items, next, examined) = if let Some(q) = filter.q.as_deref() {
             let placing = match self.words.placements(q) {
                 Some(placements) => Placing::Exact(placements),
-                None => Placing::Within(q, Box::new(Needle::new(q))),
+                None => Placing::Within(Box::new(Needle::new(q))),
             };
             let tiers = Tiers {
                 placing,
@@ -146,7 +146,7 @@ impl Snapshot {
                         .numbered_of(mask.iter())
                         .map(|(_, numbered)| (numbered.newest, &numbered.item))
                         .collect(),
-                    Placing::Within(_, needle) => gathered
+                    Placing::Within(needle) => gathered
                         .place(self, &mask, count, needle)
                         .into_iter()
                         .filter(|(placed_in, ..)| *placed_in == Some(tier))
@@ -242,7 +242,7 @@ enum Placing<'a> {
     Exact(Vec<Vec<&'a DocSet>>),
     /// Supersets of each tier's items (see [`WordIndex::tier_within`]), each item found in one
     /// then tested against `q` (its searcher boxed: it is some 300 bytes).
-    Within(&'a str, Box<Needle<'a>>),
+    Within(Box<Needle<'a>>),
 }
 
 /// With [`Placing::Within`], the tier of each item a page has gathered so far, by number. A
@@ -315,7 +315,7 @@ impl Tiers<'_> {
     fn way(&mut self, tier: u8, gathers: impl Fn(usize) -> bool) -> Option<Way> {
         let sets = match &self.placing {
             Placing::Exact(placements) => placements.get(usize::from(tier))?,
-            Placing::Within(q, _) => return self.way_within(q, tier, gathers),
+            Placing::Within(needle) => return self.way_within(needle.q(), tier, gathers),
         };
         if self.parts.is_none() && !gathers(sets.iter().map(|set| set.len()).sum()) {
             // The tiers after it rebuild what precedes them.
@@ -375,7 +375,7 @@ impl Tiers<'_> {
     fn places(&self, tier: u8, item: &CatalogItem) -> bool {
         match &self.placing {
             Placing::Exact(_) => true,
-            Placing::Within(_, needle) => needle.in_tier(item, tier),
+            Placing::Within(needle) => needle.in_tier(item, tier),
         }
     }
 

@@ -162,6 +162,10 @@ impl<'q> Needle<'q> {
         }
     }
 
+    pub(crate) fn q(&self) -> &'q str {
+        self.q
+    }
+
     /// The item's [`Filter::tier`] for this `q`.
     pub(crate) fn tier(&self, item: &CatalogItem) -> Option<u8> {
         self.placement(&Folded::Lower(&item.name_key)).or_else(|| {
