@@ -141,20 +141,20 @@ impl Snapshot {
             };
             if let Way::Gather(mask, count) = way {
                 budget -= count;
-                let mut keyed: Vec<(CountKey, &Arc<CatalogItem>)> = match &tiers.placing {
-                    Placing::Exact(_) => self
-                        .numbered_of(mask.iter())
-                        .map(|(_, numbered)| (numbered.newest, &numbered.item))
-                        .collect(),
-                    Placing::Within(needle) => gathered
-                        .place(self, &mask, count, needle)
-                        .into_iter()
-                        .filter(|(placed_in, ..)| *placed_in == Some(tier))
-                        .map(|(_, key, item)| (key, item))
-                        .collect(),
+                let keyed: Vec<(CountKey, &Arc<CatalogItem>)> = match &tiers.placing {
+                    Placing::Exact(_) => {
+                        let mut keyed: Vec<_> = self
+                            .numbered_of(mask.iter())
+                            .map(|(_, numbered)| (numbered.newest, &numbered.item))
+                            .filter(|(key, _)| from.is_none_or(|from| *key > from))
+                            .collect();
+                        smallest(&mut keyed, want);
+                        keyed
+                    }
+                    Placing::Within(needle) => {
+                        gathered.matches(self, (&mask, count), needle, tier, from, want)
+                    }
                 };
-                keyed.retain(|(key, _)| from.is_none_or(|from| *key > from));
-                smallest(&mut keyed, want);
                 found.extend(keyed.into_iter().map(|(key, item)| ((tier, key), item)));
                 last_examined = Some((tier, END));
             } else {
@@ -245,57 +245,100 @@ enum Placing<'a> {
     Within(Box<Needle<'a>>),
 }
 
-/// With [`Placing::Within`], the tier of each item a page has gathered so far, by number. A
-/// later tier's superset holds most of an earlier one's items again (each tier of a search of
-/// several words is the items holding all of them, in the name or in either field), so each
-/// item is read and placed once a page, not once a tier.
+/// With [`Placing::Within`], the items a page has gathered so far, by number, each with its
+/// tier once placed. A later tier's superset holds most of an earlier one's items again (each
+/// tier of a search of several words is the items holding all of them, in the name or in either
+/// field), so each item is read once a page and placed at most once, not once a tier.
 #[derive(Default)]
 struct Gathered<'a> {
-    /// Ascending by number: the item's tier (none when `q` is in neither field), its key in the
-    /// newest-first order, and the item.
-    items: Vec<(Doc, Option<u8>, CountKey, &'a Arc<CatalogItem>)>,
+    /// Ascending by number.
+    items: Vec<GatheredItem<'a>>,
+}
+
+/// An item a page has read, with its number and its key in the newest-first order.
+struct GatheredItem<'a> {
+    doc: Doc,
+    /// Its tier once placed (`Some(None)` when `q` is in neither field).
+    placed: Option<Option<u8>>,
+    key: CountKey,
+    item: &'a Arc<CatalogItem>,
 }
 
 impl<'a> Gathered<'a> {
-    /// Each item of `mask` (`count` of them) with its tier, its key and itself: those placed
-    /// before as they were, the others read and placed now (and kept for the tiers after).
-    fn place(
+    /// The `want` smallest keys after `from`, with their items, among the items of `mask`
+    /// (`count` of them) that `needle` places in `tier`, in order. The candidates are taken
+    /// smallest key first and placed until `want` are found, so most of a tier with more
+    /// candidates than the page needs is never placed.
+    fn matches(
         &mut self,
         snapshot: &'a Snapshot,
-        mask: &Mask,
-        count: usize,
+        (mask, count): (&Mask, usize),
         needle: &Needle<'_>,
-    ) -> Vec<(Option<u8>, CountKey, &'a Arc<CatalogItem>)> {
-        let mut found = Vec::with_capacity(count);
-        let mut fresh = Vec::with_capacity(count);
-        self.items.reserve(count);
+        tier: u8,
+        from: Option<CountKey>,
+        want: usize,
+    ) -> Vec<(CountKey, &'a Arc<CatalogItem>)> {
+        // The items of `mask` not read yet are read (not placed).
         let mut known = self.items.iter().peekable();
-        for doc in mask.iter() {
-            while known.next_if(|(at, ..)| *at < doc).is_some() {}
-            match known.next_if(|(at, ..)| *at == doc) {
-                Some(&(_, tier, key, item)) => found.push((tier, key, item)),
-                None => fresh.push(doc),
+        let fresh: Vec<Doc> = mask
+            .iter()
+            .filter(|doc| {
+                while known.next_if(|read| read.doc < *doc).is_some() {}
+                known.next_if(|read| read.doc == *doc).is_none()
+            })
+            .collect();
+        if !fresh.is_empty() {
+            let had = !self.items.is_empty();
+            self.items.reserve(fresh.len());
+            self.items.extend(
+                snapshot
+                    .numbered_of(fresh.into_iter())
+                    .map(|(doc, numbered)| GatheredItem {
+                        doc,
+                        placed: None,
+                        key: numbered.newest,
+                        item: &numbered.item,
+                    }),
+            );
+            if had {
+                self.items.sort_unstable_by_key(|read| read.doc);
             }
         }
-        let start = self.items.len();
-        self.items.extend(
-            snapshot
-                .numbered_of(fresh.into_iter())
-                .map(|(doc, numbered)| {
-                    let tier = needle.tier(&numbered.item);
-                    (doc, tier, numbered.newest, &numbered.item)
-                }),
-        );
-        found.extend(
-            self.items
-                .iter()
-                .skip(start)
-                .map(|&(_, tier, key, item)| (tier, key, item)),
-        );
-        if start > 0 {
-            self.items.sort_unstable_by_key(|(doc, ..)| *doc);
+        // The places in `items` of the mask's items that may be in the page: after `from`, and
+        // in `tier` or not placed yet.
+        let mut places = self.items.iter().enumerate().peekable();
+        let mut rest: Vec<usize> = Vec::with_capacity(count);
+        for doc in mask.iter() {
+            while places.next_if(|(_, read)| read.doc < doc).is_some() {}
+            if let Some((place, read)) = places.next_if(|(_, read)| read.doc == doc)
+                && from.is_none_or(|from| read.key > from)
+                && read.placed.is_none_or(|placed| placed == Some(tier))
+            {
+                rest.push(place);
+            }
         }
-        found
+        let mut kept = Vec::with_capacity(want.min(rest.len()));
+        while kept.len() < want && !rest.is_empty() {
+            let take = (want - kept.len()).min(rest.len());
+            let key_of = |place: &usize| self.items.get(*place).map(|read| read.key);
+            if rest.len() > take {
+                rest.select_nth_unstable_by_key(take - 1, key_of);
+            }
+            let mut head: Vec<usize> = rest.drain(..take).collect();
+            head.sort_unstable_by_key(key_of);
+            for place in head {
+                let Some(read) = self.items.get_mut(place) else {
+                    continue;
+                };
+                if *read.placed.get_or_insert_with(|| needle.tier(read.item)) == Some(tier) {
+                    kept.push((read.key, read.item));
+                    if kept.len() == want {
+                        break;
+                    }
+                }
+            }
+        }
+        kept
     }
 }
 
