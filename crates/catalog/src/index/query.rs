@@ -6,6 +6,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::CatalogItem;
+use super::search::separates;
 
 /// The order of a catalog listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -152,13 +153,12 @@ pub(crate) struct Needle<'q> {
 
 impl<'q> Needle<'q> {
     pub(crate) fn new(q: &'q str) -> Self {
-        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
         Needle {
             q,
             finder: memchr::memmem::Finder::new(q),
             letter: has_letter(q),
-            starts: !word(q.chars().next()),
-            ends: !word(q.chars().next_back()),
+            starts: !in_word(q.chars().next()),
+            ends: !in_word(q.chars().next_back()),
         }
     }
 
@@ -204,13 +204,12 @@ impl<'q> Needle<'q> {
             return Some(0);
         }
         let text = folded.text();
-        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
         let mut best: Option<u8> = None;
         let mut from = 0;
         // Every occurrence, overlapping ones too: the best placement may be a later one.
         while let Some(at) = self.find_from(folded, from) {
-            let starts = self.starts || !word(text[..at].chars().next_back());
-            let ends = self.ends || !word(text[at + self.q.len()..].chars().next());
+            let starts = self.starts || !in_word(text[..at].chars().next_back());
+            let ends = self.ends || !in_word(text[at + self.q.len()..].chars().next());
             let tier = match (starts, ends) {
                 (true, true) => 0,
                 (true, false) => 1,
@@ -274,6 +273,11 @@ impl<'a> Folded<'a> {
             Folded::Lowered(text) => text.contains(q),
         }
     }
+}
+
+/// Whether `c` is a character of a word (see [`separates`]); none is not.
+fn in_word(c: Option<char>) -> bool {
+    c.is_some_and(|c| !separates(c))
 }
 
 /// Whether `q` has an ASCII letter (whose case an ASCII text may differ in).

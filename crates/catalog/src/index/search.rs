@@ -52,7 +52,7 @@ pub(super) struct WordIndex {
 }
 
 /// Whether `c` separates words: anything but a letter or a digit.
-fn separates(c: char) -> bool {
+pub(super) fn separates(c: char) -> bool {
     !c.is_alphanumeric()
 }
 
