@@ -1,5 +1,6 @@
-//! The one build path for `main` and the tests: [`Application::build`] connects the database,
-//! migrates it, binds the listener (port 0 works) and assembles the actix-web server.
+//! The one build path for `main` and the tests: [`Application::build`] binds the listener (port
+//! 0 works) and answers on it while it connects the database, migrates it and loads the
+//! catalog (`crate::starting`), then assembles the actix-web server.
 //!
 //! Shutdown is ours, not actix-web's: actix treats SIGINT as a forced stop (in-flight requests
 //! dropped), so its signal handling is off and [`Application::run_until_stopped`] turns SIGINT
@@ -27,6 +28,7 @@ use crate::reload::Reloader;
 use crate::routes;
 use crate::scheduler::Scheduler;
 use crate::settings::{ApiSettings, Settings, SettingsError};
+use crate::starting::Starting;
 use crate::telemetry::request_context;
 use crate::webhooks::{SecretBox, SecretKeyError, UrlGuard, WebhookEngine};
 
@@ -166,9 +168,6 @@ impl Application {
             &settings.webhooks.secret_key_file,
         )?;
         let policies = Arc::new(policies);
-        let store = Store::connect(&settings.db_settings()).await?;
-        store.migrate().await?;
-        let catalog = Catalog::start(store.clone(), chains, settings.catalog_settings()).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
             address: address.clone(),
@@ -176,8 +175,28 @@ impl Application {
         })?;
         let port = listener
             .local_addr()
-            .map_err(|source| StartupError::Bind { address, source })?
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?
             .port();
+        // The port answers while the database opens and the catalog loads (see `starting`).
+        let starting = Starting::serve(&listener, settings.database.retry_after_secs.get())
+            .map_err(|source| StartupError::Bind { address, source })?;
+        tracing::info!(
+            port,
+            "answering while starting: /healthz 200, the rest 503 until the catalog is loaded"
+        );
+        let opened = async {
+            let store = Store::connect(&settings.db_settings()).await?;
+            store.migrate().await?;
+            let catalog =
+                Catalog::start(store.clone(), chains, settings.catalog_settings()).await?;
+            Ok::<_, StartupError>((store, catalog))
+        }
+        .await;
+        starting.stop().await;
+        let (store, catalog) = opened?;
         let state = web::Data::new(AppState::new(&settings, &store, &catalog, secrets.clone()));
         let webhooks_changed = Arc::clone(&state.webhooks_changed);
         let key_follower = AbortOnDrop(tokio::spawn(state.authenticator.follow()));

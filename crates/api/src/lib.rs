@@ -17,6 +17,7 @@ pub mod reload;
 pub mod routes;
 pub mod scheduler;
 pub mod settings;
+mod starting;
 pub mod telemetry;
 pub mod webhooks;
 

@@ -64,6 +64,26 @@ pub async fn serve_binary_in(
     config: &std::path::Path,
     env: &[(&str, &str)],
 ) -> Served {
+    let Served {
+        mut child,
+        base,
+        log,
+    } = spawn_binary_in(db, config, env);
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return Served { child, base, log };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("modelshare serve never became ready");
+}
+
+/// Starts `modelshare serve --config config` on `db` with extra environment, without waiting.
+pub fn spawn_binary_in(db: &TestDb, config: &std::path::Path, env: &[(&str, &str)]) -> Served {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
@@ -81,19 +101,9 @@ pub async fn serve_binary_in(
     for (k, v) in env {
         command.env(k, v);
     }
-    let mut child = command.spawn().expect("modelshare starts");
+    let child = command.spawn().expect("modelshare starts");
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        let ready = client.get(format!("{base}/readyz")).send().await;
-        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-            return Served { child, base, log };
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    child.kill().ok();
-    child.wait().ok();
-    panic!("modelshare serve never became ready");
+    Served { child, base, log }
 }
 
 /// A model's share events (newest first), after checking the history is consistent: events

@@ -1,5 +1,5 @@
 //! `GET /healthz` (the process runs) and `GET /readyz` (the database takes reads and writes:
-//! [`storage::Store::check_ready`]).
+//! [`storage::Store::check_ready`]). While the service starts, `crate::starting` answers both.
 
 use actix_web::{HttpResponse, web};
 
@@ -14,7 +14,7 @@ pub(crate) async fn healthz() -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "The database answers and a write commits through the writer", body = StatusDto), (status = 503, description = "Database unavailable, a write fails (disk full, read-only, I/O error) or the writer is stuck; see `Retry-After`", body = ErrorEnvelope)))]
+    responses((status = 200, description = "The database answers and a write commits through the writer", body = StatusDto), (status = 503, description = "The service is still starting (opening the database, loading the catalog), the database is unavailable, a write fails (disk full, read-only, I/O error) or the writer is stuck; see `Retry-After`", body = ErrorEnvelope)))]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.check_ready().await?;
     Ok(HttpResponse::Ok().json(StatusDto { status: "ready" }))
