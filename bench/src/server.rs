@@ -211,6 +211,12 @@ impl ServerSpec {
     /// Starts `modelshare serve` and waits for `GET /readyz` to answer 200. Returns the process
     /// and the time from spawn to ready.
     pub async fn serve(&self) -> Result<(Process, Duration)> {
+        let (process, started) = self.serve_timed().await?;
+        Ok((process, started.ready))
+    }
+
+    /// [`ServerSpec::serve`], timing also when the port first answered (`/healthz` 200).
+    pub async fn serve_timed(&self) -> Result<(Process, Started)> {
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let started = Instant::now();
@@ -223,9 +229,26 @@ impl ServerSpec {
             .spawn()
             .with_context(|| format!("starting {}", self.bin.display()))?;
         let process = Process::watch(child, addr)?;
-        let ready = wait_ready(addr, "/readyz", Duration::from_secs(120)).await?;
-        Ok((process, ready.saturating_duration_since(started)))
+        let limit = Duration::from_secs(120);
+        let answering = wait_ready(addr, "/healthz", limit).await?;
+        let ready = wait_ready(addr, "/readyz", limit).await?;
+        Ok((
+            process,
+            Started {
+                answering: answering.saturating_duration_since(started),
+                ready: ready.saturating_duration_since(started),
+            },
+        ))
     }
+}
+
+/// How long a service took from its spawn to answering on its port, and to being ready.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    /// To the first `/healthz` 200.
+    pub answering: Duration,
+    /// To the first `/readyz` 200.
+    pub ready: Duration,
 }
 
 async fn wait_ready(addr: SocketAddr, path: &str, limit: Duration) -> Result<Instant> {

@@ -145,9 +145,11 @@ fn notes(scenario: Scenario, m: &RunResult) -> String {
             x("rss_after_idle_mb")
         ),
         Scenario::CatalogScale => format!(
-            "start-up {:.2} s, restart from its checkpoint {:.2} s (stop {:.2} s); RSS ready {:.0} MB, again {:.0} MB; list mix (fresh pages) p99 {:.2} ms, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms (baseline {:.2} ms), {:.0} errors; facets mix {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms (baseline {:.0} req/s, p99 {:.2} ms), {:.0} errors, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms (baseline {:.2} ms), {:.0} errors",
+            "start-up {:.2} s (the port answering after {:.3} s), restart from its checkpoint {:.2} s (answering after {:.3} s; stop {:.2} s); RSS ready {:.0} MB, again {:.0} MB; list mix (fresh pages) p99 {:.2} ms, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms (baseline {:.2} ms), {:.0} errors; facets mix {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms (baseline {:.0} req/s, p99 {:.2} ms), {:.0} errors, {}, open loop 1000/s: p50 {:.2} ms, p99 {:.2} ms (baseline {:.2} ms), {:.0} errors",
             x("startup_s"),
+            x("answering_s"),
             x("restart_s"),
+            x("restart_answering_s"),
             x("stop_s"),
             x("rss_ready_mb"),
             x("rss_restart_mb"),
