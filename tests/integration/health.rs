@@ -70,6 +70,7 @@ async fn the_port_answers_while_the_catalog_loads() {
         let response = get(path).await.unwrap();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
         assert_eq!(response.headers()["retry-after"], "2", "{path}");
+        assert!(response.headers().contains_key("x-request-id"), "{path}");
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(
             body["error"]["code"], "service_unavailable",

@@ -2,7 +2,8 @@
 //! open and migrated and the public catalog loaded (seconds at a million models), a small server
 //! on it answers `GET /healthz` 200 (the process runs, as the contract says) and everything
 //! else, `/readyz` included, 503 `service_unavailable` with `Retry-After`. A liveness probe
-//! then sees a live process instead of a refused connection, and a client a clear answer.
+//! then sees a live process instead of a refused connection, and a client a clear answer, with
+//! its `x-request-id` and its log line as every answer of the service has.
 //!
 //! Each answer closes its connection, so that no client keeps one to this server; when the
 //! service is ready this server stops (after the requests in flight) and the service's own
@@ -13,10 +14,12 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::KeepAlive;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, RetryAfter};
 use crate::routes::health;
+use crate::telemetry::request_context;
 
 /// The server answering while the service starts.
 pub(crate) struct Starting {
@@ -30,6 +33,8 @@ impl Starting {
     pub(crate) fn serve(listener: &TcpListener, retry_after: u64) -> std::io::Result<Self> {
         let server = HttpServer::new(move || {
             App::new()
+                .app_data(web::Data::new(RetryAfter(retry_after)))
+                .wrap(from_fn(request_context))
                 .route("/healthz", web::get().to(health::healthz))
                 .default_service(web::to(move || async move { starting(retry_after) }))
         })
