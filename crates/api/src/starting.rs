@@ -10,7 +10,6 @@
 //! server takes the same listener, whose backlog holds the connections made in between.
 
 use std::net::TcpListener;
-use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::KeepAlive;
@@ -22,10 +21,7 @@ use crate::routes::health;
 use crate::telemetry::request_context;
 
 /// The server answering while the service starts.
-pub(crate) struct Starting {
-    handle: ServerHandle,
-    running: tokio::task::JoinHandle<std::io::Result<()>>,
-}
+pub(crate) struct Starting(ServerHandle);
 
 impl Starting {
     /// Starts answering on (a copy of) `listener`; a 503 asks to retry after `retry_after`
@@ -36,7 +32,7 @@ impl Starting {
                 .app_data(web::Data::new(RetryAfter(retry_after)))
                 .wrap(from_fn(request_context))
                 .route("/healthz", web::get().to(health::healthz))
-                .default_service(web::to(move || async move { starting(retry_after) }))
+                .default_service(web::to(starting))
         })
         .workers(1)
         .disable_signals()
@@ -45,31 +41,24 @@ impl Starting {
         .listen(listener.try_clone()?)?
         .run();
         let handle = server.handle();
-        Ok(Self {
-            handle,
-            running: actix_rt::spawn(server),
-        })
+        actix_rt::spawn(server);
+        Ok(Self(handle))
     }
 
-    /// Stops answering, after the requests in flight; the listener stays open.
+    /// Stops answering, once the requests in flight are answered (its worker and its accept
+    /// thread have stopped when this returns); the listener stays open.
     pub(crate) async fn stop(self) {
-        self.handle.stop(true).await;
-        match tokio::time::timeout(Duration::from_secs(STOP_GRACE_SECS + 1), self.running).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(err))) => tracing::warn!(error = %err, "the start-up server failed"),
-            Ok(Err(err)) => tracing::warn!(error = %err, "the start-up server did not finish"),
-            Err(_) => tracing::warn!("the start-up server did not stop in time"),
-        }
+        self.0.stop(true).await;
     }
 }
 
 /// Seconds the requests in flight get when the start-up server stops (each is answered at once).
 const STOP_GRACE_SECS: u64 = 1;
 
-/// 503 `service_unavailable`: the service is starting.
-fn starting(retry_after: u64) -> HttpResponse {
+/// 503 `service_unavailable`: the service is starting. The request middleware sets its
+/// `Retry-After` from the app's [`RetryAfter`], as for every 503.
+async fn starting() -> HttpResponse {
     ApiError {
-        retry_after: Some(retry_after),
         message: "The service is starting: it is opening the database and loading the public \
                   catalog. Retry after the time in the Retry-After header."
             .into(),
