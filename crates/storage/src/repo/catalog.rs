@@ -36,23 +36,33 @@ static LOAD_SQLITE_CHUNK: LazyLock<String> = LazyLock::new(|| {
 
 const LOAD_SQLITE_CHUNK_SIZE: i64 = 4096;
 
-/// Rows per statement when loading the whole catalog on PostgreSQL: keyset pages by id keep
-/// every statement short (well under PostgreSQL's `statement_timeout` with a million shared
-/// models, however slowly the rows are consumed).
-const LOAD_POSTGRES_PAGE_SIZE: i64 = 20_000;
+/// Rows per `FETCH` when loading the whole catalog on PostgreSQL: every statement stays short
+/// (well under PostgreSQL's `statement_timeout` with a million shared models, however slowly the
+/// rows are consumed).
+const LOAD_POSTGRES_BATCH: i64 = 20_000;
 
 /// One model of a [`LOAD_SQLITE_CHUNK`] chunk.
 #[derive(serde::Deserialize)]
 struct SqliteLoaded(models::Model, String, i64);
 
-/// PostgreSQL: keyset pages by id; each page counts its models' endpoints through the
-/// `endpoints.model_id` index.
-static LOAD_POSTGRES_PAGE: LazyLock<String> = LazyLock::new(|| {
+/// PostgreSQL: every shared model in one read-only snapshot, through a cursor fetched
+/// [`LOAD_POSTGRES_BATCH`] rows at a time. The models are scanned in the table's own order and the
+/// endpoints counted once for all of them (hash joins). Keyset pages by id did the same work
+/// as 50 statements at a million models, but each page read its rows in id order, one heap
+/// page per row, and counted each row's endpoints with an index scan of its own: about 90 ms
+/// of the server's time per page of 20,000, against 0.4 s for the whole scan.
+/// `cursor_tuple_fraction = 1` has the planner pick the plan that reads every row soonest (a
+/// cursor is planned by default for its first tenth).
+static LOAD_POSTGRES_CURSOR: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {columns}, p.name AS owner_name, \
-         (SELECT COUNT(*) FROM endpoints e WHERE e.model_id = m.id) AS endpoint_count \
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+         SET LOCAL cursor_tuple_fraction = 1; \
+         DECLARE catalog_load NO SCROLL CURSOR FOR \
+         SELECT {columns}, p.name AS owner_name, COALESCE(ec.n, 0) AS endpoint_count \
          FROM models m JOIN projects p ON p.id = m.project_id \
-         WHERE m.shared AND m.id > $1 ORDER BY m.id LIMIT $2",
+         LEFT JOIN (SELECT model_id, COUNT(*) AS n FROM endpoints GROUP BY model_id) ec \
+         ON ec.model_id = m.id \
+         WHERE m.shared",
         columns = models::select_list("m"),
     )
 });
@@ -211,6 +221,19 @@ impl Store {
         Ok(rows)
     }
 
+    /// [`Store::list_catalog`] read `chunk` models per statement (tests of chunk boundaries).
+    #[cfg(feature = "test-support")]
+    pub async fn list_catalog_in_chunks(
+        &self,
+        chunk: i64,
+    ) -> Result<(Vec<CatalogRow>, Loaded), StorageError> {
+        let mut rows = Vec::new();
+        let loaded = self
+            .load_catalog_in_chunks(chunk, |row| rows.push(row))
+            .await?;
+        Ok((rows, loaded))
+    }
+
     /// Streams every shared model into `each`, in no particular order, without holding more
     /// than a row at a time: a catalog of a million models loads in seconds and in the memory
     /// of the index alone. A row that does not decode is passed over, logged with its model id
@@ -218,7 +241,7 @@ impl Store {
     pub async fn load_catalog(&self, each: impl FnMut(CatalogRow)) -> Result<Loaded, StorageError> {
         let chunk = match self.backend {
             crate::Backend::Sqlite => LOAD_SQLITE_CHUNK_SIZE,
-            crate::Backend::Postgres => LOAD_POSTGRES_PAGE_SIZE,
+            crate::Backend::Postgres => LOAD_POSTGRES_BATCH,
         };
         self.load_catalog_in_chunks(chunk, each).await
     }
@@ -300,8 +323,11 @@ impl Store {
         Ok(loaded)
     }
 
-    /// PostgreSQL: [`LOAD_POSTGRES_PAGE`] after [`LOAD_POSTGRES_PAGE`] on one kept connection,
-    /// each row decoded as it streams in.
+    /// PostgreSQL: [`LOAD_POSTGRES_CURSOR`] fetched `chunk` rows at a time on one kept
+    /// connection, each row decoded as it streams in (decoding on another thread, as the
+    /// SQLite load does, cost a third more CPU and was slower: the server's backend works on
+    /// the same cores). The connection goes back for reuse only once the transaction is over;
+    /// on any error it is closed, which ends the transaction.
     async fn load_postgres(
         &self,
         chunk: i64,
@@ -312,32 +338,44 @@ impl Store {
             "a PostgreSQL store keeps its connections",
         ))?;
         let mut lease = kept.lease().await.map_err(classify)?;
-        let mut after = uuid::Uuid::nil();
+        let conn = lease.raw().map_err(classify)?;
+        sqlx::raw_sql(LOAD_POSTGRES_CURSOR.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+        // A number of this process's own making: nothing from outside goes into the statement.
+        let fetch = format!("FETCH FORWARD {chunk} FROM catalog_load");
         loop {
-            let mut in_page = 0;
-            let mut rows = sqlx::query(LOAD_POSTGRES_PAGE.as_str())
-                .bind(after)
-                .bind(chunk)
-                .fetch(lease.raw().map_err(classify)?);
+            let mut in_batch = 0;
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(fetch.as_str()))
+                .persistent(false)
+                .fetch(&mut *conn);
             while let Some(row) = rows.try_next().await.map_err(sqlx_error)? {
-                in_page += 1;
-                // The id is the page's key: read it first, so that a row that does
-                // not decode is still passed over (and named).
-                after = row.try_get("id").map_err(sqlx_error)?;
+                in_batch += 1;
+                // The id first, so that a row that does not decode is still named.
+                let id: Result<uuid::Uuid, _> = row.try_get("id");
                 match catalog_row(&QueryResult::from(row), "") {
                     Ok(row) => {
                         each(row);
                         loaded.rows += 1;
                     }
-                    Err(err) => loaded.skip(&after.to_string(), &err),
+                    Err(err) => {
+                        let id = id.map_or_else(|_| "(unreadable)".to_owned(), |id| id.to_string());
+                        loaded.skip(&id, &err);
+                    }
                 }
             }
             drop(rows);
-            if in_page < chunk.unsigned_abs() {
-                lease.keep();
-                return Ok(loaded);
+            if in_batch < chunk.unsigned_abs() {
+                break;
             }
         }
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+        lease.keep();
+        Ok(loaded)
     }
 
     /// One model, shared or not, as the catalog would show it.
@@ -349,63 +387,5 @@ impl Store {
             .as_ref()
             .map(|row| catalog_row(row, "m_"))
             .transpose()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use std::collections::BTreeSet;
-
-    use domain::ShareAction;
-
-    use super::*;
-    use crate::Transition;
-    use crate::repo::testing::{model, store_with_project};
-
-    /// Chunk boundaries: every shared model once, none of the others, whatever the chunk size.
-    #[tokio::test]
-    async fn loads_every_shared_model_once_across_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, project) = store_with_project(&dir).await;
-        let mut shared = BTreeSet::new();
-        for i in 0..7 {
-            let model = model(&store, &project, i).await;
-            if i % 3 != 1 {
-                store
-                    .apply_transition(Transition {
-                        model_id: model.id,
-                        expected_version: model.version,
-                        action: ShareAction::Share,
-                        at: domain::now(),
-                        actor_user_id: None,
-                        api_key_id: None,
-                        request_id: format!("r{i}"),
-                        server_request_id: None,
-                        schedule_id: None,
-                        guards: Vec::new(),
-                    })
-                    .await
-                    .unwrap();
-                shared.insert(model.id);
-            }
-        }
-        assert_eq!(shared.len(), 5);
-        for chunk in [1, 2, 4, 5, 100] {
-            let mut rows = Vec::new();
-            let loaded = store
-                .load_catalog_in_chunks(chunk, |row| rows.push(row))
-                .await
-                .unwrap();
-            assert_eq!(loaded.rows, 5, "chunk {chunk}");
-            let ids: BTreeSet<ModelId> = rows.iter().map(|r| r.model.id).collect();
-            assert_eq!(ids, shared, "chunk {chunk}");
-            for row in rows {
-                // Decoded exactly as the one-model query decodes it.
-                let one = store.get_catalog_row(row.model.id).await.unwrap().unwrap();
-                assert_eq!(row, one);
-            }
-        }
     }
 }

@@ -6,7 +6,7 @@ use storage::Store;
 
 use crate::fixtures::{acme, endpoints_of, model, other, project, share, ts};
 
-both!(catalog);
+both!(catalog, chunks);
 
 /// Only shared models are in the catalog, each with its project's name and its endpoints in
 /// every project; a model's row is read alone too (shared or not), and follows a deletion.
@@ -43,4 +43,32 @@ async fn catalog(store: Store) {
     assert!(deleted.unwrap());
     let row = store.get_catalog_row(shared.id).await.unwrap().unwrap();
     assert_eq!(row.endpoint_count, 26);
+}
+
+/// Chunk boundaries: every shared model once, none of the others, whatever the number of
+/// models per statement (on PostgreSQL, rows per `FETCH`: a last batch full, short or empty),
+/// each decoded as the one-model read decodes it; and the load leaves its connection fit for
+/// the next write (its read-only transaction over).
+async fn chunks(store: Store) {
+    let acme = acme(&store).await;
+    let mut shared = std::collections::BTreeSet::new();
+    for i in 0..7 {
+        let model = model(&store, &acme.project.id, &format!("m{i}")).await;
+        if i % 3 != 1 {
+            shared.insert(share(&store, &model, ts(1_900_000_000 + i)).await.id);
+        }
+    }
+    assert_eq!(shared.len(), 5);
+    for chunk in [1, 2, 4, 5, 100] {
+        let (rows, loaded) = store.list_catalog_in_chunks(chunk).await.unwrap();
+        assert_eq!(loaded.rows, 5, "chunk {chunk}");
+        assert_eq!(loaded.undecodable, 0, "chunk {chunk}");
+        let ids: std::collections::BTreeSet<ModelId> = rows.iter().map(|r| r.model.id).collect();
+        assert_eq!(ids, shared, "chunk {chunk}");
+        for row in rows {
+            let one = store.get_catalog_row(row.model.id).await.unwrap().unwrap();
+            assert_eq!(row, one, "chunk {chunk}");
+        }
+        model(&store, &acme.project.id, &format!("after-{chunk}")).await;
+    }
 }
