@@ -46,7 +46,10 @@ async fn the_port_answers_while_the_catalog_loads() {
     let mut served = spawn_binary_in(
         &db,
         &crate::cli::config_dir(),
-        &[("MODELSHARE__DATABASE__RETRY_AFTER_SECS", "2")],
+        &[
+            ("MODELSHARE__DATABASE__RETRY_AFTER_SECS", "2"),
+            ("MODELSHARE__LOG__FORMAT", "json"),
+        ],
     );
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("{}{path}", served.base)).send();
@@ -107,6 +110,16 @@ async fn the_port_answers_while_the_catalog_loads() {
         .await
         .unwrap();
     assert_eq!(page["data"][0]["modelId"], t.model.to_string(), "{page}");
-    served.child.kill().ok();
-    served.child.wait().ok();
+
+    // The answers while starting are warnings in the log, not errors: a readiness probe
+    // polling a slow start must not fill the log with errors.
+    let (logs, lines) = crate::ops::stopped_json_log(&mut served);
+    let unavailable: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "request finished" && l["status"] == 503)
+        .collect();
+    assert!(unavailable.len() >= 4, "{logs}");
+    for line in unavailable {
+        assert_eq!(line["level"], "WARN", "{line}");
+    }
 }

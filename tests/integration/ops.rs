@@ -293,7 +293,7 @@ async fn json_logs_carry_the_request_context_and_never_a_key() {
     );
 }
 
-/// The service listens only once its catalog is loaded (seconds at a million models): the log
+/// The service serves only once its catalog is loaded (seconds at a million models): the log
 /// says when the load begins, when the read is done and the indexes are being built, and when
 /// it is over, each with its figures.
 #[actix_rt::test]
@@ -330,7 +330,7 @@ async fn the_catalog_load_is_logged_as_it_goes() {
 
 /// Stops a served binary (SIGTERM, a clean exit) and returns its JSON log: the text, and the
 /// lines that are JSON objects.
-fn stopped_json_log(served: &mut Served) -> (String, Vec<Value>) {
+pub(crate) fn stopped_json_log(served: &mut Served) -> (String, Vec<Value>) {
     crate::signals::send_signal(&served.child, "TERM");
     assert!(served.child.wait().unwrap().success());
     let mut logs = String::new();

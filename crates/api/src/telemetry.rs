@@ -202,10 +202,13 @@ pub async fn request_context(
                 status,
                 elapsed,
             );
-            if status >= 500 {
-                tracing::error!(status, latency_ms, "request finished");
-            } else {
-                tracing::info!(status, latency_ms, "request finished");
+            match status {
+                // The service cannot answer yet or for now (starting, the database out of
+                // reach) and says when to try again; its cause is logged where it begins, and
+                // a readiness probe must not fill the log with errors while it waits.
+                503 => tracing::warn!(status, latency_ms, "request finished"),
+                500.. => tracing::error!(status, latency_ms, "request finished"),
+                _ => tracing::info!(status, latency_ms, "request finished"),
             }
             let echoed = res
                 .request()
