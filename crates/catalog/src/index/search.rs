@@ -175,8 +175,8 @@ type Held<'a> = foldhash::HashMap<Cow<'a, str>, [Gathered; 2]>;
 /// (sorting them, and searching the name's words for each description word, was about a
 /// third of this at a million items): items arrive in number order, so a word already given
 /// this item's number, in its name or earlier in the field, is one the item holds already.
-fn gather(items: &[Arc<CatalogItem>], from: Doc) -> Held<'_> {
-    let mut held = Held::with_capacity_and_hasher(items.len(), Default::default());
+fn gather(items: &[Arc<CatalogItem>], from: Doc, room: usize) -> Held<'_> {
+    let mut held = Held::with_capacity_and_hasher(room, Default::default());
     let mut lower = String::new();
     for (doc, item) in (from..).zip(items) {
         for word in words(&item.name_key) {
@@ -295,8 +295,10 @@ impl WordIndex {
         let (first, second) = items.split_at(items.len() / 2);
         let second_from = Doc::try_from(first.len()).unwrap_or(Doc::MAX);
         let (mut held, later) = std::thread::scope(|scope| {
-            let later = scope.spawn(|| gather(second, second_from));
-            (gather(first, 0), join(later))
+            let later = scope.spawn(|| gather(second, second_from, second.len()));
+            // Room for the second half's words too: they are added to this map, and growing
+            // it then rehashed every word of the first half.
+            (gather(first, 0, items.len()), join(later))
         });
         for (word, [in_names, in_descriptions]) in later {
             let [names, descriptions] = held.entry(word).or_default();
