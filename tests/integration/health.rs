@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 
 use crate::db::TestDb;
-use crate::helpers::{spawn_app, spawn_binary_in, spawn_on};
+use crate::helpers::{spawn_app, spawn_binary_in, spawn_on, stopped_json_log};
 
 #[actix_rt::test]
 async fn healthz_and_readyz_answer_when_the_database_does() {
@@ -113,7 +113,7 @@ async fn the_port_answers_while_the_catalog_loads() {
 
     // The answers while starting are warnings in the log, not errors: a readiness probe
     // polling a slow start must not fill the log with errors.
-    let (logs, lines) = crate::ops::stopped_json_log(&mut served);
+    let (logs, lines) = stopped_json_log(&mut served);
     let unavailable: Vec<&serde_json::Value> = lines
         .iter()
         .filter(|l| l["message"] == "request finished" && l["status"] == 503)

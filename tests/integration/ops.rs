@@ -3,7 +3,6 @@
 //! (graceful shutdown: `signals`; rate limits: `limits`).
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +16,8 @@ use tokio::net::TcpStream;
 
 use crate::db::TestDb;
 use crate::helpers::{
-    Served, TestApp, assert_error, serve_binary, spawn_app, spawn_app_with, spawn_app_with_policies,
+    TestApp, assert_error, serve_binary, spawn_app, spawn_app_with, spawn_app_with_policies,
+    stopped_json_log,
 };
 
 #[actix_rt::test]
@@ -326,23 +326,6 @@ async fn the_catalog_load_is_logged_as_it_goes() {
     assert_eq!(lines[read]["rows"], 1, "{logs}");
     assert!(lines[read]["read_ms"].as_u64().is_some(), "{logs}");
     assert_eq!(lines[loaded]["shared_models"], 1, "{logs}");
-}
-
-/// Stops a served binary (SIGTERM, a clean exit) and returns its JSON log: the text, and the
-/// lines that are JSON objects.
-pub(crate) fn stopped_json_log(served: &mut Served) -> (String, Vec<Value>) {
-    crate::signals::send_signal(&served.child, "TERM");
-    assert!(served.child.wait().unwrap().success());
-    let mut logs = String::new();
-    std::fs::File::open(&served.log)
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    let lines = logs
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect();
-    (logs, lines)
 }
 
 /// A raw HTTP/1.1 connection to the app, so the test sees exactly when the server closes it.

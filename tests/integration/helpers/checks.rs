@@ -225,3 +225,16 @@ where
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+/// Stops a served binary (SIGTERM, a clean exit) and returns its JSON log: the text, and the
+/// lines that are JSON objects.
+pub fn stopped_json_log(served: &mut Served) -> (String, Vec<Value>) {
+    crate::signals::send_signal(&served.child, "TERM");
+    assert!(served.child.wait().unwrap().success());
+    let logs = std::fs::read_to_string(&served.log).unwrap();
+    let lines = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    (logs, lines)
+}

@@ -201,47 +201,45 @@ fn pack(a: u64, b: u64, c: u64) -> Gram {
     a << 42 | b << 21 | c
 }
 
-fn letters(text: &str) -> Vec<u64> {
-    text.chars().map(|c| u64::from(u32::from(c))).collect()
+/// A letter as a sequence holds it.
+fn code(c: char) -> u64 {
+    u64::from(u32::from(c))
+}
+
+/// The three-letter sequences of `text`, each once, into `out` (cleared first).
+fn grams_into(text: &str, out: &mut Vec<Gram>) {
+    out.clear();
+    let mut letters = text.chars().map(code);
+    if let (Some(mut a), Some(mut b)) = (letters.next(), letters.next()) {
+        for c in letters {
+            out.push(pack(a, b, c));
+            (a, b) = (b, c);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
 }
 
 /// The three-letter sequences of `text`.
 fn grams(text: &str) -> Vec<Gram> {
-    let mut grams: Vec<Gram> = letters(text)
-        .windows(3)
-        .filter_map(|w| match w {
-            [a, b, c] => Some(pack(*a, *b, *c)),
-            _ => None,
-        })
-        .collect();
-    grams.sort_unstable();
-    grams.dedup();
+    let mut grams = Vec::new();
+    grams_into(text, &mut grams);
     grams
 }
 
 /// The sequence of `text`'s last two letters and the end of a word.
 fn end_gram(text: &str) -> Option<Gram> {
-    match letters(text).as_slice() {
-        [.., a, b] => Some(pack(*a, *b, END)),
-        _ => None,
-    }
+    let mut back = text.chars().rev().map(code);
+    let b = back.next()?;
+    let a = back.next()?;
+    Some(pack(a, b, END))
 }
 
 /// The sequences a word is held under, each once, into `out` (cleared first): its
 /// three-letter ones and its end.
 fn word_grams(word: &str, out: &mut Vec<Gram>) {
-    out.clear();
-    let mut letters = word.chars().map(|c| u64::from(u32::from(c)));
-    let (Some(mut a), Some(mut b)) = (letters.next(), letters.next()) else {
-        return;
-    };
-    for c in letters {
-        out.push(pack(a, b, c));
-        (a, b) = (b, c);
-    }
-    out.sort_unstable();
-    out.dedup();
-    out.push(pack(a, b, END));
+    grams_into(word, out);
+    out.extend(end_gram(word));
 }
 
 /// A word of `q` and whether a separator stands before it and after it in `q`: the item's word

@@ -166,6 +166,9 @@ fn joined<T>(outcome: Result<T, tokio::task::JoinError>) -> Result<T, StorageErr
     })
 }
 
+/// What the log says for a row that does not decode and whose id cannot be read either.
+const UNREADABLE_ID: &str = "(unreadable)";
+
 /// The `id` of a chunk element that did not decode, as stored (for the log).
 fn stored_id(raw: &str) -> String {
     let element: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
@@ -173,7 +176,7 @@ fn stored_id(raw: &str) -> String {
     match element.get(0).and_then(|row| row.get(0)) {
         Some(serde_json::Value::String(id)) => id.clone(),
         Some(other) => other.to_string(),
-        None => "(unreadable)".to_owned(),
+        None => UNREADABLE_ID.to_owned(),
     }
 }
 
@@ -361,7 +364,7 @@ impl Store {
                         loaded.rows += 1;
                     }
                     Err(err) => {
-                        let id = id.map_or_else(|_| "(unreadable)".to_owned(), |id| id.to_string());
+                        let id = id.map_or_else(|_| UNREADABLE_ID.to_owned(), |id| id.to_string());
                         loaded.skip(&id, &err);
                     }
                 }
