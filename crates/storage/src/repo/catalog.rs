@@ -121,48 +121,24 @@ fn catalog_row(row: &QueryResult, prefix: &str) -> Result<CatalogRow, StorageErr
     })
 }
 
-/// The models of one [`LOAD_SQLITE_CHUNK`] chunk: one that does not decode is an `Err` with
-/// its model id (as stored), and the others still load. The chunk is decoded in one pass; only
-/// when that fails is it decoded again model by model, to tell the bad ones apart.
-fn sqlite_chunk_rows(json: &str) -> Result<ChunkRows, StorageError> {
-    let into_row = |SqliteLoaded(model, owner_name, endpoint_count)| {
-        let id = model.id;
-        let row = model.into_record().map(|model| CatalogRow {
-            model,
-            owner_name,
-            endpoint_count,
-        });
-        row.map_err(|err| (id.simple().to_string(), err))
-    };
-    if let Ok(rows) = serde_json::from_str::<Vec<SqliteLoaded>>(json) {
-        return Ok(rows.into_iter().map(into_row).collect());
-    }
-    let rows: Vec<&serde_json::value::RawValue> =
-        serde_json::from_str(json).map_err(|e| corrupt(format!("catalog chunk: {e}")))?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |raw| match serde_json::from_str::<SqliteLoaded>(raw.get()) {
-                Ok(loaded) => into_row(loaded),
-                Err(e) => Err((
-                    stored_id(raw.get()),
-                    corrupt(format!("stored model row: {e}")),
-                )),
-            },
-        )
-        .collect())
-}
-
-/// A decoded chunk: see [`sqlite_chunk_rows`].
-type ChunkRows = Vec<Result<CatalogRow, (String, StorageError)>>;
-
-/// The outcome of a chunk's decoding thread; a panic there is a bug, surfaced here.
-fn joined<T>(outcome: Result<T, tokio::task::JoinError>) -> Result<T, StorageError> {
-    outcome.map_err(|err| {
-        if err.is_panic() {
-            std::panic::resume_unwind(err.into_panic());
-        }
-        StorageError::bug("the catalog load's decoding was cancelled")
+/// The catalog row of one element of a [`LOAD_SQLITE_CHUNK`] chunk; one that does not decode
+/// is an `Err` with its model id as stored (for the log).
+fn sqlite_loaded(raw: &serde_json::value::RawValue) -> Result<CatalogRow, (String, StorageError)> {
+    let SqliteLoaded(model, owner_name, endpoint_count) =
+        serde_json::from_str(raw.get()).map_err(|e| {
+            (
+                stored_id(raw.get()),
+                corrupt(format!("stored model row: {e}")),
+            )
+        })?;
+    let id = model.id;
+    let model = model
+        .into_record()
+        .map_err(|err| (id.simple().to_string(), err))?;
+    Ok(CatalogRow {
+        model,
+        owner_name,
+        endpoint_count,
     })
 }
 
@@ -262,11 +238,14 @@ impl Store {
         }
     }
 
-    /// SQLite: [`LOAD_SQLITE_CHUNK`] after [`LOAD_SQLITE_CHUNK`], three chunks in flight, each
-    /// at its own stage on its own thread: the driver's thread runs the next chunk's statement,
-    /// a blocking thread decodes this one's JSON, and this task hands the one before to `each`
-    /// (on one thread, decoding and handing over were the slowest stage, and the other core
-    /// idled half the time).
+    /// SQLite: [`LOAD_SQLITE_CHUNK`] after [`LOAD_SQLITE_CHUNK`], two chunks in flight: the
+    /// driver's thread runs the next chunk's statement while this task decodes this one and
+    /// hands it to `each`, a row at a time. Each row is handed over before the next is decoded,
+    /// so what the handing over frees (texts the catalog keeps one shared copy of, a description
+    /// it copies) is what the next row's decoding allocates again, from the thread's own cache
+    /// of freed blocks. Decoding a whole chunk first (on another thread or this one) freed
+    /// thousands of blocks at once, and glibc's `malloc` then spent more time sorting them than
+    /// the decoding took (see `docs/performance.md`, "Each row decoded and handed over in turn").
     async fn load_sqlite(
         &self,
         chunk: i64,
@@ -280,9 +259,13 @@ impl Store {
             .acquire()
             .await
             .map_err(sqlx_error)?;
-        let mut hand_over = |decoded: ChunkRows, loaded: &mut Loaded| {
-            for row in decoded {
-                match row {
+        let mut hand_over = |json: String, loaded: &mut Loaded| {
+            // Each element as its raw text first, so that one that does not decode is passed
+            // over and the rest still load.
+            let rows: Vec<&serde_json::value::RawValue> =
+                serde_json::from_str(&json).map_err(|e| corrupt(format!("catalog chunk: {e}")))?;
+            for raw in rows {
+                match sqlite_loaded(raw) {
                     Ok(row) => {
                         each(row);
                         loaded.rows += 1;
@@ -290,16 +273,14 @@ impl Store {
                     Err((id, err)) => loaded.skip(&id, &err),
                 }
             }
+            Ok::<(), StorageError>(())
         };
-        let mut decoding: Option<tokio::task::JoinHandle<_>> = None;
         let mut current = sqlite_chunk(&mut conn, i64::MIN, chunk).await?;
         loop {
             let (last, count, json) = current;
-            let this = tokio::task::spawn_blocking(move || sqlite_chunk_rows(&json));
-            let before = decoding.replace(this);
             let next = last.filter(|_| count == chunk);
             // The next chunk's statement is sent first: it runs on the driver's thread while
-            // the chunk before this one is handed over here.
+            // this chunk is handed over here.
             let (next, handed) = futures_util::future::join(
                 async {
                     match next {
@@ -307,12 +288,7 @@ impl Store {
                         None => Ok(None),
                     }
                 },
-                async {
-                    if let Some(before) = before {
-                        hand_over(joined(before.await)??, &mut loaded);
-                    }
-                    Ok::<(), StorageError>(())
-                },
+                async { hand_over(json, &mut loaded) },
             )
             .await;
             handed?;
@@ -321,16 +297,13 @@ impl Store {
                 None => break,
             }
         }
-        if let Some(last) = decoding {
-            hand_over(joined(last.await)??, &mut loaded);
-        }
         Ok(loaded)
     }
 
     /// PostgreSQL: [`LOAD_POSTGRES_CURSOR`] fetched `chunk` rows at a time on one kept
-    /// connection, each row decoded as it streams in (decoding on another thread, as the
-    /// SQLite load does, cost a third more CPU and was slower: the server's backend works on
-    /// the same cores). The connection goes back for reuse only once the transaction is over;
+    /// connection, each row decoded and handed over as it streams in (decoding on another
+    /// thread cost a third more CPU and was slower: the server's backend works on the same
+    /// cores). The connection goes back for reuse only once the transaction is over;
     /// on any error it is closed, which ends the transaction.
     async fn load_postgres(
         &self,

@@ -8,6 +8,18 @@ use crate::fixtures::{acme, endpoints_of, model, other, project, share, ts};
 
 both!(catalog, chunks);
 
+#[tokio::test]
+async fn rows_that_do_not_decode_sqlite() {
+    rows_that_do_not_decode(storage::testing::TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn rows_that_do_not_decode_postgres() {
+    if let Some(db) = storage::testing::TestDb::postgres_or_skip() {
+        rows_that_do_not_decode(db).await;
+    }
+}
+
 /// Only shared models are in the catalog, each with its project's name and its endpoints in
 /// every project; a model's row is read alone too (shared or not), and follows a deletion.
 async fn catalog(store: Store) {
@@ -71,4 +83,68 @@ async fn chunks(store: Store) {
         }
         model(&store, &acme.project.id, &format!("after-{chunk}")).await;
     }
+}
+
+/// A shared model whose row does not decode is passed over and counted, and every other row,
+/// before and after it in its chunk, still loads: tags that are not JSON (on both databases),
+/// and on SQLite, which stores any value in any column, a count that is text (the row's JSON
+/// then does not decode at all).
+async fn rows_that_do_not_decode(db: storage::testing::TestDb) {
+    use sea_orm::ConnectionTrait;
+
+    let store = crate::harness::open(&db).await;
+    let acme = acme(&store).await;
+    let mut shared = Vec::new();
+    for i in 0..6 {
+        let model = model(&store, &acme.project.id, &format!("m{i}")).await;
+        shared.push(share(&store, &model, ts(1_900_000_000 + i)).await.id);
+    }
+    let raw = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
+    let hex = |id: ModelId| id.as_uuid().simple().to_string();
+    let mut broken = vec![shared[1]];
+    let (tags, count) = if db.is_postgres() {
+        (
+            "UPDATE models SET tags = 'not json' WHERE id = '{id}'",
+            None,
+        )
+    } else {
+        broken.push(shared[4]);
+        (
+            "UPDATE models SET tags = 'not json' WHERE id = x'{id}'",
+            Some("UPDATE models SET parameter_count = 'lots' WHERE id = x'{id}'"),
+        )
+    };
+    let statements = [Some((tags, shared[1])), count.map(|sql| (sql, shared[4]))];
+    for (sql, id) in statements.into_iter().flatten() {
+        let id = if db.is_postgres() {
+            id.to_string()
+        } else {
+            hex(id)
+        };
+        raw.execute_unprepared(&sql.replace("{id}", &id))
+            .await
+            .unwrap();
+    }
+    for chunk in [2, 3, 100] {
+        let (rows, loaded) = store.list_catalog_in_chunks(chunk).await.unwrap();
+        let ids: std::collections::BTreeSet<ModelId> = rows.iter().map(|r| r.model.id).collect();
+        let expected = shared
+            .iter()
+            .copied()
+            .filter(|id| !broken.contains(id))
+            .collect();
+        assert_eq!(ids, expected, "chunk {chunk}");
+        assert_eq!(
+            loaded.rows,
+            u64::try_from(expected.len()).unwrap(),
+            "chunk {chunk}"
+        );
+        assert_eq!(
+            loaded.undecodable,
+            u64::try_from(broken.len()).unwrap(),
+            "chunk {chunk}"
+        );
+    }
+    raw.close().await.unwrap();
+    store.close().await.unwrap();
 }
