@@ -26,6 +26,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use foldhash::HashMap;
@@ -81,40 +82,56 @@ impl Standalone {
 /// Builds the index of a whole catalog (the start-up load). Rows are turned into items as they
 /// arrive; the items are then numbered grouped by their facet values ([`grouped`]) and each
 /// order is built from its sorted keys in one pass. A repeated id keeps its newest version.
-/// Its maps hash with `foldhash` (their keys are model ids, which the service generates): the
+/// Its map hashes with `foldhash` (its keys are model ids, which the service generates): the
 /// standard SipHash was about 5 % of the load's own thread at a million rows.
 #[derive(Debug, Default)]
 pub(crate) struct Loader {
-    items: HashMap<ModelId, Arc<CatalogItem>>,
+    /// Each item with the version of the row it came from, in the order they came. A load
+    /// reads each model once, so these are listed, not looked up; a repeated id (which only
+    /// [`Loader::repeated`] says) is sorted out once, in [`Loader::finish`].
+    items: Vec<(i64, Arc<CatalogItem>)>,
     versions: HashMap<ModelId, i64>,
+    /// Whether a model came more than once: some of `items` may then be outdated.
+    repeated: bool,
     shared: Interner,
 }
 
 impl Loader {
     pub(crate) fn push(&mut self, row: CatalogRow) {
-        if outdated(&self.versions, &row) {
-            return;
+        let version = row.model.version;
+        match self.versions.entry(row.model.id) {
+            Entry::Occupied(known) if *known.get() >= version => return,
+            Entry::Occupied(mut known) => {
+                known.insert(version);
+                self.repeated = true;
+            }
+            Entry::Vacant(new) => {
+                new.insert(version);
+            }
         }
-        let id = row.model.id;
-        self.versions.insert(id, row.model.version);
         if row.model.shared {
             let item = CatalogItem::from_row_shared(row, &mut self.shared);
-            self.items.insert(id, Arc::new(item));
-        } else {
-            self.items.remove(&id);
+            self.items.push((version, Arc::new(item)));
         }
     }
 
     pub(crate) fn finish(self) -> CatalogIndex {
         let Self {
-            items,
+            mut items,
             versions,
+            repeated,
             shared,
         } = self;
+        if repeated {
+            // Versions only grow, so only a model's newest row holds the version kept; when
+            // that row was not shared, none of its items does.
+            items.retain(|(version, item)| versions.get(&item.model_id) == Some(version));
+        }
+        let items = items.into_iter().map(|(_, item)| item).collect();
         CatalogIndex {
             versions,
             shared,
-            current: Snapshot::build(grouped(items.into_values().collect())),
+            current: Snapshot::build(grouped(items)),
             changed: None,
         }
     }

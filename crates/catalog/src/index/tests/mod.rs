@@ -236,9 +236,23 @@ fn a_bulk_load_equals_one_by_one_inserts() {
             one_by_one.apply(at(row, 2, false));
             rows.push(at(row, 2, false));
         }
+        if i % 10 == 5 {
+            // A later version, shared and renamed, then an older one: the later one stays.
+            let mut renamed = at(row, 3, true);
+            renamed.model.name = format!("renamed {i}");
+            for later in [renamed, at(row, 2, false)] {
+                one_by_one.apply(later.clone());
+                rows.push(later);
+            }
+        }
     }
     let bulk = CatalogIndex::from_rows(rows);
     assert_eq!(bulk.len(), 270);
+    assert!(
+        bulk.current()
+            .get(shared[5].model.id)
+            .is_some_and(|item| item.name == "renamed 5")
+    );
     assert_eq!(bulk.len(), one_by_one.len());
     for sort in [Sort::SharedAt, Sort::Name, Sort::Endpoints] {
         for limit in [1, 7, 100] {
