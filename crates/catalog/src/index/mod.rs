@@ -88,7 +88,7 @@ impl Standalone {
 pub(crate) struct Loader {
     /// Each item with the version of the row it came from, in the order they came. A load
     /// reads each model once, so these are listed, not looked up; a repeated id (which only
-    /// [`Loader::repeated`] says) is sorted out once, in [`Loader::finish`].
+    /// `repeated` says) is sorted out once, in [`Loader::finish`].
     items: Vec<(i64, Arc<CatalogItem>)>,
     versions: HashMap<ModelId, i64>,
     /// Whether a model came more than once: some of `items` may then be outdated.
