@@ -101,31 +101,20 @@ async fn rows_that_do_not_decode(db: storage::testing::TestDb) {
         shared.push(share(&store, &model, ts(1_900_000_000 + i)).await.id);
     }
     let raw = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
-    let hex = |id: ModelId| id.as_uuid().simple().to_string();
-    let mut broken = vec![shared[1]];
-    let (tags, count) = if db.is_postgres() {
-        (
-            "UPDATE models SET tags = 'not json' WHERE id = '{id}'",
-            None,
-        )
-    } else {
-        broken.push(shared[4]);
-        (
-            "UPDATE models SET tags = 'not json' WHERE id = x'{id}'",
-            Some("UPDATE models SET parameter_count = 'lots' WHERE id = x'{id}'"),
-        )
-    };
-    let statements = [Some((tags, shared[1])), count.map(|sql| (sql, shared[4]))];
-    for (sql, id) in statements.into_iter().flatten() {
-        let id = if db.is_postgres() {
-            id.to_string()
-        } else {
-            hex(id)
-        };
-        raw.execute_unprepared(&sql.replace("{id}", &id))
-            .await
-            .unwrap();
+    let mut broken = vec![(shared[1], "tags = 'not json'")];
+    if !db.is_postgres() {
+        broken.push((shared[4], "parameter_count = 'lots'"));
     }
+    for (id, set) in &broken {
+        let id = if db.is_postgres() {
+            format!("'{id}'")
+        } else {
+            format!("x'{}'", id.as_uuid().simple())
+        };
+        let sql = format!("UPDATE models SET {set} WHERE id = {id}");
+        raw.execute_unprepared(&sql).await.unwrap();
+    }
+    let broken: Vec<ModelId> = broken.into_iter().map(|(id, _)| id).collect();
     for chunk in [2, 3, 100] {
         let (rows, loaded) = store.list_catalog_in_chunks(chunk).await.unwrap();
         let ids: std::collections::BTreeSet<ModelId> = rows.iter().map(|r| r.model.id).collect();
